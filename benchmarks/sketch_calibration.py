@@ -1,0 +1,213 @@
+"""Calibrate the ``sketch`` simulator against published GenEval numbers, and time it.
+
+Renders GenEval's 553 prompts (4 seeds each) twice: as written ("plain") and as an "ideal rewrite"
+generated from the metadata (each object in its own sentence, with an exact count, its own
+reinforced color and an absolute place consistent with the relation). Scores both with the official
+GenEval rules on the drawn scene (oracle detector and colors). The simulator's default rates should
+give plain prompts FLUX.1-dev-like scores and ideal rewrites >= 0.95 overall: that gap is what a
+rewriter can learn on CPU.
+
+    OMP_NUM_THREADS=1 python benchmarks/sketch_calibration.py --out runs/sketch_calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from reprompt.backbones.sketch import SketchBackbone, SketchConfig
+from reprompt.backbones.sketch_text import plural
+from reprompt.eval.geneval.classes import GENEVAL_TAGS
+from reprompt.eval.geneval.detectors import OracleDetector
+from reprompt.eval.geneval.rules import score_detections
+from reprompt.utils.io import atomic_write_json
+
+REPO = Path(__file__).resolve().parents[1]
+# FLUX.1-dev in published GenEval tables (rounded): what plain prompts should score.
+TARGETS = {
+    "single_object": 0.98,
+    "two_object": 0.80,
+    "counting": 0.70,
+    "colors": 0.80,
+    "position": 0.25,
+    "color_attr": 0.45,
+    "overall": 0.66,
+}
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+_PLACE = {
+    "left": "on the left side of the image",
+    "right": "on the right side of the image",
+    "top": "at the top of the image",
+    "bottom": "at the bottom of the image",
+}
+# include[1] is `rel` include[0]  ->  (place of include[0], place of include[1])
+_PLACES_FOR_RELATION = {
+    "left of": ("right", "left"),
+    "right of": ("left", "right"),
+    "above": ("bottom", "top"),
+    "below": ("top", "bottom"),
+}
+# Ideal rewrite minus one ingredient: each should lose (only) the tags that ingredient serves.
+ABLATIONS = {
+    "no_exactly": {"exact": False},
+    "no_places": {"placed": False},
+    "one_clause": {"own_sentences": False},
+}
+_RELATION_WORDS = {
+    "left of": "to the left of",
+    "right of": "to the right of",
+    "above": "above",
+    "below": "below",
+}
+
+
+def ideal_rewrite(meta: dict, exact: bool = True, placed: bool = True, own_sentences: bool = True) -> str:
+    """A well-planned rewrite: one sentence per object with exact count, own color and place.
+
+    The flags drop one ingredient each (for the ablations): "exactly", the absolute places, or the
+    sentence breaks (everything in one comma-separated clause).
+    """
+    include = meta["include"]
+    places: list[str | None] = [None] * len(include)
+    relation = next((req["position"] for req in include if "position" in req), None)
+    if placed and relation is not None:
+        rel, target = relation
+        subject = next(i for i, req in enumerate(include) if "position" in req)
+        places[target], places[subject] = _PLACES_FOR_RELATION[rel]
+    elif placed and len(include) == 2:
+        places = ["left", "right"]
+    sentences = ["A simple, clear photo."]
+    for req, place in zip(include, places, strict=True):
+        n, cls = int(req["count"]), req["class"]
+        name, verb = (cls, "is") if n == 1 else (plural(cls), "are")
+        where = f" {_PLACE[place]}" if place else ""
+        number = f"exactly {_NUMBER_WORDS[n]}" if exact else ("a" if n == 1 else _NUMBER_WORDS[n])
+        sentences.append(f"There {verb} {number} {name}{where}.")
+        if "color" in req:
+            sentences.append(f"The {name} {verb} bright {req['color']}.")
+    if relation is not None:
+        rel, target = relation
+        subject = next(i for i, req in enumerate(include) if "position" in req)
+        a, b = include[subject]["class"], include[target]["class"]
+        sentences.append(f"The {a} is {_RELATION_WORDS[rel]} the {b}.")
+    if own_sentences:
+        return " ".join(sentences)
+    return sentences[0] + " " + ", ".join(x.rstrip(".") for x in sentences[1:]) + "."
+
+
+def score_prompts(backbone: SketchBackbone, rows: list[dict], prompts: list[str], seeds: list[int]) -> dict:
+    """Mean GenEval correctness per tag (over images), overall = mean of tag means."""
+    oracle = OracleDetector()
+    per_tag: dict[str, list[float]] = defaultdict(list)
+    any_correct: dict[str, list[float]] = defaultdict(list)
+    render_s = 0.0
+    warnings = 0
+    for meta, prompt in zip(rows, prompts, strict=True):
+        out = backbone.render([prompt] * len(seeds), seeds)
+        render_s += out.seconds
+        warnings += len(out.warnings)
+        verdicts = []
+        for dets, scene in zip(oracle.detect(out.images, out.scenes), out.scenes, strict=True):
+            verdicts.append(score_detections(meta, dets, classify_colors=oracle.colors_for(scene)).correct)
+        per_tag[meta["tag"]].extend(map(float, verdicts))
+        any_correct[meta["tag"]].append(float(any(verdicts)))
+    scores = {tag: statistics.fmean(per_tag[tag]) for tag in GENEVAL_TAGS if per_tag[tag]}
+    scores["overall"] = statistics.fmean(scores.values())
+    return {
+        "scores": scores,
+        "prompts_with_a_correct_image": {t: statistics.fmean(v) for t, v in any_correct.items()},
+        "render_seconds": render_s,
+        "warnings": warnings,
+    }
+
+
+def time_renders(backbone: SketchBackbone, prompts: list[str], n: int) -> dict:
+    """Wall time of single-image renders at the configured size (after a warm-up)."""
+    backbone.render(prompts[:1], [0])
+    times = []
+    for i in range(n):
+        prompt = prompts[i % len(prompts)]
+        t0 = time.perf_counter()
+        backbone.render([prompt], [10_000 + i])
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {
+        "size": [backbone.config.width, backbone.config.height],
+        "images": n,
+        "mean_ms": 1000 * statistics.fmean(times),
+        "p95_ms": 1000 * times[int(0.95 * (n - 1))],
+        "max_ms": 1000 * times[-1],
+    }
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--metadata",
+        default=str(REPO.parent / "shared/benchmarks/geneval/evaluation_metadata.jsonl"),
+        help="GenEval evaluation_metadata.jsonl (default: ../shared/benchmarks/geneval/ from the repo root)",
+    )
+    p.add_argument("--seeds", type=int, default=4, help="images per prompt")
+    p.add_argument("--seed", type=int, default=42, help="image j of every prompt uses seed + j")
+    p.add_argument("--size", type=int, default=512, help="image width and height")
+    p.add_argument("--timing-images", type=int, default=500, help="single-image renders to time")
+    p.add_argument(
+        "--ablations", action="store_true", help="also score the ideal rewrite minus one ingredient"
+    )
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = make_parser().parse_args(argv)
+    rows = [json.loads(line) for line in Path(args.metadata).read_text().splitlines() if line.strip()]
+    backbone = SketchBackbone(SketchConfig(width=args.size, height=args.size))
+    seeds = [args.seed + j for j in range(args.seeds)]
+    plain_prompts = [row["prompt"] for row in rows]
+    ideal_prompts = [ideal_rewrite(row) for row in rows]
+    plain = score_prompts(backbone, rows, plain_prompts, seeds)
+    ideal = score_prompts(backbone, rows, ideal_prompts, seeds)
+    variants = {"plain": plain, "ideal": ideal}
+    if args.ablations:
+        for name, kw in ABLATIONS.items():
+            variants[name] = score_prompts(backbone, rows, [ideal_rewrite(row, **kw) for row in rows], seeds)
+    timing = time_renders(backbone, plain_prompts + ideal_prompts, args.timing_images)
+    ideal_tokens = [backbone.count_tokens(p).tokens for p in ideal_prompts]
+
+    print(
+        f"{len(rows)} prompts x {len(seeds)} seeds, {args.size}x{args.size}, oracle detector, GenEval rules"
+    )
+    print(f"{'tag':15} {'target':>7}" + "".join(f" {name:>13}" for name in variants))
+    for tag in [*GENEVAL_TAGS, "overall"]:
+        print(
+            f"{tag:15} {TARGETS[tag]:7.2f}" + "".join(f" {v['scores'][tag]:13.3f}" for v in variants.values())
+        )
+    mean_tokens = statistics.fmean(ideal_tokens)
+    print(f"ideal rewrites: {mean_tokens:.1f} approx CLIP tokens on average, max {max(ideal_tokens)}")
+    print(
+        f"render {args.size}x{args.size}: mean {timing['mean_ms']:.2f} ms, p95 {timing['p95_ms']:.2f} ms, "
+        f"max {timing['max_ms']:.2f} ms per image ({timing['images']} single renders)"
+    )
+    result = {
+        "metadata": str(args.metadata),
+        "seeds": seeds,
+        "size": args.size,
+        "targets": TARGETS,
+        **variants,
+        "ideal_example": {"plain": plain_prompts[-1], "ideal": ideal_prompts[-1]},
+        "ideal_tokens": {"mean": statistics.fmean(ideal_tokens), "max": max(ideal_tokens)},
+        "timing": timing,
+        "config": backbone.config.__dict__ | {"background": list(backbone.config.background)},
+    }
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Text-to-image backbones: a registry of named diffusers presets, the ``sketch`` simulator, and any
+diffusers pipeline id or folder. Names turn into objects here only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reprompt.backbones.base import Backbone, RenderOutput, SceneObject, TokenCount
+from reprompt.errors import RepromptError, did_you_mean
+
+SIMULATORS = ("sketch",)
+
+
+def backbone_names() -> list[str]:
+    from reprompt.backbones.diffusers_backbone import PRESETS
+
+    return list(SIMULATORS) + list(PRESETS)
+
+
+def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone:
+    """Build a backbone by name.
+
+    ``sketch`` is the offline simulator (``kw`` are :class:`SketchConfig` fields). A preset name
+    (``flux-dev``, ``sd3``, ...) loads its hub id, or ``model`` (a local folder with the same
+    architecture) with the preset's settings. Anything else is a diffusers folder or hub id.
+    """
+    if name == "sketch":
+        from reprompt.backbones.sketch import SketchBackbone, SketchConfig
+
+        return SketchBackbone(SketchConfig(**kw))
+    from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
+
+    if name in PRESETS:
+        preset = PRESETS[name]
+        return DiffusersBackbone.from_pretrained(model or preset.model, preset=preset, name=name, **kw)
+    if Path(name).expanduser().exists() or "/" in name:
+        return DiffusersBackbone.from_pretrained(
+            str(Path(name).expanduser()) if Path(name).expanduser().exists() else name, **kw
+        )
+    raise RepromptError(
+        f"unknown backbone {name!r}: use one of {', '.join(backbone_names())}, a diffusers folder or a hub "
+        f"id.{did_you_mean(name, backbone_names())}"
+    )
+
+
+__all__ = ["Backbone", "RenderOutput", "SceneObject", "TokenCount", "backbone_names", "load_backbone"]

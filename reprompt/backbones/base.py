@@ -1,0 +1,67 @@
+"""The one call shape every text-to-image backbone has: ``render(prompts, seeds) -> RenderOutput``.
+
+Rewards and evaluation receive images (and, for the sketch simulator, the scene it drew), never a
+pipeline, so anything that renders can be plugged in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+
+@dataclass
+class SceneObject:
+    """One object a backbone actually drew (only simulators know this; it is an exact oracle).
+
+    ``box`` is (x1, y1, x2, y2) in pixels of the rendered image; ``mask`` a bool HxW array.
+    ``cls`` is a GenEval/COCO class name (e.g. "dining table"), ``color`` one of GenEval's 10 colors.
+    """
+
+    cls: str
+    box: tuple[float, float, float, float]
+    color: str | None = None
+    mask: np.ndarray | None = None
+    score: float = 1.0
+
+
+@dataclass
+class TokenCount:
+    """Length of a prompt in a backbone's text-encoder tokens (what the backbone really sees)."""
+
+    tokens: int
+    limit: int | None
+    encoder: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.limit is not None and self.tokens > self.limit
+
+
+@dataclass
+class RenderOutput:
+    images: list[Image.Image]
+    seeds: list[int]
+    prompts: list[str]
+    # Per image: the objects actually drawn. None for real models (use a detector instead).
+    scenes: list[list[SceneObject]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A frozen text-to-image model. Image k is fully determined by (prompt k, seed k)."""
+
+    name: str
+
+    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput: ...
+
+    def count_tokens(self, text: str) -> TokenCount:
+        """Length of ``text`` in the encoder whose limit matters most (CLIP 77 for SD/FLUX)."""
+        ...

@@ -1,0 +1,231 @@
+"""Any diffusers text-to-image pipeline as a backbone, with one seeded generator per image.
+
+Image k of a batch depends only on (prompt k, seed k), so the original and the rewritten prompt can be
+rendered with identical noise, and a batch renders what the same prompts would render one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprompt.backbones.base import RenderOutput, TokenCount
+from reprompt.errors import ModelNotFoundError, RepromptError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiffusersPreset:
+    """A named backbone: hub id and the sampling settings we (and the paper) use for it."""
+
+    model: str
+    pipeline: str = field(metadata={"help": "diffusers pipeline class name"})
+    height: int = 512
+    width: int = 512
+    steps: int = 28
+    guidance: float | None = 3.5
+    max_sequence_length: int | None = None
+    description: str = ""
+
+
+PRESETS: dict[str, DiffusersPreset] = {
+    "flux-dev": DiffusersPreset(
+        "black-forest-labs/FLUX.1-dev",
+        "FluxPipeline",
+        512,
+        512,
+        50,
+        3.5,
+        512,
+        "FLUX.1-dev at the paper's setting (512², 50 steps, guidance 3.5)",
+    ),
+    "flux-schnell": DiffusersPreset(
+        "black-forest-labs/FLUX.1-schnell",
+        "FluxPipeline",
+        512,
+        512,
+        4,
+        0.0,
+        256,
+        "FLUX.1-schnell, 4 steps, no guidance",
+    ),
+    "sd3": DiffusersPreset(
+        "stabilityai/stable-diffusion-3-medium-diffusers",
+        "StableDiffusion3Pipeline",
+        1024,
+        1024,
+        28,
+        7.0,
+        None,
+        "Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
+    ),
+    "pixart-sigma": DiffusersPreset(
+        "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
+        "PixArtSigmaPipeline",
+        1024,
+        1024,
+        20,
+        4.5,
+        300,
+        "PixArt-Σ XL 1024, 20 steps, cfg 4.5 (T5 text encoder only)",
+    ),
+    "sdxl": DiffusersPreset(
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        "StableDiffusionXLPipeline",
+        1024,
+        1024,
+        30,
+        5.0,
+        None,
+        "SDXL base 1.0, 30 steps, cfg 5.0",
+    ),
+}
+
+
+def _dtype(name: str | Any | None, device: str) -> Any:
+    from reprompt.policy.hf import resolve_dtype
+
+    return resolve_dtype(name, device)
+
+
+class DiffusersBackbone:
+    """Wraps a pipeline the caller built (or :meth:`from_pretrained`); device and dtype are explicit."""
+
+    def __init__(
+        self,
+        pipe: Any,
+        name: str = "diffusers",
+        *,
+        height: int = 512,
+        width: int = 512,
+        steps: int = 28,
+        guidance: float | None = None,
+        max_sequence_length: int | None = None,
+        batch_size: int = 4,
+        progress: bool = False,
+    ) -> None:
+        self.pipe, self.name = pipe, name
+        self.height, self.width, self.steps, self.guidance = height, width, steps, guidance
+        self.max_sequence_length, self.batch_size = max_sequence_length, batch_size
+        self.render_calls = 0
+        pipe.set_progress_bar_config(disable=not progress)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        id_or_path: str,
+        *,
+        preset: DiffusersPreset | None = None,
+        name: str | None = None,
+        device: str = "cpu",
+        dtype: str | Any | None = "auto",
+        cpu_offload: bool = False,
+        height: int | None = None,
+        width: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        batch_size: int = 4,
+        trust_remote_code: bool = False,
+    ) -> DiffusersBackbone:
+        import diffusers
+
+        if Path(id_or_path).exists() and not (Path(id_or_path) / "model_index.json").exists():
+            raise ModelNotFoundError(
+                f"{id_or_path!r} is not a diffusers pipeline folder (no model_index.json)"
+            )
+        pipe_cls = getattr(diffusers, preset.pipeline) if preset else diffusers.DiffusionPipeline
+        try:
+            pipe = pipe_cls.from_pretrained(
+                id_or_path,
+                dtype=_dtype(dtype, device),
+                use_safetensors=True,
+                trust_remote_code=trust_remote_code,
+            )
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(
+                f"could not load pipeline {id_or_path!r}: not a local folder and not in the Hugging Face "
+                f"cache (download it with network access, or pass --model FOLDER). {type(e).__name__}"
+            ) from e
+        if cpu_offload:
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.to(device)
+        p = preset or DiffusersPreset(id_or_path, type(pipe).__name__)
+        return cls(
+            pipe,
+            name or id_or_path,
+            height=height or p.height,
+            width=width or p.width,
+            steps=steps or p.steps,
+            guidance=p.guidance if guidance is None else guidance,
+            max_sequence_length=p.max_sequence_length,
+            batch_size=batch_size,
+        )
+
+    def _call_kwargs(self) -> dict[str, Any]:
+        import inspect
+
+        params = inspect.signature(self.pipe.__call__).parameters
+        kw: dict[str, Any] = {"height": self.height, "width": self.width, "num_inference_steps": self.steps}
+        if self.guidance is not None and "guidance_scale" in params:
+            kw["guidance_scale"] = self.guidance
+        if self.max_sequence_length is not None and "max_sequence_length" in params:
+            kw["max_sequence_length"] = self.max_sequence_length
+        return kw
+
+    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput:
+        import torch
+
+        if len(prompts) != len(seeds):
+            raise RepromptError(f"render got {len(prompts)} prompts but {len(seeds)} seeds")
+        t0 = time.perf_counter()
+        images, warnings = [], []
+        gen_device = "cpu" if self.pipe.device.type == "mps" else self.pipe.device
+        kw = self._call_kwargs()
+        for p in prompts:
+            tc = self.count_tokens(p)
+            if tc.truncated:
+                warnings.append(f"prompt is {tc.tokens} {tc.encoder} tokens; the encoder reads {tc.limit}")
+        for i in range(0, len(prompts), self.batch_size):
+            chunk, chunk_seeds = prompts[i : i + self.batch_size], seeds[i : i + self.batch_size]
+            gens = [torch.Generator(device=gen_device).manual_seed(int(s)) for s in chunk_seeds]
+            with torch.inference_mode():
+                out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **kw)
+            images.extend(out.images)
+            self.render_calls += len(chunk)
+        return RenderOutput(
+            images=images,
+            seeds=list(seeds),
+            prompts=list(prompts),
+            warnings=warnings,
+            seconds=time.perf_counter() - t0,
+        )
+
+    def count_tokens(self, text: str) -> TokenCount:
+        """CLIP's count (its 77-token cut is the binding limit) when the pipeline has CLIP; else T5's."""
+        counts = self.count_tokens_all(text)
+        return counts.get("clip") or next(iter(counts.values()))
+
+    def count_tokens_all(self, text: str) -> dict[str, TokenCount]:
+        """Length in every text encoder of the pipeline, keyed 'clip' / 't5'."""
+        out: dict[str, TokenCount] = {}
+        for attr in ("tokenizer", "tokenizer_2", "tokenizer_3"):
+            tok = getattr(self.pipe, attr, None)
+            if tok is None:
+                continue
+            kind = "t5" if "T5" in type(tok).__name__ else "clip"
+            if kind in out:
+                continue
+            n = len(tok(text, add_special_tokens=True, verbose=False).input_ids)
+            if kind == "clip":
+                limit = min(tok.model_max_length, 77)
+            else:
+                limit = self.max_sequence_length or min(tok.model_max_length, 512)
+            out[kind] = TokenCount(n, limit, f"{kind}:{type(tok).__name__}")
+        if not out:
+            raise RepromptError(f"pipeline {self.name!r} has no tokenizer to measure prompts with")
+        return out

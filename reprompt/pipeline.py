@@ -1,0 +1,138 @@
+"""The user-facing rewrite → render path: one call gives the reasoning, both prompts and both images
+rendered with identical seeds, so any difference comes from the rewrite alone."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprompt.backbones.base import Backbone, SceneObject
+from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter
+from reprompt.utils.io import atomic_save_image, atomic_write_json
+
+
+@dataclass
+class RePromptResult:
+    rewrite: Rewrite
+    seeds: list[int]
+    rewritten_images: list[Any]
+    original_images: list[Any] = field(default_factory=list)
+    rewritten_scenes: list[list[SceneObject]] | None = None
+    original_scenes: list[list[SceneObject]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out: str | Path) -> dict[str, Any]:
+        """Write the images, a side-by-side comparison and ``record.json``; return the record."""
+        out = Path(out)
+        files: dict[str, Any] = {"rewritten": [], "original": []}
+        for k, img in enumerate(self.rewritten_images):
+            name = f"rewritten_{k}.png" if self.original_images else f"image_{k}.png"
+            atomic_save_image(out / name, img)
+            files["rewritten"].append(name)
+        for k, img in enumerate(self.original_images):
+            atomic_save_image(out / f"original_{k}.png", img)
+            files["original"].append(f"original_{k}.png")
+        if self.original_images:
+            atomic_save_image(out / "comparison.png", comparison_image(self))
+            files["comparison"] = "comparison.png"
+        record = {
+            "original": self.rewrite.original,
+            "reasoning": self.rewrite.reasoning,
+            "rewritten": self.rewrite.prompt,
+            "rewrite": self.rewrite.to_dict(),
+            "seeds": self.seeds,
+            "files": files,
+            "warnings": self.warnings,
+            "timings": self.timings,
+            "settings": self.settings,
+        }
+        atomic_write_json(out / "record.json", record)
+        return record
+
+
+class RePromptPipeline:
+    """``RePromptPipeline(policy, backbone)("a cat left of a dog")``.
+
+    Both components are built by the caller (``load_policy``, ``load_backbone``) with device and dtype
+    explicit, as in diffusers.
+    """
+
+    def __init__(self, policy: Rewriter, backbone: Backbone) -> None:
+        self.policy, self.backbone = policy, backbone
+
+    @classmethod
+    def from_pretrained(cls, policy: str = "smollm2", backbone: str = "sketch", **backbone_kw: Any):
+        from reprompt.backbones import load_backbone
+        from reprompt.policy import load_policy
+
+        return cls(load_policy(policy), load_backbone(backbone, **backbone_kw))
+
+    def __call__(
+        self,
+        prompt: str,
+        seed: int = 0,
+        num_images: int = 1,
+        options: GenerationOptions | None = None,
+        compare: bool = True,
+    ) -> RePromptResult:
+        seeds = [seed + k for k in range(num_images)]
+        t0 = time.perf_counter()
+        rw = self.policy.rewrite([prompt], options=options, token_counter=self.backbone.count_tokens)[0]
+        t1 = time.perf_counter()
+        rendered = self.backbone.render([rw.prompt] * num_images, seeds)
+        t2 = time.perf_counter()
+        res = RePromptResult(
+            rw, seeds, rendered.images, rewritten_scenes=rendered.scenes, warnings=list(rendered.warnings)
+        )
+        res.timings = {"rewrite_s": t1 - t0, "render_rewritten_s": t2 - t1}
+        if compare and not isinstance(self.policy, IdentityRewriter):
+            orig = self.backbone.render([rw.original] * num_images, seeds)
+            res.original_images, res.original_scenes = orig.images, orig.scenes
+            res.warnings += [f"original: {w}" for w in orig.warnings]
+            res.timings["render_original_s"] = time.perf_counter() - t2
+        res.settings = {
+            "policy": self.policy.name,
+            "backbone": self.backbone.name,
+            "seed": seed,
+            "num_images": num_images,
+        }
+        return res
+
+
+def comparison_image(res: RePromptResult, caption_width: int = 60) -> Any:
+    """Two rows (original, rewritten) of same-seed images with their prompts as captions."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    imgs_o, imgs_r = res.original_images, res.rewritten_images
+    w, h = imgs_r[0].size
+    try:
+        font = ImageFont.load_default(size=max(12, w // 32))
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    line_h = max(14, w // 28)
+
+    def caption(title: str, text: str) -> list[str]:
+        width = max(20, caption_width * len(imgs_r) * w // 1024)
+        return [title] + textwrap.wrap(text, width=width)[:8]
+
+    rows = [
+        (caption("Original prompt:", res.rewrite.original), imgs_o),
+        (caption("Rewritten prompt:", res.rewrite.prompt), imgs_r),
+    ]
+    cap_h = [line_h * (len(c) + 1) for c, _ in rows]
+    canvas = Image.new("RGB", (w * len(imgs_r), sum(cap_h) + 2 * h), "white")
+    draw = ImageDraw.Draw(canvas)
+    y = 0
+    for (lines, imgs), ch in zip(rows, cap_h, strict=True):
+        for i, line in enumerate(lines):
+            draw.text((6, y + 4 + i * line_h), line, fill="black", font=font)
+        y += ch
+        for k, img in enumerate(imgs):
+            canvas.paste(img.convert("RGB").resize((w, h)), (k * w, y))
+        y += h
+    return canvas

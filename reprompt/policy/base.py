@@ -1,0 +1,187 @@
+"""What every rewriter returns, and the shared rewrite loop over any text generator."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reprompt.backbones.base import TokenCount
+from reprompt.errors import RepromptError
+from reprompt.format import PromptSpec, TagFormat, parse_completion
+
+MAX_PROMPT_CHARS = 2000
+"""User prompts longer than this are refused: T2I prompts are short, and the policy context is finite."""
+
+
+@dataclass
+class GenerationOptions:
+    """How the policy decodes. ``temperature=0`` is greedy (the paper's evaluation setting)."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "tokens the policy may write (paper: 256)"})
+    repetition_penalty: float = field(default=1.0, metadata={"help": ">1 discourages loops in small models"})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy; >0 samples"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass when sampling"})
+    num_candidates: int = field(default=1, metadata={"help": "completions per prompt (needs sampling if >1)"})
+    seed: int | None = field(default=None, metadata={"help": "sampling seed (reproducible candidates)"})
+    batch_size: int = field(default=8, metadata={"help": "prompts per generate() call"})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise RepromptError("max_new_tokens must be >= 1")
+        if self.temperature < 0:
+            raise RepromptError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise RepromptError("top_p must be in (0, 1]")
+        if self.num_candidates < 1:
+            raise RepromptError("num_candidates must be >= 1")
+        if self.num_candidates > 1 and self.temperature == 0:
+            raise RepromptError("num_candidates > 1 needs sampling: set temperature > 0 (e.g. 0.9)")
+        if self.batch_size < 1:
+            raise RepromptError("batch_size must be >= 1")
+
+
+@dataclass
+class Rewrite:
+    """One rewrite of a user prompt. ``prompt`` is what to render; it is the original on fallback."""
+
+    original: str
+    prompt: str
+    reasoning: str
+    completion: str
+    format_ok: bool
+    fallback: bool
+    recovered: bool = False
+    issue: str | None = None
+    candidate: int = 0
+    completion_tokens: int = 0
+    prompt_tokens: int | None = None
+    """Length of ``prompt`` in the target backbone's text-encoder tokens (None if no backbone given)."""
+    token_limit: int | None = None
+    truncated: bool | None = None
+    """Whether the backbone's text encoder will cut ``prompt`` off."""
+    seconds: float = 0.0
+    """Wall time of the generate() call this rewrite came from, divided by the prompts in it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_prompt(prompt: str) -> str:
+    """Reject prompts a user should fix: non-strings, empty, or absurdly long."""
+    if not isinstance(prompt, str):
+        raise RepromptError(f"a prompt must be a string, got {type(prompt).__name__}")
+    text = prompt.strip()
+    if not text:
+        raise RepromptError("empty prompt: give a description of the image you want")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise RepromptError(f"prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}")
+    return text
+
+
+TokenCounter = Callable[[str], TokenCount]
+
+
+class Rewriter(ABC):
+    """A policy: turns user prompts into :class:`Rewrite` objects.
+
+    Subclasses implement :meth:`generate` over chat messages; parsing, fallback, length accounting and
+    batching are shared here so every backend behaves the same.
+    """
+
+    spec: PromptSpec = PromptSpec()
+    name: str = "rewriter"
+
+    @property
+    def fmt(self) -> TagFormat:
+        return self.spec.fmt
+
+    @abstractmethod
+    def generate(
+        self, messages: list[list[dict[str, str]]], options: GenerationOptions
+    ) -> list[list[tuple[str, int]]]:
+        """For each conversation, ``num_candidates`` (text, n_tokens) completions."""
+
+    def messages_for(self, prompt: str) -> list[dict[str, str]]:
+        return self.spec.messages(prompt)
+
+    def rewrite(
+        self,
+        prompts: str | Sequence[str],
+        options: GenerationOptions | None = None,
+        token_counter: TokenCounter | None = None,
+        progress: bool = False,
+        **overrides: Any,
+    ) -> list[Rewrite]:
+        """Rewrite one or many prompts. Returns ``len(prompts) * num_candidates`` rewrites, grouped
+        by prompt. ``overrides`` set :class:`GenerationOptions` fields (e.g. ``temperature=0.9``)."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        prompts = [check_prompt(p) for p in prompts]
+        if options is None:
+            options = GenerationOptions(**overrides)
+        elif overrides:
+            options = GenerationOptions(**{**asdict(options), **overrides})
+        out: list[Rewrite] = []
+        batches = range(0, len(prompts), options.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="rewriting", unit="batch")
+        for start in batches:
+            chunk = prompts[start : start + options.batch_size]
+            t0 = time.perf_counter()
+            results = self.generate([self.messages_for(p) for p in chunk], options)
+            per = (time.perf_counter() - t0) / len(chunk)
+            for prompt, cands in zip(chunk, results, strict=True):
+                for k, (text, n_tok) in enumerate(cands):
+                    out.append(self._make(prompt, text, n_tok, k, per, token_counter))
+        return out
+
+    def rewrite_one(self, prompt: str, **kw: Any) -> Rewrite:
+        return self.rewrite([prompt], **kw)[0]
+
+    def _make(
+        self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
+    ) -> Rewrite:
+        parsed = parse_completion(text, prompt, self.fmt)
+        rw = Rewrite(
+            original=prompt,
+            prompt=parsed.prompt,
+            reasoning=parsed.reasoning,
+            completion=text,
+            format_ok=parsed.format_ok,
+            fallback=parsed.fallback,
+            recovered=parsed.recovered,
+            issue=parsed.issue,
+            candidate=k,
+            completion_tokens=n_tok,
+            seconds=seconds,
+        )
+        if counter is not None:
+            tc = counter(rw.prompt)
+            rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
+        return rw
+
+
+class IdentityRewriter(Rewriter):
+    """No rewriting: the baseline every comparison needs (``--policy none``)."""
+
+    name = "none"
+
+    def generate(self, messages, options):  # type: ignore[override]
+        raise NotImplementedError  # never called: rewrite() is overridden
+
+    def rewrite(self, prompts, options=None, token_counter=None, progress=False, **overrides):  # type: ignore[override]
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        out = []
+        for p in (check_prompt(p) for p in prompts):
+            rw = Rewrite(original=p, prompt=p, reasoning="", completion="", format_ok=True, fallback=False)
+            if token_counter is not None:
+                tc = token_counter(p)
+                rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
+            out.append(rw)
+        return out

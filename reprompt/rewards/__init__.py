@@ -1,0 +1,111 @@
+"""Rewards: named components, the render-once pipeline that combines them, and TRL adapters.
+
+Names turn into components here only (:data:`COMPONENTS`, loaded lazily so importing this package never
+imports torch). ``build_rewards(config)`` returns a :class:`RewardPipeline`; its ``score(originals,
+completions, metadata, seeds, round)`` is what GRPO, evaluation, the CLI and the reward service call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprompt.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from reprompt.backbones.base import Backbone
+    from reprompt.rewards.base import RewardComponent
+    from reprompt.rewards.config import RewardConfig
+    from reprompt.rewards.pipeline import RewardPipeline
+
+# name -> "module:builder"; a builder takes (options: dict | None) and returns a component.
+COMPONENTS: dict[str, str | Callable[..., Any]] = {
+    "format": "reprompt.rewards.format_length:build_format",
+    "length": "reprompt.rewards.format_length:build_length",
+    "geneval": "reprompt.rewards.geneval_reward:build_geneval",
+    "imagereward": "reprompt.rewards.imagereward:build_imagereward",
+    "clipscore": "reprompt.rewards.clipscore:build_clipscore",
+    "vlm_judge": "reprompt.rewards.vlm_judge:build_vlm_judge",
+}
+
+# One-line descriptions for --help and `reprompt score --list`.
+DESCRIPTIONS = {
+    "format": "+1 well-formed <reason>…</reason><prompt>…</prompt>, -1 otherwise (paper's structure reward)",
+    "length": "+1 if the prompt's backbone-encoder token count is in [15, limit], -1 otherwise",
+    "geneval": "GenEval rules on a detector's view (oracle scene for sketch): strict 0/1 or partial",
+    "imagereward": "ImageReward-v1.0 (BLIP + MLP) human-preference score",
+    "clipscore": "CLIP image-text cosine similarity",
+    "vlm_judge": "a VLM rates image vs. original prompt 0-10, mapped to [-1, 1] (OpenAI API or local)",
+}
+
+
+def component_names() -> list[str]:
+    return list(COMPONENTS)
+
+
+def register_component(name: str, builder: str | Callable[..., Any]) -> None:
+    """Add a component: ``builder(options) -> component`` (or a "module:function" path)."""
+    COMPONENTS[name] = builder
+
+
+def build_component(name: str, options: dict[str, Any] | None = None) -> RewardComponent:
+    """One component by name, configured by its ``options`` mapping."""
+    if name not in COMPONENTS:
+        raise ConfigError(
+            f"unknown reward component {name!r}.{did_you_mean(name, component_names())} "
+            f"Available: {', '.join(component_names())}"
+        )
+    builder = COMPONENTS[name]
+    if isinstance(builder, str):
+        module, attr = builder.split(":")
+        builder = getattr(importlib.import_module(module), attr)
+    return builder(options)
+
+
+def build_rewards(
+    config: RewardConfig | dict[str, Any] | str | Path, backbone: Backbone | None = None
+) -> RewardPipeline:
+    """The reward pipeline for a config (object, mapping or YAML path); ``backbone`` overrides its own."""
+    from reprompt.rewards.config import RewardConfig
+    from reprompt.rewards.pipeline import RewardPipeline
+
+    if isinstance(config, str | Path):
+        config = RewardConfig.from_yaml(config)
+    elif isinstance(config, dict):
+        config = RewardConfig.from_dict(config)
+    return RewardPipeline.from_config(config, backbone=backbone)
+
+
+_LAZY = {
+    "RewardConfig": "reprompt.rewards.config",
+    "ServiceConfig": "reprompt.rewards.config",
+    "RewardPipeline": "reprompt.rewards.pipeline",
+    "derive_seeds": "reprompt.rewards.pipeline",
+    "normalize": "reprompt.rewards.pipeline",
+    "RewardBatch": "reprompt.rewards.base",
+    "ScoredBatch": "reprompt.rewards.base",
+    "RewardComponent": "reprompt.rewards.base",
+    "ImageComponent": "reprompt.rewards.base",
+    "log_metric": "reprompt.rewards.base",
+    "drain_metrics": "reprompt.rewards.base",
+    "make_trl_reward_funcs": "reprompt.rewards.trl",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "COMPONENTS",
+    "DESCRIPTIONS",
+    "build_component",
+    "build_rewards",
+    "component_names",
+    "register_component",
+    *_LAZY,
+]

@@ -1,0 +1,218 @@
+"""What a reward component sees and returns, and where its sub-scores are logged.
+
+A component is a small picklable object with a stable ``name`` (its log key) called on a
+:class:`RewardBatch`: N completions, each already parsed and rendered K times by the pipeline. It returns
+one ``float`` or ``None`` (missing: GRPO ignores it, it is never read as 0) per completion. Components get
+images, never a pipeline, so rendering happens once and every image component shares it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from reprompt.backbones.base import SceneObject, TokenCount
+    from reprompt.format import ParsedCompletion
+
+logger = logging.getLogger(__name__)
+
+Score = float | None
+
+
+@dataclass
+class RewardBatch:
+    """N completions to score. Row i: the user's ``originals[i]``, the policy's ``completions[i]``,
+    what the parser made of it, the prompt that was rendered (the parsed prompt, or the original on
+    fallback), its GenEval ``metadata`` (or None), and its K images/scenes/seeds."""
+
+    originals: list[str]
+    completions: list[str]
+    parsed: list[ParsedCompletion]
+    prompts: list[str]
+    metadata: list[dict[str, Any] | None]
+    seeds: list[list[int]]
+    groups: list[int]
+    """Row i belongs to group ``groups[i]``: rows with the same original prompt share an id (and seeds)."""
+    images: list[list[Image.Image]] | None = None
+    scenes: list[list[list[SceneObject] | None]] | None = None
+    """What a simulator drew for each image (None per image for real models)."""
+    token_counter: Callable[[str], TokenCount] | None = None
+    """The target backbone's text-encoder length, for the length reward."""
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+
+@runtime_checkable
+class RewardComponent(Protocol):
+    """``component(batch) -> one score or None per completion``. ``name`` is the stable log key."""
+
+    name: str
+    needs_images: bool
+
+    def __call__(self, batch: RewardBatch) -> list[Score]: ...
+
+
+class ImageComponent:
+    """Base for components that judge images against the ORIGINAL prompt.
+
+    Subclasses implement :meth:`score_images` over a flat list of images; the K images of a completion
+    are averaged (missing ones skipped; all missing -> None).
+    """
+
+    name = "image"
+    needs_images = True
+
+    def score_images(
+        self,
+        originals: list[str],
+        images: list[Image.Image],
+        scenes: list[list[SceneObject] | None],
+        metadata: list[dict[str, Any] | None],
+    ) -> list[Score]:
+        raise NotImplementedError
+
+    def __call__(self, batch: RewardBatch) -> list[Score]:
+        if batch.images is None:
+            raise ValueError(f"reward {self.name!r} needs rendered images; the pipeline did not render any")
+        rows: list[int] = []
+        originals, images, scenes, metadata = [], [], [], []
+        for i, row_images in enumerate(batch.images):
+            row_scenes = batch.scenes[i] if batch.scenes is not None else [None] * len(row_images)
+            for image, scene in zip(row_images, row_scenes, strict=True):
+                rows.append(i)
+                originals.append(batch.originals[i])
+                images.append(image)
+                scenes.append(scene)
+                metadata.append(batch.metadata[i])
+        flat = self.score_images(originals, images, scenes, metadata) if images else []
+        if len(flat) != len(images):
+            raise RuntimeError(f"reward {self.name!r} returned {len(flat)} scores for {len(images)} images")
+        per_row: list[list[float]] = [[] for _ in range(len(batch))]
+        for i, s in zip(rows, flat, strict=True):
+            if s is not None and math.isfinite(s):
+                per_row[i].append(float(s))
+        return [sum(v) / len(v) if v else None for v in per_row]
+
+
+# ------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class ScoredBatch:
+    """Everything the pipeline computed for one batch, one entry per completion in every list.
+
+    ``components`` are raw scores; ``normalized`` the values actually summed (equal to raw when
+    normalization is ``none``); ``total = sum(weight * normalized)`` over the components that are not
+    missing (None when all are). ``baseline``/``improvement`` hold the image components' score of the
+    ORIGINAL prompt rendered with the same seeds, and the completion's gain over it.
+    """
+
+    components: dict[str, list[Score]]
+    normalized: dict[str, list[Score]]
+    weights: dict[str, float]
+    total: list[Score]
+    raw_total: list[Score]
+    prompts: list[str]
+    seeds: list[list[int]]
+    format_ok: list[bool]
+    fallback: list[bool]
+    render_calls: int = 0
+    baseline_render_calls: int = 0
+    baseline: dict[str, list[Score]] | None = None
+    improvement: dict[str, list[Score]] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    images: list[list[Image.Image]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def to_dict(self, include_images: bool = False) -> dict[str, Any]:
+        """JSON-safe dict (images as base64 PNG when ``include_images``)."""
+        out = {
+            "components": self.components,
+            "normalized": self.normalized,
+            "weights": self.weights,
+            "total": self.total,
+            "raw_total": self.raw_total,
+            "prompts": self.prompts,
+            "seeds": self.seeds,
+            "format_ok": self.format_ok,
+            "fallback": self.fallback,
+            "render_calls": self.render_calls,
+            "baseline_render_calls": self.baseline_render_calls,
+            "baseline": self.baseline,
+            "improvement": self.improvement,
+            "metrics": self.metrics,
+        }
+        if include_images and self.images is not None:
+            from reprompt.serving.codec import encode_png
+
+            out["images"] = [[encode_png(im) for im in row] for row in self.images]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoredBatch:
+        images = None
+        if data.get("images") is not None:
+            from reprompt.serving.codec import decode_png
+
+            images = [[decode_png(s) for s in row] for row in data["images"]]
+        fields_ = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "images"}
+        return cls(**fields_, images=images)
+
+
+# ------------------------------------------------------------------------------------------- metrics
+
+_batch_metrics: ContextVar[dict[str, list[float]] | None] = ContextVar("reprompt_reward_metrics", default=None)
+_global_lock = threading.Lock()
+_global_metrics: dict[str, list[float]] = defaultdict(list)
+
+
+def log_metric(name: str, value: float) -> None:
+    """Record a scalar sub-score (e.g. ``vlm_judge/failures``).
+
+    It lands in the :class:`ScoredBatch` being computed (``metrics``, averaged per batch) and in a
+    process-wide log that a trainer callback can :func:`drain_metrics`.
+    """
+    value = float(value)
+    current = _batch_metrics.get()
+    if current is not None:
+        current.setdefault(name, []).append(value)
+    with _global_lock:
+        _global_metrics[name].append(value)
+
+
+def drain_metrics() -> dict[str, float]:
+    """Means of everything logged since the last drain (and clear them)."""
+    with _global_lock:
+        out = {k: sum(v) / len(v) for k, v in _global_metrics.items() if v}
+        _global_metrics.clear()
+    return out
+
+
+@contextlib.contextmanager
+def collect_metrics() -> Iterator[dict[str, list[float]]]:
+    """Collect ``log_metric`` calls made in this context (the pipeline wraps each batch in one)."""
+    store: dict[str, list[float]] = {}
+    token = _batch_metrics.set(store)
+    try:
+        yield store
+    finally:
+        _batch_metrics.reset(token)
+
+
+def mean(values: Sequence[Score]) -> float | None:
+    """Mean of the non-missing values (None when all are missing)."""
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None

@@ -1,0 +1,166 @@
+"""``RewardConfig``: which components, how they combine, what renders, and how the service runs.
+
+Loaded from YAML (``configs/rewards/*.yaml``); every field has a help text. Component-specific settings
+live under ``options: {name: {...}}`` and are checked by that component's own config dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprompt.errors import ConfigError, did_you_mean
+
+NORMALIZATIONS = ("none", "group", "batch")
+
+
+@dataclass
+class ServiceConfig:
+    """The reward service (``reprompt serve-rewards``)."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"})
+    port: int = field(default=8765, metadata={"help": "TCP port"})
+    token_env: str = field(
+        default="REPROMPT_REWARD_TOKEN",
+        metadata={"help": "env var holding the bearer token; unset or empty = no auth (localhost only)"},
+    )
+    max_batch: int = field(default=512, metadata={"help": "most completions per request (413 beyond)"})
+    max_request_bytes: int = field(
+        default=4 * 1024 * 1024, metadata={"help": "largest request body in bytes (413 beyond)"}
+    )
+    max_completion_chars: int = field(
+        default=20000, metadata={"help": "longest completion or prompt accepted, in characters (422 beyond)"}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"service.port must be in 1..65535, got {self.port}")
+        if self.max_batch < 1 or self.max_request_bytes < 1024 or self.max_completion_chars < 1:
+            raise ConfigError("service limits must be positive (max_request_bytes at least 1024)")
+
+
+@dataclass
+class RewardConfig:
+    """The reward: ``R_total = sum_c weight_c * normalize(component_c)``."""
+
+    # --- what renders ---
+    backbone: str = field(
+        default="sketch", metadata={"help": "backbone name (sketch, flux-dev, sd3, ...) or diffusers folder"}
+    )
+    backbone_model: str | None = field(
+        default=None, metadata={"help": "local folder with the preset's architecture (e.g. a tiny model)"}
+    )
+    backbone_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "extra load_backbone kwargs (device, steps, width, ...)"}
+    )
+    # --- which components ---
+    components: list[str] = field(
+        default_factory=lambda: ["format", "length", "geneval"],
+        metadata={"help": "registered component names (reprompt.rewards.component_names())"},
+    )
+    weights: dict[str, float] = field(
+        default_factory=dict, metadata={"help": "weight per component (missing: 1.0)"}
+    )
+    options: dict[str, dict[str, Any]] = field(
+        default_factory=dict, metadata={"help": "per-component settings, e.g. {geneval: {mode: partial}}"}
+    )
+    tags: str = field(default="reason/prompt", metadata={"help": "completion tag format"})
+    # --- composition ---
+    normalization: str = field(
+        default="group",
+        metadata={
+            "help": "scale each component to unit variance before summing, with statistics over the "
+            "completions of one prompt (group), the whole batch (batch), or not at all (none)"
+        },
+    )
+    images_per_completion: int = field(default=1, metadata={"help": "renders per completion (seeds)"})
+    seed: int = field(default=0, metadata={"help": "base seed; a prompt's seeds derive from (seed, round, prompt)"})
+    paired_baseline: bool = field(
+        default=False,
+        metadata={"help": "also render the ORIGINAL prompt with the same seeds and log each gain over it"},
+    )
+    dedupe_renders: bool = field(
+        default=True,
+        metadata={"help": "render identical (prompt, seed) pairs once (e.g. fallbacks equal the baseline)"},
+    )
+    # --- service ---
+    service: ServiceConfig = field(default_factory=ServiceConfig, metadata={"help": "reward service settings"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.service, dict):
+            self.service = _build(ServiceConfig, self.service, "service")
+        if isinstance(self.components, str):
+            self.components = [c.strip() for c in self.components.split(",") if c.strip()]
+        if not self.components:
+            raise ConfigError("the reward needs at least one component (e.g. components: [format, length])")
+        if len(set(self.components)) != len(self.components):
+            raise ConfigError(f"duplicate reward components in {self.components}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(
+                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}."
+                + did_you_mean(self.normalization, NORMALIZATIONS)
+            )
+        if self.images_per_completion < 1:
+            raise ConfigError("images_per_completion must be >= 1")
+        for name in list(self.weights) + list(self.options):
+            if name not in self.components:
+                raise ConfigError(
+                    f"weights/options name {name!r}, which is not in components {self.components}."
+                    + did_you_mean(name, self.components)
+                )
+        for name, w in self.weights.items():
+            try:
+                self.weights[name] = float(w)
+            except (TypeError, ValueError):
+                raise ConfigError(f"weight of {name!r} must be a number, got {w!r}") from None
+        for name, opts in self.options.items():
+            if not isinstance(opts, dict):
+                raise ConfigError(f"options.{name} must be a mapping, got {type(opts).__name__}")
+
+    def weight(self, name: str) -> float:
+        return self.weights.get(name, 1.0)
+
+    # --- io ---
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RewardConfig:
+        return _build(cls, data, "reward config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RewardConfig:
+        import yaml
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"reward config {str(path)!r} not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of reward settings")
+        data = data.get("reward", data)  # allow a top-level `reward:` section
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Instantiate a config dataclass, refusing unknown keys with a did-you-mean hint."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"unknown {where} key {key!r}.{did_you_mean(key, names)} Known: {', '.join(names)}")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ConfigError(f"invalid {where}: {e}") from e
+
+
+def build_options(cls: type, options: dict[str, Any] | None, component: str) -> Any:
+    """A component's option dataclass from its ``options`` mapping (unknown keys refused)."""
+    return _build(cls, dict(options or {}), f"{component} option")

@@ -1,0 +1,97 @@
+"""The paper's structural rewards: ``format`` (+1 well-formed, -1 otherwise) and ``length``.
+
+``length`` counts the rendered prompt in the TARGET backbone's text-encoder tokens (the reference code
+counted whitespace words, which is not what the model reads), +1 inside ``[min_tokens, max_tokens]``,
+-1 outside. The upper bound follows the backbone's encoder limit (CLIP: 77) unless set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprompt.errors import ConfigError
+from reprompt.rewards.base import RewardBatch, Score, log_metric
+from reprompt.rewards.config import build_options
+
+
+@dataclass
+class FormatOptions:
+    well_formed: float = field(default=1.0, metadata={"help": "reward of a well-formed completion"})
+    malformed: float = field(
+        default=-1.0, metadata={"help": "reward of anything else (recovered or fallback completions)"}
+    )
+
+
+class FormatReward:
+    """+1 when the completion is exactly ``<reason>…</reason><prompt>…</prompt>``, else -1."""
+
+    needs_images = False
+
+    def __init__(self, options: FormatOptions | None = None, name: str = "format") -> None:
+        self.options = options or FormatOptions()
+        self.name = self.__name__ = name
+
+    def __call__(self, batch: RewardBatch) -> list[Score]:
+        o = self.options
+        ok = [p.format_ok for p in batch.parsed]
+        if ok:
+            log_metric("format/ok_rate", sum(ok) / len(ok))
+            log_metric("format/fallback_rate", sum(p.fallback for p in batch.parsed) / len(ok))
+        return [o.well_formed if good else o.malformed for good in ok]
+
+
+@dataclass
+class LengthOptions:
+    min_tokens: int = field(default=15, metadata={"help": "shortest rewarded prompt, in encoder tokens (paper: 15)"})
+    max_tokens: int | None = field(
+        default=None,
+        metadata={"help": "longest rewarded prompt (None: the backbone's encoder limit, else 77; paper: 77)"},
+    )
+    inside: float = field(default=1.0, metadata={"help": "reward inside the bounds"})
+    outside: float = field(default=-1.0, metadata={"help": "reward outside the bounds"})
+
+    def __post_init__(self) -> None:
+        if self.min_tokens < 0 or (self.max_tokens is not None and self.max_tokens < self.min_tokens):
+            raise ConfigError(f"length bounds [{self.min_tokens}, {self.max_tokens}] are not a valid range")
+
+
+class LengthReward:
+    """+1 when the rendered prompt's length in the backbone's text-encoder tokens is in bounds, else -1.
+
+    It measures the prompt that was rendered: the original on fallback (whose penalty is the format
+    reward's job).
+    """
+
+    needs_images = False
+    DEFAULT_MAX = 77
+
+    def __init__(self, options: LengthOptions | None = None, name: str = "length") -> None:
+        self.options = options or LengthOptions()
+        self.name = self.__name__ = name
+
+    def __call__(self, batch: RewardBatch) -> list[Score]:
+        if batch.token_counter is None:
+            raise ConfigError("the length reward needs a backbone to count prompt tokens with")
+        o = self.options
+        out: list[Score] = []
+        cache: dict[str, tuple[int, int]] = {}
+        for prompt in batch.prompts:
+            if prompt not in cache:
+                tc = batch.token_counter(prompt)
+                upper = o.max_tokens if o.max_tokens is not None else (tc.limit or self.DEFAULT_MAX)
+                cache[prompt] = (tc.tokens, upper)
+            tokens, upper = cache[prompt]
+            out.append(o.inside if o.min_tokens <= tokens <= upper else o.outside)
+        if out:
+            log_metric("length/tokens_mean", sum(cache[p][0] for p in batch.prompts) / len(out))
+            log_metric("length/in_range_rate", sum(v == o.inside for v in out) / len(out))
+        return out
+
+
+def build_format(options: dict[str, Any] | None, **_: Any) -> FormatReward:
+    return FormatReward(build_options(FormatOptions, options, "format"))
+
+
+def build_length(options: dict[str, Any] | None, **_: Any) -> LengthReward:
+    return LengthReward(build_options(LengthOptions, options, "length"))

@@ -1,0 +1,217 @@
+"""Training configs: TRL's ``SFTConfig`` / ``GRPOConfig`` plus what reprompt adds.
+
+Every hyperparameter of a run lives in a YAML recipe (``configs/sft/*.yaml``, ``configs/grpo/*.yaml``) read
+by :class:`trl.TrlParser`; command-line flags override it. Our fields: which policy, how it is prompted
+(:class:`reprompt.format.PromptSpec`), the data, LoRA, resuming, the rewards and the held-out reward.
+``__post_init__`` rejects bad combinations with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trl import GRPOConfig, SFTConfig
+
+from reprompt.errors import ConfigError
+
+RESUME_CHOICES = ("auto", "never")
+
+
+def _accelerator_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
+@dataclass
+class PolicyArgs:
+    """Fields shared by SFT and GRPO (mixed into both configs)."""
+
+    # --- policy ---
+    policy: str = field(
+        default="smollm2",
+        metadata={"help": "model to train: smollm2 (offline), an alias (qwen2.5-3b), a local folder (e.g. an "
+                  "SFT output) or a hub id"},
+    )
+    policy_dtype: str = field(
+        default="auto", metadata={"help": "weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"}
+    )
+    # --- prompting (PromptSpec): None keeps the spec saved with the policy, else reprompt's default ---
+    tags: str | None = field(default=None, metadata={"help": "tag pair: reason/prompt, think/answer, or prompt (no reasoning)"})
+    system_prompt: str | None = field(default=None, metadata={"help": "system prompt (None: reprompt's for the tags)"})
+    few_shot: bool | None = field(
+        default=None, metadata={"help": "prepend reprompt's one worked example (helps untrained small models)"}
+    )
+    # --- LoRA ---
+    use_peft: bool = field(default=False, metadata={"help": "train LoRA adapters instead of all weights"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "module names to adapt (default: all linear layers)"}
+    )
+    # --- resuming ---
+    resume: str = field(
+        default="auto",
+        metadata={"help": "auto: continue from the last complete checkpoint in output_dir if there is one; "
+                  "never: start fresh; or a checkpoint folder"},
+    )
+
+    def _check_policy_args(self) -> None:
+        if not self.policy:
+            raise ConfigError("set policy: smollm2, an alias like qwen2.5-3b, a local folder or a hub id")
+        if self.policy_dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"policy_dtype must be auto, float32, bfloat16 or float16, got {self.policy_dtype!r}")
+        if self.tags is not None:
+            from reprompt.format import get_tag_format
+
+            get_tag_format(self.tags)
+        if self.use_peft and (self.lora_r < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1):
+            raise ConfigError("LoRA needs lora_r >= 1, lora_alpha >= 1 and 0 <= lora_dropout < 1")
+        if self.resume not in RESUME_CHOICES and not Path(self.resume).is_dir():
+            raise ConfigError(f"resume must be auto, never or an existing checkpoint folder, got {self.resume!r}")
+
+    def _cpu_defaults(self) -> None:
+        """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there."""
+        if getattr(self, "bf16", None) is None and not getattr(self, "fp16", False) and not _accelerator_available():
+            self.bf16 = False  # type: ignore[attr-defined]
+
+
+@dataclass
+class RepromptSFTConfig(SFTConfig, PolicyArgs):
+    """SFT of the policy on teacher completions (loss on the assistant turn only)."""
+
+    sft_data: str | None = field(
+        default=None, metadata={"help": "SFT JSONL from `reprompt data sft` (prompt, reasoning, rewritten)"}
+    )
+    max_examples: int | None = field(default=None, metadata={"help": "use only the first N rows"})
+    # Paper recipe defaults (TRL's differ).
+    learning_rate: float = field(default=1e-5, metadata={"help": "peak learning rate (paper: 1e-5)"})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "epochs (paper: 1)"})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "schedule (paper: cosine)"})
+    warmup_steps: float = field(default=0.1, metadata={"help": "warmup steps, or a fraction of all steps if < 1 (paper: 0.1)"})
+    max_length: int | None = field(default=1024, metadata={"help": "cutoff in policy tokens (paper: 1024)"})
+    completion_only_loss: bool | None = field(
+        default=True, metadata={"help": "loss on the assistant completion only (prompt tokens masked)"}
+    )
+
+    def __post_init__(self) -> None:
+        self._check_policy_args()
+        if not self.sft_data:
+            raise ConfigError("set sft_data: the JSONL written by `reprompt data sft --out ...`")
+        if not Path(self.sft_data).is_file():
+            raise ConfigError(f"sft_data {self.sft_data!r} not found: build it with `reprompt data sft`")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ConfigError("max_examples must be >= 1")
+        if self.completion_only_loss is False:
+            raise ConfigError(
+                "completion_only_loss=false would train on the system and user turns too; reprompt trains "
+                "the assistant turn only (leave it true)"
+            )
+        if self.packing:
+            raise ConfigError("packing mixes examples across the completion mask; set packing: false")
+        self._cpu_defaults()
+        super().__post_init__()
+
+
+DEFAULT_HELDOUT_REWARDS: dict[str, Any] = {
+    "components": ["geneval"],
+    "options": {"geneval": {"mode": "strict"}},
+    "normalization": "none",
+}
+
+
+@dataclass
+class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
+    """GRPO of the policy against the rendered-image reward (the paper's RL stage)."""
+
+    # --- data ---
+    prompts: str | None = field(
+        default=None,
+        metadata={"help": "RL prompts: JSONL with GenEval metadata (`reprompt data prompts`) or a text list"},
+    )
+    max_prompts: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    # --- reward ---
+    rewards: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "reward config: a mapping (components, weights, options, backbone, ...) or a YAML "
+                  "path (configs/rewards/*.yaml)"},
+    )
+    reward_service: list[str] | None = field(
+        default=None, metadata={"help": "reward service URLs (`reprompt serve-rewards`); unset: score in-process"}
+    )
+    reward_service_token_env: str = field(
+        default="REPROMPT_REWARD_TOKEN", metadata={"help": "env var holding the reward service's bearer token"}
+    )
+    backbone: str | None = field(
+        default=None, metadata={"help": "override the reward config's backbone (sketch, flux-dev, a folder ...)"}
+    )
+    backbone_model: str | None = field(
+        default=None, metadata={"help": "local folder for the backbone preset (same architecture)"}
+    )
+    # --- monitoring ---
+    samples_every: int = field(
+        default=10, metadata={"help": "write a samples table (original, reasoning, prompt, image) every N steps; 0: off"}
+    )
+    samples_per_table: int = field(default=8, metadata={"help": "rows per samples table"})
+    heldout_prompts: str | None = field(
+        default=None, metadata={"help": "fixed held-out prompts (JSONL with metadata) for the held-out reward"}
+    )
+    heldout_max: int = field(default=64, metadata={"help": "use the first N held-out prompts"})
+    heldout_every: int = field(
+        default=25, metadata={"help": "evaluate the held-out reward every N steps (and before training); 0: off"}
+    )
+    heldout_rewards: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "reward config for the held-out set (default: strict GenEval on the training backbone)"},
+    )
+    heldout_batch_size: int = field(default=16, metadata={"help": "held-out prompts per generate call"})
+    # Paper recipe defaults (TRL's differ).
+    learning_rate: float = field(default=2e-6, metadata={"help": "learning rate (paper: 2e-6)"})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient (paper: 0.04)"})
+    num_generations: int | None = field(default=4, metadata={"help": "completions per prompt G (paper: 4)"})
+    temperature: float = field(default=0.9, metadata={"help": "sampling temperature (paper: 0.9)"})
+    max_completion_length: int | None = field(default=256, metadata={"help": "policy tokens per completion (paper: 256)"})
+
+    def __post_init__(self) -> None:
+        self._check_policy_args()
+        if not self.prompts:
+            raise ConfigError("set prompts: the RL prompt file (e.g. rl_prompts.jsonl from `reprompt data prompts`)")
+        if not Path(self.prompts).is_file():
+            raise ConfigError(f"prompts file {self.prompts!r} not found: make it with `reprompt data prompts`")
+        if self.rewards is None and not self.reward_service:
+            raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
+        if isinstance(self.rewards, str) and not Path(self.rewards).is_file():
+            raise ConfigError(f"rewards file {self.rewards!r} not found")
+        if self.heldout_prompts is not None and not Path(self.heldout_prompts).is_file():
+            raise ConfigError(f"heldout_prompts {self.heldout_prompts!r} not found")
+        for name in ("samples_every", "heldout_every", "samples_per_table", "heldout_max", "heldout_batch_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.use_vllm:
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                raise ConfigError("use_vllm needs vLLM: pip install 'reprompt[vllm]' (GPU machines only)")
+        self._cpu_defaults()
+        super().__post_init__()
+
+    def reward_config(self) -> dict[str, Any] | None:
+        """The reward config as a mapping, with the backbone overrides applied."""
+        from reprompt.rewards.config import RewardConfig
+
+        if self.rewards is None:
+            return None
+        cfg = RewardConfig.from_yaml(self.rewards) if isinstance(self.rewards, str) else RewardConfig.from_dict(dict(self.rewards))
+        data = cfg.to_dict()
+        if self.backbone:
+            data["backbone"] = self.backbone
+        if self.backbone_model:
+            data["backbone_model"] = self.backbone_model
+        return data
+
+    def service_token(self) -> str | None:
+        return os.environ.get(self.reward_service_token_env) or None

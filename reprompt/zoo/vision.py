@@ -1,0 +1,232 @@
+"""Tiny scoring models: CLIP, Mask2Former (GenEval's detector), BLIP-VQA and Qwen2.5-VL (VLM judge).
+
+Each folder holds the model and its processor, saved with ``save_pretrained``, so reward and evaluation code
+loads it through the same ``from_pretrained`` calls it uses for the real checkpoints. Image sizes are shrunk
+(32-64 px inputs) to keep a forward pass in the milliseconds on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reprompt.eval.geneval.classes import COCO_CLASSES  # one list for the detector and its tiny twin
+from reprompt.zoo import tokenizers
+
+__all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]
+
+# OpenAI CLIP normalisation, shared by CLIP, BLIP and Qwen2-VL image processors.
+_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def build_clip(folder: Path, seed: int) -> None:
+    """CLIPModel (ViT text and vision towers, 32 px images, 8 px patches) + CLIPProcessor."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    tok = tokenizers.clip_tokenizer()
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.eos_token_id,
+            "pad_token_id": tok.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=32,
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(config).eval()
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        image_mean=_CLIP_MEAN,
+        image_std=_CLIP_STD,
+    )
+    model.save_pretrained(folder)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
+
+
+def build_mask2former(folder: Path, seed: int) -> None:
+    """Mask2FormerForUniversalSegmentation for COCO instance segmentation: 80 classes named as in GenEval, a
+    4-stage Swin backbone (16-128 channels), 20 queries; Mask2FormerImageProcessor resizing to 64-128 px."""
+    import torch
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
+
+    backbone = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 2, 2, 4],
+        window_size=4,
+        drop_path_rate=0.0,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    config = Mask2FormerConfig(
+        backbone_config=backbone,
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        encoder_feedforward_dim=64,
+        encoder_layers=1,
+        decoder_layers=3,
+        num_attention_heads=4,
+        dim_feedforward=64,
+        num_queries=20,
+        id2label=dict(enumerate(COCO_CLASSES)),
+        label2id={name: i for i, name in enumerate(COCO_CLASSES)},
+    )
+    torch.manual_seed(seed)
+    model = Mask2FormerForUniversalSegmentation(config).eval()
+    processor = Mask2FormerImageProcessor(
+        size={"shortest_edge": 64, "longest_edge": 128},
+        size_divisor=32,
+        ignore_index=255,
+        do_reduce_labels=False,
+        num_labels=len(COCO_CLASSES),
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+
+
+def build_blip_vqa(folder: Path, seed: int) -> None:
+    """BlipForQuestionAnswering (32 px images) + BlipProcessor with an uncased WordPiece tokenizer that, like
+    Salesforce's, adds ``[DEC]`` (the answer decoder's start token) and ``[ENC]``."""
+    import torch
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+
+    tok = tokenizers.bert_tokenizer()
+    tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
+    config = BlipConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "encoder_hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 512,
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.sep_token_id,
+            "pad_token_id": tok.pad_token_id,
+            "sep_token_id": tok.sep_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+            "initializer_range": 0.02,  # BLIP's default 1e-10 would give a constant vision tower
+        },
+        projection_dim=32,
+        image_text_hidden_size=32,
+    )
+    torch.manual_seed(seed)
+    model = BlipForQuestionAnswering(config).eval()
+    image_processor = BlipImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=_CLIP_MEAN, image_std=_CLIP_STD
+    )
+    model.save_pretrained(folder)
+    BlipProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
+
+
+def build_qwen2_vl(folder: Path, seed: int) -> None:
+    """Qwen2_5_VLForConditionalGeneration (2-layer vision tower, 2-layer Qwen2 LM with M-RoPE) + its processor:
+    the Qwen2.5 tokenizer with the vision tokens and Qwen2-VL's chat template. Images are capped at 64 merged
+    tokens (``max_pixels`` 224x224) to keep tests fast; the real processor allows far more."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+    )
+
+    tok = tokenizers.qwen2_tokenizer(vision=True)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
+    eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": -(-len(tok) // 64) * 64,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-6,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": eot,
+            "eos_token_id": im_end,
+            "pad_token_id": eot,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=eot,
+        pad_token_id=eot,
+        eos_token_id=[im_end, eot],
+        do_sample=True,
+        temperature=0.1,
+        top_p=0.001,
+        top_k=1,
+        repetition_penalty=1.05,
+    )
+    pixels = {"min_pixels": 56 * 56, "max_pixels": 224 * 224}
+    patches = {"patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
+    image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=_CLIP_MEAN, image_std=_CLIP_STD)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)  # also writes chat_template.jinja, which the processor shares
+    # Written by hand: without torchvision (this CPU stack) transformers can neither build Qwen2VLVideoProcessor
+    # nor, therefore, Qwen2_5_VLProcessor; the file is what ``Qwen2_5_VLProcessor.save_pretrained`` writes.
+    video_processor = {
+        "video_processor_type": "Qwen2VLVideoProcessor",
+        "size": {"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
+        **patches,
+        "image_mean": _CLIP_MEAN,
+        "image_std": _CLIP_STD,
+    }
+    processor = {
+        "image_processor": image_processor.to_dict(),
+        "video_processor": video_processor,
+        "processor_class": "Qwen2_5_VLProcessor",
+    }
+    (folder / "processor_config.json").write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
