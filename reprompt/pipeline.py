@@ -104,35 +104,31 @@ class RePromptPipeline:
         return res
 
 
-def comparison_image(res: RePromptResult, caption_width: int = 60) -> Any:
-    """Two rows (original, rewritten) of same-seed images with their prompts as captions."""
+def comparison_image(res: RePromptResult, caption_chars: int = 44) -> Any:
+    """Original (left) and rewrite (right), one row per seed, each column headed by its prompt."""
     from PIL import Image, ImageDraw, ImageFont
 
-    imgs_o, imgs_r = res.original_images, res.rewritten_images
-    w, h = imgs_r[0].size
+    w, h = res.rewritten_images[0].size
     try:
-        font = ImageFont.load_default(size=max(12, w // 32))
+        font = ImageFont.load_default(size=max(12, w // 30))
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
-    line_h = max(14, w // 28)
-
-    def caption(title: str, text: str) -> list[str]:
-        width = max(20, caption_width * len(imgs_r) * w // 1024)
-        return [title] + textwrap.wrap(text, width=width)[:8]
-
-    rows = [
-        (caption("Original prompt:", res.rewrite.original), imgs_o),
-        (caption("Rewritten prompt:", res.rewrite.prompt), imgs_r),
+    line_h = max(15, w // 24)
+    chars = max(20, caption_chars * w // 512)
+    heads = [
+        ["Original prompt:"] + textwrap.wrap(res.rewrite.original, chars)[:10],
+        [f"Rewritten prompt{' (fallback: the original)' if res.rewrite.fallback else ''}:"]
+        + textwrap.wrap(res.rewrite.prompt, chars)[:10],
     ]
-    cap_h = [line_h * (len(c) + 1) for c, _ in rows]
-    canvas = Image.new("RGB", (w * len(imgs_r), sum(cap_h) + 2 * h), "white")
+    cap_h = line_h * (max(len(c) for c in heads) + 1)
+    gap = 8
+    canvas = Image.new("RGB", (2 * w + gap, cap_h + len(res.seeds) * (h + gap)), "white")
     draw = ImageDraw.Draw(canvas)
-    y = 0
-    for (lines, imgs), ch in zip(rows, cap_h, strict=True):
+    for col, lines in enumerate(heads):
         for i, line in enumerate(lines):
-            draw.text((6, y + 4 + i * line_h), line, fill="black", font=font)
-        y += ch
-        for k, img in enumerate(imgs):
-            canvas.paste(img.convert("RGB").resize((w, h)), (k * w, y))
-        y += h
+            draw.text((col * (w + gap) + 6, 4 + i * line_h), line, fill="black", font=font)
+    for k, (a, b) in enumerate(zip(res.original_images, res.rewritten_images, strict=True)):
+        y = cap_h + k * (h + gap)
+        canvas.paste(a.convert("RGB").resize((w, h)), (0, y))
+        canvas.paste(b.convert("RGB").resize((w, h)), (w + gap, y))
     return canvas

@@ -31,9 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pp.add_argument("--counts", default="2,3,4", help="numbers for the counting template (GenEval: 2,3,4)")
     pp.add_argument("--vocab-file", default=None, help="extra object names, one per line")
     pp.add_argument("--vocab-only", action="store_true", help="use only --vocab-file, not COCO's 80 classes")
-    pp.add_argument("--exclude", action="append", default=[],
-                    help="test-set file (GenEval evaluation_metadata.jsonl or a prompt list) whose prompts "
-                         "must never be emitted; repeatable")
+    pp.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        help="test-set file (GenEval evaluation_metadata.jsonl or a prompt list) whose prompts "
+        "must never be emitted; repeatable",
+    )
     pp.set_defaults(func=run_prompts)
 
     ps = dsub.add_parser(
@@ -45,8 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ps.add_argument("--prompts", required=True, help="prompt file: JSONL with metadata or a text list")
     ps.add_argument("--out", required=True, help="output JSONL (dropped rows go to <out>.dropped.jsonl)")
-    ps.add_argument("--teacher", default="grounded",
-                    help="grounded (offline, from metadata) | openai | smollm2 | a local folder | a hub id")
+    ps.add_argument(
+        "--teacher",
+        default="grounded",
+        help="grounded (offline, from metadata) | openai | smollm2 | a local folder | a hub id",
+    )
     ps.add_argument("--out-tags", default="reason/prompt", help="tag format of the stored completions")
     ps.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
     ps.add_argument("--min-tokens", type=int, default=15, help="shortest prompt kept (backbone tokens)")
@@ -89,8 +96,13 @@ def run_prompts(args: argparse.Namespace) -> int:
         except ValueError:
             raise RepromptError(f"--tag-weights must be numbers, got {args.tag_weights!r}") from None
     cfg = PromptGenConfig(
-        n_sft=args.n_sft, n_rl=args.n_rl, n_heldout=args.n_heldout, seed=args.seed, counts=_ints(args.counts),
-        vocabulary=load_vocabulary(args.vocab_file, extend=not args.vocab_only), **kw,
+        n_sft=args.n_sft,
+        n_rl=args.n_rl,
+        n_heldout=args.n_heldout,
+        seed=args.seed,
+        counts=_ints(args.counts),
+        vocabulary=load_vocabulary(args.vocab_file, extend=not args.vocab_only),
+        **kw,
     )
     keys, texts = load_exclusions(args.exclude)
     splits, gen = split_prompts(cfg, keys, texts)
@@ -99,9 +111,14 @@ def run_prompts(args: argparse.Namespace) -> int:
         if rows:
             atomic_write_text(out / f"{name}_prompts.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     summary = {
-        "seed": cfg.seed, "counts": {k: len(v) for k, v in splits.items()}, "per_tag": gen.per_tag,
-        "exhausted_templates": gen.exhausted, "excluded_files": args.exclude, "excluded_prompts": len(keys),
-        "draws_rejected_as_test_prompts": gen.excluded_hits, "vocabulary_size": len(cfg.vocabulary),
+        "seed": cfg.seed,
+        "counts": {k: len(v) for k, v in splits.items()},
+        "per_tag": gen.per_tag,
+        "exhausted_templates": gen.exhausted,
+        "excluded_files": args.exclude,
+        "excluded_prompts": len(keys),
+        "draws_rejected_as_test_prompts": gen.excluded_hits,
+        "vocabulary_size": len(cfg.vocabulary),
     }
     atomic_write_json(out / "prompts_summary.json", summary)
     print(json.dumps(summary, indent=2))
@@ -127,17 +144,27 @@ def run_sft(args: argparse.Namespace) -> int:
         from reprompt.policy import GenerationOptions, load_policy
 
         policy = load_policy(
-            args.teacher, prompt_spec=PromptSpec(tags=args.teacher_tags) if args.teacher_tags else None,
-            device=args.teacher_device, dtype=args.teacher_dtype, api_base=args.api_base,
-            api_model=args.api_model, api_key_env=args.api_key_env,
+            args.teacher,
+            prompt_spec=PromptSpec(tags=args.teacher_tags) if args.teacher_tags else None,
+            device=args.teacher_device,
+            dtype=args.teacher_dtype,
+            api_base=args.api_base,
+            api_model=args.api_model,
+            api_key_env=args.api_key_env,
         )
         options = GenerationOptions(
             max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size
         )
         teacher = PolicyTeacher(policy, options)
     report = build_sft_data(
-        records, teacher, args.out, tags=args.out_tags, token_counter=backbone.count_tokens,
-        min_tokens=args.min_tokens, max_tokens=args.max_tokens, batch_size=args.batch_size,
+        records,
+        teacher,
+        args.out,
+        tags=args.out_tags,
+        token_counter=backbone.count_tokens,
+        min_tokens=args.min_tokens,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
     )
     print(report.summary())

@@ -20,14 +20,25 @@ from reprompt.cli.common import add_backbone_args, add_policy_args
 
 def _add_score_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring (defaults are GenEval's official options)")
-    g.add_argument("--detector", default="auto", choices=("auto", "oracle", "mask2former", "mmdet"),
-                   help="auto: oracle for runs with scene sidecars (sketch), else mask2former")
-    g.add_argument("--detector-model", default=None,
-                   help="Mask2Former id or folder (default facebook/mask2former-swin-small-coco-instance)")
+    g.add_argument(
+        "--detector",
+        default="auto",
+        choices=("auto", "oracle", "mask2former", "mmdet"),
+        help="auto: oracle for runs with scene sidecars (sketch), else mask2former",
+    )
+    g.add_argument(
+        "--detector-model",
+        default=None,
+        help="Mask2Former id or folder (default facebook/mask2former-swin-small-coco-instance)",
+    )
     g.add_argument("--mmdet-config", default=None, help="GenEval's mmdet config (detector mmdet)")
     g.add_argument("--mmdet-checkpoint", default=None, help="GenEval's mmdet checkpoint (detector mmdet)")
-    g.add_argument("--colors", default="auto", choices=("auto", "oracle", "clip"),
-                   help="colour classifier: auto = the drawn colours for oracle, CLIP otherwise")
+    g.add_argument(
+        "--colors",
+        default="auto",
+        choices=("auto", "oracle", "clip"),
+        help="colour classifier: auto = the drawn colours for oracle, CLIP otherwise",
+    )
     g.add_argument("--clip-model", default="openai/clip-vit-large-patch14", help="CLIP id or folder")
     g.add_argument("--score-device", default="cpu", help="device for the detector and CLIP")
     g.add_argument("--detector-batch-size", type=int, default=4, help="images per detector call")
@@ -45,9 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="eval_command", metavar="BENCHMARK")
     p.set_defaults(func=lambda args: p.print_help() or 0)
 
-    g = esub.add_parser("geneval", help="generate GenEval images (official layout), then score them",
-                        description="Rewrite each GenEval prompt, render N images with seeds seed+k, write the "
-                                    "official folder layout, then score. Rerun the same command to resume.")
+    g = esub.add_parser(
+        "geneval",
+        help="generate GenEval images (official layout), then score them",
+        description="Rewrite each GenEval prompt, render N images with seeds seed+k, write the "
+        "official folder layout, then score. Rerun the same command to resume.",
+    )
     g.add_argument("--metadata", required=True, help="GenEval evaluation_metadata.jsonl")
     g.add_argument("--out", required=True, help="run folder")
     g.add_argument("--images", type=int, default=4, help="images per prompt (GenEval: 4)")
@@ -55,8 +69,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--limit", type=int, default=None, help="only the first N prompts (after --per-tag)")
     g.add_argument("--per-tag", type=int, default=None, help="only the first K prompts of each tag")
     g.add_argument("--shard", default=None, help="i/n: this process does every n-th prompt (0-based i)")
-    g.add_argument("--scenes", default="rle", choices=("rle", "boxes", "none"),
-                   help="simulator scene sidecars: with RLE masks, boxes only, or none")
+    g.add_argument(
+        "--scenes",
+        default="rle",
+        choices=("rle", "boxes", "none"),
+        help="simulator scene sidecars: with RLE masks, boxes only, or none",
+    )
     g.add_argument("--stop-after", type=int, default=None, help="finish at most N prompts, then exit")
     g.add_argument("--no-score", action="store_true", help="only generate")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,9 +89,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_score_args(s)
     s.set_defaults(func=run_score)
 
-    c = esub.add_parser("compare", help="paired comparison of two scored runs (same prompts and seeds)",
-                        description="B against A: per-tag and overall differences with a paired bootstrap "
-                                    "interval over prompts, prompts won/lost/tied, and the prompts that got worse.")
+    c = esub.add_parser(
+        "compare",
+        help="paired comparison of two scored runs (same prompts and seeds)",
+        description="B against A: per-tag and overall differences with a paired bootstrap "
+        "interval over prompts, prompts won/lost/tied, and the prompts that got worse.",
+    )
     c.add_argument("run_a", help="baseline run (e.g. --policy none)")
     c.add_argument("run_b", help="run to compare (e.g. --policy smollm2)")
     c.add_argument("--out", default=None, help="JSON output (default RUN_B/compare-<name of RUN_A>.json)")
@@ -139,9 +160,17 @@ def _backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if args.height or args.width:
             return {"width": args.width or args.height, "height": args.height or args.width}
         return {}
-    kw = {"model": args.model, "device": args.device, "dtype": args.dtype, "cpu_offload": args.cpu_offload,
-          "height": args.height, "width": args.width, "steps": args.steps, "guidance": args.guidance,
-          "batch_size": args.render_batch_size}
+    kw = {
+        "model": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "cpu_offload": args.cpu_offload,
+        "height": args.height,
+        "width": args.width,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "batch_size": args.render_batch_size,
+    }
     return {k: v for k, v in kw.items() if v is not None}
 
 
@@ -168,9 +197,11 @@ def run_geneval(args: argparse.Namespace) -> int:
     )
     score = None if args.no_score else _score_config(args)  # validate scorer flags before generating
     stats = generate_run(config)
-    print(f"generated {stats.done_now} prompts ({stats.already_done} were done) in {stats.seconds_total:.1f} s "
-          f"(rewrite {stats.seconds_rewrite:.1f} s, render {stats.seconds_render:.1f} s); "
-          f"{stats.remaining} left in this shard")
+    print(
+        f"generated {stats.done_now} prompts ({stats.already_done} were done) in {stats.seconds_total:.1f} s "
+        f"(rewrite {stats.seconds_rewrite:.1f} s, render {stats.seconds_render:.1f} s); "
+        f"{stats.remaining} left in this shard"
+    )
     if score is None:
         return 0
     from reprompt.eval.geneval.generate import prompt_indices, read_run_info
@@ -178,8 +209,10 @@ def run_geneval(args: argparse.Namespace) -> int:
     info = read_run_info(args.out) or {}
     n_selected = info.get("selection", {}).get("n_selected", 0)
     if stats.remaining or len(prompt_indices(args.out)) < n_selected:
-        print("not scoring yet: other prompts (or shards) are unfinished; rerun, or score with "
-              f"reprompt eval geneval-score {args.out}")
+        print(
+            "not scoring yet: other prompts (or shards) are unfinished; rerun, or score with "
+            f"reprompt eval geneval-score {args.out}"
+        )
         return 0
     return _score_and_print(args.out, score)
 

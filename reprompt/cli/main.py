@@ -53,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if not args.verbose:  # keep the output to what reprompt says; -v shows library logs and bars
+        for var, val in (
+            ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+            ("TRANSFORMERS_VERBOSITY", "error"),
+            ("DIFFUSERS_VERBOSITY", "error"),
+            ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
+        ):
+            os.environ.setdefault(var, val)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run's (same seeds) and regressions/improvements can be filtered.",
     )
     p.add_argument("run_dir", help="scored run folder (reprompt eval geneval / geneval-score)")
-    p.add_argument("--compare", default=None, metavar="BASELINE", help="scored baseline run (e.g. --policy none)")
+    p.add_argument(
+        "--compare", default=None, metavar="BASELINE", help="scored baseline run (e.g. --policy none)"
+    )
     p.add_argument("--out", default=None, help="HTML file (default RUN_DIR/report.html)")
     p.add_argument("--thumb", type=int, default=160, help="thumbnail size in pixels")
     p.add_argument("--max-prompts", type=int, default=None, help="only the first N prompts")

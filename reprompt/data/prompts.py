@@ -28,8 +28,17 @@ WORD_NUMBERS = {w: n for n, w in NUMBER_WORDS.items()}
 
 # Irregular English plurals of class names (last word only); GenEval's own prompts use naive plurals
 # ("sheeps", "knifes"), which ``singular`` also understands.
-_IRREGULAR = {"person": "people", "sheep": "sheep", "mouse": "mice", "knife": "knives", "skis": "skis",
-              "scissors": "scissors", "glasses": "glasses", "shorts": "shorts", "boxers": "boxers"}
+_IRREGULAR = {
+    "person": "people",
+    "sheep": "sheep",
+    "mouse": "mice",
+    "knife": "knives",
+    "skis": "skis",
+    "scissors": "scissors",
+    "glasses": "glasses",
+    "shorts": "shorts",
+    "boxers": "boxers",
+}
 
 
 def article(word: str) -> str:
@@ -56,7 +65,14 @@ def singular(words: str, vocabulary: Iterable[str] = COCO_CLASSES) -> str:
     for name in vocabulary:
         if words in (plural(name), name + "s", name + "es", name):
             return name
-    for suffix, repl in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"), ("s", "")):
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("sses", "ss"),
+        ("xes", "x"),
+        ("s", ""),
+    ):
         if words.endswith(suffix) and len(words) > len(suffix) + 1:
             return words[: -len(suffix)] + repl
     return words
@@ -66,38 +82,55 @@ def singular(words: str, vocabulary: Iterable[str] = COCO_CLASSES) -> str:
 
 
 def single_object(cls: str) -> dict[str, Any]:
-    return {"tag": "single_object", "include": [{"class": cls, "count": 1}],
-            "prompt": f"a photo of {article(cls)} {cls}"}
+    return {
+        "tag": "single_object",
+        "include": [{"class": cls, "count": 1}],
+        "prompt": f"a photo of {article(cls)} {cls}",
+    }
 
 
 def two_object(a: str, b: str) -> dict[str, Any]:
-    return {"tag": "two_object", "include": [{"class": a, "count": 1}, {"class": b, "count": 1}],
-            "prompt": f"a photo of {article(a)} {a} and {article(b)} {b}"}
+    return {
+        "tag": "two_object",
+        "include": [{"class": a, "count": 1}, {"class": b, "count": 1}],
+        "prompt": f"a photo of {article(a)} {a} and {article(b)} {b}",
+    }
 
 
 def counting(cls: str, n: int) -> dict[str, Any]:
     if n not in NUMBER_WORDS:
         raise ConfigError(f"counts must be between 2 and 9, got {n}")
-    return {"tag": "counting", "include": [{"class": cls, "count": n}], "exclude": [{"class": cls, "count": n + 1}],
-            "prompt": f"a photo of {NUMBER_WORDS[n]} {plural(cls)}"}
+    return {
+        "tag": "counting",
+        "include": [{"class": cls, "count": n}],
+        "exclude": [{"class": cls, "count": n + 1}],
+        "prompt": f"a photo of {NUMBER_WORDS[n]} {plural(cls)}",
+    }
 
 
 def colors(cls: str, color: str) -> dict[str, Any]:
-    return {"tag": "colors", "include": [{"class": cls, "count": 1, "color": color}],
-            "prompt": f"a photo of {article(color)} {color} {cls}"}
+    return {
+        "tag": "colors",
+        "include": [{"class": cls, "count": 1, "color": color}],
+        "prompt": f"a photo of {article(color)} {color} {cls}",
+    }
 
 
 def position(a: str, relation: str, b: str) -> dict[str, Any]:
     """'a photo of a {a} {relation} a {b}': GenEval puts the reference object ``b`` first."""
-    return {"tag": "position",
-            "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [relation, 0]}],
-            "prompt": f"a photo of {article(a)} {a} {relation} {article(b)} {b}"}
+    return {
+        "tag": "position",
+        "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [relation, 0]}],
+        "prompt": f"a photo of {article(a)} {a} {relation} {article(b)} {b}",
+    }
 
 
 def color_attr(a: str, color_a: str, b: str, color_b: str) -> dict[str, Any]:
-    return {"tag": "color_attr",
-            "include": [{"class": a, "count": 1, "color": color_a}, {"class": b, "count": 1, "color": color_b}],
-            "prompt": f"a photo of {article(color_a)} {color_a} {a} and {article(color_b)} {color_b} {b}"}
+    return {
+        "tag": "color_attr",
+        "include": [{"class": a, "count": 1, "color": color_a}, {"class": b, "count": 1, "color": color_b}],
+        "prompt": f"a photo of {article(color_a)} {color_a} {a} and {article(color_b)} {color_b} {b}",
+    }
 
 
 def meaning_key(meta: Mapping[str, Any]) -> str:
@@ -129,13 +162,18 @@ class PromptGenConfig:
 
     n_sft: int = field(default=8000, metadata={"help": "prompts for SFT (paper: 8000)"})
     n_rl: int = field(default=1000, metadata={"help": "prompts for GRPO (paper: 1000)"})
-    n_heldout: int = field(default=0, metadata={"help": "extra held-out prompts (held-out reward, evaluation)"})
+    n_heldout: int = field(
+        default=0, metadata={"help": "extra held-out prompts (held-out reward, evaluation)"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed: same seed and inputs, same files"})
     tags: tuple[str, ...] = field(default=GENEVAL_TAGS, metadata={"help": "templates to use"})
     tag_weights: tuple[float, ...] | None = field(
-        default=None, metadata={"help": "relative frequency per tag (default equal); an exhausted tag drops out"}
+        default=None,
+        metadata={"help": "relative frequency per tag (default equal); an exhausted tag drops out"},
     )
-    counts: tuple[int, ...] = field(default=(2, 3, 4), metadata={"help": "numbers for counting (GenEval: 2-4)"})
+    counts: tuple[int, ...] = field(
+        default=(2, 3, 4), metadata={"help": "numbers for counting (GenEval: 2-4)"}
+    )
     vocabulary: tuple[str, ...] = field(default=COCO_CLASSES, metadata={"help": "object class names"})
     colors: tuple[str, ...] = field(default=GENEVAL_COLORS, metadata={"help": "colour names"})
 
@@ -143,7 +181,9 @@ class PromptGenConfig:
         self.tags = tuple(self.tags)
         for t in self.tags:
             if t not in GENEVAL_TAGS:
-                raise ConfigError(f"unknown template {t!r}.{did_you_mean(t, GENEVAL_TAGS)} Use: {', '.join(GENEVAL_TAGS)}")
+                raise ConfigError(
+                    f"unknown template {t!r}.{did_you_mean(t, GENEVAL_TAGS)} Use: {', '.join(GENEVAL_TAGS)}"
+                )
         if self.tag_weights is not None and len(self.tag_weights) != len(self.tags):
             raise ConfigError(f"tag_weights has {len(self.tag_weights)} values for {len(self.tags)} tags")
         if min(self.n_sft, self.n_rl, self.n_heldout) < 0:
@@ -245,7 +285,9 @@ def split_prompts(
     splits: dict[str, list[dict]] = {}
     start = 0
     for name, size in (("sft", cfg.n_sft), ("rl", cfg.n_rl), ("heldout", cfg.n_heldout)):
-        splits[name] = [{"id": f"{name}-{i:05d}", **rec} for i, rec in enumerate(gen.records[start : start + size])]
+        splits[name] = [
+            {"id": f"{name}-{i:05d}", **rec} for i, rec in enumerate(gen.records[start : start + size])
+        ]
         start += size
     return splits, gen
 
@@ -334,7 +376,9 @@ def load_prompts(path: str | Path, vocabulary: Iterable[str] = COCO_CLASSES) -> 
         for i, rec in enumerate(read_jsonl(p)):
             if not isinstance(rec.get("prompt"), str) or not rec["prompt"].strip():
                 raise RepromptError(f"{p}: row {i} has no 'prompt' string")
-            out.append({"id": rec.get("id", f"{p.stem}-{i:05d}"), **{k: v for k, v in rec.items() if k != "id"}})
+            out.append(
+                {"id": rec.get("id", f"{p.stem}-{i:05d}"), **{k: v for k, v in rec.items() if k != "id"}}
+            )
         return out
     lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
     for i, line in enumerate(ln for ln in lines if ln and not ln.startswith("#")):

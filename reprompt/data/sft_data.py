@@ -134,7 +134,12 @@ def build_sft_data(
                 fields, reason = None, f"teacher: {answer.error}"
             else:
                 fields, reason = check_row(
-                    answer.completion, rec["prompt"], answer.fmt, token_counter, min_tokens, max_tokens,
+                    answer.completion,
+                    rec["prompt"],
+                    answer.fmt,
+                    token_counter,
+                    min_tokens,
+                    max_tokens,
                     need_reasoning=fmt.reason is not None,
                 )
             if fields is None:
@@ -142,8 +147,17 @@ def build_sft_data(
                 report.dropped[reason] = report.dropped.get(reason, 0) + 1  # type: ignore[index]
                 continue
             completion = render_completion(fields["reasoning"], fields["rewritten"], fmt)
-            append_jsonl(out, {**base, "completion": completion, "tags": fmt.name, "teacher": teacher.name,
-                               **fields, **meta})
+            append_jsonl(
+                out,
+                {
+                    **base,
+                    "completion": completion,
+                    "tags": fmt.name,
+                    "teacher": teacher.name,
+                    **fields,
+                    **meta,
+                },
+            )
             report.kept += 1
             report.written_now += 1
         if bar is not None:
@@ -173,8 +187,10 @@ def sft_examples(rows: Sequence[Mapping[str, Any]], spec: Any) -> list[dict[str,
                 )
             reasoning, rewritten = parsed.reasoning, parsed.prompt
         completion = render_completion(reasoning, rewritten, spec.fmt)
-        out.append({
-            "prompt": spec.messages(r["prompt"]),
-            "completion": [{"role": "assistant", "content": completion}],
-        })
+        out.append(
+            {
+                "prompt": spec.messages(r["prompt"]),
+                "completion": [{"role": "assistant", "content": completion}],
+            }
+        )
     return out

@@ -155,14 +155,16 @@ class GroundedTeacher:
         colored = f"{color} {many}" if color else many
         reasoning = (
             f"Objects: exactly {word} {many}, no more and no fewer. "
-            + (f"Color: every {cls} is {color}. " if color else f"No color is asked for; natural colors. ")
+            + (f"Color: every {cls} is {color}. " if color else "No color is asked for; natural colors. ")
             + f"Layout: the {word} {many} stand apart in one row so each one is clearly visible and "
             "easy to count. Nothing else is added."
         )
         every = "Both" if n == 2 else f"All {word}"
         tail = rng.choice(
-            (f"{every} {many} are fully visible and clearly separated.",
-             f"There are {word} {many} in total, evenly spaced and not overlapping.")
+            (
+                f"{every} {many} are fully visible and clearly separated.",
+                f"There are {word} {many} in total, evenly spaced and not overlapping.",
+            )
         )
         prompt = f"A photo of exactly {word} {colored} in a single row. {tail} {rng.choice(_STYLE)}"
         return reasoning, prompt
@@ -221,13 +223,17 @@ class PolicyTeacher:
         return [TeacherOutput(rw.completion, self.rewriter.fmt) for rw in rewrites[::per]]
 
 
-def load_teacher(name: str, *, fmt: str = "reason/prompt", seed: int = 0, options: Any = None, **kw: Any) -> Teacher:
+def load_teacher(
+    name: str, *, fmt: str = "reason/prompt", seed: int = 0, options: Any = None, **kw: Any
+) -> Teacher:
     """``grounded`` (offline, from metadata) or any policy name accepted by ``load_policy``
     (``openai`` with ``api_model=``, a local folder, a hub id, ``smollm2`` ...)."""
     if name == "grounded":
         return GroundedTeacher(fmt, seed=seed)
     if name == "none":
-        raise RepromptError("the 'none' policy writes no reasoning; use 'grounded' or a real policy as teacher")
+        raise RepromptError(
+            "the 'none' policy writes no reasoning; use 'grounded' or a real policy as teacher"
+        )
     from reprompt.policy import load_policy
 
     return PolicyTeacher(load_policy(name, **kw), options)

@@ -112,9 +112,7 @@ def _label(summary: GenEvalSummary, run_dir: Path) -> str:
     return f"{run_dir.name} ({policy})" if policy else run_dir.name
 
 
-def _summary_table(
-    runs: list[tuple[str, GenEvalSummary]], comparison: CompareResult | None
-) -> str:
+def _summary_table(runs: list[tuple[str, GenEvalSummary]], comparison: CompareResult | None) -> str:
     head = "".join(f"<th>{_e(name)}</th>" for name, _ in runs)
     if comparison:
         pct = int(round(comparison["confidence"] * 100))
@@ -129,12 +127,16 @@ def _summary_table(
             value = s["results"].get(key) if key in s["results"] else s.get(key)  # type: ignore[misc]
             cells.append(f"<td>{value:.3f}</td>" if isinstance(value, (int, float)) else "<td>–</td>")
         if comparison:
-            d = comparison["tags"].get(key) or {"overall": comparison["overall"],
-                                                 "correct_images": comparison["correct_images"]}.get(key)
+            d = comparison["tags"].get(key) or {
+                "overall": comparison["overall"],
+                "correct_images": comparison["correct_images"],
+            }.get(key)
             if d:
                 cls = "pos" if d["ci_low"] > 0 else "neg" if d["ci_high"] < 0 else ""
-                cells.append(f"<td class='{cls}'>{d['diff']:+.3f}</td>"
-                             f"<td>[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]</td>")
+                cells.append(
+                    f"<td class='{cls}'>{d['diff']:+.3f}</td>"
+                    f"<td>[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]</td>"
+                )
             else:
                 cells.append("<td></td><td></td>")
         bold = " style='font-weight:bold'" if key == "overall" else ""
@@ -224,8 +226,10 @@ def build_report(
     tags = sorted({s["tag"] for s in samples})
     buttons = [("all", "all"), ("fail", "failures")]
     if comparison:
-        buttons += [("regressed", f"regressions ({len(comparison['worse'])})"),
-                    ("improved", f"improvements ({len(comparison['better'])})")]
+        buttons += [
+            ("regressed", f"regressions ({len(comparison['worse'])})"),
+            ("improved", f"improvements ({len(comparison['better'])})"),
+        ]
     bar = (
         "<div class='bar'>"
         + "".join(f"<button data-mode='{m}' onclick=\"setMode('{m}')\">{_e(t)}</button>" for m, t in buttons)
@@ -256,14 +260,22 @@ def _meta_html(summary: GenEvalSummary, comparison: CompareResult | None) -> str
         f"backbone <b>{_e(bb.get('name', '?'))}</b> · detector {_e(sc['detector'])}, colours {_e(sc['colors'])}",
         f"{n['effective']} prompts, {n['images']} images"
         + ("" if summary["complete"] else f" (INCOMPLETE: {n['selected']} selected)")
-        + (f" · seeds {seeds.get('base_seed')}+k, {seeds.get('images_per_prompt')} per prompt" if seeds else "")
+        + (
+            f" · seeds {seeds.get('base_seed')}+k, {seeds.get('images_per_prompt')} per prompt"
+            if seeds
+            else ""
+        )
         + f" · task version {_e(summary['versions'].get('geneval'))} · scored {_e(summary['created'])}",
     ]
     if comparison:
         p = comparison["prompts"]
         lines.append(
             f"vs baseline: better on {p['won']} prompts, worse on {p['lost']}, tied on {p['tied']}"
-            + ("" if comparison["seeds_match"] else " · <span class='neg'>seeds differ: images do not pair</span>")
+            + (
+                ""
+                if comparison["seeds_match"]
+                else " · <span class='neg'>seeds differ: images do not pair</span>"
+            )
         )
     return "".join(f"<div class='meta'>{line}</div>" for line in lines)
 

@@ -150,6 +150,8 @@ class RePrompter(Rewriter):
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )
+        # Stop at the close of the prompt block: nothing after it is used.
+        kwargs.update(stop_strings=[f"</{self.fmt.prompt}>"], tokenizer=self.tokenizer)
         if options.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = options.repetition_penalty
         if sample:

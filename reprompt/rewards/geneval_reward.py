@@ -56,6 +56,11 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
             raise RepromptError(f"GenEval metadata is not valid JSON: {e}") from e
     if not isinstance(value, dict):
         raise RepromptError(f"GenEval metadata must be a mapping with include/exclude, got {type(value).__name__}")
+    # `datasets` stores dict columns as structs: absent keys come back as None. Drop them.
+    value = {k: v for k, v in value.items() if v is not None}
+    for key in ("include", "exclude"):
+        if isinstance(value.get(key), list):
+            value[key] = [{k: v for k, v in c.items() if v is not None} if isinstance(c, dict) else c for c in value[key]]
     if not value.get("include") and not value.get("exclude"):
         return None  # a prompt without clauses has nothing to verify
     for key in ("include", "exclude"):
@@ -64,7 +69,6 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
             not isinstance(c, dict) or "class" not in c or "count" not in c for c in clauses
         ):
             raise RepromptError(f"GenEval metadata {key!r} must be a list of {{class, count, ...}} clauses")
-    value = dict(value)
     value.setdefault("tag", "")
     value.setdefault("prompt", "")
     return value

@@ -140,6 +140,7 @@ class ImageRewardScorer(ImageComponent):
             except ImportError as e:
                 raise ModelNotFoundError("backend 'package' needs: pip install 'reprompt[imagereward]'") from e
             self._model = RM.load(o.model, device=o.device).eval().to(dtype=dtype)
+            self._model.mlp.float()  # the head reads float32 features, as in ImageReward
             self._tokenizer = self._model.blip.tokenizer
             return
         from transformers import AutoTokenizer

@@ -120,6 +120,9 @@ class ImageRewardModel(nn.Module):
                 layer_norm_eps=arch.text_eps,
                 hidden_act="gelu",
                 pad_token_id=arch.pad_token_id,
+                bos_token_id=None,  # encoder use only: no generation tokens
+                eos_token_id=None,
+                sep_token_id=None,
                 is_decoder=True,  # builds the cross-attention layers; forward runs bidirectionally
                 use_cache=False,
             ),

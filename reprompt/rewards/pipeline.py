@@ -181,9 +181,9 @@ class RewardPipeline:
         if len(originals) != n:
             raise RepromptError(f"got {len(originals)} original prompts but {n} completions")
         for what, texts in (("original prompt", originals), ("completion", completions)):
-            bad = next((t for t in texts if not isinstance(t, str)), None)
-            if bad is not None:
-                raise RepromptError(f"every {what} must be a string, got {type(bad).__name__}")
+            bad = [t for t in texts if not isinstance(t, str)]
+            if bad:
+                raise RepromptError(f"every {what} must be a string, got {type(bad[0]).__name__}")
         metadata = list(metadata) if metadata is not None else [None] * n
         if len(metadata) != n:
             raise RepromptError(f"got {len(metadata)} metadata entries for {n} completions")

@@ -19,6 +19,24 @@ logger = logging.getLogger(__name__)
 RUN_FILE = "reprompt_train.json"
 
 
+def parse_config(parser: Any, argv: list[str] | None) -> Any:
+    """Parse ``--config recipe.yaml`` plus overrides with a TrlParser; config mistakes become ConfigError."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in args:
+        i = args.index("--config")
+        if i + 1 >= len(args):
+            raise ConfigError("--config needs a YAML recipe path")
+        if not Path(args[i + 1]).is_file():
+            raise ConfigError(f"recipe {args[i + 1]!r} not found (see configs/sft and configs/grpo)")
+    try:
+        (cfg,) = parser.parse_args_and_config(args)
+    except ValueError as e:  # unknown keys, bad YAML mapping, TRL's own checks
+        raise ConfigError(str(e).splitlines()[0]) from e
+    return cfg
+
+
 def resolve_policy(name: str) -> str:
     """A local folder or hub id for a policy name (``smollm2``, an alias, a folder, a hub id)."""
     from reprompt.policy import POLICY_ALIASES
@@ -28,7 +46,9 @@ def resolve_policy(name: str) -> str:
 
         return str(smollm2_folder())
     if name in ("none", "openai"):
-        raise ConfigError(f"policy {name!r} has no weights to train: use smollm2, an alias, a folder or a hub id")
+        raise ConfigError(
+            f"policy {name!r} has no weights to train: use smollm2, an alias, a folder or a hub id"
+        )
     target = POLICY_ALIASES.get(name, name)
     path = Path(target).expanduser()
     if path.exists():
@@ -131,7 +151,7 @@ def run_record(cfg: Any, spec: PromptSpec, policy_path: str) -> dict[str, Any]:
     values = {}
     for f in fields(cfg) if is_dataclass(cfg) else ():
         v = getattr(cfg, f.name)
-        if isinstance(v, str | int | float | bool | type(None)) or (isinstance(v, list | dict)):
+        if isinstance(v, str | int | float | bool | list | dict | type(None)):
             try:
                 json.dumps(v)
             except TypeError:

@@ -33,17 +33,25 @@ class PolicyArgs:
     # --- policy ---
     policy: str = field(
         default="smollm2",
-        metadata={"help": "model to train: smollm2 (offline), an alias (qwen2.5-3b), a local folder (e.g. an "
-                  "SFT output) or a hub id"},
+        metadata={
+            "help": "model to train: smollm2 (offline), an alias (qwen2.5-3b), a local folder (e.g. an "
+            "SFT output) or a hub id"
+        },
     )
     policy_dtype: str = field(
-        default="auto", metadata={"help": "weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"}
+        default="auto",
+        metadata={"help": "weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"},
     )
     # --- prompting (PromptSpec): None keeps the spec saved with the policy, else reprompt's default ---
-    tags: str | None = field(default=None, metadata={"help": "tag pair: reason/prompt, think/answer, or prompt (no reasoning)"})
-    system_prompt: str | None = field(default=None, metadata={"help": "system prompt (None: reprompt's for the tags)"})
+    tags: str | None = field(
+        default=None, metadata={"help": "tag pair: reason/prompt, think/answer, or prompt (no reasoning)"}
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "system prompt (None: reprompt's for the tags)"}
+    )
     few_shot: bool | None = field(
-        default=None, metadata={"help": "prepend reprompt's one worked example (helps untrained small models)"}
+        default=None,
+        metadata={"help": "prepend reprompt's one worked example (helps untrained small models)"},
     )
     # --- LoRA ---
     use_peft: bool = field(default=False, metadata={"help": "train LoRA adapters instead of all weights"})
@@ -56,15 +64,19 @@ class PolicyArgs:
     # --- resuming ---
     resume: str = field(
         default="auto",
-        metadata={"help": "auto: continue from the last complete checkpoint in output_dir if there is one; "
-                  "never: start fresh; or a checkpoint folder"},
+        metadata={
+            "help": "auto: continue from the last complete checkpoint in output_dir if there is one; "
+            "never: start fresh; or a checkpoint folder"
+        },
     )
 
     def _check_policy_args(self) -> None:
         if not self.policy:
             raise ConfigError("set policy: smollm2, an alias like qwen2.5-3b, a local folder or a hub id")
         if self.policy_dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ConfigError(f"policy_dtype must be auto, float32, bfloat16 or float16, got {self.policy_dtype!r}")
+            raise ConfigError(
+                f"policy_dtype must be auto, float32, bfloat16 or float16, got {self.policy_dtype!r}"
+            )
         if self.tags is not None:
             from reprompt.format import get_tag_format
 
@@ -72,11 +84,17 @@ class PolicyArgs:
         if self.use_peft and (self.lora_r < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1):
             raise ConfigError("LoRA needs lora_r >= 1, lora_alpha >= 1 and 0 <= lora_dropout < 1")
         if self.resume not in RESUME_CHOICES and not Path(self.resume).is_dir():
-            raise ConfigError(f"resume must be auto, never or an existing checkpoint folder, got {self.resume!r}")
+            raise ConfigError(
+                f"resume must be auto, never or an existing checkpoint folder, got {self.resume!r}"
+            )
 
     def _cpu_defaults(self) -> None:
         """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there."""
-        if getattr(self, "bf16", None) is None and not getattr(self, "fp16", False) and not _accelerator_available():
+        if (
+            getattr(self, "bf16", None) is None
+            and not getattr(self, "fp16", False)
+            and not _accelerator_available()
+        ):
             self.bf16 = False  # type: ignore[attr-defined]
 
 
@@ -88,11 +106,16 @@ class RepromptSFTConfig(SFTConfig, PolicyArgs):
         default=None, metadata={"help": "SFT JSONL from `reprompt data sft` (prompt, reasoning, rewritten)"}
     )
     max_examples: int | None = field(default=None, metadata={"help": "use only the first N rows"})
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "deprecated alias of activation_checkpointing (set that instead)"}
+    )
     # Paper recipe defaults (TRL's differ).
     learning_rate: float = field(default=1e-5, metadata={"help": "peak learning rate (paper: 1e-5)"})
     num_train_epochs: float = field(default=1.0, metadata={"help": "epochs (paper: 1)"})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "schedule (paper: cosine)"})
-    warmup_steps: float = field(default=0.1, metadata={"help": "warmup steps, or a fraction of all steps if < 1 (paper: 0.1)"})
+    warmup_steps: float = field(
+        default=0.1, metadata={"help": "warmup steps, or a fraction of all steps if < 1 (paper: 0.1)"}
+    )
     max_length: int | None = field(default=1024, metadata={"help": "cutoff in policy tokens (paper: 1024)"})
     completion_only_loss: bool | None = field(
         default=True, metadata={"help": "loss on the assistant completion only (prompt tokens masked)"}
@@ -117,6 +140,22 @@ class RepromptSFTConfig(SFTConfig, PolicyArgs):
         super().__post_init__()
 
 
+def _mapping_or_path(value: Any, name: str) -> Any:
+    """A reward config given on the command line as JSON text becomes a mapping; a path stays a path."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        import json
+
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{name} looks like JSON but does not parse: {e}") from e
+    if isinstance(value, str) and not Path(value).is_file():
+        raise ConfigError(f"{name} file {value!r} not found")
+    if value is not None and not isinstance(value, str | dict):
+        raise ConfigError(f"{name} must be a mapping or a YAML path, got {type(value).__name__}")
+    return value
+
+
 DEFAULT_HELDOUT_REWARDS: dict[str, Any] = {
     "components": ["geneval"],
     "options": {"geneval": {"mode": "strict"}},
@@ -134,39 +173,52 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         metadata={"help": "RL prompts: JSONL with GenEval metadata (`reprompt data prompts`) or a text list"},
     )
     max_prompts: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "deprecated alias of activation_checkpointing (set that instead)"}
+    )
     # --- reward ---
     rewards: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "reward config: a mapping (components, weights, options, backbone, ...) or a YAML "
-                  "path (configs/rewards/*.yaml)"},
+        metadata={
+            "help": "reward config: a mapping (components, weights, options, backbone, ...) or a YAML "
+            "path (configs/rewards/*.yaml)"
+        },
     )
     reward_service: list[str] | None = field(
-        default=None, metadata={"help": "reward service URLs (`reprompt serve-rewards`); unset: score in-process"}
+        default=None,
+        metadata={"help": "reward service URLs (`reprompt serve-rewards`); unset: score in-process"},
     )
     reward_service_token_env: str = field(
-        default="REPROMPT_REWARD_TOKEN", metadata={"help": "env var holding the reward service's bearer token"}
+        default="REPROMPT_REWARD_TOKEN",
+        metadata={"help": "env var holding the reward service's bearer token"},
     )
     backbone: str | None = field(
-        default=None, metadata={"help": "override the reward config's backbone (sketch, flux-dev, a folder ...)"}
+        default=None,
+        metadata={"help": "override the reward config's backbone (sketch, flux-dev, a folder ...)"},
     )
     backbone_model: str | None = field(
         default=None, metadata={"help": "local folder for the backbone preset (same architecture)"}
     )
     # --- monitoring ---
     samples_every: int = field(
-        default=10, metadata={"help": "write a samples table (original, reasoning, prompt, image) every N steps; 0: off"}
+        default=10,
+        metadata={"help": "write a samples table (original, reasoning, prompt, image) every N steps; 0: off"},
     )
     samples_per_table: int = field(default=8, metadata={"help": "rows per samples table"})
     heldout_prompts: str | None = field(
-        default=None, metadata={"help": "fixed held-out prompts (JSONL with metadata) for the held-out reward"}
+        default=None,
+        metadata={"help": "fixed held-out prompts (JSONL with metadata) for the held-out reward"},
     )
     heldout_max: int = field(default=64, metadata={"help": "use the first N held-out prompts"})
     heldout_every: int = field(
-        default=25, metadata={"help": "evaluate the held-out reward every N steps (and before training); 0: off"}
+        default=25,
+        metadata={"help": "evaluate the held-out reward every N steps (and before training); 0: off"},
     )
     heldout_rewards: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "reward config for the held-out set (default: strict GenEval on the training backbone)"},
+        metadata={
+            "help": "reward config for the held-out set (default: strict GenEval on the training backbone)"
+        },
     )
     heldout_batch_size: int = field(default=16, metadata={"help": "held-out prompts per generate call"})
     # Paper recipe defaults (TRL's differ).
@@ -174,21 +226,33 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
     beta: float = field(default=0.04, metadata={"help": "KL coefficient (paper: 0.04)"})
     num_generations: int | None = field(default=4, metadata={"help": "completions per prompt G (paper: 4)"})
     temperature: float = field(default=0.9, metadata={"help": "sampling temperature (paper: 0.9)"})
-    max_completion_length: int | None = field(default=256, metadata={"help": "policy tokens per completion (paper: 256)"})
+    max_completion_length: int | None = field(
+        default=256, metadata={"help": "policy tokens per completion (paper: 256)"}
+    )
 
     def __post_init__(self) -> None:
         self._check_policy_args()
         if not self.prompts:
-            raise ConfigError("set prompts: the RL prompt file (e.g. rl_prompts.jsonl from `reprompt data prompts`)")
+            raise ConfigError(
+                "set prompts: the RL prompt file (e.g. rl_prompts.jsonl from `reprompt data prompts`)"
+            )
         if not Path(self.prompts).is_file():
-            raise ConfigError(f"prompts file {self.prompts!r} not found: make it with `reprompt data prompts`")
+            raise ConfigError(
+                f"prompts file {self.prompts!r} not found: make it with `reprompt data prompts`"
+            )
+        self.rewards = _mapping_or_path(self.rewards, "rewards")
+        self.heldout_rewards = _mapping_or_path(self.heldout_rewards, "heldout_rewards")
         if self.rewards is None and not self.reward_service:
             raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
-        if isinstance(self.rewards, str) and not Path(self.rewards).is_file():
-            raise ConfigError(f"rewards file {self.rewards!r} not found")
         if self.heldout_prompts is not None and not Path(self.heldout_prompts).is_file():
             raise ConfigError(f"heldout_prompts {self.heldout_prompts!r} not found")
-        for name in ("samples_every", "heldout_every", "samples_per_table", "heldout_max", "heldout_batch_size"):
+        for name in (
+            "samples_every",
+            "heldout_every",
+            "samples_per_table",
+            "heldout_max",
+            "heldout_batch_size",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         if self.use_vllm:
@@ -205,7 +269,11 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
 
         if self.rewards is None:
             return None
-        cfg = RewardConfig.from_yaml(self.rewards) if isinstance(self.rewards, str) else RewardConfig.from_dict(dict(self.rewards))
+        cfg = (
+            RewardConfig.from_yaml(self.rewards)
+            if isinstance(self.rewards, str)
+            else RewardConfig.from_dict(dict(self.rewards))
+        )
         data = cfg.to_dict()
         if self.backbone:
             data["backbone"] = self.backbone

@@ -2,7 +2,7 @@
 
 Tests and examples need real ``from_pretrained`` folders but this project cannot rely on a model hub. Each
 entry of :data:`TINY_MODELS` builds a few-kB-to-MB model of the real class (Qwen2, Llama, FLUX, SD3,
-PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2-VL) with a tokenizer trained in Python, and saves it
+PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2.5-VL) with a tokenizer trained in Python, and saves it
 with ``save_pretrained`` (safetensors), so code under test loads it exactly as it loads the real weights.
 
 Importing this module does not import torch; the builders import what they need when they run.

@@ -15,9 +15,20 @@ from typing import Any
 _TYPES = {"str": str, "int": int, "float": float, "str | None": str, "int | None": int, "float | None": float}
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: Any, positional: tuple[str, ...] = ()) -> None:
+# GenerateConfig fields that the shared --policy/--backbone flag groups (reprompt.cli.common) provide.
+_SHARED = {
+    "backbone": "backbone", "model": "model", "policy": "policy", "api_model": "api_model", "api_base": "api_base",
+    "max_new_tokens": "max_new_tokens", "rewrite_batch_size": "batch_size", "device": "device", "dtype": "dtype",
+}  # fmt: skip
+
+
+def add_dataclass_args(
+    parser: argparse.ArgumentParser, cls: Any, positional: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+) -> None:
     """One flag per dataclass field (``--field-name``), with the field's help and default."""
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         help_text = f.metadata.get("help", "")
         if f.name in positional:
             parser.add_argument(f.name, help=help_text)
@@ -51,8 +62,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "scorers. Deviations from the official tools are listed in each scores.json.",
     )
     sub = parser.add_subparsers(dest="compbench_command", metavar="STEP", required=True)
+    from reprompt.cli.common import add_backbone_args, add_policy_args
+
     gen = sub.add_parser("generate", help="render images in the official layout (resumable, shardable)")
-    add_dataclass_args(gen, GenerateConfig)
+    add_dataclass_args(gen, GenerateConfig, skip=tuple(_SHARED))
+    add_backbone_args(gen)
+    add_policy_args(gen, default="none")
     gen.set_defaults(func=run_generate)
     score = sub.add_parser(
         "score", help="score a run folder (per-category scores.json + compbench_summary.json)"
@@ -62,14 +77,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _config(cls: Any, args: argparse.Namespace) -> Any:
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+def _config(cls: Any, args: argparse.Namespace, renames: dict[str, str] | None = None) -> Any:
+    renames = renames or {}
+    values = {f.name: getattr(args, renames.get(f.name, f.name)) for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items()})
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args
     from reprompt.eval.compbench.generate import GenerateConfig, generate
 
-    summary = generate(_config(GenerateConfig, args))
+    cfg = _config(GenerateConfig, args, _SHARED)
+    summary = generate(
+        cfg,
+        rewriter=lambda: policy_from_args(args),
+        backbone=lambda: backbone_from_args(args),
+        options=generation_options(args),
+    )
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -163,30 +163,37 @@ def build_backbone(cfg: GenerateConfig) -> Any:
     return load_backbone(cfg.backbone, model=cfg.model, device=cfg.device, dtype=cfg.dtype)
 
 
-def generate(cfg: GenerateConfig, rewriter: Any = None, backbone: Any = None) -> dict[str, Any]:
+def generate(
+    cfg: GenerateConfig, rewriter: Any = None, backbone: Any = None, options: Any = None
+) -> dict[str, Any]:
     """Render every unfinished prompt of this shard; returns counts per category.
 
-    ``rewriter``/``backbone`` may be passed already built (tests, notebooks); else they are loaded from
-    ``cfg``, and only when there is work left.
+    ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None
+    to load them from ``cfg``; either way they load only when there is work left. ``options`` are the
+    policy's :class:`GenerationOptions` (default: greedy, ``cfg.max_new_tokens``).
     """
     from reprompt.policy import GenerationOptions
 
     out_dir = Path(cfg.out_dir)
     check_run(out_dir, cfg.run_settings())
     plan: list[tuple[cats.Category, list[int], list[str]]] = []
+    summary: dict[str, Any] = {}
     for cat in cats.resolve_categories(cfg.categories):
         prompts = cats.load_prompts(cat, cfg.data_dir)
         n = min(len(prompts), cfg.limit) if cfg.limit else len(prompts)
         done = _finished(out_dir / cat.name)
-        todo = [i for i in range(n) if i % cfg.shard_count == cfg.shard_index and i not in done]
+        mine = [i for i in range(n) if i % cfg.shard_count == cfg.shard_index]
+        todo = [i for i in mine if i not in done]
         plan.append((cat, todo, prompts))
+        summary[cat.name] = {"rendered": 0, "already_done": len(mine) - len(todo)}
     total = sum(len(todo) for _, todo, _ in plan)
-    summary: dict[str, Any] = {cat.name: {"rendered": 0, "skipped": 0} for cat, _, _ in plan}
     if total == 0:
         return summary
-    backbone = backbone or build_backbone(cfg)
-    rewriter = rewriter or build_rewriter(cfg)
-    options = GenerationOptions(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.rewrite_batch_size)
+    backbone = _build(backbone, lambda: build_backbone(cfg), "render")
+    rewriter = _build(rewriter, lambda: build_rewriter(cfg), "rewrite")
+    options = options or GenerationOptions(
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.rewrite_batch_size
+    )
     bar = None
     if cfg.progress:
         from tqdm.auto import tqdm
@@ -210,6 +217,12 @@ def generate(cfg: GenerateConfig, rewriter: Any = None, backbone: Any = None) ->
     if bar is not None:
         bar.close()
     return summary
+
+
+def _build(obj: Any, default: Any, method: str) -> Any:
+    if obj is None:
+        return default()
+    return obj if hasattr(obj, method) else obj()
 
 
 def _render_prompt(

@@ -1,0 +1,185 @@
+"""Offline end-to-end GenEval benchmark: the sketch simulator, the oracle detector, with and without
+SmolLM2 rewriting, then ``reprompt eval compare`` and ``reprompt report``.
+
+    OMP_NUM_THREADS=1 python benchmarks/geneval_sketch.py            # all 553 prompts
+    OMP_NUM_THREADS=1 python benchmarks/geneval_sketch.py --per-tag 5  # a quick look
+
+Everything goes through the CLI exactly as a user runs it (one subprocess per step), so the wall times
+include imports and model loading. Rerunning resumes: finished prompts are skipped and the wall time of
+every invocation is read back from the runs' ``logs/``. Writes ``benchmarks/geneval_sketch.json`` and
+``benchmarks/RESULTS-geneval.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_METADATA = HERE.parents[1] / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+
+
+def cli(*args: str, log: Path) -> float:
+    """Run ``reprompt ARGS`` and return its wall time; output is appended to ``log``."""
+    cmd = [sys.executable, "-m", "reprompt.cli.main", *args]
+    t0 = time.perf_counter()
+    with open(log, "a") as f:
+        f.write(f"\n$ reprompt {shlex.join(args)}\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=HERE.parent)
+    if proc.returncode != 0:
+        raise SystemExit(f"reprompt {shlex.join(args)} failed ({proc.returncode}); see {log}")
+    return time.perf_counter() - t0
+
+
+def generation_times(run: Path) -> dict[str, float]:
+    """Sum the wall times of every generation invocation (resumes included) from the run's logs."""
+    total = {"seconds_total": 0.0, "seconds_rewrite": 0.0, "seconds_render": 0.0, "invocations": 0}
+    for path in sorted((run / "logs").glob("shard-*.jsonl")):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            for k in ("seconds_total", "seconds_rewrite", "seconds_render"):
+                total[k] += rec[k]
+            total["invocations"] += 1
+    return {k: round(v, 1) for k, v in total.items()}
+
+
+def rewrite_stats(run: Path) -> dict[str, float]:
+    """Format and fallback rates and completion lengths of the rewrites in a run."""
+    metas = [json.loads(p.read_text()) for p in sorted(run.glob("[0-9]*/metadata.jsonl"))]
+    n = len(metas) or 1
+    return {
+        "prompts": len(metas),
+        "format_ok": round(sum(m["format_ok"] for m in metas) / n, 4),
+        "fallback": round(sum(m["fallback"] for m in metas) / n, 4),
+        "recovered": round(sum(m["recovered"] for m in metas) / n, 4),
+        "changed_prompt": round(sum(m["rewritten_prompt"] != m["prompt"] for m in metas) / n, 4),
+        "mean_completion_tokens": round(sum(m["completion_tokens"] for m in metas) / n, 1),
+        "truncated_for_backbone": round(sum(bool(m["truncated"]) for m in metas) / n, 4),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--metadata", default=str(DEFAULT_METADATA))
+    p.add_argument("--out-root", default="/tmp/geneval-sketch", help="run folders go here")
+    p.add_argument("--policy", default="smollm2", help="the rewriter compared against --policy none")
+    p.add_argument("--per-tag", type=int, default=None, help="only the first K prompts of each tag")
+    p.add_argument("--max-new-tokens", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=32, help="prompts per batched greedy generate call")
+    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--json", default=str(HERE / "geneval_sketch.json"))
+    p.add_argument("--markdown", default=str(HERE / "RESULTS-geneval.md"))
+    args = p.parse_args()
+
+    root = Path(args.out_root)
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / "benchmark.log"
+    select = ["--per-tag", str(args.per_tag)] if args.per_tag else []
+    common = ["--metadata", args.metadata, "--backbone", "sketch", "--detector", "oracle", "--seed", "42",
+              "--images", "4", "--no-progress", *select]
+    runs = {"none": root / "none", args.policy: root / args.policy.replace("/", "_")}
+    policy_flags = ["--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size),
+                    "--repetition-penalty", str(args.repetition_penalty)]
+    commands, times = {}, {}
+    for name, run in runs.items():
+        argv = ["eval", "geneval", *common, "--out", str(run), "--policy", name]
+        argv += policy_flags if name != "none" else []
+        commands[name] = "reprompt " + shlex.join(argv)
+        times[f"{name}: last invocation (generate + score)"] = round(cli(*argv, log=log), 1)
+        times[f"{name}: scoring"] = round(cli("eval", "geneval-score", str(run), "--no-progress", log=log), 1)
+    a, b = runs["none"], runs[args.policy]
+    times["compare"] = round(cli("eval", "compare", str(a), str(b), log=log), 1)
+    times["report"] = round(cli("report", str(b), "--compare", str(a), log=log), 1)
+
+    summaries = {name: json.loads((run / "summary.json").read_text()) for name, run in runs.items()}
+    comparison = json.loads((b / f"compare-{a.resolve().name}.json").read_text())
+    result = {
+        "benchmark": "geneval-sketch-oracle",
+        "metadata": args.metadata,
+        "settings": {"backbone": "sketch", "detector": "oracle", "colors": "oracle", "seed": 42, "images": 4,
+                     "per_tag": args.per_tag, "max_new_tokens": args.max_new_tokens,
+                     "batch_size": args.batch_size, "repetition_penalty": args.repetition_penalty,
+                     "decoding": "greedy"},
+        "commands": commands,
+        "machine": {"cpus": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "scores": {name: {"results": s["results"], "correct_images": s["correct_images"],
+                          "correct_prompts": s["correct_prompts"], "n_samples": s["n_samples"],
+                          "complete": s["complete"]} for name, s in summaries.items()},
+        "rewrites": {name: rewrite_stats(run) for name, run in runs.items()},
+        "comparison": {k: comparison[k] for k in ("tags", "overall", "correct_images", "prompts", "images",
+                                                  "n_prompts", "seeds_match", "bootstrap")},
+        "worse_examples": comparison["worse"][:5],
+        "better_examples": comparison["better"][:5],
+        "wall_seconds": {"generation": {name: generation_times(run) for name, run in runs.items()}, **times},
+        "report": str(b / "report.html"),
+    }
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.markdown).write_text(markdown(result, args.policy))
+    print(Path(args.markdown).read_text())
+    return 0
+
+
+def markdown(r: dict, policy: str) -> str:
+    s, c = r["scores"], r["comparison"]
+    n = s["none"]["n_samples"]
+    lines = [
+        "# GenEval on the sketch simulator (oracle detector), with and without rewriting",
+        "",
+        f"{n['effective']} GenEval prompts x 4 images, seed 42 (image k uses 42+k), `sketch` backbone, "
+        f"`oracle` detector and drawn colours, official options. Rewriter: `{policy}` (greedy, "
+        f"max_new_tokens {r['settings']['max_new_tokens']}, batch {r['settings']['batch_size']}, "
+        f"repetition_penalty {r['settings']['repetition_penalty']}). Paired bootstrap over prompts "
+        f"({c['bootstrap']['resamples']} resamples, stratified by tag).",
+        "",
+        "| tag | none | " + policy + " | diff | 95% CI |",
+        "|---|---|---|---|---|",
+    ]
+    for tag, d in c["tags"].items():
+        lines.append(f"| {tag} | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
+                     f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |")
+    for key in ("overall", "correct_images"):
+        d = c[key]
+        lines.append(f"| **{key}** | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
+                     f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |")
+    lines.append(f"| prompts with a correct image | {s['none']['correct_prompts']:.3f} | "
+                 f"{s[policy]['correct_prompts']:.3f} | | |")
+    rw = r["rewrites"][policy]
+    p, im = c["prompts"], c["images"]
+    gen = r["wall_seconds"]["generation"]
+    lines += [
+        "",
+        f"Prompts: {policy} better on {p['won']}, worse on {p['lost']}, tied on {p['tied']}. Same-seed images: "
+        f"fixed {im['won']}, broken {im['lost']}, both correct {im['both']}, neither {im['neither']}.",
+        "",
+        f"Rewrites by `{policy}`: format_ok {rw['format_ok']:.1%}, fell back to the original prompt "
+        f"{rw['fallback']:.1%}, prompt changed {rw['changed_prompt']:.1%}, mean completion "
+        f"{rw['mean_completion_tokens']} tokens.",
+        "",
+        "Wall time (this machine: " + f"{r['machine']['cpus']} shared CPU cores, OMP_NUM_THREADS="
+        f"{r['machine']['omp_num_threads']}):",
+        "",
+    ]
+    for name, g in gen.items():
+        lines.append(f"- generation `{name}`: {g['seconds_total']:.0f} s over {g['invocations']} invocation(s) "
+                     f"(rewrite {g['seconds_rewrite']:.0f} s, render {g['seconds_render']:.0f} s)")
+    for k, v in r["wall_seconds"].items():
+        if k != "generation":
+            lines.append(f"- {k}: {v:.0f} s")
+    lines += ["", "Commands:", ""] + [f"    {cmd}" for cmd in r["commands"].values()]
+    lines += [f"    reprompt eval compare {Path(r['report']).parent.parent}/none "
+              f"{Path(r['report']).parent}", f"    reprompt report {Path(r['report']).parent} --compare "
+              f"{Path(r['report']).parent.parent}/none", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``reprompt bench latency``: what rewriting costs next to rendering, and what it buys.
+
+    reprompt bench latency --policy smollm2 --backbone sketch
+    reprompt bench latency --policy smollm2 --backbone sketch --metadata evaluation_metadata.jsonl --n-prompts 24
+
+Only argparse at import time; everything heavy loads inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from reprompt.cli.common import add_backbone_args, add_policy_args
+
+
+def add_parser(sub: Any) -> None:
+    from reprompt.bench.latency import LatencyConfig
+    from reprompt.eval.compbench.cli import add_dataclass_args
+
+    p = sub.add_parser("bench", help="benchmarks of the toolkit: latency")
+    bsub = p.add_subparsers(dest="bench_command", metavar="BENCH")
+    p.set_defaults(func=lambda args: p.print_help() or 0)
+    lat = bsub.add_parser(
+        "latency",
+        help="rewrite vs render seconds (median, p90), rewrite share, and the iterative baseline",
+        description="Times the policy (batch 1 and batched) and the backbone on the same prompts. With "
+        "--metadata (GenEval) it also scores one image per prompt for: the backbone alone, one rewrite, "
+        "and an Idea2Img-style render -> judge -> revise loop of K rounds.",
+    )
+    add_dataclass_args(lat, LatencyConfig)
+    lat.add_argument(
+        "--metadata", default=None, help="GenEval evaluation_metadata.jsonl (enables the accuracy table)"
+    )
+    lat.add_argument(
+        "--prompts-file", default=None, help="prompts to time, one per line (default: built-in list)"
+    )
+    lat.add_argument(
+        "--detector", default=None, help="scorer for the accuracy table (default: oracle for sketch)"
+    )
+    lat.add_argument("--out", default=None, help="write the report as JSON here")
+    add_backbone_args(lat)
+    add_policy_args(lat, default="smollm2")
+    lat.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from reprompt.bench.latency import LatencyConfig, format_report, load_metadata, run_benchmark
+    from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args, read_prompts
+    from reprompt.utils.io import atomic_write_json
+
+    cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})
+    metadatas = load_metadata(args.metadata, cfg.n_prompts) if args.metadata else None
+    prompts = read_prompts(None, args.prompts_file) if args.prompts_file else None
+    detector = args.detector or ("oracle" if args.backbone == "sketch" and metadatas else None)
+    report = run_benchmark(
+        policy_from_args(args),
+        backbone_from_args(args),
+        cfg,
+        prompts=prompts,
+        metadatas=metadatas,
+        options=generation_options(args),
+        detector=detector,
+        names=(args.policy, args.backbone),
+    )
+    print(format_report(report))
+    if args.out:
+        atomic_write_json(args.out, report)
+        print(f"wrote {args.out}")
+    return 0

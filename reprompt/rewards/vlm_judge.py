@@ -1,0 +1,429 @@
+"""``vlm_judge``: a vision-language model rates how well the image matches the ORIGINAL prompt (0-10).
+
+Counts, attributes and relations come first, realism second. The 0-10 score maps linearly to [-1, 1].
+Backends (``options.vlm_judge.backend``):
+- ``openai``: any OpenAI-compatible chat endpoint with image input (hosted models, or a local vLLM
+  server with an open VLM); async with bounded concurrency, a timeout, retries with exponential backoff
+  on 429/5xx/timeouts (honouring ``Retry-After``), and robust score parsing. The key comes from the env
+  var named by ``api_key_env`` and is never logged.
+- ``local``: a transformers VLM (default Qwen/Qwen2.5-VL-3B-Instruct). ``mode: constrained`` prefills
+  "Score: " and lets the model write only a number 0-10; ``mode: generate`` parses free text.
+
+A judgement that still fails after its retries is MISSING (None), which GRPO ignores; failures are
+counted (``vlm_judge/failures``) and logged, never turned into 0 (the reference code's defect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
+from reprompt.rewards.base import ImageComponent, Score, log_metric
+from reprompt.rewards.config import build_options
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOCAL_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
+BACKENDS = ("openai", "local")
+MODES = ("constrained", "generate")
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+JUDGE_PROMPT = """\
+You judge images made by a text-to-image model. The request was:
+"{prompt}"
+Rate how well the image matches the request. Check first that every requested object is present with \
+the exact requested count, that each color and attribute belongs to the right object, and that the \
+requested spatial relations hold; judge visual quality and realism second. Reply with exactly one line \
+"Score: N", where N is an integer from 0 (does not match at all) to 10 (matches perfectly)."""
+
+
+@dataclass
+class VLMJudgeOptions:
+    backend: str = field(default="local", metadata={"help": "local (transformers VLM) or openai (any compatible endpoint)"})
+    model: str | None = field(
+        default=None, metadata={"help": f"API model name, or local model folder/id (local default {DEFAULT_LOCAL_MODEL})"}
+    )
+    prompt: str = field(default=JUDGE_PROMPT, metadata={"help": "judge instruction; {prompt} = original prompt"})
+    max_image_side: int = field(default=1024, metadata={"help": "downscale images larger than this (pixels)"})
+    # --- openai ---
+    base_url: str = field(default="https://api.openai.com/v1", metadata={"help": "OpenAI-compatible base URL"})
+    api_key_env: str | None = field(default="OPENAI_API_KEY", metadata={"help": "env var holding the API key"})
+    concurrency: int = field(default=8, metadata={"help": "requests in flight at once"})
+    timeout: float = field(default=60.0, metadata={"help": "seconds per request"})
+    retries: int = field(default=4, metadata={"help": "retries after a 429/5xx/timeout"})
+    backoff: float = field(default=1.0, metadata={"help": "first retry delay in seconds (doubles each time)"})
+    max_backoff: float = field(default=30.0, metadata={"help": "longest retry delay in seconds"})
+    parse_retries: int = field(default=1, metadata={"help": "re-ask when the reply has no score"})
+    max_tokens: int = field(default=32, metadata={"help": "reply token budget"})
+    token_param: str = field(
+        default="max_tokens", metadata={"help": "max_tokens, or max_completion_tokens for newer OpenAI models"}
+    )
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the judge"})
+    # --- local ---
+    device: str = field(default="cpu", metadata={"help": "local backend device"})
+    dtype: str = field(default="auto", metadata={"help": "local backend dtype"})
+    mode: str = field(default="constrained", metadata={"help": "local: constrained (number only) or generate"})
+    batch_size: int = field(default=4, metadata={"help": "local: images per generate() call"})
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"vlm_judge backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS))
+        if self.mode not in MODES:
+            raise ConfigError(f"vlm_judge mode must be one of {MODES}." + did_you_mean(self.mode, MODES))
+        if self.backend == "openai" and not self.model:
+            raise ConfigError("vlm_judge with backend openai needs options.vlm_judge.model (e.g. gpt-4o)")
+        if "{prompt}" not in self.prompt:
+            raise ConfigError("the vlm_judge prompt must contain {prompt}")
+        if self.concurrency < 1 or self.batch_size < 1 or self.retries < 0 or self.parse_retries < 0:
+            raise ConfigError("vlm_judge concurrency/batch_size must be >= 1 and retries >= 0")
+        if self.token_param not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError("vlm_judge token_param must be max_tokens or max_completion_tokens")
+
+
+# ----------------------------------------------------------------------------------------- parsing
+
+_NUM = r"(\d+(?:\.\d+)?)"
+_SCORE_RE = re.compile(rf"score\W{{0,4}}{_NUM}(?:\s*(?:/|out of)\s*10)?", re.IGNORECASE)
+_OF_TEN_RE = re.compile(rf"{_NUM}\s*(?:/|out of)\s*10\b", re.IGNORECASE)
+_BARE_RE = re.compile(rf"^\W*{_NUM}\W*$")
+
+
+def parse_score(text: str | None) -> float | None:
+    """A 0-10 score from a judge's reply, or None when there is none (or it is out of range).
+
+    Accepts "Score: 7", "**Score:** 7/10", "score = 7.5", '{"score": 7}', "7/10", "8 out of 10" and a
+    bare "7"; the last "Score" wins when the reply states several.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    value: float | None = None
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        try:
+            obj = json.loads(text[start : end + 1])
+            if isinstance(obj, dict):
+                raw = next((v for k, v in obj.items() if k.lower() in ("score", "rating")), None)
+                value = float(raw) if isinstance(raw, int | float | str) and raw != "" else None
+        except (json.JSONDecodeError, ValueError):
+            value = None
+    if value is None:
+        for regex in (_SCORE_RE, _OF_TEN_RE):
+            hits = regex.findall(text)
+            if hits:
+                value = float(hits[-1])
+                break
+    if value is None and (m := _BARE_RE.match(text)):
+        value = float(m.group(1))
+    if value is None or not 0.0 <= value <= 10.0:
+        return None
+    return value
+
+
+def to_reward(score: float | None) -> float | None:
+    """0..10 -> -1..1."""
+    return None if score is None else score / 5.0 - 1.0
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    image = image.convert("RGB")
+    if max(image.size) <= max_side:
+        return image
+    image = image.copy()
+    image.thumbnail((max_side, max_side))
+    return image
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion from sync code, even when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+Judgement = tuple[float | None, str | None]  # (0-10 score, failure reason)
+
+
+# ------------------------------------------------------------------------------------------ openai
+
+
+class OpenAIJudge:
+    """Async client of an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, options: VLMJudgeOptions) -> None:
+        self.options = options
+        self.url = options.base_url.rstrip("/") + "/chat/completions"
+
+    def judge(self, prompts: list[str], images: list[Image.Image]) -> list[Judgement]:
+        from reprompt.serving.codec import encode_png
+
+        encoded = [encode_png(_shrink(im, self.options.max_image_side)) for im in images]
+        return run_coroutine(self._judge_all(prompts, encoded))
+
+    async def _judge_all(self, prompts: list[str], encoded: list[str]) -> list[Judgement]:
+        import httpx
+
+        o = self.options
+        key = os.environ.get(o.api_key_env, "") if o.api_key_env else ""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        sem = asyncio.Semaphore(o.concurrency)
+        limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
+        async with httpx.AsyncClient(timeout=o.timeout, headers=headers, limits=limits) as client:
+            return list(await asyncio.gather(*(self._one(client, sem, p, e) for p, e in zip(prompts, encoded, strict=True))))
+
+    def _payload(self, prompt: str, png_b64: str) -> dict[str, Any]:
+        o = self.options
+        content = [
+            {"type": "text", "text": o.prompt.format(prompt=prompt)},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png_b64}"}},
+        ]
+        return {
+            "model": o.model,
+            "messages": [{"role": "user", "content": content}],
+            o.token_param: o.max_tokens,
+            "temperature": o.temperature,
+        }
+
+    async def _one(self, client: Any, sem: asyncio.Semaphore, prompt: str, png_b64: str) -> Judgement:
+        import httpx
+
+        o = self.options
+        payload = self._payload(prompt, png_b64)
+        last, parse_left, attempt = "no attempt", o.parse_retries, 0
+        while attempt <= o.retries:
+            delay: float | None = None
+            async with sem:
+                try:
+                    r = await client.post(self.url, json=payload)
+                except httpx.TimeoutException:
+                    last = "timeout"
+                except httpx.TransportError as e:
+                    last = f"connection error ({type(e).__name__})"
+                else:
+                    if r.status_code in RETRY_STATUS:
+                        last = f"HTTP {r.status_code}"
+                        delay = _retry_after(r.headers.get("retry-after"))
+                    elif r.status_code >= 400:
+                        return None, f"HTTP {r.status_code}"  # a request the server will never accept
+                    else:
+                        text = _reply_text(r)
+                        score = parse_score(text)
+                        if score is not None:
+                            return score, None
+                        last = "unparseable reply" if text is not None else "malformed response"
+                        if parse_left > 0:
+                            parse_left -= 1
+                            continue  # ask again at once: not a server problem
+                        return None, last
+            attempt += 1
+            if attempt <= o.retries:
+                wait = delay if delay is not None else o.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+                await asyncio.sleep(min(wait, o.max_backoff))
+        return None, last
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _reply_text(response: Any) -> str | None:
+    try:
+        content = response.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    if isinstance(content, list):  # some servers return content parts
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else None
+
+
+# ------------------------------------------------------------------------------------------- local
+
+
+class LocalJudge:
+    """A transformers image-text-to-text model (Qwen2.5-VL by default) judging on this machine."""
+
+    PREFILL = "Score: "
+
+    def __init__(self, options: VLMJudgeOptions) -> None:
+        self.options = options
+        self.model_id = options.model or DEFAULT_LOCAL_MODEL
+        self._model: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "model_id": self.model_id, "_model": None}
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+        from reprompt.policy.hf import resolve_dtype
+
+        o = self.options
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.model_id, dtype=resolve_dtype(o.dtype, o.device), trust_remote_code=False
+            )
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+        except OSError as e:
+            raise ModelNotFoundError(
+                f"could not load the judge VLM {self.model_id!r} ({type(e).__name__}); pass a local folder"
+            ) from e
+        self.tokenizer.padding_side = "left"
+        self.processor = self._processor()
+        self._model = model.to(o.device).eval()
+        eos = model.generation_config.eos_token_id
+        eos_ids = eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id]
+        self.eos_ids = [int(e) for e in eos_ids if e is not None]
+        self.trie = self._score_trie() if o.mode == "constrained" else None
+
+    def _processor(self) -> Any:
+        """The model's processor; without torchvision (CPU installs) Qwen2-VL's cannot be built, so fall
+        back to its image processor plus our own image-token expansion (what the processor does)."""
+        from transformers import AutoImageProcessor, AutoProcessor
+
+        try:
+            return AutoProcessor.from_pretrained(self.model_id)
+        except (ImportError, AttributeError, ValueError, OSError) as e:
+            logger.debug("AutoProcessor unavailable (%s); using the image processor directly", e)
+        self.image_processor = AutoImageProcessor.from_pretrained(self.model_id)
+        if "<|image_pad|>" not in self.tokenizer.get_vocab():
+            raise ModelNotFoundError(
+                f"cannot build a processor for {self.model_id!r} here (install torchvision), and it is not a "
+                "Qwen2-VL-family model this module can prepare inputs for itself"
+            )
+        return None
+
+    def _score_trie(self) -> dict[int, Any]:
+        """Token paths spelling 0..10 after the prefill; a node holding None marks a complete number."""
+        tok = self.tokenizer
+        base = tok.encode(self.PREFILL, add_special_tokens=False)
+        trie: dict[int, Any] = {}
+        for s in range(11):
+            ids = tok.encode(self.PREFILL + str(s), add_special_tokens=False)
+            if ids[: len(base)] != base or len(ids) == len(base):
+                raise ConfigError(
+                    f"the tokenizer of {self.model_id!r} merges the prefill with the number; "
+                    "use options.vlm_judge.mode: generate"
+                )
+            node = trie
+            for t in ids[len(base) :]:
+                node = node.setdefault(t, {})
+            node[None] = None
+        return trie
+
+    def _inputs(self, texts: list[str], images: list[Image.Image]) -> Any:
+        if self.processor is not None:
+            return self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        vision = self.image_processor(images=images, return_tensors="pt")
+        merge = getattr(self.image_processor, "merge_size", 2)
+        expanded = []
+        for text, grid in zip(texts, vision["image_grid_thw"], strict=True):
+            n = int(grid.prod()) // (merge**2)
+            expanded.append(text.replace("<|image_pad|>", "<|image_pad|>" * n))
+        tokens = self.tokenizer(expanded, padding=True, return_tensors="pt")
+        return {**tokens, **vision}
+
+    def judge(self, prompts: list[str], images: list[Image.Image]) -> list[Judgement]:
+        import torch
+
+        self.load()
+        o = self.options
+        out: list[Judgement] = []
+        template = self.processor if self.processor is not None else self.tokenizer
+        for start in range(0, len(images), o.batch_size):
+            chunk_p, chunk_i = prompts[start : start + o.batch_size], images[start : start + o.batch_size]
+            texts = []
+            for p in chunk_p:
+                messages = [
+                    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": o.prompt.format(prompt=p)}]}
+                ]
+                text = template.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                texts.append(text + (self.PREFILL if o.mode == "constrained" else ""))
+            inputs = self._inputs(texts, [_shrink(im, o.max_image_side) for im in chunk_i])
+            inputs = {k: v.to(o.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+            prompt_len = inputs["input_ids"].shape[1]
+            kw: dict[str, Any] = {"do_sample": False, "repetition_penalty": 1.0, "pad_token_id": self.tokenizer.pad_token_id}
+            if o.mode == "constrained":
+                kw["max_new_tokens"] = self._trie_depth(self.trie) + 1
+                kw["prefix_allowed_tokens_fn"] = lambda _b, ids: self._allowed(ids[prompt_len:].tolist())
+            else:
+                kw["max_new_tokens"] = o.max_tokens
+            with torch.inference_mode():
+                generated = self._model.generate(**inputs, **kw)
+            for row in generated[:, prompt_len:]:
+                text = self.tokenizer.decode(row, skip_special_tokens=True)
+                score = parse_score((self.PREFILL if o.mode == "constrained" else "") + text)
+                out.append((score, None) if score is not None else (None, "unparseable reply"))
+        return out
+
+    def _allowed(self, generated: list[int]) -> list[int]:
+        node: Any = self.trie
+        for t in generated:
+            if t in self.eos_ids or not isinstance(node, dict) or t not in node:
+                return self.eos_ids[:1]
+            node = node[t]
+        allowed = [t for t in node if t is not None]
+        if None in node:
+            allowed += self.eos_ids
+        return allowed or self.eos_ids[:1]
+
+    @staticmethod
+    def _trie_depth(node: dict[int, Any] | None) -> int:
+        if not isinstance(node, dict):
+            return 0
+        return max((1 + LocalJudge._trie_depth(child) for k, child in node.items() if k is not None), default=0)
+
+
+# --------------------------------------------------------------------------------------- component
+
+
+class VLMJudge(ImageComponent):
+    def __init__(self, options: VLMJudgeOptions | None = None, name: str = "vlm_judge") -> None:
+        self.options = options or VLMJudgeOptions()
+        self.name = self.__name__ = name
+        self.backend = OpenAIJudge(self.options) if self.options.backend == "openai" else LocalJudge(self.options)
+        self.failures: Counter[str] = Counter()
+        """Failed judgements since creation, by reason."""
+
+    def score_images(
+        self, originals: list[str], images: list[Image.Image], scenes: list[Any], metadata: list[Any]
+    ) -> list[Score]:
+        results = self.backend.judge(originals, images)
+        failed = Counter(reason for score, reason in results if score is None)
+        self.failures.update(failed)
+        n_failed = sum(failed.values())
+        log_metric(f"{self.name}/failures", n_failed)
+        log_metric(f"{self.name}/failure_rate", n_failed / max(len(results), 1))
+        if n_failed:
+            logger.warning(
+                "%s: %d of %d judgements failed and are missing (not 0): %s",
+                self.name, n_failed, len(results), dict(failed),
+            )
+        scores = [s for s, _ in results if s is not None]
+        if scores:
+            log_metric(f"{self.name}/raw_score", sum(scores) / len(scores))
+        return [to_reward(s) for s, _ in results]
+
+
+def build_vlm_judge(options: dict[str, Any] | None, **_: Any) -> VLMJudge:
+    return VLMJudge(build_options(VLMJudgeOptions, options, "vlm_judge"))

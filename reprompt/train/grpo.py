@@ -1,0 +1,202 @@
+"""Stage 2: GRPO against the rendered-image reward (TRL ``GRPOTrainer``).
+
+parse -> build -> train -> save. Prompts are conversational (``PromptSpec.messages``, the function
+inference uses) with the user's prompt and its GenEval metadata as extra columns for the rewards. The
+rewards come from :mod:`reprompt.rewards` in-process, or from a reward service. Resumes from the last
+complete checkpoint after a kill; saves the PromptSpec with every checkpoint and the final model.
+
+    reprompt train grpo --config configs/grpo/qwen2.5-3b_flux-dev.yaml [--learning_rate 1e-6 ...]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trl import GRPOTrainer, TrlParser
+
+from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, RepromptGRPOConfig
+from reprompt.train.monitor import MetricsSink
+
+logger = logging.getLogger(__name__)
+
+
+class RePromptGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose log lines also carry our callbacks' metrics (e.g. the held-out reward)."""
+
+    sink: MetricsSink | None = None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.sink is not None and self.model.training:
+            logs.update(self.sink.drain())
+        super().log(logs, start_time)
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((RepromptGRPOConfig,))
+
+
+def parse(argv: Sequence[str] | None = None) -> RepromptGRPOConfig:
+    from reprompt.train.common import parse_config
+
+    return parse_config(make_parser(), list(argv) if argv is not None else None)
+
+
+def build_dataset(records: list[dict[str, Any]], spec: Any) -> Any:
+    """Columns: ``prompt`` (chat messages), ``original`` (the user's prompt), ``metadata`` (GenEval JSON
+    or ""; a string so Arrow does not add null keys to clauses)."""
+    from datasets import Dataset
+
+    from reprompt.train.monitor import _metadata
+
+    return Dataset.from_list(
+        [
+            {"prompt": spec.messages(r["prompt"]), "original": r["prompt"], "metadata": _metadata(r) or ""}
+            for r in records
+        ]
+    )
+
+
+def reward_dict(config: dict[str, Any] | str, spec: Any) -> dict[str, Any]:
+    """A reward config as a mapping whose ``tags`` are the policy's: the reward parses what it writes."""
+    from reprompt.rewards.config import RewardConfig
+
+    cfg = RewardConfig.from_yaml(config) if isinstance(config, str) else RewardConfig.from_dict(dict(config))
+    return {**cfg.to_dict(), "tags": spec.fmt.name}
+
+
+def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
+    """The reward pipeline (in-process) or the reward service client."""
+    from reprompt.errors import ConfigError
+
+    if cfg.reward_service:
+        from reprompt.serving.reward_client import RewardClient
+
+        client = RewardClient(cfg.reward_service, token=cfg.service_token())
+        tags = (client.info() or {}).get("tags") if hasattr(client, "info") else None
+        if tags is not None and tags != spec.fmt.name:
+            raise ConfigError(
+                f"the reward service parses {tags!r} completions but the policy writes {spec.fmt.name!r}: "
+                f"start the service with `tags: {spec.fmt.name}` in its reward config"
+            )
+        return client
+    from reprompt.rewards import build_rewards
+
+    return build_rewards(reward_dict(cfg.reward_config(), spec))
+
+
+def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: MetricsSink) -> Any:
+    """The held-out reward callback, or None when there is no held-out set."""
+    if not cfg.heldout_prompts or not cfg.heldout_every:
+        return None
+    from reprompt.data.prompts import load_prompts
+    from reprompt.rewards import build_rewards
+    from reprompt.train.monitor import HeldoutRewardCallback
+
+    records = load_prompts(cfg.heldout_prompts)[: cfg.heldout_max]
+    backbone = getattr(scorer, "backbone", None)
+    if cfg.heldout_rewards is not None:
+        heldout = build_rewards(reward_dict(cfg.heldout_rewards, spec), backbone=backbone)
+    elif backbone is not None:
+        heldout = build_rewards({**DEFAULT_HELDOUT_REWARDS, "tags": spec.fmt.name}, backbone=backbone)
+    else:  # reward service: score the held-out set with the service's own reward
+        heldout = scorer
+    return HeldoutRewardCallback(
+        records,
+        spec,
+        heldout,
+        sink,
+        every=cfg.heldout_every,
+        max_new_tokens=cfg.max_completion_length or 256,
+        batch_size=cfg.heldout_batch_size,
+    )
+
+
+def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, dict[str, Any]]:
+    """(trainer, spec, run record) ready to train."""
+    from transformers import AutoTokenizer
+
+    from reprompt.data.prompts import load_prompts
+    from reprompt.errors import ConfigError
+    from reprompt.rewards.trl import make_trl_reward_funcs
+    from reprompt.train.common import (
+        SaveSpecCallback,
+        peft_config,
+        resolve_policy,
+        resolve_spec,
+        run_record,
+        torch_dtype,
+    )
+    from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
+
+    path = resolve_policy(cfg.policy)
+    spec = resolve_spec(cfg, path)
+    records = load_prompts(cfg.prompts)[: cfg.max_prompts]
+    if not records:
+        raise ConfigError(f"{cfg.prompts} has no prompts")
+    scorer = build_scorer(cfg, spec)
+    funcs, weights = make_trl_reward_funcs(scorer)
+    backbone = getattr(scorer, "backbone", None)
+    samples = SamplesWriter(
+        scorer, Path(cfg.output_dir) / "samples", cfg.samples_every, cfg.samples_per_table, spec.fmt
+    )
+    funcs[0] = observe(funcs[0], RewardObserver(spec.fmt, getattr(backbone, "count_tokens", None), samples))
+    if cfg.reward_weights is None:
+        cfg.reward_weights = weights
+    if len(cfg.reward_weights) != len(funcs):
+        raise ConfigError(
+            f"reward_weights has {len(cfg.reward_weights)} values for {len(funcs)} reward components"
+        )
+    record = run_record(cfg, spec, path)
+    record["rewards"] = cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
+    cfg.model_init_kwargs = {
+        **(cfg.model_init_kwargs or {}),
+        "dtype": torch_dtype(cfg.policy_dtype),
+        "use_safetensors": True,
+        "trust_remote_code": False,
+    }
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    sink = MetricsSink()
+    callbacks: list[Any] = [SaveSpecCallback(spec, record)]
+    heldout = build_heldout(cfg, scorer, spec, sink)
+    if heldout is not None:
+        callbacks.append(heldout)
+    trainer = RePromptGRPOTrainer(
+        model=path,
+        reward_funcs=funcs,
+        args=cfg,
+        train_dataset=build_dataset(records, spec),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.sink = sink
+    return trainer, spec, record
+
+
+def train(cfg: RepromptGRPOConfig) -> Path:
+    """Train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
+    from reprompt.train.common import resume_point, save_spec
+
+    trainer, spec, record = build_trainer(cfg)
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        save_spec(cfg.output_dir, spec, record)
+        history = [h for h in trainer.state.log_history if "step" in h]
+        (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
+    return Path(cfg.output_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    out = train(parse(argv))
+    print(f"saved the GRPO policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""What GRPO logs beyond TRL: format-OK and fallback rates, prompt length in backbone tokens, a samples
+table with images every N steps, and a held-out reward on a fixed prompt set (reward-hacking guard).
+
+TRL already logs each reward function's mean/std (``rewards/<name>/mean``), the total and its std, and the
+KL. The per-completion statistics here come from :class:`ObservedReward`, which wraps the first reward
+function and reports through TRL's public ``log_metric`` hook; the held-out reward runs in a callback and
+reaches TRL's log stream through :class:`MetricsSink` (merged by the trainer's ``log``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from reprompt.format import PromptSpec, TagFormat, parse_completion
+from reprompt.utils.io import append_jsonl, atomic_save_image, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+
+def completion_text(completion: Any) -> str:
+    """The assistant text of a TRL completion (conversational: a list of messages; else a string)."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(
+        m.get("content", "") or "" for m in completion if m.get("role", "assistant") == "assistant"
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+class MetricsSink:
+    """Thread-safe bag of scalars that the trainer's ``log`` merges into the next log line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, float] = {}
+
+    def put(self, metrics: Mapping[str, float]) -> None:
+        with self._lock:
+            self._values.update({k: float(v) for k, v in metrics.items()})
+
+    def drain(self) -> dict[str, float]:
+        with self._lock:
+            out, self._values = self._values, {}
+        return out
+
+
+class SamplesWriter:
+    """Every ``every`` steps: re-scores a few rows with images and writes ``samples/step-N.jsonl`` plus PNGs.
+
+    The rows are rendered and scored again by ``scorer`` (the reward pipeline or the service client) with
+    ``keep_images=True``, so the table shows the image each enhanced prompt gives and its component scores.
+    """
+
+    def __init__(self, scorer: Any, out_dir: str | Path, every: int, rows: int, fmt: TagFormat) -> None:
+        self.scorer, self.out_dir, self.every, self.rows, self.fmt = scorer, Path(out_dir), every, rows, fmt
+        self._last_step = -1
+
+    def maybe_write(self, step: int, originals: list[str], texts: list[str], metadata: list[Any]) -> None:
+        if self.every <= 0 or step % self.every or step == self._last_step:
+            return
+        self._last_step = step
+        n = len(texts)
+        stride = max(n // max(self.rows, 1), 1)
+        idx = list(range(0, n, stride))[: self.rows]
+        sel = ([originals[i] for i in idx], [texts[i] for i in idx], [metadata[i] for i in idx])
+        try:
+            scored = self.scorer.score(*sel, round=step, keep_images=True)
+        except Exception as e:  # a failing table must not stop training
+            logger.warning("samples table at step %d failed: %s", step, e)
+            return
+        folder = self.out_dir / f"step-{step:06d}"
+        table = []
+        for j, (orig, text) in enumerate(zip(sel[0], sel[1], strict=True)):
+            parsed = parse_completion(text, orig, self.fmt)
+            images = []
+            for k, image in enumerate((scored.images or [[]] * len(idx))[j]):
+                path = folder / f"{j:03d}-{k}.png"
+                atomic_save_image(path, image)
+                images.append(str(path))
+            table.append(
+                {
+                    "step": step,
+                    "original": orig,
+                    "reasoning": parsed.reasoning,
+                    "enhanced_prompt": parsed.prompt,
+                    "format_ok": parsed.format_ok,
+                    "fallback": parsed.fallback,
+                    "images": images,
+                    "scores": {name: col[j] for name, col in scored.components.items()},
+                    "total": scored.total[j],
+                    "completion": text,
+                }
+            )
+        atomic_write_json(self.out_dir / f"step-{step:06d}.json", table)
+
+
+class RewardObserver:
+    """Per-batch statistics of the completions: format-OK rate, fallback rate, prompt length."""
+
+    def __init__(
+        self,
+        fmt: TagFormat,
+        token_counter: Callable[[str], Any] | None = None,
+        samples: SamplesWriter | None = None,
+    ) -> None:
+        self.fmt, self.token_counter, self.samples = fmt, token_counter, samples
+
+    def __call__(self, prompts: list, completions: list, kwargs: dict[str, Any]) -> None:
+        texts = [completion_text(c) for c in completions]
+        originals = list(kwargs.get("original") or [""] * len(texts))
+        parsed = [parse_completion(t, o, self.fmt) for t, o in zip(texts, originals, strict=True)]
+        metrics = {
+            "completions/format_ok": _mean([p.format_ok for p in parsed]),
+            "completions/fallback": _mean([p.fallback for p in parsed]),
+            "completions/recovered": _mean([p.recovered for p in parsed]),
+        }
+        if self.token_counter is not None:
+            counts = [self.token_counter(p.prompt) for p in parsed]
+            metrics["completions/prompt_tokens"] = _mean([c.tokens for c in counts])
+            metrics["completions/prompt_truncated"] = _mean([bool(c.truncated) for c in counts])
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None:
+            for name, value in metrics.items():
+                log_metric(name, value)
+        state = kwargs.get("trainer_state")
+        if self.samples is not None and state is not None and state.is_world_process_zero:
+            self.samples.maybe_write(
+                state.global_step, originals, texts, list(kwargs.get("metadata") or [None] * len(texts))
+            )
+
+
+def observe(func: Callable, observer: RewardObserver) -> Callable:
+    """Wrap a TRL reward function so ``observer`` sees each batch; its name (the log key) and its
+    sync/async nature are kept."""
+    name = getattr(func, "__name__", type(func).__name__)
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+
+        class _AsyncObserved:
+            __name__ = name
+
+            async def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
+                observer(prompts, completions, kwargs)
+                return await func(prompts=prompts, completions=completions, **kwargs)
+
+        return _AsyncObserved()
+
+    class _Observed:
+        __name__ = name
+
+        def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
+            observer(prompts, completions, kwargs)
+            return func(prompts=prompts, completions=completions, **kwargs)
+
+    return _Observed()
+
+
+class HeldoutRewardCallback(TrainerCallback):
+    """Every ``every`` steps (and before training), rewrite a fixed held-out prompt set greedily with the
+    current policy -- through :class:`reprompt.policy.RePrompter`, the inference path -- and score it with
+    a separate reward (e.g. strict GenEval) on fixed seeds. Logged as ``heldout/*`` beside the training
+    reward, and appended to ``<output_dir>/heldout.jsonl``: a training reward that climbs while the held-out
+    one falls is reward hacking."""
+
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        spec: PromptSpec,
+        scorer: Any,
+        sink: MetricsSink,
+        every: int,
+        max_new_tokens: int,
+        batch_size: int = 16,
+    ) -> None:
+        self.records, self.spec, self.scorer, self.sink = list(records), spec, scorer, sink
+        self.every, self.max_new_tokens, self.batch_size = every, max_new_tokens, batch_size
+        self._done: set[int] = set()
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        self._run(args, state, kwargs)
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.every and state.global_step % self.every == 0:
+            self._run(args, state, kwargs)
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        self._run(args, state, kwargs)
+
+    def _run(self, args, state, kwargs: dict[str, Any]) -> None:  # noqa: ANN001
+        if not state.is_world_process_zero or state.global_step in self._done or not self.records:
+            return
+        self._done.add(state.global_step)
+        metrics, rows = self.evaluate(kwargs["model"], kwargs["processing_class"], state.global_step)
+        self.sink.put(metrics)
+        out = Path(args.output_dir)
+        append_jsonl(out / "heldout.jsonl", {"step": state.global_step, **metrics})
+        atomic_write_json(out / "heldout" / f"step-{state.global_step:06d}.json", rows)
+        logger.warning(
+            "held-out reward at step %d: %s",
+            state.global_step,
+            ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()),
+        )
+
+    def evaluate(self, model: Any, tokenizer: Any, step: int) -> tuple[dict[str, float], list[dict]]:
+        from reprompt.policy import GenerationOptions, RePrompter
+
+        t0 = time.perf_counter()
+        was_training, side = model.training, tokenizer.padding_side
+        try:
+            policy = RePrompter(model, tokenizer, spec=self.spec)
+            options = GenerationOptions(
+                max_new_tokens=self.max_new_tokens, temperature=0.0, batch_size=self.batch_size
+            )
+            rewrites = policy.rewrite([r["prompt"] for r in self.records], options=options)
+        finally:
+            model.train(was_training)
+            tokenizer.padding_side = side
+        scored = self.scorer.score(
+            [r["prompt"] for r in self.records],
+            [rw.completion for rw in rewrites],
+            [_metadata(r) for r in self.records],
+            round=0,
+        )
+        metrics = {
+            f"heldout/{name}": _mean([v for v in col if v is not None])
+            for name, col in scored.components.items()
+        }
+        raw = [v for v in scored.raw_total if v is not None]
+        metrics["heldout/total"] = _mean(raw)
+        metrics["heldout/format_ok"] = _mean([rw.format_ok for rw in rewrites])
+        metrics["heldout/fallback"] = _mean([rw.fallback for rw in rewrites])
+        metrics["heldout/seconds"] = time.perf_counter() - t0
+        rows = [
+            {
+                "id": r.get("id"),
+                "original": rw.original,
+                "reasoning": rw.reasoning,
+                "enhanced_prompt": rw.prompt,
+                "format_ok": rw.format_ok,
+                "scores": {n: c[i] for n, c in scored.components.items()},
+            }
+            for i, (r, rw) in enumerate(zip(self.records, rewrites, strict=True))
+        ]
+        return metrics, rows
+
+
+def _metadata(record: Mapping[str, Any]) -> str | None:
+    if not record.get("include") and not record.get("exclude"):
+        return None
+    return json.dumps({k: record[k] for k in ("tag", "include", "exclude", "prompt") if k in record})

@@ -1,0 +1,110 @@
+"""Stage 1: supervised fine-tuning on teacher completions (TRL ``SFTTrainer``).
+
+parse -> build -> train -> save. The dataset is conversational prompt/completion: the prompt is
+``PromptSpec.messages(prompt)``, the very function inference calls, and the completion is the assistant
+turn, so loss falls on the assistant tokens only and the model sees at training time exactly the tokens
+it sees at inference. The PromptSpec is saved with every checkpoint and with the final model.
+
+    reprompt train sft --config configs/sft/qwen2.5-3b.yaml [--learning_rate 2e-5 ...]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trl import TrlParser
+
+from reprompt.train.config import RepromptSFTConfig
+
+logger = logging.getLogger(__name__)
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((RepromptSFTConfig,))
+
+
+def parse(argv: Sequence[str] | None = None) -> RepromptSFTConfig:
+    from reprompt.train.common import parse_config
+
+    return parse_config(make_parser(), list(argv) if argv is not None else None)
+
+
+def build_dataset(cfg: RepromptSFTConfig, spec: Any) -> Any:
+    """The conversational prompt/completion dataset for ``spec`` (see ``sft_examples``)."""
+    from datasets import Dataset
+
+    from reprompt.data.sft_data import sft_examples
+    from reprompt.errors import ConfigError
+    from reprompt.utils.io import read_jsonl
+
+    rows = read_jsonl(cfg.sft_data)
+    if cfg.max_examples is not None:
+        rows = rows[: cfg.max_examples]
+    if not rows:
+        raise ConfigError(f"{cfg.sft_data} has no rows")
+    return Dataset.from_list(sft_examples(rows, spec))
+
+
+def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """(trainer, spec, run record) ready to train."""
+    from transformers import AutoTokenizer
+    from trl import SFTTrainer
+
+    from reprompt.train.common import (
+        SaveSpecCallback,
+        peft_config,
+        resolve_policy,
+        resolve_spec,
+        run_record,
+        torch_dtype,
+    )
+
+    path = resolve_policy(cfg.policy)
+    spec = resolve_spec(cfg, path)
+    record = run_record(cfg, spec, path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.chat_template is None:
+        from reprompt.errors import ConfigError
+
+        raise ConfigError(f"{cfg.policy!r} has no chat template: train an instruct/chat model")
+    cfg.model_init_kwargs = {
+        **(cfg.model_init_kwargs or {}),
+        "dtype": torch_dtype(cfg.policy_dtype),
+        "use_safetensors": True,
+        "trust_remote_code": False,
+    }
+    trainer = SFTTrainer(
+        model=path,
+        args=cfg,
+        train_dataset=build_dataset(cfg, spec),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=[SaveSpecCallback(spec, record)],
+    )
+    return trainer, spec, record
+
+
+def train(cfg: RepromptSFTConfig) -> Path:
+    """Train and save the final model (plus its PromptSpec) to ``cfg.output_dir``; returns that folder."""
+    from reprompt.train.common import resume_point, save_spec
+
+    trainer, spec, record = build_trainer(cfg)
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        save_spec(cfg.output_dir, spec, record)
+    return Path(cfg.output_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    out = train(parse(argv))
+    print(f"saved the SFT policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

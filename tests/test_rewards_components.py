@@ -1,0 +1,219 @@
+"""Reward components through their real code paths: format, length, geneval (oracle and tiny Mask2Former +
+CLIP), clipscore (tiny CLIP)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reprompt.backbones import load_backbone
+from reprompt.backbones.base import SceneObject, TokenCount
+from reprompt.errors import ConfigError, RepromptError
+from reprompt.format import parse_completion
+from reprompt.rewards import build_component
+from reprompt.rewards.base import RewardBatch
+from reprompt.rewards.geneval_reward import parse_metadata
+
+
+def make_batch(originals, completions, metadata=None, images=None, scenes=None, counter=None) -> RewardBatch:
+    parsed = [parse_completion(c, o) for c, o in zip(completions, originals)]
+    n = len(completions)
+    return RewardBatch(
+        originals=list(originals),
+        completions=list(completions),
+        parsed=parsed,
+        prompts=[p.prompt for p in parsed],
+        metadata=list(metadata or [None] * n),
+        seeds=[[0]] * n,
+        groups=[0] * n,
+        images=images,
+        scenes=scenes,
+        token_counter=counter,
+    )
+
+
+# ------------------------------------------------------------------------------------------- format
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("<reason>plan</reason><prompt>A red car on a road.</prompt>", 1.0),
+        ("<reason>plan</reason>\n<prompt>A red car on a road.</prompt>\n", 1.0),
+        ("<prompt>A red car on a road.</prompt>", -1.0),  # recovered: no reason block
+        ("<reason>plan</reason><prompt>A red car on a road.", -1.0),  # missing close tag
+        ("sure! <reason>plan</reason><prompt>A red car.</prompt>", -1.0),  # text outside
+        ("just a red car", -1.0),  # fallback to the original
+        ("<reason>plan</reason><prompt>  </prompt>", -1.0),  # empty prompt
+    ],
+)
+def test_format_reward(completion, expected):
+    fmt = build_component("format")
+    assert fmt(make_batch(["a car"], [completion])) == [expected]
+
+
+def test_format_reward_custom_values_and_pickle():
+    fmt = build_component("format", {"well_formed": 2.0, "malformed": 0.0})
+    clone = pickle.loads(pickle.dumps(fmt))
+    assert clone.__name__ == "format"
+    assert clone(make_batch(["a", "a"], ["<reason>r</reason><prompt>A cat.</prompt>", "x"])) == [2.0, 0.0]
+
+
+# ------------------------------------------------------------------------------------------- length
+
+
+def words_counter(limit):
+    return lambda text: TokenCount(len(text.split()) + 2, limit, "test")
+
+
+@pytest.mark.parametrize(
+    ("words", "limit", "options", "expected"),
+    [
+        (12, 77, {}, -1.0),  # 14 tokens < 15
+        (13, 77, {}, 1.0),  # 15 tokens
+        (75, 77, {}, 1.0),  # 77 tokens: the CLIP limit
+        (76, 77, {}, -1.0),  # 78 tokens: truncated by CLIP
+        (100, 300, {}, 1.0),  # a T5-only backbone allows more
+        (100, None, {}, -1.0),  # no limit known: 77
+        (100, 300, {"max_tokens": 60}, -1.0),  # explicit bound wins
+        (5, 77, {"min_tokens": 3}, 1.0),
+    ],
+)
+def test_length_reward_follows_the_backbone(words, limit, options, expected):
+    length = build_component("length", options)
+    prompt = " ".join(["word"] * words)
+    batch = make_batch(["a cat"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=words_counter(limit))
+    assert length(batch) == [expected]
+
+
+def test_length_reward_uses_backbone_tokens_and_needs_a_backbone():
+    sketch = load_backbone("sketch", width=32, height=32)
+    length = build_component("length")
+    prompt = "A photo of exactly three orange cats sitting side by side in the center of the image."
+    batch = make_batch(["three cats"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=sketch.count_tokens)
+    assert length(batch) == [1.0]
+    with pytest.raises(ConfigError, match="backbone"):
+        length(make_batch(["a"], ["x"]))
+    with pytest.raises(ConfigError, match="not a valid range"):
+        build_component("length", {"min_tokens": 50, "max_tokens": 10})
+
+
+# ------------------------------------------------------------------------------------------ geneval
+
+TWO = {"tag": "two_object", "include": [{"class": "cat", "count": 1}, {"class": "dog", "count": 1}]}
+RED_CAT = {"tag": "color_attr", "include": [{"class": "cat", "count": 1, "color": "red"}, {"class": "dog", "count": 1}]}
+
+
+def scene_image(objects: list[SceneObject], size=64) -> Image.Image:
+    return Image.new("RGB", (size, size), (200, 200, 200))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "scene", "strict", "partial"),
+    [
+        (TWO, [SceneObject("cat", (0, 0, 10, 10)), SceneObject("dog", (20, 20, 30, 30))], 1.0, 1.0),
+        (TWO, [SceneObject("cat", (0, 0, 10, 10))], 0.0, 0.5),
+        (RED_CAT, [SceneObject("cat", (0, 0, 10, 10), "red"), SceneObject("dog", (20, 20, 30, 30))], 1.0, 1.0),
+        (RED_CAT, [SceneObject("cat", (0, 0, 10, 10), "blue"), SceneObject("dog", (20, 20, 30, 30))], 0.0, 0.5),
+        (None, [SceneObject("cat", (0, 0, 10, 10))], None, None),
+    ],
+)
+def test_geneval_strict_and_partial_on_oracle_scenes(metadata, scene, strict, partial):
+    for mode, expected in (("strict", strict), ("partial", partial)):
+        reward = build_component("geneval", {"mode": mode})
+        batch = make_batch(["p"], ["x"], [metadata], images=[[scene_image(scene)]], scenes=[[scene]])
+        assert reward(batch) == [expected]
+
+
+def test_geneval_on_sketch_renders_and_image_average():
+    sketch = load_backbone("sketch", width=96, height=96)
+    meta = {"tag": "counting", "include": [{"class": "cup", "count": 2}], "exclude": [{"class": "cup", "count": 3}]}
+    prompts = ["a photo of exactly two cups", "a photo of a dog"]
+    out = sketch.render(prompts * 2, [1, 1, 2, 2])
+    images = [[out.images[0], out.images[2]], [out.images[1], out.images[3]]]
+    scenes = [[out.scenes[0], out.scenes[2]], [out.scenes[1], out.scenes[3]]]
+    reward = build_component("geneval", {"mode": "partial"})
+    got = reward(make_batch(prompts, prompts, [meta, meta], images=images, scenes=scenes))
+    assert got[0] == 1.0  # an explicit count is never miscounted by the sketch
+    assert got[1] == 0.5  # no cup: the exclude clause holds, the include does not
+
+
+def test_geneval_oracle_needs_scenes():
+    reward = build_component("geneval")
+    batch = make_batch(["p"], ["x"], [TWO], images=[[scene_image([])]], scenes=[[None]])
+    with pytest.raises(RepromptError, match="simulator"):
+        reward(batch)
+
+
+def test_geneval_with_tiny_mask2former_and_clip(tiny_model):
+    reward = build_component(
+        "geneval",
+        {
+            "mode": "partial",
+            "detector": "mask2former",
+            "detector_options": {"model_id_or_path": str(tiny_model("tiny-mask2former"))},
+            "color_model": str(tiny_model("tiny-clip")),
+            "rules": {"threshold": 0.0},
+        },
+    )
+    rng = np.random.default_rng(0)
+    images = [[Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))] for _ in range(2)]
+    got = reward(make_batch(["p", "p"], ["x", "y"], [RED_CAT, None], images=images, scenes=[[None], [None]]))
+    assert got[1] is None and got[0] is not None and 0.0 <= got[0] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ({"tag": "x", "include": [], "exclude": []}, None),
+        (json.dumps(TWO), {**TWO, "prompt": ""}),
+        # `datasets` struct columns fill absent keys with None
+        (
+            {"tag": "two_object", "prompt": "p", "exclude": None,
+             "include": [{"class": "cat", "count": 1, "color": None, "position": None}]},
+            {"tag": "two_object", "prompt": "p", "include": [{"class": "cat", "count": 1}]},
+        ),
+    ],
+)  # fmt: skip
+def test_parse_metadata(value, expected):
+    assert parse_metadata(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("{oops", "not valid JSON"), ([1, 2], "mapping"), ({"include": [{"count": 1}]}, "clauses")],
+)
+def test_parse_metadata_errors(value, message):
+    with pytest.raises(RepromptError, match=message):
+        parse_metadata(value)
+
+
+# ---------------------------------------------------------------------------------------- clipscore
+
+
+def test_clipscore_on_tiny_clip(tiny_model):
+    folder = str(tiny_model("tiny-clip"))
+    reward = build_component("clipscore", {"model": folder, "batch_size": 2})
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)) for _ in range(3)]
+    texts = ["a red cat", "a blue dog " * 40, "two cups"]  # the long one is cut at 77 tokens
+    scores = reward.score_images(texts, images, [None] * 3, [None] * 3)
+    assert len(scores) == 3 and all(-1.0 <= s <= 1.0 for s in scores)
+    assert len(set(scores)) == 3
+    single = [reward.score_images([t], [im], [None], [None])[0] for t, im in zip(texts, images)]
+    assert single == pytest.approx(scores, abs=1e-5)
+    styled = build_component("clipscore", {"model": folder, "style": "clipscore"})
+    assert styled.score_images(texts, images, [None] * 3, [None] * 3) == pytest.approx(
+        [2.5 * max(s, 0.0) for s in scores], abs=1e-5
+    )
+    clone = pickle.loads(pickle.dumps(reward))
+    assert clone._model is None and clone.name == "clipscore"
+    assert clone.score_images(texts, images, [None] * 3, [None] * 3) == pytest.approx(scores, abs=1e-6)
+    with pytest.raises(ConfigError):
+        build_component("clipscore", {"style": "cider"})

@@ -1,0 +1,289 @@
+"""The reward pipeline: render once per (completion, seed), shared seeds per group, fallback, baseline,
+normalization, missing values, config and registry. Runs on the sketch simulator (no model weights)."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import pytest
+
+from reprompt.backbones import load_backbone
+from reprompt.errors import ConfigError, RepromptError
+from reprompt.rewards import build_component, build_rewards, component_names
+from reprompt.rewards.base import ImageComponent
+from reprompt.rewards.config import RewardConfig
+from reprompt.rewards.pipeline import RewardPipeline, derive_seeds, normalize, weighted_sum
+
+REPO = Path(__file__).resolve().parents[1]
+
+CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}],
+        "exclude": [{"class": "cat", "count": 4}]}  # fmt: skip
+DOG_LEFT = {"tag": "position", "prompt": "a photo of a dog left of a cup",
+            "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}]}  # fmt: skip
+
+
+def good(prompt: str) -> str:
+    return f"<reason>plan the scene</reason>\n<prompt>{prompt}</prompt>"
+
+
+GROUP_CATS = [
+    good("A photo of exactly three orange cats sitting side by side in the center of the image, all clearly visible."),
+    good("three cats"),
+    "no tags at all",
+    good("A photo of exactly three cats on the left side of the image and nothing else in the scene at all."),
+]
+GROUP_DOG = [
+    good("A brown dog on the left side of the image and one white cup on the right side of the image, both visible."),
+    good("a cup"),
+]
+
+
+class RecordingSketch:
+    """The real sketch backbone, recording every render call (the counts the tests check)."""
+
+    def __init__(self) -> None:
+        self.inner = load_backbone("sketch", width=64, height=64)
+        self.name = "sketch"
+        self.calls: list[tuple[list[str], list[int]]] = []
+
+    def render(self, prompts, seeds):
+        self.calls.append((list(prompts), list(seeds)))
+        return self.inner.render(prompts, seeds)
+
+    def count_tokens(self, text):
+        return self.inner.count_tokens(text)
+
+    @property
+    def images_rendered(self) -> int:
+        return sum(len(p) for p, _ in self.calls)
+
+
+class ImageCounter(ImageComponent):
+    """A real image component: the fraction of non-background pixels (so tests see which image it got)."""
+
+    name = "ink"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def score_images(self, originals, images, scenes, metadata):
+        import numpy as np
+
+        self.seen += len(images)
+        out = []
+        for im in images:
+            a = np.asarray(im.convert("RGB"), dtype=np.int16)
+            out.append(float((np.abs(a - a[0, 0]).sum(-1) > 30).mean()))
+        return out
+
+
+def make(components=("format", "length", "geneval"), backbone=None, **kw) -> tuple[RewardPipeline, RecordingSketch]:
+    backbone = backbone or RecordingSketch()
+    comps = [build_component(c) if isinstance(c, str) else c for c in components]
+    return RewardPipeline(comps, backbone=backbone, **kw), backbone
+
+
+def batch():
+    originals = [CATS["prompt"]] * len(GROUP_CATS) + [DOG_LEFT["prompt"]] * len(GROUP_DOG)
+    return originals, GROUP_CATS + GROUP_DOG, [CATS] * len(GROUP_CATS) + [DOG_LEFT] * len(GROUP_DOG)
+
+
+# ------------------------------------------------------------------------------------ render counting
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("baseline", [False, True])
+def test_render_once_per_completion_and_seed(k, baseline):
+    ink = ImageCounter()
+    pipe, bb = make(("format", "length", "geneval", ink), images_per_completion=k, paired_baseline=baseline,
+                    dedupe_renders=False)  # fmt: skip
+    originals, completions, metadata = batch()
+    result = pipe.score(originals, completions, metadata)
+    n, groups = len(completions), 2
+    assert len(bb.calls) == 1, "everything is rendered in one backbone call"
+    assert result.render_calls == n * k
+    assert result.baseline_render_calls == (groups * k if baseline else 0)
+    assert bb.images_rendered == pipe.render_calls == n * k + result.baseline_render_calls
+    # two image components scored the same images: geneval and ink each saw every image once
+    assert ink.seen == n * k + (groups * k if baseline else 0)
+    assert all(len(s) == k for s in result.seeds)
+
+
+def test_group_shares_seeds_and_fallback_renders_the_original():
+    pipe, bb = make(images_per_completion=2)
+    originals, completions, metadata = batch()
+    result = pipe.score(originals, completions, metadata)
+    cat_seeds = {tuple(s) for s, o in zip(result.seeds, originals) if o == CATS["prompt"]}
+    dog_seeds = {tuple(s) for s, o in zip(result.seeds, originals) if o == DOG_LEFT["prompt"]}
+    assert len(cat_seeds) == 1 and len(dog_seeds) == 1 and cat_seeds != dog_seeds
+    assert result.prompts[2] == CATS["prompt"] and result.fallback[2] and not result.format_ok[2]
+    assert result.components["format"][2] == -1.0
+    assert result.components["geneval"][2] is not None  # the image part is scored on the fallback
+    rendered = list(zip(*bb.calls[0]))
+    for prompt, seeds in zip(result.prompts, result.seeds):
+        for s in seeds:
+            assert (prompt, s) in rendered
+
+
+def test_dedupe_shares_identical_renders_with_the_baseline():
+    pipe, bb = make(paired_baseline=True, dedupe_renders=True)
+    originals, completions, metadata = batch()
+    result = pipe.score(originals, completions, metadata)
+    # the fallback completion renders exactly what the cat baseline renders: one render saved
+    assert result.render_calls == len(completions)
+    assert result.baseline_render_calls == 1
+    assert bb.images_rendered == len(completions) + 1
+
+
+def test_round_and_explicit_seeds():
+    pipe, _ = make(images_per_completion=2)
+    originals, completions, metadata = batch()
+    r0 = pipe.score(originals, completions, metadata, round=0)
+    r0b = pipe.score(originals, completions, metadata, round=0)
+    r1 = pipe.score(originals, completions, metadata, round=1)
+    assert r0.seeds == r0b.seeds and r0.components == r0b.components
+    assert r0.seeds != r1.seeds
+    assert r0.seeds[0] == derive_seeds(0, 0, CATS["prompt"], 2)
+    explicit = [[5, 6]] * len(completions)
+    assert pipe.score(originals, completions, metadata, seeds=explicit).seeds == explicit
+    with pytest.raises(RepromptError, match="seeds"):
+        pipe.score(originals, completions, metadata, seeds=[[1]])
+    with pytest.raises(RepromptError, match="non-negative integer"):
+        pipe.score(originals, completions, metadata, seeds=[[-1]] * len(completions))
+
+
+def test_image_of_a_completion_does_not_depend_on_the_batch():
+    pipe, _ = make(("geneval", ImageCounter()), images_per_completion=2, normalization="none")
+    originals, completions, metadata = batch()
+    full = pipe.score(originals, completions, metadata, keep_images=True)
+    alone = pipe.score(originals[:1], completions[:1], metadata[:1], keep_images=True)
+    assert [im.tobytes() for im in alone.images[0]] == [im.tobytes() for im in full.images[0]]
+    assert alone.components["ink"][0] == full.components["ink"][0]
+
+
+# ----------------------------------------------------------------------------------- scores and total
+
+
+def test_components_baseline_and_improvement():
+    pipe, _ = make(paired_baseline=True, images_per_completion=2, normalization="none")
+    originals, completions, metadata = batch()
+    r = pipe.score(originals, completions, metadata)
+    assert r.components["format"] == [1.0, 1.0, -1.0, 1.0, 1.0, 1.0]
+    assert r.components["length"][1] == -1.0 and r.components["length"][0] == 1.0  # "three cats" is short
+    assert all(v is not None and 0 <= v <= 1 for v in r.components["geneval"])
+    assert r.components["geneval"][4] == 1.0  # placed absolutely: the sketch follows it
+    assert set(r.baseline) == {"geneval"} and set(r.improvement) == {"geneval"}
+    for i in range(len(completions)):
+        assert r.improvement["geneval"][i] == pytest.approx(r.components["geneval"][i] - r.baseline["geneval"][i])
+    assert r.total == r.raw_total == [sum(r.components[c][i] for c in r.components) for i in range(6)]
+    assert r.metrics["render_calls"] == 12 and "improvement/geneval" in r.metrics
+
+
+def test_normalization_modes():
+    values = [1.0, 3.0, None, 5.0, 2.0, 2.0]
+    groups = [0, 0, 0, 0, 1, 1]
+    assert normalize(values, groups, "none") == values
+    g = normalize(values, groups, "group")
+    assert g[2] is None and g[4] == g[5] == 0.0  # no spread in group 1: no signal
+    assert sum(g[:2] + g[3:4]) == pytest.approx(0) and g[0] == pytest.approx(-math.sqrt(1.5))
+    b = normalize(values, groups, "batch")
+    vals = [v for v in b if v is not None]
+    assert sum(vals) == pytest.approx(0) and sum(v * v for v in vals) / len(vals) == pytest.approx(1)
+    assert normalize([4.0], [0], "group") == [0.0]
+    with pytest.raises(ConfigError):
+        normalize(values, groups, "zscore")
+
+
+def test_missing_is_never_zero():
+    cols = {"a": [1.0, None, None], "b": [2.0, 3.0, None]}
+    assert weighted_sum(cols, {"a": 2.0, "b": 1.0}, 3) == [4.0, 3.0, None]
+    pipe, _ = make(normalization="group")
+    originals, completions, _ = batch()
+    r = pipe.score(originals, completions, None)  # no metadata: geneval is missing everywhere
+    assert r.components["geneval"] == [None] * 6 and r.normalized["geneval"] == [None] * 6
+    assert all(t is not None for t in r.total)
+    assert r.metrics["geneval/missing"] == 6
+
+
+def test_weights_and_group_normalized_total():
+    pipe, _ = make(weights={"geneval": 2.0, "format": 0.5, "length": 0.0})
+    originals, completions, metadata = batch()
+    r = pipe.score(originals, completions, metadata)
+    for i in range(6):
+        expect = 2.0 * r.normalized["geneval"][i] + 0.5 * r.normalized["format"][i]
+        assert r.total[i] == pytest.approx(expect)
+    # each group's normalized components have zero mean
+    assert sum(r.normalized["format"][:4]) == pytest.approx(0)
+
+
+def test_bad_inputs_are_clear_errors():
+    pipe, _ = make()
+    with pytest.raises(RepromptError, match="original prompts but"):
+        pipe.score(["a"], ["x", "y"])
+    with pytest.raises(RepromptError, match="metadata"):
+        pipe.score(["a"], ["x"], [None, None])
+    with pytest.raises(RepromptError, match="must be a string"):
+        pipe.score(["a"], [None])
+    with pytest.raises(RepromptError, match="not valid JSON"):
+        pipe.score(["a"], ["x"], ["{not json"])
+    with pytest.raises(ConfigError, match="give the pipeline a backbone"):
+        RewardPipeline([build_component("geneval")])
+    assert len(pipe.score([], [])) == 0
+
+
+# ------------------------------------------------------------------------------------- config, registry
+
+
+def test_registry_and_unknown_names():
+    assert {"format", "length", "geneval", "imagereward", "clipscore", "vlm_judge"} <= set(component_names())
+    with pytest.raises(ConfigError, match="Did you mean 'geneval'"):
+        build_component("genevl")
+    with pytest.raises(ConfigError, match="Did you mean 'mode'"):
+        build_component("geneval", {"mdoe": "strict"})
+    with pytest.raises(ConfigError, match="strict"):
+        build_component("geneval", {"mode": "lenient"})
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="Did you mean 'normalization'"):
+        RewardConfig.from_dict({"normalisation": "group"})
+    with pytest.raises(ConfigError, match="not in components"):
+        RewardConfig(components=["format"], weights={"length": 1})
+    with pytest.raises(ConfigError, match="normalization"):
+        RewardConfig(normalization="zscore")
+    with pytest.raises(ConfigError, match="service"):
+        RewardConfig.from_dict({"service": {"prot": 1}})
+    cfg = RewardConfig.from_dict({"components": "format, length", "weights": {"length": "2"}})
+    assert cfg.components == ["format", "length"] and cfg.weight("length") == 2.0 and cfg.weight("format") == 1.0
+
+
+def test_shipped_configs_load(tmp_path):
+    cpu = RewardConfig.from_yaml(REPO / "configs/rewards/cpu.yaml")
+    paper = RewardConfig.from_yaml(REPO / "configs/rewards/paper.yaml")
+    assert paper.components == ["imagereward", "vlm_judge", "format", "length"] and paper.backbone == "flux-dev"
+    assert paper.normalization == "group" and paper.service.host == "127.0.0.1"
+    pipe = build_rewards(REPO / "configs/rewards/cpu.yaml")
+    assert pipe.component_names == cpu.components and pipe.images_per_completion == 2
+    r = pipe.score([CATS["prompt"]] * 2, GROUP_CATS[:2], [CATS] * 2)
+    assert r.render_calls == 4 and r.baseline is not None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("components: [format]\nweigths: {}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'weights'"):
+        RewardConfig.from_yaml(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        RewardConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_components_and_pipeline_pickle():
+    pipe, _ = make()
+    originals, completions, metadata = batch()
+    for comp in pipe.components:
+        clone = pickle.loads(pickle.dumps(comp))
+        assert clone.name == comp.name == clone.__name__
+    clone = pickle.loads(pickle.dumps(pipe))
+    expect = pipe.score(originals, completions, metadata)
+    got = clone.score(originals, completions, metadata)
+    assert got.components == expect.components and got.total == expect.total
+    assert all(len(col) == len(completions) for col in got.components.values())
