@@ -95,10 +95,10 @@ class VLMJudgeOptions:
 
 # ----------------------------------------------------------------------------------------- parsing
 
-_NUM = r"(\d+(?:\.\d+)?)"
-_SCORE_RE = re.compile(rf"score\W{{0,4}}{_NUM}(?:\s*(?:/|out of)\s*10)?", re.IGNORECASE)
+_NUM = r"(-?\d+(?:\.\d+)?)"  # signed, so "-3" is read (and refused) rather than taken as 3
+_SCORE_RE = re.compile(rf"score[\s:=*\"'`]{{0,6}}{_NUM}", re.IGNORECASE)
 _OF_TEN_RE = re.compile(rf"{_NUM}\s*(?:/|out of)\s*10\b", re.IGNORECASE)
-_BARE_RE = re.compile(rf"^\W*{_NUM}\W*$")
+_BARE_RE = re.compile(rf"^[\s*\"'`]*{_NUM}[\s.*\"'`]*$")
 
 
 def parse_score(text: str | None) -> float | None:

@@ -133,7 +133,10 @@ class BlipVqaScorer:
         self.name = str(model_id_or_path)
 
     def info(self) -> dict[str, Any]:
-        size = self.image_size or getattr(self.processor.image_processor, "size", None)
+        size = self.image_size
+        if size is None:
+            proc_size = getattr(self.processor.image_processor, "size", None)
+            size = getattr(proc_size, "height", None) or (proc_size or {}).get("height")
         return {"model": self.name, "image_size": size, "enc_token": self.enc_id is not None,
                 "max_phrases": self.max_phrases}  # fmt: skip
 
