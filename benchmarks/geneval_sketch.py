@@ -72,29 +72,63 @@ def main() -> int:
     p.add_argument("--out-root", default="/tmp/geneval-sketch", help="run folders go here")
     p.add_argument("--policy", default="smollm2", help="the rewriter compared against --policy none")
     p.add_argument("--per-tag", type=int, default=None, help="only the first K prompts of each tag")
+    p.add_argument(
+        "--rewrite-per-tag",
+        type=int,
+        default=None,
+        help="only the first K prompts of each tag for the rewriter run (CPU time); the "
+        "comparison then covers the prompts both runs have",
+    )
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=32, help="prompts per batched greedy generate call")
     p.add_argument("--repetition-penalty", type=float, default=1.0)
     p.add_argument("--json", default=str(HERE / "geneval_sketch.json"))
     p.add_argument("--markdown", default=str(HERE / "RESULTS-geneval.md"))
+    p.add_argument("--from-json", default=None, help="only re-render the markdown from a saved JSON result")
     args = p.parse_args()
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        Path(args.markdown).write_text(markdown(result, args.policy))
+        return 0
 
     root = Path(args.out_root)
     root.mkdir(parents=True, exist_ok=True)
     log = root / "benchmark.log"
-    select = ["--per-tag", str(args.per_tag)] if args.per_tag else []
-    common = ["--metadata", args.metadata, "--backbone", "sketch", "--detector", "oracle", "--seed", "42",
-              "--images", "4", "--no-progress", *select]
+    per_tag = {"none": args.per_tag, args.policy: args.rewrite_per_tag or args.per_tag}
+    common = [
+        "--metadata",
+        args.metadata,
+        "--backbone",
+        "sketch",
+        "--detector",
+        "oracle",
+        "--seed",
+        "42",
+        "--images",
+        "4",
+        "--no-progress",
+    ]
     runs = {"none": root / "none", args.policy: root / args.policy.replace("/", "_")}
-    policy_flags = ["--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size),
-                    "--repetition-penalty", str(args.repetition_penalty)]
+    policy_flags = [
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+        "--batch-size",
+        str(args.batch_size),
+        "--repetition-penalty",
+        str(args.repetition_penalty),
+    ]
     commands, times = {}, {}
     for name, run in runs.items():
         argv = ["eval", "geneval", *common, "--out", str(run), "--policy", name]
+        argv += ["--per-tag", str(per_tag[name])] if per_tag[name] else []
         argv += policy_flags if name != "none" else []
         commands[name] = "reprompt " + shlex.join(argv)
-        times[f"{name}: last invocation (generate + score)"] = round(cli(*argv, log=log), 1)
-        times[f"{name}: scoring"] = round(cli("eval", "geneval-score", str(run), "--no-progress", log=log), 1)
+        times[f"{name}: last invocation (generate + score; a no-op when resumed)"] = round(
+            cli(*argv, log=log), 1
+        )
+        times[f"{name}: scoring (from scratch)"] = round(
+            cli("eval", "geneval-score", str(run), "--no-progress", "--force", log=log), 1
+        )
     a, b = runs["none"], runs[args.policy]
     times["compare"] = round(cli("eval", "compare", str(a), str(b), log=log), 1)
     times["report"] = round(cli("report", str(b), "--compare", str(a), log=log), 1)
@@ -104,19 +138,52 @@ def main() -> int:
     result = {
         "benchmark": "geneval-sketch-oracle",
         "metadata": args.metadata,
-        "settings": {"backbone": "sketch", "detector": "oracle", "colors": "oracle", "seed": 42, "images": 4,
-                     "per_tag": args.per_tag, "max_new_tokens": args.max_new_tokens,
-                     "batch_size": args.batch_size, "repetition_penalty": args.repetition_penalty,
-                     "decoding": "greedy"},
+        "settings": {
+            "backbone": "sketch",
+            "detector": "oracle",
+            "colors": "oracle",
+            "seed": 42,
+            "images": 4,
+            "per_tag": args.per_tag,
+            "rewrite_per_tag": args.rewrite_per_tag,
+            "max_new_tokens": args.max_new_tokens,
+            "batch_size": args.batch_size,
+            "repetition_penalty": args.repetition_penalty,
+            "decoding": "greedy",
+        },
         "commands": commands,
-        "machine": {"cpus": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "python": platform.python_version(), "platform": platform.platform()},
-        "scores": {name: {"results": s["results"], "correct_images": s["correct_images"],
-                          "correct_prompts": s["correct_prompts"], "n_samples": s["n_samples"],
-                          "complete": s["complete"]} for name, s in summaries.items()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "scores": {
+            name: {
+                "results": s["results"],
+                "correct_images": s["correct_images"],
+                "correct_prompts": s["correct_prompts"],
+                "n_samples": s["n_samples"],
+                "complete": s["complete"],
+            }
+            for name, s in summaries.items()
+        },
         "rewrites": {name: rewrite_stats(run) for name, run in runs.items()},
-        "comparison": {k: comparison[k] for k in ("tags", "overall", "correct_images", "prompts", "images",
-                                                  "n_prompts", "seeds_match", "bootstrap")},
+        "comparison": {
+            k: comparison.get(k)
+            for k in (
+                "warnings",
+                "tags",
+                "overall",
+                "correct_images",
+                "correct_prompts",
+                "prompts",
+                "images",
+                "n_prompts",
+                "seeds_match",
+                "bootstrap",
+            )
+        },
         "worse_examples": comparison["worse"][:5],
         "better_examples": comparison["better"][:5],
         "wall_seconds": {"generation": {name: generation_times(run) for name, run in runs.items()}, **times},
@@ -130,11 +197,11 @@ def main() -> int:
 
 def markdown(r: dict, policy: str) -> str:
     s, c = r["scores"], r["comparison"]
-    n = s["none"]["n_samples"]
+    n = c["n_prompts"]
     lines = [
         "# GenEval on the sketch simulator (oracle detector), with and without rewriting",
         "",
-        f"{n['effective']} GenEval prompts x 4 images, seed 42 (image k uses 42+k), `sketch` backbone, "
+        f"{n} GenEval prompts x 4 images, seed 42 (image k uses 42+k), `sketch` backbone, "
         f"`oracle` detector and drawn colours, official options. Rewriter: `{policy}` (greedy, "
         f"max_new_tokens {r['settings']['max_new_tokens']}, batch {r['settings']['batch_size']}, "
         f"repetition_penalty {r['settings']['repetition_penalty']}). Paired bootstrap over prompts "
@@ -144,14 +211,32 @@ def markdown(r: dict, policy: str) -> str:
         "|---|---|---|---|---|",
     ]
     for tag, d in c["tags"].items():
-        lines.append(f"| {tag} | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
-                     f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |")
-    for key in ("overall", "correct_images"):
+        lines.append(
+            f"| {tag} | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
+            f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |"
+        )
+    labels = {
+        "overall": "**overall**",
+        "correct_images": "correct images",
+        "correct_prompts": "prompts with a correct image",
+    }
+    for key, label in labels.items():
         d = c[key]
-        lines.append(f"| **{key}** | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
-                     f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |")
-    lines.append(f"| prompts with a correct image | {s['none']['correct_prompts']:.3f} | "
-                 f"{s[policy]['correct_prompts']:.3f} | | |")
+        lines.append(
+            f"| {label} | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
+            f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |"
+        )
+    full = s["none"]
+    lines += [
+        "",
+        f"Baseline `none` on all {full['n_samples']['effective']} prompts: overall "
+        f"{full['results']['overall']:.3f} ("
+        + ", ".join(f"{t} {v:.3f}" for t, v in full["results"].items() if t != "overall")
+        + f"); correct images {full['correct_images']:.3f}, prompts with a correct image "
+        f"{full['correct_prompts']:.3f}.",
+    ]
+    for w in c.get("warnings") or []:
+        lines.append(f"Note: {w}.")
     rw = r["rewrites"][policy]
     p, im = c["prompts"], c["images"]
     gen = r["wall_seconds"]["generation"]
@@ -164,20 +249,34 @@ def markdown(r: dict, policy: str) -> str:
         f"{rw['fallback']:.1%}, prompt changed {rw['changed_prompt']:.1%}, mean completion "
         f"{rw['mean_completion_tokens']} tokens.",
         "",
+    ]
+    if rw["changed_prompt"] == 0:
+        lines += [
+            f"`{policy}` never produced a usable rewrite, so every prompt was rendered as given with the same "
+            "seeds: the images are identical to the baseline's and the difference is exactly 0 by construction. "
+            "This measures the untrained policy (it loops inside its reasoning or stops before the prompt "
+            "block), not the method; training (SFT, then GRPO) is what is expected to change it.",
+            "",
+        ]
+    lines += [
         "Wall time (this machine: " + f"{r['machine']['cpus']} shared CPU cores, OMP_NUM_THREADS="
         f"{r['machine']['omp_num_threads']}):",
         "",
     ]
     for name, g in gen.items():
-        lines.append(f"- generation `{name}`: {g['seconds_total']:.0f} s over {g['invocations']} invocation(s) "
-                     f"(rewrite {g['seconds_rewrite']:.0f} s, render {g['seconds_render']:.0f} s)")
+        lines.append(
+            f"- generation `{name}`: {g['seconds_total']:.0f} s over {g['invocations']} invocation(s) "
+            f"(rewrite {g['seconds_rewrite']:.0f} s, render {g['seconds_render']:.0f} s)"
+        )
     for k, v in r["wall_seconds"].items():
-        if k != "generation":
+        if k != "generation" and "last invocation" not in k:
             lines.append(f"- {k}: {v:.0f} s")
     lines += ["", "Commands:", ""] + [f"    {cmd}" for cmd in r["commands"].values()]
-    lines += [f"    reprompt eval compare {Path(r['report']).parent.parent}/none "
-              f"{Path(r['report']).parent}", f"    reprompt report {Path(r['report']).parent} --compare "
-              f"{Path(r['report']).parent.parent}/none", ""]
+    lines += [
+        f"    reprompt eval compare {Path(r['report']).parent.parent}/none {Path(r['report']).parent}",
+        f"    reprompt report {Path(r['report']).parent} --compare {Path(r['report']).parent.parent}/none",
+        "",
+    ]
     return "\n".join(lines)
 
 

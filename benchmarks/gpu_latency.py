@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -196,19 +197,18 @@ def time_generate(
     return timed(run, repeats, warmup, sync)
 
 
-def time_vllm(
-    model: Any, tok: Any, input_ids: Any, new_tokens: int, repeats: int, tiny: bool
-) -> dict[str, Any] | None:
-    """vLLM with random ("dummy") weights from the same config, when vllm is installed."""
-    try:
-        from vllm import LLM, SamplingParams
-    except ImportError:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="qwen-dummy-"))
-    model.config.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    llm = LLM(model=str(folder), load_format="dummy", dtype="bfloat16" if not tiny else "float32", enforce_eager=False,
-              gpu_memory_utilization=0.3)  # fmt: skip
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def time_vllm(folder: Path, input_ids: Any, new_tokens: int, repeats: int, tiny: bool) -> dict[str, Any]:
+    """vLLM with random ("dummy") weights from the saved config (call after freeing the other models)."""
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=str(folder), load_format="dummy", dtype="float32" if tiny else "bfloat16",
+              gpu_memory_utilization=0.5)  # fmt: skip
     params = SamplingParams(max_tokens=new_tokens, min_tokens=new_tokens, ignore_eos=True, temperature=0.0)
     prompt = {"prompt_token_ids": input_ids[0].tolist()}
     times = timed(lambda: llm.generate([prompt], params, use_tqdm=False), repeats, 1, lambda: None)
@@ -296,11 +296,16 @@ def main() -> None:
             )
         except Exception as err:  # keep the other numbers; report why this variant failed
             errors["static cache + torch.compile"] = f"{type(err).__name__}: {str(err)[:500]}"
-    if not args.no_vllm:
+    if not args.no_vllm and vllm_available():
+        folder = Path(tempfile.mkdtemp(prefix="qwen-dummy-"))
+        model.config.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        del model, pipe  # vLLM sizes its KV cache from free GPU memory
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
         try:
-            vllm = time_vllm(model, tok, ids, new_tokens, args.repeats, tiny)
-            if vllm is not None:
-                variants["vllm"] = vllm
+            variants["vllm"] = time_vllm(folder, ids, new_tokens, args.repeats, tiny)
         except Exception as err:
             errors["vllm"] = f"{type(err).__name__}: {str(err)[:500]}"
     report["errors"] = errors

@@ -63,6 +63,37 @@ def _tree(out: Path) -> dict[str, bytes]:
     return files
 
 
+# ------------------------------------------------------------------------------------------ task + registry
+
+
+def test_task_yaml_matches_the_official_defaults_everywhere():
+    from dataclasses import asdict
+
+    from reprompt.cli.main import make_parser
+    from reprompt.eval.geneval.rules import GenEvalOptions
+    from reprompt.eval.registry import get_metric, load_task
+
+    task = load_task("geneval")
+    assert task.tags == ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+    assert task.protocol["options"] == asdict(GenEvalOptions())
+    assert asdict(ScoreConfig().options()) == asdict(GenEvalOptions())
+    assert (task.protocol["images_per_prompt"], task.protocol["seed"]) == (4, 42)
+    args = make_parser().parse_args(["eval", "geneval", "--metadata", "m", "--out", "o"])
+    assert (args.images, args.seed, args.threshold, args.counting_threshold, args.max_objects) == (
+        4,
+        42,
+        0.3,
+        0.9,
+        16,
+    )
+    assert (args.max_overlap, args.position_threshold) == (1.0, 0.1)
+    overall = get_metric("geneval/overall")
+    assert overall.higher_is_better and overall.group_by == "tag"
+    assert overall.aggregate_groups([[1, 0], [1, 1, 1, 1]]) == 0.75  # mean of tag means, not of images
+    with pytest.raises(RepromptError, match="Did you mean 'geneval'"):
+        load_task("genevel")
+
+
 # ----------------------------------------------------------------------------------------------- layout
 
 
@@ -103,7 +134,9 @@ def test_layout_is_read_back_exactly(metadata: Path, tmp_path: Path):
         assert original_metadata(meta) == metas[index]
         assert set(meta) == set(metas[index]) | set(EXTRA_KEYS)
         assert meta["index"] == index and meta["seeds"] == image_seeds(7, 2) == [7, 8]
-        assert meta["rewritten_prompt"] == metas[index]["prompt"] and meta["format_ok"] and not meta["fallback"]
+        assert (
+            meta["rewritten_prompt"] == metas[index]["prompt"] and meta["format_ok"] and not meta["fallback"]
+        )
         assert sorted(p.name for p in (folder / "samples").iterdir()) == ["0000.png", "0001.png"]
         # Images and scenes are exactly what the backbone renders for (prompt, seed k).
         render = backbone.render([meta["rewritten_prompt"]] * 2, meta["seeds"])
@@ -182,11 +215,28 @@ def test_resume_after_stop_redoes_nothing_and_loses_nothing(metadata: Path, tmp_
 def test_resume_after_kill(metadata: Path, tmp_path: Path):
     """SIGKILL a real CLI run mid-way; every marked prompt is complete and the rerun finishes the rest."""
     out, full = tmp_path / "killed", tmp_path / "full"
-    args = ["eval", "geneval", "--metadata", str(metadata), "--out", str(out), "--per-tag", "10",
-            "--images", "2", "--no-score", "--no-progress"]
+    args = [
+        "eval",
+        "geneval",
+        "--metadata",
+        str(metadata),
+        "--out",
+        str(out),
+        "--per-tag",
+        "10",
+        "--images",
+        "2",
+        "--no-score",
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "reprompt.cli.main", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reprompt.cli.main", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(list(out.glob(f"*/{MARKER}"))) < 3 and proc.poll() is None:
         time.sleep(0.005)
@@ -201,8 +251,9 @@ def test_resume_after_kill(metadata: Path, tmp_path: Path):
         assert len(list((folder / "scenes").glob("*.json"))) == 2
         json.loads((folder / "metadata.jsonl").read_text())
     marks = {i: (out / f"{i:05d}" / MARKER).stat().st_mtime_ns for i in done}
-    rerun = subprocess.run([sys.executable, "-m", "reprompt.cli.main", *args], cwd=REPO, env=env,
-                           capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "reprompt.cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert f"({len(done)} were done)" in rerun.stdout
     assert len(prompt_indices(out)) == 60
@@ -260,12 +311,26 @@ def test_oracle_without_scenes_says_what_to_do(metadata: Path, tmp_path: Path):
 # -------------------------------------------------------------------------------- real models (tiny)
 
 
-def test_mask2former_and_clip_scoring_on_tiny_models(metadata: Path, tmp_path: Path, tiny_model):
+def test_diffusers_backbone_then_mask2former_and_clip_on_tiny_models(
+    metadata: Path, tmp_path: Path, tiny_model
+):
+    """The real-model path end to end: a FLUX pipeline renders, Mask2Former detects, CLIP names colours."""
     out = tmp_path / "run"
-    generate_run(_config(metadata, out, per_tag=1, images=1, scenes="none",
-                         backbone_kwargs={"width": 64, "height": 64}))
-    config = ScoreConfig(progress=False, detector_model=str(tiny_model("tiny-mask2former")),
-                         clip_model=str(tiny_model("tiny-clip")))
+    flux = tiny_model("tiny-flux")
+    backbone_kwargs = {"height": 64, "width": 64, "steps": 2}
+    generate_run(
+        _config(metadata, out, per_tag=1, images=1, backbone=str(flux), backbone_kwargs=backbone_kwargs)
+    )
+    run = json.loads((out / "run.json").read_text())
+    assert run["backbone"]["cls"] == "DiffusersBackbone" and run["backbone"]["revision"].startswith("sha256:")
+    assert run["backbone"]["settings"]["steps"] == 2
+    assert not (out / "00000" / "scenes").exists()  # a real model reports no scene
+    assert Image.open(out / "00000" / "samples" / "0000.png").size == (64, 64)
+    config = ScoreConfig(
+        progress=False,
+        detector_model=str(tiny_model("tiny-mask2former")),
+        clip_model=str(tiny_model("tiny-clip")),
+    )
     summary = score_run(out, config)  # auto: no scenes -> mask2former + CLIP colours
     assert summary["scorer"]["detector"] == "mask2former"
     assert summary["scorer"]["colors"].startswith("clip:")
@@ -276,13 +341,34 @@ def test_mask2former_and_clip_scoring_on_tiny_models(metadata: Path, tmp_path: P
             assert all(len(b) == 5 and b[4] > 0.3 for b in boxes)
 
 
+def test_oracle_boxes_with_clip_colours_use_the_stored_masks(metadata: Path, tmp_path: Path, tiny_model):
+    out = tmp_path / "run"
+    generate_run(_config(metadata, out, per_tag=1, images=1, backbone_kwargs={"width": 64, "height": 64}))
+    config = ScoreConfig(
+        progress=False, detector="oracle", colors="clip", clip_model=str(tiny_model("tiny-clip"))
+    )
+    summary = score_run(out, config)
+    assert summary["scorer"]["detector"] == "oracle" and summary["scorer"]["colors"].startswith("clip:")
+    assert summary["n_samples"]["images"] == 6
+    with pytest.raises(RepromptError, match="--colors oracle needs --detector oracle"):
+        score_run(out, ScoreConfig(progress=False, detector="mask2former", colors="oracle", force=True))
+
+
 def test_a_tiny_transformers_policy_writes_its_rewrites(metadata: Path, tmp_path: Path, tiny_model):
     from reprompt.policy import GenerationOptions
 
     out = tmp_path / "run"
     folder = tiny_model("tiny-qwen2")
-    generate_run(_config(metadata, out, per_tag=1, images=1, policy=str(folder),
-                         generation=GenerationOptions(max_new_tokens=6, batch_size=4)))
+    generate_run(
+        _config(
+            metadata,
+            out,
+            per_tag=1,
+            images=1,
+            policy=str(folder),
+            generation=GenerationOptions(max_new_tokens=6, batch_size=4),
+        )
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["policy"]["cls"] == "RePrompter" and run["policy"]["revision"].startswith("sha256:")
     assert run["generation"]["max_new_tokens"] == 6
@@ -299,8 +385,19 @@ def test_cli_generate_score_and_shard(metadata: Path, tmp_path: Path, capsys):
     from reprompt.cli.main import main
 
     out = tmp_path / "run"
-    base = ["eval", "geneval", "--metadata", str(metadata), "--out", str(out), "--per-tag", "1",
-            "--images", "2", "--no-progress"]
+    base = [
+        "eval",
+        "geneval",
+        "--metadata",
+        str(metadata),
+        "--out",
+        str(out),
+        "--per-tag",
+        "1",
+        "--images",
+        "2",
+        "--no-progress",
+    ]
     assert main([*base, "--shard", "0/2"]) == 0
     assert "not scoring yet" in capsys.readouterr().out
     assert main([*base, "--shard", "1/2"]) == 0

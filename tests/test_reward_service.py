@@ -60,10 +60,21 @@ def test_same_numbers_and_images_as_in_process(service, token_env):
     client = RewardClient(service.url)
     remote = client.score(*request_args(), round=5, keep_images=True)
     local = build_rewards(CONFIG).score(*request_args(), round=5, keep_images=True)
-    for field in ("components", "normalized", "total", "raw_total", "prompts", "seeds", "baseline", "improvement"):
+    for field in (
+        "components",
+        "normalized",
+        "total",
+        "raw_total",
+        "prompts",
+        "seeds",
+        "baseline",
+        "improvement",
+    ):
         assert getattr(remote, field) == getattr(local, field), field
     assert remote.render_calls == local.render_calls == 6
-    assert [[im.tobytes() for im in row] for row in remote.images] == [[im.tobytes() for im in row] for row in local.images]
+    assert [[im.tobytes() for im in row] for row in remote.images] == [
+        [im.tobytes() for im in row] for row in local.images
+    ]
     assert client.component_names == ["geneval", "format", "length"] and client.weights["geneval"] == 1.0
     explicit = client.score(*request_args(), seeds=[[1, 2]] * 3)
     assert explicit.seeds == [[1, 2]] * 3
@@ -82,6 +93,8 @@ def test_auth(service, token_env, monkeypatch):
     monkeypatch.delenv("REPROMPT_REWARD_TOKEN")
     with pytest.raises(RemoteServiceError, match="HTTP 401"):
         RewardClient(service.url, retries=0).score(["a cat"], ["x"])
+    explicit = RewardClient(service.url, token="s3cret-token")  # a token passed in, not from the env
+    assert explicit.score(["a cat"], ["x"]).components["format"] == [-1.0]
 
 
 AUTH = {"Authorization": "Bearer s3cret-token"}
@@ -90,7 +103,11 @@ AUTH = {"Authorization": "Bearer s3cret-token"}
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"originals": ["a"] * 9, "completions": ["x"] * 9}, 413, "batch of 9 completions exceeds the limit of 8"),
+        (
+            {"originals": ["a"] * 9, "completions": ["x"] * 9},
+            413,
+            "batch of 9 completions exceeds the limit of 8",
+        ),
         ({"originals": ["a"], "completions": ["x" * 2001]}, 422, "exceeds the limit of 2000"),
         ({"originals": ["a", "b"], "completions": ["x"]}, 422, "got 2 originals but 1 completions"),
         ({"originals": ["a"]}, 422, "completions: Field required"),
@@ -98,7 +115,11 @@ AUTH = {"Authorization": "Bearer s3cret-token"}
         ({"originals": ["a"], "completions": ["x"], "pickle": "gAR9"}, 422, "Extra inputs"),
         ({"originals": ["a"], "completions": ["x"], "seeds": [["s"]]}, 422, "seeds"),
         ({"originals": ["a"], "completions": ["x"], "metadata": ["{broken"]}, 400, "not valid JSON"),
-        ({"originals": ["a"], "completions": ["x"], "metadata": [{"include": [{"count": 1}]}]}, 400, "clauses"),
+        (
+            {"originals": ["a"], "completions": ["x"], "metadata": [{"include": [{"count": 1}]}]},
+            400,
+            "clauses",
+        ),
     ],
 )
 def test_bad_requests_get_clear_4xx(service, body, status, message):
@@ -118,9 +139,13 @@ def test_oversized_and_malformed_bodies(service):
             yield b"x" * 1000
         yield b'"]}'
 
-    r = httpx.post(service.url + "/score", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+    r = httpx.post(
+        service.url + "/score", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413
-    r = httpx.post(service.url + "/score", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    r = httpx.post(
+        service.url + "/score", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert r.status_code == 422 and "malformed request" in r.json()["error"]
     r = httpx.post(service.url + "/score", content=b"\x80\x04\x95pickle", headers=AUTH)
     assert r.status_code == 422
@@ -161,7 +186,9 @@ def test_client_survives_a_server_restart(token_env):
 
     def restart():
         time.sleep(1.0)
-        restarted.append(BackgroundServer(create_app(build_rewards(CONFIG), ServiceConfig()), port=port).start())
+        restarted.append(
+            BackgroundServer(create_app(build_rewards(CONFIG), ServiceConfig()), port=port).start()
+        )
 
     thread = threading.Thread(target=restart)
     thread.start()
@@ -188,12 +215,19 @@ def test_serve_rewards_cli_in_a_subprocess(tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        client = RewardClient(f"http://127.0.0.1:{port}", token_env="TEST_REWARD_TOKEN", retries=12, backoff=0.25)
+        client = RewardClient(
+            f"http://127.0.0.1:{port}", token_env="TEST_REWARD_TOKEN", retries=12, backoff=0.25
+        )
         os.environ["TEST_REWARD_TOKEN"] = "tok-123"
         remote = client.score(*request_args(), round=2)
         local = build_rewards(CONFIG).score(*request_args(), round=2)
         assert remote.total == local.total and remote.components == local.components
-        assert httpx.post(f"http://127.0.0.1:{port}/score", json={"originals": [], "completions": []}).status_code == 401
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{port}/score", json={"originals": [], "completions": []}
+            ).status_code
+            == 401
+        )
     finally:
         os.environ.pop("TEST_REWARD_TOKEN", None)
         proc.terminate()

@@ -20,7 +20,7 @@ from reprompt.rewards.geneval_reward import parse_metadata
 
 
 def make_batch(originals, completions, metadata=None, images=None, scenes=None, counter=None) -> RewardBatch:
-    parsed = [parse_completion(c, o) for c, o in zip(completions, originals)]
+    parsed = [parse_completion(c, o) for c, o in zip(completions, originals, strict=True)]
     n = len(completions)
     return RewardBatch(
         originals=list(originals),
@@ -86,7 +86,9 @@ def words_counter(limit):
 def test_length_reward_follows_the_backbone(words, limit, options, expected):
     length = build_component("length", options)
     prompt = " ".join(["word"] * words)
-    batch = make_batch(["a cat"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=words_counter(limit))
+    batch = make_batch(
+        ["a cat"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=words_counter(limit)
+    )
     assert length(batch) == [expected]
 
 
@@ -94,7 +96,9 @@ def test_length_reward_uses_backbone_tokens_and_needs_a_backbone():
     sketch = load_backbone("sketch", width=32, height=32)
     length = build_component("length")
     prompt = "A photo of exactly three orange cats sitting side by side in the center of the image."
-    batch = make_batch(["three cats"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=sketch.count_tokens)
+    batch = make_batch(
+        ["three cats"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=sketch.count_tokens
+    )
     assert length(batch) == [1.0]
     with pytest.raises(ConfigError, match="backbone"):
         length(make_batch(["a"], ["x"]))
@@ -105,7 +109,10 @@ def test_length_reward_uses_backbone_tokens_and_needs_a_backbone():
 # ------------------------------------------------------------------------------------------ geneval
 
 TWO = {"tag": "two_object", "include": [{"class": "cat", "count": 1}, {"class": "dog", "count": 1}]}
-RED_CAT = {"tag": "color_attr", "include": [{"class": "cat", "count": 1, "color": "red"}, {"class": "dog", "count": 1}]}
+RED_CAT = {
+    "tag": "color_attr",
+    "include": [{"class": "cat", "count": 1, "color": "red"}, {"class": "dog", "count": 1}],
+}
 
 
 def scene_image(objects: list[SceneObject], size=64) -> Image.Image:
@@ -117,8 +124,18 @@ def scene_image(objects: list[SceneObject], size=64) -> Image.Image:
     [
         (TWO, [SceneObject("cat", (0, 0, 10, 10)), SceneObject("dog", (20, 20, 30, 30))], 1.0, 1.0),
         (TWO, [SceneObject("cat", (0, 0, 10, 10))], 0.0, 0.5),
-        (RED_CAT, [SceneObject("cat", (0, 0, 10, 10), "red"), SceneObject("dog", (20, 20, 30, 30))], 1.0, 1.0),
-        (RED_CAT, [SceneObject("cat", (0, 0, 10, 10), "blue"), SceneObject("dog", (20, 20, 30, 30))], 0.0, 0.5),
+        (
+            RED_CAT,
+            [SceneObject("cat", (0, 0, 10, 10), "red"), SceneObject("dog", (20, 20, 30, 30))],
+            1.0,
+            1.0,
+        ),
+        (
+            RED_CAT,
+            [SceneObject("cat", (0, 0, 10, 10), "blue"), SceneObject("dog", (20, 20, 30, 30))],
+            0.0,
+            0.5,
+        ),
         (None, [SceneObject("cat", (0, 0, 10, 10))], None, None),
     ],
 )
@@ -131,7 +148,11 @@ def test_geneval_strict_and_partial_on_oracle_scenes(metadata, scene, strict, pa
 
 def test_geneval_on_sketch_renders_and_image_average():
     sketch = load_backbone("sketch", width=96, height=96)
-    meta = {"tag": "counting", "include": [{"class": "cup", "count": 2}], "exclude": [{"class": "cup", "count": 3}]}
+    meta = {
+        "tag": "counting",
+        "include": [{"class": "cup", "count": 2}],
+        "exclude": [{"class": "cup", "count": 3}],
+    }
     prompts = ["a photo of exactly two cups", "a photo of a dog"]
     out = sketch.render(prompts * 2, [1, 1, 2, 2])
     images = [[out.images[0], out.images[2]], [out.images[1], out.images[3]]]
@@ -206,7 +227,7 @@ def test_clipscore_on_tiny_clip(tiny_model):
     scores = reward.score_images(texts, images, [None] * 3, [None] * 3)
     assert len(scores) == 3 and all(-1.0 <= s <= 1.0 for s in scores)
     assert len(set(scores)) == 3
-    single = [reward.score_images([t], [im], [None], [None])[0] for t, im in zip(texts, images)]
+    single = [reward.score_images([t], [im], [None], [None])[0] for t, im in zip(texts, images, strict=True)]
     assert single == pytest.approx(scores, abs=1e-5)
     styled = build_component("clipscore", {"model": folder, "style": "clipscore"})
     assert styled.score_images(texts, images, [None] * 3, [None] * 3) == pytest.approx(

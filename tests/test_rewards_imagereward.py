@@ -53,7 +53,10 @@ _INVERSE = [
     (r"^vision\.encoder\.layers\.(\d+)\.layer_norm1\.", r"blip.visual_encoder.blocks.\1.norm1."),
     (r"^vision\.encoder\.layers\.(\d+)\.layer_norm2\.", r"blip.visual_encoder.blocks.\1.norm2."),
     (r"^vision\.encoder\.layers\.(\d+)\.self_attn\.qkv\.", r"blip.visual_encoder.blocks.\1.attn.qkv."),
-    (r"^vision\.encoder\.layers\.(\d+)\.self_attn\.projection\.", r"blip.visual_encoder.blocks.\1.attn.proj."),
+    (
+        r"^vision\.encoder\.layers\.(\d+)\.self_attn\.projection\.",
+        r"blip.visual_encoder.blocks.\1.attn.proj.",
+    ),
     (r"^vision\.encoder\.layers\.(\d+)\.mlp\.", r"blip.visual_encoder.blocks.\1.mlp."),
     (r"^vision\.post_layernorm\.", "blip.visual_encoder.norm."),
     (r"^text\.", "blip.text_encoder."),
@@ -92,7 +95,9 @@ def reference_reward(sd, arch, input_ids, attention_mask, pixels):
 
     # vision: timm-style ViT as in BLIP's vit.py
     v = "blip.visual_encoder."
-    x = F.conv2d(pixels, sd[v + "patch_embed.proj.weight"], sd[v + "patch_embed.proj.bias"], stride=arch.patch_size)
+    x = F.conv2d(
+        pixels, sd[v + "patch_embed.proj.weight"], sd[v + "patch_embed.proj.bias"], stride=arch.patch_size
+    )
     x = x.flatten(2).transpose(1, 2)
     x = torch.cat([sd[v + "cls_token"].expand(x.shape[0], -1, -1), x], 1) + sd[v + "pos_embed"]
     for i in range(arch.vision_layers):
@@ -158,7 +163,9 @@ def test_port_matches_the_original_computation(tmp_path):
     texts = ["a photo of a red cat", "two dogs and a cup on a table"]
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 48, 3), dtype=np.uint8)) for i in range(2)]
-    tokens = tok(texts, padding="max_length", truncation=True, max_length=arch.max_length, return_tensors="pt")
+    tokens = tok(
+        texts, padding="max_length", truncation=True, max_length=arch.max_length, return_tensors="pt"
+    )
     pixels = preprocess(images, arch)
     with torch.no_grad():
         ours = model(tokens.input_ids, tokens.attention_mask, pixels)
@@ -171,7 +178,13 @@ def test_port_matches_the_original_computation(tmp_path):
 def test_arch_inference_and_refusals(tmp_path):
     original = random_original_checkpoint(dataclasses.replace(TINY_ARCH, text_vocab=700))
     arch = arch_from_state_dict(original)
-    assert (arch.image_size, arch.patch_size, arch.vision_layers, arch.text_layers, arch.text_vocab) == (32, 8, 2, 2, 700)
+    assert (arch.image_size, arch.patch_size, arch.vision_layers, arch.text_layers, arch.text_vocab) == (
+        32,
+        8,
+        2,
+        2,
+        700,
+    )
     assert arch.mlp_hidden == [1024, 128, 64, 16]
     assert arch_from_state_dict(original, vision_heads=4).vision_heads == 4
     with pytest.raises(RepromptError, match="unexpected keys"):
@@ -190,7 +203,24 @@ def test_official_checkpoint_shape_of_v1_is_the_default_arch():
     from reprompt.rewards.imagereward_model import ImageRewardArch
 
     a = ImageRewardArch()
-    assert (a.image_size, a.patch_size, a.vision_hidden, a.vision_layers, a.vision_heads) == (224, 16, 1024, 24, 16)
+    with torch.device("meta"):  # full size, no memory: the real checkpoint's names and shapes round-trip
+        state = ImageRewardModel(a).state_dict()
+    original = to_original(state)
+    assert original["blip.visual_encoder.pos_embed"].shape == (1, 197, 1024)
+    assert original["blip.text_encoder.encoder.layer.0.crossattention.self.key.weight"].shape == (768, 1024)
+    assert original["mlp.layers.0.weight"].shape == (1024, 768) and original["mlp.layers.7.weight"].shape == (
+        1,
+        16,
+    )
+    assert arch_from_state_dict(original) == a
+    assert convert_state_dict(original).keys() == state.keys()
+    assert (a.image_size, a.patch_size, a.vision_hidden, a.vision_layers, a.vision_heads) == (
+        224,
+        16,
+        1024,
+        24,
+        16,
+    )
     assert (a.text_vocab, a.text_hidden, a.text_layers, a.max_length) == (30524, 768, 12, 35)
 
 
@@ -203,7 +233,7 @@ def test_component_on_the_tiny_model(tiny_ir, monkeypatch, tmp_path):
     scores = reward.score_images(texts, images, [None] * 3, [None] * 3)
     assert len(scores) == 3 and all(isinstance(s, float) and math.isfinite(s) for s in scores)
     assert len(set(scores)) == 3
-    single = [reward.score_images([t], [im], [None], [None])[0] for t, im in zip(texts, images)]
+    single = [reward.score_images([t], [im], [None], [None])[0] for t, im in zip(texts, images, strict=True)]
     assert single == pytest.approx(scores, abs=1e-5)
     clone = pickle.loads(pickle.dumps(reward))
     assert clone._model is None and clone.__name__ == "imagereward"

@@ -92,7 +92,9 @@ class JudgeServer:
                 if mode == "flaky" and n <= 2:
                     return JSONResponse({"error": "overloaded"}, status_code=503)
                 if mode == "ratelimit" and n == 1:
-                    return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "0.2"})
+                    return JSONResponse(
+                        {"error": "slow down"}, status_code=429, headers={"Retry-After": "0.2"}
+                    )
                 if mode == "reject":
                     return JSONResponse({"error": "bad request"}, status_code=400)
                 if mode == "garbage":
@@ -177,9 +179,14 @@ def test_openai_judge_failures_are_missing_counted_and_logged(judge_server, capl
     for mode, reason in cases.items():
         if reason is None:
             continue
-        reward = judge(judge_server, mode, api_key_env="JUDGE_TEST_KEY", timeout=0.5, retries=1, parse_retries=1)
+        reward = judge(
+            judge_server, mode, api_key_env="JUDGE_TEST_KEY", timeout=0.5, retries=1, parse_retries=1
+        )
         with caplog.at_level(logging.WARNING):
-            assert reward.score_images(["x", "y"], red_images([200, 10]), [None] * 2, [None] * 2) == [None, None]
+            assert reward.score_images(["x", "y"], red_images([200, 10]), [None] * 2, [None] * 2) == [
+                None,
+                None,
+            ]
         assert reward.failures == {reason: 2}, mode
     assert judge_server.counts["bad"] == 4  # each asked twice (one parse retry)
     assert judge_server.counts["reject"] == 2  # a 400 is never retried
@@ -192,7 +199,13 @@ def test_openai_judge_content_parts_and_connection_errors(judge_server):
     assert reward.score_images(["x"], red_images([255]), [None], [None]) == [1.0]
     dead = build_component(
         "vlm_judge",
-        {"backend": "openai", "model": "good", "base_url": "http://127.0.0.1:9/v1", "retries": 1, "backoff": 0.01},
+        {
+            "backend": "openai",
+            "model": "good",
+            "base_url": "http://127.0.0.1:9/v1",
+            "retries": 1,
+            "backoff": 0.01,
+        },
     )
     assert dead.score_images(["x"], red_images([1]), [None], [None]) == [None]
     assert sum(dead.failures.values()) == 1 and "connection error" in next(iter(dead.failures))
@@ -229,11 +242,15 @@ def test_local_judge_on_tiny_qwen2_5_vl(tiny_model, caplog):
     scores = constrained.score_images(prompts, images, [None] * 3, [None] * 3)
     # constrained decoding can only write 0..10: a random model still yields a valid score
     assert all(s is not None and -1.0 <= s <= 1.0 and (s + 1) * 5 == round((s + 1) * 5) for s in scores)
-    single = [constrained.score_images([p], [im], [None], [None])[0] for p, im in zip(prompts, images)]
+    single = [
+        constrained.score_images([p], [im], [None], [None])[0] for p, im in zip(prompts, images, strict=True)
+    ]
     assert single == scores
     assert not constrained.failures
 
-    free = build_component("vlm_judge", {"backend": "local", "model": folder, "mode": "generate", "max_tokens": 6})
+    free = build_component(
+        "vlm_judge", {"backend": "local", "model": folder, "mode": "generate", "max_tokens": 6}
+    )
     with caplog.at_level(logging.WARNING):
         got = free.score_images(prompts[:2], images[:2], [None] * 2, [None] * 2)
     # a random model writes no score: missing, counted, logged -- never 0

@@ -29,13 +29,17 @@ def good(prompt: str) -> str:
 
 
 GROUP_CATS = [
-    good("A photo of exactly three orange cats sitting side by side in the center of the image, all clearly visible."),
+    good(
+        "A photo of exactly three orange cats sitting side by side in the center of the image, all clearly visible."
+    ),
     good("three cats"),
     "no tags at all",
     good("A photo of exactly three cats on the left side of the image and nothing else in the scene at all."),
 ]
 GROUP_DOG = [
-    good("A brown dog on the left side of the image and one white cup on the right side of the image, both visible."),
+    good(
+        "A brown dog on the left side of the image and one white cup on the right side of the image, both visible."
+    ),
     good("a cup"),
 ]
 
@@ -79,7 +83,9 @@ class ImageCounter(ImageComponent):
         return out
 
 
-def make(components=("format", "length", "geneval"), backbone=None, **kw) -> tuple[RewardPipeline, RecordingSketch]:
+def make(
+    components=("format", "length", "geneval"), backbone=None, **kw
+) -> tuple[RewardPipeline, RecordingSketch]:
     backbone = backbone or RecordingSketch()
     comps = [build_component(c) if isinstance(c, str) else c for c in components]
     return RewardPipeline(comps, backbone=backbone, **kw), backbone
@@ -115,14 +121,14 @@ def test_group_shares_seeds_and_fallback_renders_the_original():
     pipe, bb = make(images_per_completion=2)
     originals, completions, metadata = batch()
     result = pipe.score(originals, completions, metadata)
-    cat_seeds = {tuple(s) for s, o in zip(result.seeds, originals) if o == CATS["prompt"]}
-    dog_seeds = {tuple(s) for s, o in zip(result.seeds, originals) if o == DOG_LEFT["prompt"]}
+    cat_seeds = {tuple(s) for s, o in zip(result.seeds, originals, strict=True) if o == CATS["prompt"]}
+    dog_seeds = {tuple(s) for s, o in zip(result.seeds, originals, strict=True) if o == DOG_LEFT["prompt"]}
     assert len(cat_seeds) == 1 and len(dog_seeds) == 1 and cat_seeds != dog_seeds
     assert result.prompts[2] == CATS["prompt"] and result.fallback[2] and not result.format_ok[2]
     assert result.components["format"][2] == -1.0
     assert result.components["geneval"][2] is not None  # the image part is scored on the fallback
-    rendered = list(zip(*bb.calls[0]))
-    for prompt, seeds in zip(result.prompts, result.seeds):
+    rendered = list(zip(*bb.calls[0], strict=True))
+    for prompt, seeds in zip(result.prompts, result.seeds, strict=True):
         for s in seeds:
             assert (prompt, s) in rendered
 
@@ -176,7 +182,9 @@ def test_components_baseline_and_improvement():
     assert r.components["geneval"][4] == 1.0  # placed absolutely: the sketch follows it
     assert set(r.baseline) == {"geneval"} and set(r.improvement) == {"geneval"}
     for i in range(len(completions)):
-        assert r.improvement["geneval"][i] == pytest.approx(r.components["geneval"][i] - r.baseline["geneval"][i])
+        assert r.improvement["geneval"][i] == pytest.approx(
+            r.components["geneval"][i] - r.baseline["geneval"][i]
+        )
     assert r.total == r.raw_total == [sum(r.components[c][i] for c in r.components) for i in range(6)]
     assert r.metrics["render_calls"] == 12 and "improvement/geneval" in r.metrics
 
@@ -256,13 +264,17 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="service"):
         RewardConfig.from_dict({"service": {"prot": 1}})
     cfg = RewardConfig.from_dict({"components": "format, length", "weights": {"length": "2"}})
-    assert cfg.components == ["format", "length"] and cfg.weight("length") == 2.0 and cfg.weight("format") == 1.0
+    assert (
+        cfg.components == ["format", "length"] and cfg.weight("length") == 2.0 and cfg.weight("format") == 1.0
+    )
 
 
 def test_shipped_configs_load(tmp_path):
     cpu = RewardConfig.from_yaml(REPO / "configs/rewards/cpu.yaml")
     paper = RewardConfig.from_yaml(REPO / "configs/rewards/paper.yaml")
-    assert paper.components == ["imagereward", "vlm_judge", "format", "length"] and paper.backbone == "flux-dev"
+    assert (
+        paper.components == ["imagereward", "vlm_judge", "format", "length"] and paper.backbone == "flux-dev"
+    )
     assert paper.normalization == "group" and paper.service.host == "127.0.0.1"
     pipe = build_rewards(REPO / "configs/rewards/cpu.yaml")
     assert pipe.component_names == cpu.components and pipe.images_per_completion == 2

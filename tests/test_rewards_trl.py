@@ -36,7 +36,9 @@ class CountingSketch:
 def pipeline(**kw):
     bb = CountingSketch()
     comps = [build_component(n) for n in ("geneval", "format", "length")]
-    return RewardPipeline(comps, backbone=bb, weights={"geneval": 2.0, "format": 0.5, "length": 0.5}, **kw), bb
+    return RewardPipeline(
+        comps, backbone=bb, weights={"geneval": 2.0, "format": 0.5, "length": 0.5}, **kw
+    ), bb
 
 
 def conversational(originals, completions):
@@ -62,13 +64,13 @@ def test_names_weights_and_one_render_per_batch():
     outs = [f(prompts, comps, [[1, 2]] * 4, **kwargs) for f in funcs]
     assert bb.calls == 1 and bb.images == 4 * 2  # three functions, one render of the batch
     expected = pipe.score(originals, completions, [CATS] * 4, round=3)
-    for f, out in zip(funcs, outs):
+    for f, out in zip(funcs, outs, strict=True):
         assert out == expected.normalized[f.__name__] and len(out) == 4
     assert logged["reward/render_calls"] == 8 and "reward/geneval/strict" in logged
     assert extra["rendered_prompt"][1] == CATS["prompt"]  # the fallback renders the original
     # the weighted sum TRL computes equals the pipeline's total
     for i in range(4):
-        trl_total = sum(w * out[i] for w, out in zip(weights, outs) if out[i] is not None)
+        trl_total = sum(w * out[i] for w, out in zip(weights, outs, strict=True) if out[i] is not None)
         assert trl_total == pytest.approx(expected.total[i])
 
 
@@ -133,7 +135,10 @@ def test_grpo_trainer_step_with_the_reward(tiny_model, tmp_path):
     rows = [CATS, {"tag": "two_object", "prompt": "a photo of a dog and a cup",
                    "include": [{"class": "dog", "count": 1}, {"class": "cup", "count": 1}]}]  # fmt: skip
     data = Dataset.from_list(
-        [{"prompt": spec.messages(r["prompt"]), "original": r["prompt"], "metadata": json.dumps(r)} for r in rows]
+        [
+            {"prompt": spec.messages(r["prompt"]), "original": r["prompt"], "metadata": json.dumps(r)}
+            for r in rows
+        ]
     )
     args = GRPOConfig(
         output_dir=str(tmp_path),
@@ -151,7 +156,9 @@ def test_grpo_trainer_step_with_the_reward(tiny_model, tmp_path):
         gradient_checkpointing=False,
         seed=0,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=tok)
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=tok
+    )
     trainer.train()
     logs = {k: v for entry in trainer.state.log_history for k, v in entry.items()}
     for name in ("geneval", "format", "length"):

@@ -210,7 +210,8 @@ def environment() -> dict[str, Any]:
         device = torch.cuda.get_device_name(0)
     else:
         device = f"cpu: {_cpu_name()}, {os.cpu_count()} cores"
-    return {"device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None  # a shared machine inflates timings
+    return {"device": device, "torch": torch.__version__, "threads": torch.get_num_threads(), "load_average": load,
             "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
 
 

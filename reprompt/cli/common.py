@@ -68,48 +68,53 @@ def generation_options(args: argparse.Namespace) -> Any:
     )
 
 
-def policy_from_args(args: argparse.Namespace) -> Any:
+def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``load_policy`` keywords from the shared policy flags (JSON-able, so runs can record them)."""
     from reprompt.format import PromptSpec
+
+    return {
+        "prompt_spec": PromptSpec(tags=args.tags) if args.tags else None,
+        "device": args.policy_device,
+        "dtype": args.policy_dtype,
+        "api_base": args.api_base,
+        "api_model": args.api_model,
+        "api_key_env": args.api_key_env,
+        "trust_remote_code": args.trust_remote_code,
+    }
+
+
+def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``load_backbone`` keywords from the shared backbone flags."""
+    if args.backbone == "sketch":
+        if args.model:
+            raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
+        if args.height or args.width:
+            return {"width": args.width or args.height, "height": args.height or args.width}
+        return {}
+    kw = {
+        "model": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "cpu_offload": args.cpu_offload,
+        "height": args.height,
+        "width": args.width,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "batch_size": args.render_batch_size,
+    }
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def policy_from_args(args: argparse.Namespace) -> Any:
     from reprompt.policy import load_policy
 
-    spec = None
-    if args.tags:
-        spec = PromptSpec(tags=args.tags)
-    return load_policy(
-        args.policy,
-        prompt_spec=spec,
-        device=args.policy_device,
-        dtype=args.policy_dtype,
-        api_base=args.api_base,
-        api_model=args.api_model,
-        api_key_env=args.api_key_env,
-        trust_remote_code=args.trust_remote_code,
-    )
+    return load_policy(args.policy, **policy_kwargs(args))
 
 
 def backbone_from_args(args: argparse.Namespace) -> Any:
     from reprompt.backbones import load_backbone
 
-    if args.backbone == "sketch":
-        kw: dict[str, Any] = {}
-        if args.height or args.width:
-            kw["width"] = args.width or args.height
-            kw["height"] = args.height or args.width
-        if args.model:
-            raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
-        return load_backbone("sketch", **kw)
-    return load_backbone(
-        args.backbone,
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        cpu_offload=args.cpu_offload,
-        height=args.height,
-        width=args.width,
-        steps=args.steps,
-        guidance=args.guidance,
-        batch_size=args.render_batch_size,
-    )
+    return load_backbone(args.backbone, **backbone_kwargs(args))
 
 
 def read_prompts(text: str | None, file: str | None) -> list[str]:

@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.common import add_backbone_args, add_policy_args, backbone_kwargs, policy_kwargs
 
 
 def _add_score_args(p: argparse.ArgumentParser) -> None:
@@ -135,45 +135,6 @@ def _score_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """load_policy keywords from the shared policy flags (as cli.common.policy_from_args builds them)."""
-    from reprompt.format import PromptSpec
-
-    return {
-        "prompt_spec": PromptSpec(tags=args.tags) if args.tags else None,
-        "device": args.policy_device,
-        "dtype": args.policy_dtype,
-        "api_base": args.api_base,
-        "api_model": args.api_model,
-        "api_key_env": args.api_key_env,
-        "trust_remote_code": args.trust_remote_code,
-    }
-
-
-def _backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """load_backbone keywords from the shared backbone flags (as cli.common.backbone_from_args)."""
-    from reprompt.errors import RepromptError
-
-    if args.backbone == "sketch":
-        if args.model:
-            raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
-        if args.height or args.width:
-            return {"width": args.width or args.height, "height": args.height or args.width}
-        return {}
-    kw = {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "cpu_offload": args.cpu_offload,
-        "height": args.height,
-        "width": args.width,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "batch_size": args.render_batch_size,
-    }
-    return {k: v for k, v in kw.items() if v is not None}
-
-
 def run_geneval(args: argparse.Namespace) -> int:
     from reprompt.cli.common import generation_options
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
@@ -182,10 +143,10 @@ def run_geneval(args: argparse.Namespace) -> int:
         metadata=args.metadata,
         out=args.out,
         policy=args.policy,
-        policy_kwargs=_policy_kwargs(args),
+        policy_kwargs=policy_kwargs(args),
         generation=generation_options(args),
         backbone=args.backbone,
-        backbone_kwargs=_backbone_kwargs(args),
+        backbone_kwargs=backbone_kwargs(args),
         images=args.images,
         seed=args.seed,
         limit=args.limit,

@@ -18,17 +18,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", help="the user's ORIGINAL prompt")
     p.add_argument("--completion", action="append", default=[], help="a policy completion (repeatable)")
     p.add_argument(
-        "--completion-file", action="append", default=[], help="file holding one completion; '-' = stdin (repeatable)"
+        "--completion-file",
+        action="append",
+        default=[],
+        help="file holding one completion; '-' = stdin (repeatable)",
     )
     p.add_argument("--config", help="reward config YAML (configs/rewards/*.yaml); flags below override it")
     p.add_argument("--rewards", help="comma-separated components, e.g. format,length,geneval")
     p.add_argument("--weights", help="e.g. geneval=2,format=0.5")
     p.add_argument(
-        "--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
         help="component option, e.g. geneval.mode=strict or vlm_judge.model=FOLDER (repeatable)",
     )
     p.add_argument("--metadata", help="GenEval metadata as JSON, or @file.json")
-    p.add_argument("--backbone", help="sketch | flux-dev | sd3 | ... | diffusers folder (default: config's, else sketch)")
+    p.add_argument(
+        "--backbone", help="sketch | flux-dev | sd3 | ... | diffusers folder (default: config's, else sketch)"
+    )
     p.add_argument("--model", help="local folder for a backbone preset")
     p.add_argument("--device", help="backbone device")
     p.add_argument("--width", type=int, help="image width")
@@ -36,8 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="denoising steps")
     p.add_argument("--seed", type=int, help="base seed")
     p.add_argument("--images-per-completion", type=int, help="renders per completion")
-    p.add_argument("--normalization", choices=("none", "group", "batch"), help="default: none, or the config's")
-    p.add_argument("--baseline", action="store_true", help="also score the original prompt with the same seeds")
+    p.add_argument(
+        "--normalization", choices=("none", "group", "batch"), help="default: none, or the config's"
+    )
+    p.add_argument(
+        "--baseline", action="store_true", help="also score the original prompt with the same seeds"
+    )
     p.add_argument("--save-images", metavar="DIR", help="write the rendered images as PNG")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--list", action="store_true", help="list the reward components and exit")
@@ -58,7 +70,9 @@ def build_config(args: argparse.Namespace) -> Any:
     from reprompt.errors import RepromptError
     from reprompt.rewards.config import RewardConfig
 
-    data: dict[str, Any] = RewardConfig.from_yaml(args.config).to_dict() if args.config else {"normalization": "none"}
+    data: dict[str, Any] = (
+        RewardConfig.from_yaml(args.config).to_dict() if args.config else {"normalization": "none"}
+    )
     if args.rewards:
         data["components"] = [c.strip() for c in args.rewards.split(",") if c.strip()]
         data["weights"] = {k: v for k, v in data.get("weights", {}).items() if k in data["components"]}
@@ -83,7 +97,11 @@ def build_config(args: argparse.Namespace) -> Any:
     for flag in ("device", "width", "height", "steps"):
         if getattr(args, flag) is not None:
             opts[flag] = getattr(args, flag)
-    for flag, key in (("seed", "seed"), ("images_per_completion", "images_per_completion"), ("normalization", "normalization")):
+    for flag, key in (
+        ("seed", "seed"),
+        ("images_per_completion", "images_per_completion"),
+        ("normalization", "normalization"),
+    ):
         if getattr(args, flag) is not None:
             data[key] = getattr(args, flag)
     if args.baseline:
@@ -132,12 +150,18 @@ def format_result(result: Any, completions: list[str], normalization: str) -> st
     lines = []
     for i in range(len(result)):
         lines.append(f"completion {i}: {completions[i].strip()[:100]!r}")
-        status = "well-formed" if result.format_ok[i] else ("fallback to original" if result.fallback[i] else "malformed")
+        status = (
+            "well-formed"
+            if result.format_ok[i]
+            else ("fallback to original" if result.fallback[i] else "malformed")
+        )
         lines.append(f"  rendered prompt ({status}): {result.prompts[i]}")
         lines.append(f"  seeds: {result.seeds[i]}")
         lines.append(f"  {'component':<14}{'raw':>10}{'normalized':>12}{'weight':>8}")
         for name, col in result.components.items():
-            lines.append(f"  {name:<14}{_fmt(col[i]):>10}{_fmt(result.normalized[name][i]):>12}{result.weights[name]:>8.3g}")
+            lines.append(
+                f"  {name:<14}{_fmt(col[i]):>10}{_fmt(result.normalized[name][i]):>12}{result.weights[name]:>8.3g}"
+            )
         if result.baseline:
             for name, col in result.baseline.items():
                 lines.append(f"  baseline {name}: {_fmt(col[i])} (gain {_fmt(result.improvement[name][i])})")
@@ -166,7 +190,10 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = RewardPipeline.from_config(config)
     result = pipeline.score(
-        [args.prompt] * len(completions), completions, [metadata] * len(completions), keep_images=bool(args.save_images)
+        [args.prompt] * len(completions),
+        completions,
+        [metadata] * len(completions),
+        keep_images=bool(args.save_images),
     )
     if args.save_images and result.images:
         from reprompt.utils.io import atomic_save_image

@@ -56,6 +56,20 @@ def dropped_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".dropped.jsonl")
 
 
+def drop_torn_tail(path: str | Path) -> None:
+    """Cut a half-written last line (left by a kill), so the next append starts on a fresh line."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, 2)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
 def check_row(
     completion: str,
     original: str,
@@ -111,6 +125,8 @@ def build_sft_data(
     ids = [str(r["id"]) for r in records]
     if len(set(ids)) != len(ids):
         raise ConfigError("prompt ids must be unique (resuming relies on them)")
+    for path in (out, dropped_path(out)):
+        drop_torn_tail(path)
     kept_rows, drop_rows = read_jsonl(out), read_jsonl(dropped_path(out))
     report = SFTDataReport(out=str(out), teacher=teacher.name)
     done = {str(r["id"]) for r in kept_rows} | {str(r["id"]) for r in drop_rows}

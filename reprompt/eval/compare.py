@@ -116,7 +116,16 @@ def compare_runs(
     diffs = {t: np.array([pb[i].score - pa[i].score for i in common if pa[i].tag == t]) for t in tags}
     a_scores = {t: np.array([pa[i].score for i in common if pa[i].tag == t]) for t in tags}
     rng = np.random.default_rng(seed)
-    boot = {t: d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1) for t, d in diffs.items()}
+    # One set of resampled prompt indices per tag, shared by every statistic so they stay paired.
+    idx = {t: rng.integers(0, len(d), size=(resamples, len(d))) for t, d in diffs.items()}
+    boot = {t: diffs[t][idx[t]].mean(axis=1) for t in tags}
+    a_any = {
+        t: np.array([float(any(pa[i].correct.values())) for i in common if pa[i].tag == t]) for t in tags
+    }
+    any_diffs = {
+        t: np.array([float(any(pb[i].correct.values())) for i in common if pa[i].tag == t]) - a_any[t]
+        for t in tags
+    }
     n_total = len(common)
     alpha = (1 - confidence) / 2
 
@@ -145,6 +154,12 @@ def compare_runs(
         sum(a_scores[t].mean() * weights[t] for t in tags),
         sum(diffs[t].mean() * weights[t] for t in tags),
         images_boot,  # type: ignore[arg-type]
+        n_total,
+    )
+    any_prompts = interval(
+        sum(a_any[t].mean() * weights[t] for t in tags),
+        sum(any_diffs[t].mean() * weights[t] for t in tags),
+        sum(any_diffs[t][idx[t]].mean(axis=1) * weights[t] for t in tags),  # type: ignore[arg-type]
         n_total,
     )
 
@@ -191,6 +206,7 @@ def compare_runs(
         "tags": tag_result,
         "overall": overall,
         "correct_images": images,
+        "correct_prompts": any_prompts,
         "prompts": prompts,
         "images": pairs,
         "worse": worse,
@@ -220,6 +236,7 @@ def format_comparison(result: CompareResult, top: int = 10) -> str:
     lines += [_fmt_row(t, d) for t, d in result["tags"].items()]
     lines.append(_fmt_row("overall", result["overall"]))
     lines.append(_fmt_row("correct images", result["correct_images"]))
+    lines.append(_fmt_row("correct prompts", result["correct_prompts"]))
     p, im = result["prompts"], result["images"]
     lines.append(
         f"(* the {pct}% interval excludes 0; paired bootstrap over prompts, "

@@ -92,9 +92,9 @@ def bar_chart_uri(series: dict[str, dict[str, float]]) -> str:
         bars = ax.bar(xs, [series[name][k] for k in keys], width, label=name)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(range(len(keys)), [k.replace("_", "\n") for k in keys], fontsize=8)
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.08)
     ax.set_ylabel("score")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -109,38 +109,47 @@ def _e(text: Any) -> str:
 
 def _label(summary: GenEvalSummary, run_dir: Path) -> str:
     policy = (summary.get("policy") or {}).get("name")
-    return f"{run_dir.name} ({policy})" if policy else run_dir.name
+    return f"{run_dir.name} ({policy})" if policy and policy != run_dir.name else run_dir.name
+
+
+def _paired(comparison: CompareResult) -> dict[str, dict[str, float]]:
+    """Per-tag, overall and image-rate differences of a comparison, keyed like a summary's results."""
+    return {
+        **comparison["tags"],
+        "overall": comparison["overall"],
+        "correct_images": comparison["correct_images"],
+        "correct_prompts": comparison["correct_prompts"],
+    }
 
 
 def _summary_table(runs: list[tuple[str, GenEvalSummary]], comparison: CompareResult | None) -> str:
+    """One row per tag, overall and image rate. With a comparison every number is paired: computed on the
+    prompts both runs scored, so the columns and the difference always agree."""
     head = "".join(f"<th>{_e(name)}</th>" for name, _ in runs)
+    rows = []
     if comparison:
         pct = int(round(comparison["confidence"] * 100))
         head += f"<th>difference</th><th>{pct}% CI</th>"
-    rows = []
-    keys = [k for k in runs[-1][1]["results"] if k != "overall"] + ["overall"]
-    extra = [("correct_images", "correct images"), ("correct_prompts", "prompts with a correct image")]
-    for key in keys + [k for k, _ in extra]:
-        label = dict(extra).get(key, key)
-        cells = []
-        for _, s in runs:
-            value = s["results"].get(key) if key in s["results"] else s.get(key)  # type: ignore[misc]
-            cells.append(f"<td>{value:.3f}</td>" if isinstance(value, (int, float)) else "<td>–</td>")
-        if comparison:
-            d = comparison["tags"].get(key) or {
-                "overall": comparison["overall"],
-                "correct_images": comparison["correct_images"],
-            }.get(key)
-            if d:
-                cls = "pos" if d["ci_low"] > 0 else "neg" if d["ci_high"] < 0 else ""
-                cells.append(
-                    f"<td class='{cls}'>{d['diff']:+.3f}</td>"
-                    f"<td>[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]</td>"
-                )
-            else:
-                cells.append("<td></td><td></td>")
+        for key, d in _paired(comparison).items():
+            cls = "pos" if d["ci_low"] > 0 else "neg" if d["ci_high"] < 0 else ""
+            bold = " style='font-weight:bold'" if key == "overall" else ""
+            label = {"correct_prompts": "prompts with a correct image"}.get(key, key.replace("_", " "))
+            rows.append(
+                f"<tr{bold}><td>{_e(label)}</td><td>{d['a']:.3f}</td><td>{d['b']:.3f}</td>"
+                f"<td class='{cls}'>{d['diff']:+.3f}</td><td>[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]</td></tr>"
+            )
+        note = f"<div class='meta'>paired on the {comparison['n_prompts']} prompts both runs scored</div>"
+        return f"<table class='sum'><tr><th></th>{head}</tr>{''.join(rows)}</table>{note}"
+    summary = runs[-1][1]
+    keys = [k for k in summary["results"] if k != "overall"] + ["overall"]
+    for key in keys:
         bold = " style='font-weight:bold'" if key == "overall" else ""
-        rows.append(f"<tr{bold}><td>{_e(label)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr{bold}><td>{_e(key)}</td><td>{summary['results'][key]:.3f}</td></tr>")
+    for key, label in (
+        ("correct_images", "correct images"),
+        ("correct_prompts", "prompts with a correct image"),
+    ):
+        rows.append(f"<tr><td>{label}</td><td>{summary[key]:.3f}</td></tr>")  # type: ignore[literal-required]
     return f"<table class='sum'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -208,7 +217,16 @@ def build_report(
     changed = {c["index"]: "regressed" for c in (comparison or {}).get("worse", [])}  # type: ignore[union-attr]
     changed |= {c["index"]: "improved" for c in (comparison or {}).get("better", [])}  # type: ignore[union-attr]
 
-    chart = bar_chart_uri({name: {**s["results"]} for name, s in runs})
+    if comparison:
+        paired = _paired(comparison)
+        chart = bar_chart_uri(
+            {
+                runs[0][0]: {k: d["a"] for k, d in paired.items()},
+                runs[1][0]: {k: d["b"] for k, d in paired.items()},
+            }
+        )
+    else:
+        chart = bar_chart_uri({runs[0][0]: {**summary["results"]}})
     samples = summary["samples"][:max_prompts] if max_prompts else summary["samples"]
     cards = []
     for s in samples:

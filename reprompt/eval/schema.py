@@ -178,6 +178,8 @@ class CompareResult(TypedDict):
     tags: dict[str, TagDifference]
     overall: TagDifference
     correct_images: TagDifference
+    correct_prompts: TagDifference
+    """Fraction of prompts with at least one correct image (``a``, ``b``) and its paired difference."""
     prompts: dict[str, int]
     """``won`` / ``lost`` / ``tied``: prompts where B's image-correctness is higher / lower / equal."""
     images: dict[str, int]

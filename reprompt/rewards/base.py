@@ -174,7 +174,9 @@ class ScoredBatch:
 
 # ------------------------------------------------------------------------------------------- metrics
 
-_batch_metrics: ContextVar[dict[str, list[float]] | None] = ContextVar("reprompt_reward_metrics", default=None)
+_batch_metrics: ContextVar[dict[str, list[float]] | None] = ContextVar(
+    "reprompt_reward_metrics", default=None
+)
 _global_lock = threading.Lock()
 _global_metrics: dict[str, list[float]] = defaultdict(list)
 

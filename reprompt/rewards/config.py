@@ -20,7 +20,9 @@ NORMALIZATIONS = ("none", "group", "batch")
 class ServiceConfig:
     """The reward service (``reprompt serve-rewards``)."""
 
-    host: str = field(default="127.0.0.1", metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"})
+    host: str = field(
+        default="127.0.0.1", metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"}
+    )
     port: int = field(default=8765, metadata={"help": "TCP port"})
     token_env: str = field(
         default="REPROMPT_REWARD_TOKEN",
@@ -76,7 +78,9 @@ class RewardConfig:
         },
     )
     images_per_completion: int = field(default=1, metadata={"help": "renders per completion (seeds)"})
-    seed: int = field(default=0, metadata={"help": "base seed; a prompt's seeds derive from (seed, round, prompt)"})
+    seed: int = field(
+        default=0, metadata={"help": "base seed; a prompt's seeds derive from (seed, round, prompt)"}
+    )
     paired_baseline: bool = field(
         default=False,
         metadata={"help": "also render the ORIGINAL prompt with the same seeds and log each gain over it"},
@@ -86,7 +90,9 @@ class RewardConfig:
         metadata={"help": "render identical (prompt, seed) pairs once (e.g. fallbacks equal the baseline)"},
     )
     # --- service ---
-    service: ServiceConfig = field(default_factory=ServiceConfig, metadata={"help": "reward service settings"})
+    service: ServiceConfig = field(
+        default_factory=ServiceConfig, metadata={"help": "reward service settings"}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.service, dict):
@@ -154,7 +160,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise ConfigError(f"unknown {where} key {key!r}.{did_you_mean(key, names)} Known: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown {where} key {key!r}.{did_you_mean(key, names)} Known: {', '.join(names)}"
+            )
     try:
         return cls(**data)
     except TypeError as e:

@@ -43,7 +43,9 @@ class FormatReward:
 
 @dataclass
 class LengthOptions:
-    min_tokens: int = field(default=15, metadata={"help": "shortest rewarded prompt, in encoder tokens (paper: 15)"})
+    min_tokens: int = field(
+        default=15, metadata={"help": "shortest rewarded prompt, in encoder tokens (paper: 15)"}
+    )
     max_tokens: int | None = field(
         default=None,
         metadata={"help": "longest rewarded prompt (None: the backbone's encoder limit, else 77; paper: 77)"},

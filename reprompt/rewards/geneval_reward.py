@@ -26,14 +26,18 @@ MODES = ("strict", "partial")
 
 @dataclass
 class GenEvalRewardOptions:
-    mode: str = field(default="partial", metadata={"help": "strict (0/1 verdict) or partial (fraction of clauses)"})
+    mode: str = field(
+        default="partial", metadata={"help": "strict (0/1 verdict) or partial (fraction of clauses)"}
+    )
     detector: str = field(default="oracle", metadata={"help": "oracle (sketch scene), mask2former or mmdet"})
     detector_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "detector kwargs (model_id_or_path, device, ...)"}
     )
     color_model: str | None = field(
         default=None,
-        metadata={"help": "CLIP for colour clauses with a real detector (default openai/clip-vit-large-patch14)"},
+        metadata={
+            "help": "CLIP for colour clauses with a real detector (default openai/clip-vit-large-patch14)"
+        },
     )
     device: str = field(default="cpu", metadata={"help": "device of the CLIP colour classifier"})
     rules: dict[str, Any] = field(
@@ -42,7 +46,9 @@ class GenEvalRewardOptions:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ConfigError(f"geneval mode must be one of {MODES}, got {self.mode!r}." + did_you_mean(self.mode, MODES))
+            raise ConfigError(
+                f"geneval mode must be one of {MODES}, got {self.mode!r}." + did_you_mean(self.mode, MODES)
+            )
 
 
 def parse_metadata(value: Any) -> dict[str, Any] | None:
@@ -55,12 +61,17 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
         except json.JSONDecodeError as e:
             raise RepromptError(f"GenEval metadata is not valid JSON: {e}") from e
     if not isinstance(value, dict):
-        raise RepromptError(f"GenEval metadata must be a mapping with include/exclude, got {type(value).__name__}")
+        raise RepromptError(
+            f"GenEval metadata must be a mapping with include/exclude, got {type(value).__name__}"
+        )
     # `datasets` stores dict columns as structs: absent keys come back as None. Drop them.
     value = {k: v for k, v in value.items() if v is not None}
     for key in ("include", "exclude"):
         if isinstance(value.get(key), list):
-            value[key] = [{k: v for k, v in c.items() if v is not None} if isinstance(c, dict) else c for c in value[key]]
+            value[key] = [
+                {k: v for k, v in c.items() if v is not None} if isinstance(c, dict) else c
+                for c in value[key]
+            ]
     if not value.get("include") and not value.get("exclude"):
         return None  # a prompt without clauses has nothing to verify
     for key in ("include", "exclude"):

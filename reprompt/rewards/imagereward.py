@@ -45,12 +45,16 @@ class ImageRewardOptions:
         default="bert-base-uncased", metadata={"help": "BERT tokenizer used when converting a .pt checkpoint"}
     )
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on cuda, fp32 on cpu), float32, bfloat16"})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bf16 on cuda, fp32 on cpu), float32, bfloat16"}
+    )
     batch_size: int = field(default=16, metadata={"help": "images per forward pass"})
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise ConfigError(f"imagereward backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS))
+            raise ConfigError(
+                f"imagereward backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS)
+            )
         if self.batch_size < 1:
             raise ConfigError("imagereward batch_size must be >= 1")
 
@@ -85,7 +89,11 @@ def resolve_folder(options: ImageRewardOptions) -> Path | None:
     checkpoint = path if path.is_file() else _find_official_checkpoint(options.model)
     if checkpoint is None:
         return None
-    key = options.model if options.model == DEFAULT_MODEL else hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:16]
+    key = (
+        options.model
+        if options.model == DEFAULT_MODEL
+        else hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:16]
+    )
     folder = cache_root() / key
     if not (folder / CONFIG_FILE).is_file():
         logger.warning("converting %s to safetensors in %s (once)", checkpoint, folder)
@@ -138,7 +146,9 @@ class ImageRewardScorer(ImageComponent):
             try:
                 import ImageReward as RM
             except ImportError as e:
-                raise ModelNotFoundError("backend 'package' needs: pip install 'reprompt[imagereward]'") from e
+                raise ModelNotFoundError(
+                    "backend 'package' needs: pip install 'reprompt[imagereward]'"
+                ) from e
             self._model = RM.load(o.model, device=o.device).eval().to(dtype=dtype)
             self._model.mlp.float()  # the head reads float32 features, as in ImageReward
             self._tokenizer = self._model.blip.tokenizer

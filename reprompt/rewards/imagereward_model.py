@@ -40,7 +40,9 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class ImageRewardArch:
     """Sizes of an ImageReward model; the defaults are ImageReward-v1.0 (BLIP ViT-L + BERT-base)."""
 
-    image_size: int = field(default=224, metadata={"help": "input resolution (resize short side + center crop)"})
+    image_size: int = field(
+        default=224, metadata={"help": "input resolution (resize short side + center crop)"}
+    )
     patch_size: int = field(default=16, metadata={"help": "ViT patch size"})
     vision_hidden: int = field(default=1024, metadata={"help": "ViT width"})
     vision_layers: int = field(default=24, metadata={"help": "ViT depth"})
@@ -55,7 +57,9 @@ class ImageRewardArch:
     text_max_positions: int = field(default=512, metadata={"help": "BERT position embeddings"})
     text_eps: float = field(default=1e-12, metadata={"help": "BERT LayerNorm epsilon"})
     pad_token_id: int = field(default=0, metadata={"help": "[PAD] id"})
-    mlp_hidden: list[int] = field(default_factory=lambda: [1024, 128, 64, 16], metadata={"help": "head widths"})
+    mlp_hidden: list[int] = field(
+        default_factory=lambda: [1024, 128, 64, 16], metadata={"help": "head widths"}
+    )
     max_length: int = field(default=35, metadata={"help": "prompt tokens read (ImageReward pads/cuts to 35)"})
     reward_mean: float = field(default=0.16717362830052426, metadata={"help": "standardization mean"})
     reward_std: float = field(default=1.0333394966054072, metadata={"help": "standardization std"})
@@ -158,12 +162,16 @@ class ImageRewardModel(nn.Module):
         tokenizer.save_pretrained(folder)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, device: str = "cpu", dtype: torch.dtype | None = None) -> ImageRewardModel:
+    def from_folder(
+        cls, folder: str | Path, device: str = "cpu", dtype: torch.dtype | None = None
+    ) -> ImageRewardModel:
         from safetensors.torch import load_file
 
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
-            raise ModelNotFoundError(f"{folder} is not an ImageReward folder ({CONFIG_FILE} + {WEIGHTS_FILE})")
+            raise ModelNotFoundError(
+                f"{folder} is not an ImageReward folder ({CONFIG_FILE} + {WEIGHTS_FILE})"
+            )
         arch = ImageRewardArch(**json.loads((folder / CONFIG_FILE).read_text()))
         model = cls(arch)
         model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
@@ -192,7 +200,9 @@ def preprocess(images: list[Image.Image], arch: ImageRewardArch) -> torch.Tensor
         left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
         image = image.crop((left, top, left + size, top + size)).convert("RGB")
         arr = np.asarray(image, dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(arch.image_mean, dtype=np.float32)) / np.asarray(arch.image_std, dtype=np.float32)
+        arr = (arr - np.asarray(arch.image_mean, dtype=np.float32)) / np.asarray(
+            arch.image_std, dtype=np.float32
+        )
         out.append(torch.from_numpy(arr.transpose(2, 0, 1).copy()))
     return torch.stack(out)
 
@@ -206,7 +216,10 @@ _VISION_RULES = [
     (r"^blip\.visual_encoder\.blocks\.(\d+)\.norm1\.", r"vision.encoder.layers.\1.layer_norm1."),
     (r"^blip\.visual_encoder\.blocks\.(\d+)\.norm2\.", r"vision.encoder.layers.\1.layer_norm2."),
     (r"^blip\.visual_encoder\.blocks\.(\d+)\.attn\.qkv\.", r"vision.encoder.layers.\1.self_attn.qkv."),
-    (r"^blip\.visual_encoder\.blocks\.(\d+)\.attn\.proj\.", r"vision.encoder.layers.\1.self_attn.projection."),
+    (
+        r"^blip\.visual_encoder\.blocks\.(\d+)\.attn\.proj\.",
+        r"vision.encoder.layers.\1.self_attn.projection.",
+    ),
     (r"^blip\.visual_encoder\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.", r"vision.encoder.layers.\1.mlp.\2."),
     (r"^blip\.visual_encoder\.norm\.", "vision.post_layernorm."),
     (r"^blip\.text_encoder\.", "text."),
@@ -308,7 +321,9 @@ def convert_checkpoint(
     model.load_state_dict(convert_state_dict(state), strict=True)
     tok = blip_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     if len(tok) > model.arch.text_vocab:
-        raise RepromptError(f"tokenizer has {len(tok)} tokens but the checkpoint only {model.arch.text_vocab}")
+        raise RepromptError(
+            f"tokenizer has {len(tok)} tokens but the checkpoint only {model.arch.text_vocab}"
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import ParsedCompletion, get_tag_format, parse_completion
-from reprompt.rewards.base import RewardBatch, RewardComponent, Score, ScoredBatch, collect_metrics, log_metric, mean
+from reprompt.rewards.base import (
+    RewardBatch,
+    RewardComponent,
+    Score,
+    ScoredBatch,
+    collect_metrics,
+    log_metric,
+    mean,
+)
 from reprompt.rewards.config import NORMALIZATIONS, RewardConfig
 
 if TYPE_CHECKING:
@@ -207,14 +215,16 @@ class RewardPipeline:
             )
             baseline_batch = None
             render_calls = baseline_calls = 0
-            if n and (self.needs_images or (self.paired_baseline and self.backbone is not None)):
+            if n and self.needs_images:  # text-only rewards render nothing (the baseline is about images)
                 baseline_batch, render_calls, baseline_calls = self._render(batch, group_of)
             raw: dict[str, list[Score]] = {}
             for comp in self.components:
                 tc = time.perf_counter()
                 values = list(comp(batch)) if n else []
                 if len(values) != n:
-                    raise RuntimeError(f"reward {comp.name!r} returned {len(values)} scores for {n} completions")
+                    raise RuntimeError(
+                        f"reward {comp.name!r} returned {len(values)} scores for {n} completions"
+                    )
                 raw[comp.name] = [None if v is None or not math.isfinite(v) else float(v) for v in values]
                 log_metric(f"seconds/{comp.name}", time.perf_counter() - tc)
             baseline, improvement = self._baseline(baseline_batch, raw, groups)
@@ -242,7 +252,9 @@ class RewardPipeline:
             images=batch.images if keep_images else None,
         )
 
-    def _seeds(self, originals: list[str], seeds: Sequence[Sequence[int]] | None, round_: int) -> list[list[int]]:
+    def _seeds(
+        self, originals: list[str], seeds: Sequence[Sequence[int]] | None, round_: int
+    ) -> list[list[int]]:
         if seeds is None:
             cache: dict[str, list[int]] = {}
             return [

@@ -16,6 +16,10 @@ Dataset columns the functions read (TRL passes every column as a keyword argumen
 
 From TRL itself they use ``trainer_state.global_step`` (seeds vary per step, identical within a group and
 across processes) and ``log_metric`` (baseline, improvement, render calls, judge failures, ...).
+
+With several processes TRL scores each process's slice of the batch; ``group`` normalization then uses the
+completions of a group that landed on the same process (TRL normalizes the summed reward over the full
+group afterwards either way).
 """
 
 from __future__ import annotations
@@ -54,7 +58,9 @@ def message_text(message: Any) -> str:
     """Text of a chat message whose content is a string or a list of typed parts."""
     content = message.get("content", "") if isinstance(message, dict) else message
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
+        )
     return str(content)
 
 
@@ -74,7 +80,11 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, str):
         return completion
     if isinstance(completion, list):
-        return "".join(message_text(m) for m in completion if not isinstance(m, dict) or m.get("role", "assistant") == "assistant")
+        return "".join(
+            message_text(m)
+            for m in completion
+            if not isinstance(m, dict) or m.get("role", "assistant") == "assistant"
+        )
     raise RepromptError(f"unexpected completion type {type(completion).__name__}")
 
 
@@ -95,11 +105,15 @@ class SharedBatchScorer:
         self.__init__(state["scorer"])  # type: ignore[misc]
         self.batches_scored = state["batches_scored"]
 
-    def get(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> tuple[ScoredBatch, bool]:
+    def get(
+        self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]
+    ) -> tuple[ScoredBatch, bool]:
         """(result, fresh): fresh is True for the call that actually scored the batch."""
         originals_col = kwargs.get("original")
         originals = (
-            [str(o) for o in originals_col] if originals_col is not None else [original_prompt(p) for p in prompts]
+            [str(o) for o in originals_col]
+            if originals_col is not None
+            else [original_prompt(p) for p in prompts]
         )
         texts = [completion_text(c) for c in completions]
         metadata = kwargs.get("metadata")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import logging
 import os
@@ -52,15 +53,24 @@ requested spatial relations hold; judge visual quality and realism second. Reply
 
 @dataclass
 class VLMJudgeOptions:
-    backend: str = field(default="local", metadata={"help": "local (transformers VLM) or openai (any compatible endpoint)"})
-    model: str | None = field(
-        default=None, metadata={"help": f"API model name, or local model folder/id (local default {DEFAULT_LOCAL_MODEL})"}
+    backend: str = field(
+        default="local", metadata={"help": "local (transformers VLM) or openai (any compatible endpoint)"}
     )
-    prompt: str = field(default=JUDGE_PROMPT, metadata={"help": "judge instruction; {prompt} = original prompt"})
+    model: str | None = field(
+        default=None,
+        metadata={"help": f"API model name, or local model folder/id (local default {DEFAULT_LOCAL_MODEL})"},
+    )
+    prompt: str = field(
+        default=JUDGE_PROMPT, metadata={"help": "judge instruction; {prompt} = original prompt"}
+    )
     max_image_side: int = field(default=1024, metadata={"help": "downscale images larger than this (pixels)"})
     # --- openai ---
-    base_url: str = field(default="https://api.openai.com/v1", metadata={"help": "OpenAI-compatible base URL"})
-    api_key_env: str | None = field(default="OPENAI_API_KEY", metadata={"help": "env var holding the API key"})
+    base_url: str = field(
+        default="https://api.openai.com/v1", metadata={"help": "OpenAI-compatible base URL"}
+    )
+    api_key_env: str | None = field(
+        default="OPENAI_API_KEY", metadata={"help": "env var holding the API key"}
+    )
     concurrency: int = field(default=8, metadata={"help": "requests in flight at once"})
     timeout: float = field(default=60.0, metadata={"help": "seconds per request"})
     retries: int = field(default=4, metadata={"help": "retries after a 429/5xx/timeout"})
@@ -69,18 +79,23 @@ class VLMJudgeOptions:
     parse_retries: int = field(default=1, metadata={"help": "re-ask when the reply has no score"})
     max_tokens: int = field(default=32, metadata={"help": "reply token budget"})
     token_param: str = field(
-        default="max_tokens", metadata={"help": "max_tokens, or max_completion_tokens for newer OpenAI models"}
+        default="max_tokens",
+        metadata={"help": "max_tokens, or max_completion_tokens for newer OpenAI models"},
     )
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the judge"})
     # --- local ---
     device: str = field(default="cpu", metadata={"help": "local backend device"})
     dtype: str = field(default="auto", metadata={"help": "local backend dtype"})
-    mode: str = field(default="constrained", metadata={"help": "local: constrained (number only) or generate"})
+    mode: str = field(
+        default="constrained", metadata={"help": "local: constrained (number only) or generate"}
+    )
     batch_size: int = field(default=4, metadata={"help": "local: images per generate() call"})
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise ConfigError(f"vlm_judge backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS))
+            raise ConfigError(
+                f"vlm_judge backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS)
+            )
         if self.mode not in MODES:
             raise ConfigError(f"vlm_judge mode must be one of {MODES}." + did_you_mean(self.mode, MODES))
         if self.backend == "openai" and not self.model:
@@ -185,7 +200,11 @@ class OpenAIJudge:
         sem = asyncio.Semaphore(o.concurrency)
         limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
         async with httpx.AsyncClient(timeout=o.timeout, headers=headers, limits=limits) as client:
-            return list(await asyncio.gather(*(self._one(client, sem, p, e) for p, e in zip(prompts, encoded, strict=True))))
+            return list(
+                await asyncio.gather(
+                    *(self._one(client, sem, p, e) for p, e in zip(prompts, encoded, strict=True))
+                )
+            )
 
     def _payload(self, prompt: str, png_b64: str) -> dict[str, Any]:
         o = self.options
@@ -233,7 +252,11 @@ class OpenAIJudge:
                         return None, last
             attempt += 1
             if attempt <= o.retries:
-                wait = delay if delay is not None else o.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+                wait = (
+                    delay
+                    if delay is not None
+                    else o.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+                )
                 await asyncio.sleep(min(wait, o.max_backoff))
         return None, last
 
@@ -302,7 +325,9 @@ class LocalJudge:
         from transformers import AutoImageProcessor, AutoProcessor
 
         try:
-            return AutoProcessor.from_pretrained(self.model_id)
+            processor = AutoProcessor.from_pretrained(self.model_id)
+            processor.tokenizer.padding_side = "left"  # batched generation continues every row at its end
+            return processor
         except (ImportError, AttributeError, ValueError, OSError) as e:
             logger.debug("AutoProcessor unavailable (%s); using the image processor directly", e)
         self.image_processor = AutoImageProcessor.from_pretrained(self.model_id)
@@ -355,17 +380,24 @@ class LocalJudge:
             texts = []
             for p in chunk_p:
                 messages = [
-                    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": o.prompt.format(prompt=p)}]}
+                    {
+                        "role": "user",
+                        "content": [{"type": "image"}, {"type": "text", "text": o.prompt.format(prompt=p)}],
+                    }
                 ]
                 text = template.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
                 texts.append(text + (self.PREFILL if o.mode == "constrained" else ""))
             inputs = self._inputs(texts, [_shrink(im, o.max_image_side) for im in chunk_i])
             inputs = {k: v.to(o.device) if hasattr(v, "to") else v for k, v in inputs.items()}
             prompt_len = inputs["input_ids"].shape[1]
-            kw: dict[str, Any] = {"do_sample": False, "repetition_penalty": 1.0, "pad_token_id": self.tokenizer.pad_token_id}
+            kw: dict[str, Any] = {
+                "do_sample": False,
+                "repetition_penalty": 1.0,
+                "pad_token_id": self.tokenizer.pad_token_id,
+            }
             if o.mode == "constrained":
                 kw["max_new_tokens"] = self._trie_depth(self.trie) + 1
-                kw["prefix_allowed_tokens_fn"] = lambda _b, ids: self._allowed(ids[prompt_len:].tolist())
+                kw["prefix_allowed_tokens_fn"] = functools.partial(self._allowed_after, prompt_len)
             else:
                 kw["max_new_tokens"] = o.max_tokens
             with torch.inference_mode():
@@ -375,6 +407,9 @@ class LocalJudge:
                 score = parse_score((self.PREFILL if o.mode == "constrained" else "") + text)
                 out.append((score, None) if score is not None else (None, "unparseable reply"))
         return out
+
+    def _allowed_after(self, prompt_len: int, _batch_id: int, ids: Any) -> list[int]:
+        return self._allowed(ids[prompt_len:].tolist())
 
     def _allowed(self, generated: list[int]) -> list[int]:
         node: Any = self.trie
@@ -391,7 +426,9 @@ class LocalJudge:
     def _trie_depth(node: dict[int, Any] | None) -> int:
         if not isinstance(node, dict):
             return 0
-        return max((1 + LocalJudge._trie_depth(child) for k, child in node.items() if k is not None), default=0)
+        return max(
+            (1 + LocalJudge._trie_depth(child) for k, child in node.items() if k is not None), default=0
+        )
 
 
 # --------------------------------------------------------------------------------------- component
@@ -401,7 +438,9 @@ class VLMJudge(ImageComponent):
     def __init__(self, options: VLMJudgeOptions | None = None, name: str = "vlm_judge") -> None:
         self.options = options or VLMJudgeOptions()
         self.name = self.__name__ = name
-        self.backend = OpenAIJudge(self.options) if self.options.backend == "openai" else LocalJudge(self.options)
+        self.backend = (
+            OpenAIJudge(self.options) if self.options.backend == "openai" else LocalJudge(self.options)
+        )
         self.failures: Counter[str] = Counter()
         """Failed judgements since creation, by reason."""
 
@@ -417,7 +456,10 @@ class VLMJudge(ImageComponent):
         if n_failed:
             logger.warning(
                 "%s: %d of %d judgements failed and are missing (not 0): %s",
-                self.name, n_failed, len(results), dict(failed),
+                self.name,
+                n_failed,
+                len(results),
+                dict(failed),
             )
         scores = [s for s, _ in results if s is not None]
         if scores:

@@ -2,8 +2,8 @@
 
 It round-robins over several service URLs, retries timeouts, connection errors, 429 and 5xx with
 exponential backoff (so a restarting server or a lost host is survived), and never retries a request
-the server refused (4xx): that error is raised with the server's message. The bearer token comes from an
-env var and is never logged.
+the server refused (4xx): that error is raised with the server's message. The bearer token is passed in
+(``token=``) or read from an env var (``token_env``) at each request, and is never logged.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class RewardClient:
         urls: str | Sequence[str],
         *,
         token_env: str | None = "REPROMPT_REWARD_TOKEN",
+        token: str | None = None,
         timeout: float = 600.0,
         retries: int = 6,
         backoff: float = 0.5,
@@ -44,6 +45,7 @@ class RewardClient:
                 raise RepromptError(f"reward service URL {u!r} must start with http:// or https://")
         self.urls = urls
         self.token_env = token_env
+        self._token = token  # explicit token; else read from $token_env at each request
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self._info: dict[str, Any] | None = None
         self._setup()
@@ -70,7 +72,7 @@ class RewardClient:
 
     # ------------------------------------------------------------------------------------- http
     def _headers(self) -> dict[str, str]:
-        token = os.environ.get(self.token_env, "") if self.token_env else ""
+        token = self._token or (os.environ.get(self.token_env, "") if self.token_env else "")
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -93,10 +95,14 @@ class RewardClient:
                 elif r.status_code in RETRY_STATUS:
                     last = f"{url}: HTTP {r.status_code}"
                 else:
-                    raise RemoteServiceError(f"reward service {url} refused the request (HTTP {r.status_code}): {_message(r)}")
+                    raise RemoteServiceError(
+                        f"reward service {url} refused the request (HTTP {r.status_code}): {_message(r)}"
+                    )
             if attempt < self.retries:
                 delay = min(self.backoff * 2**attempt, self.max_backoff)
-                logger.warning("reward service attempt %d failed (%s); retrying in %.1fs", attempt + 1, last, delay)
+                logger.warning(
+                    "reward service attempt %d failed (%s); retrying in %.1fs", attempt + 1, last, delay
+                )
                 time.sleep(delay)
         raise RemoteServiceError(f"reward service failed after {self.retries + 1} tries: {last}")
 

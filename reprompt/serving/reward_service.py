@@ -121,7 +121,9 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
         try:
             req = score_request.model_validate_json(bytes(body))
         except ValidationError as e:
-            details = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors()[:3])
+            details = "; ".join(
+                f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors()[:3]
+            )
             return error(422, f"malformed request: {details}")
         n = len(req.completions)
         if n > service.max_batch:
@@ -130,7 +132,9 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
             return error(422, f"got {len(req.originals)} originals but {n} completions")
         longest = max((len(t) for t in (*req.originals, *req.completions)), default=0)
         if longest > service.max_completion_chars:
-            return error(422, f"a text of {longest} characters exceeds the limit of {service.max_completion_chars}")
+            return error(
+                422, f"a text of {longest} characters exceeds the limit of {service.max_completion_chars}"
+            )
 
         def run() -> dict[str, Any]:
             with lock:
@@ -191,7 +195,9 @@ def serve(
         )
     pipeline = pipeline or RewardPipeline.from_config(config)
     app = create_app(pipeline, config.service, token)
-    print(f"reprompt reward service on http://{host}:{port} (components: {', '.join(pipeline.component_names)})")
+    print(
+        f"reprompt reward service on http://{host}:{port} (components: {', '.join(pipeline.component_names)})"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -208,7 +214,10 @@ class BackgroundServer:
         import uvicorn
 
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning"))
+        config = uvicorn.Config(
+            app, host=self.host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
+        )
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

@@ -89,7 +89,10 @@ class PolicyArgs:
             )
 
     def _cpu_defaults(self) -> None:
-        """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there."""
+        """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there
+        (and do not pin memory for a GPU that is not there)."""
+        if not _accelerator_available():
+            self.dataloader_pin_memory = False  # type: ignore[attr-defined]
         if (
             getattr(self, "bf16", None) is None
             and not getattr(self, "fp16", False)

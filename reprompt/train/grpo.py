@@ -130,7 +130,7 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
         run_record,
         torch_dtype,
     )
-    from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
+    from reprompt.train.monitor import RewardObserver, SamplesWriter, StepTimer, observe
 
     path = resolve_policy(cfg.policy)
     spec = resolve_spec(cfg, path)
@@ -143,7 +143,11 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
     samples = SamplesWriter(
         scorer, Path(cfg.output_dir) / "samples", cfg.samples_every, cfg.samples_per_table, spec.fmt
     )
-    funcs[0] = observe(funcs[0], RewardObserver(spec.fmt, getattr(backbone, "count_tokens", None), samples))
+    sink = MetricsSink()
+    timer = StepTimer(sink)
+    funcs[0] = observe(
+        funcs[0], RewardObserver(spec.fmt, getattr(backbone, "count_tokens", None), samples, timer)
+    )
     if cfg.reward_weights is None:
         cfg.reward_weights = weights
     if len(cfg.reward_weights) != len(funcs):
@@ -159,8 +163,7 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
         "trust_remote_code": False,
     }
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    sink = MetricsSink()
-    callbacks: list[Any] = [SaveSpecCallback(spec, record)]
+    callbacks: list[Any] = [timer, SaveSpecCallback(spec, record)]
     heldout = build_heldout(cfg, scorer, spec, sink)
     if heldout is not None:
         callbacks.append(heldout)

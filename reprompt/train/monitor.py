@@ -40,20 +40,22 @@ def _mean(values: Sequence[float]) -> float:
 
 
 class MetricsSink:
-    """Thread-safe bag of scalars that the trainer's ``log`` merges into the next log line."""
+    """Thread-safe bag of scalars that the trainer's ``log`` merges into the next log line (the mean of
+    the values put since the previous log)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[str, float] = {}
+        self._values: dict[str, list[float]] = {}
 
     def put(self, metrics: Mapping[str, float]) -> None:
         with self._lock:
-            self._values.update({k: float(v) for k, v in metrics.items()})
+            for k, v in metrics.items():
+                self._values.setdefault(k, []).append(float(v))
 
     def drain(self) -> dict[str, float]:
         with self._lock:
             out, self._values = self._values, {}
-        return out
+        return {k: _mean(v) for k, v in out.items()}
 
 
 class SamplesWriter:
@@ -106,6 +108,40 @@ class SamplesWriter:
         atomic_write_json(self.out_dir / f"step-{step:06d}.json", table)
 
 
+class StepTimer(TrainerCallback):
+    """Splits each optimizer step's wall time into generation (step start -> first reward call), reward
+    (rendering + scoring, timed around the reward functions) and training (the rest: reference and
+    policy forward/backward, optimizer). Logged as ``timing/*_s``. With ``steps_per_generation`` larger
+    than the gradient accumulation, generation happens only on some steps and shows there."""
+
+    def __init__(self, sink: MetricsSink) -> None:
+        self.sink = sink
+        self._t0: float | None = None
+        self._first_reward: float | None = None
+        self._reward = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        self._t0, self._first_reward, self._reward = time.perf_counter(), None, 0.0
+
+    def reward_call(self, start: float, seconds: float) -> None:
+        if self._first_reward is None:
+            self._first_reward = start
+        self._reward += seconds
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self._t0 is None:
+            return
+        total = time.perf_counter() - self._t0
+        gen = (self._first_reward - self._t0) if self._first_reward is not None else 0.0
+        self.sink.put({
+            "timing/step_s": total,
+            "timing/generation_s": gen,
+            "timing/reward_s": self._reward,
+            "timing/train_s": total - gen - self._reward,
+        })  # fmt: skip
+        self._t0 = None
+
+
 class RewardObserver:
     """Per-batch statistics of the completions: format-OK rate, fallback rate, prompt length."""
 
@@ -114,10 +150,11 @@ class RewardObserver:
         fmt: TagFormat,
         token_counter: Callable[[str], Any] | None = None,
         samples: SamplesWriter | None = None,
+        timer: StepTimer | None = None,
     ) -> None:
-        self.fmt, self.token_counter, self.samples = fmt, token_counter, samples
+        self.fmt, self.token_counter, self.samples, self.timer = fmt, token_counter, samples, timer
 
-    def __call__(self, prompts: list, completions: list, kwargs: dict[str, Any]) -> None:
+    def stats(self, completions: list, kwargs: dict[str, Any]) -> None:
         texts = [completion_text(c) for c in completions]
         originals = list(kwargs.get("original") or [""] * len(texts))
         parsed = [parse_completion(t, o, self.fmt) for t, o in zip(texts, originals, strict=True)]
@@ -134,11 +171,17 @@ class RewardObserver:
         if log_metric is not None:
             for name, value in metrics.items():
                 log_metric(name, value)
+
+    def after(self, start: float, completions: list, kwargs: dict[str, Any]) -> None:
+        """Called once the wrapped reward returned: record its time, maybe write a samples table."""
+        if self.timer is not None:
+            self.timer.reward_call(start, time.perf_counter() - start)
         state = kwargs.get("trainer_state")
         if self.samples is not None and state is not None and state.is_world_process_zero:
-            self.samples.maybe_write(
-                state.global_step, originals, texts, list(kwargs.get("metadata") or [None] * len(texts))
-            )
+            texts = [completion_text(c) for c in completions]
+            originals = list(kwargs.get("original") or [""] * len(texts))
+            metadata = list(kwargs.get("metadata") or [None] * len(texts))
+            self.samples.maybe_write(state.global_step, originals, texts, metadata)
 
 
 def observe(func: Callable, observer: RewardObserver) -> Callable:
@@ -151,8 +194,11 @@ def observe(func: Callable, observer: RewardObserver) -> Callable:
             __name__ = name
 
             async def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
-                observer(prompts, completions, kwargs)
-                return await func(prompts=prompts, completions=completions, **kwargs)
+                start = time.perf_counter()
+                observer.stats(completions, kwargs)
+                out = await func(prompts=prompts, completions=completions, **kwargs)
+                observer.after(start, completions, kwargs)
+                return out
 
         return _AsyncObserved()
 
@@ -160,8 +206,11 @@ def observe(func: Callable, observer: RewardObserver) -> Callable:
         __name__ = name
 
         def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
-            observer(prompts, completions, kwargs)
-            return func(prompts=prompts, completions=completions, **kwargs)
+            start = time.perf_counter()
+            observer.stats(completions, kwargs)
+            out = func(prompts=prompts, completions=completions, **kwargs)
+            observer.after(start, completions, kwargs)
+            return out
 
     return _Observed()
 

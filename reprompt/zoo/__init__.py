@@ -2,7 +2,7 @@
 
 Tests and examples need real ``from_pretrained`` folders but this project cannot rely on a model hub. Each
 entry of :data:`TINY_MODELS` builds a few-kB-to-MB model of the real class (Qwen2, Llama, FLUX, SD3,
-PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2.5-VL) with a tokenizer trained in Python, and saves it
+PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2.5-VL, ImageReward) with a tokenizer trained in Python, and saves it
 with ``save_pretrained`` (safetensors), so code under test loads it exactly as it loads the real weights.
 
 Importing this module does not import torch; the builders import what they need when they run.
@@ -38,7 +38,15 @@ TINY_MODELS: dict[str, Callable[[Path, int], None]] = {
     "tiny-mask2former": vision.build_mask2former,
     "tiny-blip-vqa": vision.build_blip_vqa,
     "tiny-qwen2-vl": vision.build_qwen2_vl,
+    "tiny-imagereward": lambda folder, seed: _build_imagereward(folder, seed),
 }
+
+
+def _build_imagereward(folder: Path, seed: int) -> None:
+    # The ImageReward architecture lives with its reward component; import it only when building.
+    from reprompt.rewards.imagereward_model import build_tiny_imagereward
+
+    build_tiny_imagereward(folder, seed)
 
 
 def list_tiny() -> list[str]:

@@ -29,7 +29,7 @@ def add_dataclass_args(
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "").replace("%", "%%")
         if f.name in positional:
             parser.add_argument(f.name, help=help_text)
             continue

@@ -37,7 +37,9 @@ class EvaluateConfig:
     detector: str | None = field(
         default=None, metadata={"help": "oracle, mask2former or mmdet (default: oracle for sketch runs)"}
     )
-    detector_model: str | None = field(default=None, metadata={"help": "local folder or id of the detector"})
+    detector_model: str | None = field(
+        default=None, metadata={"help": "detector folder or id (mmdet: CONFIG.py,CHECKPOINT.pth)"}
+    )
     threshold: float = field(default=metrics.UNIDET_THRESHOLD, metadata={"help": "detection confidence cut"})
     blip_model: str = field(default=metrics.DEFAULT_BLIP, metadata={"help": "BLIP-VQA folder or id"})
     blip_image_size: int | None = field(default=None, metadata={"help": "BLIP input size (official: 480)"})
@@ -115,6 +117,11 @@ class Scorers:
                 kw["device"] = self.cfg.device
                 if self.cfg.detector_model:
                     kw["model_id_or_path"] = self.cfg.detector_model
+            elif self.cfg.detector == "mmdet":
+                parts = (self.cfg.detector_model or "").split(",")
+                if len(parts) != 2:
+                    raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
+                kw = {"config": parts[0], "checkpoint": parts[1], "device": self.cfg.device}
             self._detector = load_detector(self.cfg.detector or "mask2former", **kw)
         return self._detector
 
@@ -168,13 +175,13 @@ def list_items(category_dir: Path) -> list[Item]:
     return items
 
 
-def _default_detector(run_dir: Path) -> str:
+def _run_info(run_dir: Path) -> dict[str, Any]:
     path = run_dir / RUN_FILE
-    if path.exists():
-        backbone = json.loads(path.read_text(encoding="utf-8")).get("settings", {}).get("backbone")
-        if backbone == "sketch":
-            return "oracle"
-    return "mask2former"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _default_detector(run_dir: Path) -> str:
+    return "oracle" if _run_info(run_dir).get("settings", {}).get("backbone") == "sketch" else "mask2former"
 
 
 def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, Any]:
@@ -183,6 +190,7 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, A
     if not run_dir.is_dir():
         raise RepromptError(f"run folder {run_dir} not found")
     cfg.detector = cfg.detector or _default_detector(run_dir)
+    cfg.data_dir = cfg.data_dir or _run_info(run_dir).get("data_dir")
     scorers = scorers or Scorers(cfg)
     results: dict[str, Any] = {}
     for cat in cats.resolve_categories(cfg.categories):
@@ -300,7 +308,7 @@ def score_batch(
         return [{"score": r["score"], "details": r} for r in scorers.blip.score(images, prompts, an)]
     if metric == "clip":
         return [{"score": s, "details": {}} for s in scorers.clip.score(images, prompts)]
-    vocab = metrics.detector_vocabulary(scorers.detector) if metric != "clip" else set()
+    vocab = metrics.detector_vocabulary(scorers.detector)
     if metric in ("spatial_2d", "numeracy", "spatial_3d"):
         found = metrics.detect(scorers.detector, images, scenes, cfg.threshold)
         if metric == "spatial_2d":

@@ -109,7 +109,7 @@ def _finished(category_dir: Path) -> set[int]:
     }
 
 
-def check_run(out_dir: Path, settings: dict[str, Any]) -> None:
+def check_run(out_dir: Path, settings: dict[str, Any], data_dir: str | None = None) -> None:
     """Write ``run.json`` on first use; refuse to add images made with other settings to a run."""
     path = out_dir / RUN_FILE
     if path.exists():
@@ -123,7 +123,8 @@ def check_run(out_dir: Path, settings: dict[str, Any]) -> None:
                 f"{out_dir} holds a run with other settings ({details}); use a new --out folder"
             )
         return
-    atomic_write_json(path, {"settings": settings, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    record = {"settings": settings, "data_dir": str(Path(data_dir).resolve()) if data_dir else None}
+    atomic_write_json(path, record | {"created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def scene_to_json(scene: list[Any] | None) -> list[dict[str, Any]] | None:
@@ -175,7 +176,7 @@ def generate(
     from reprompt.policy import GenerationOptions
 
     out_dir = Path(cfg.out_dir)
-    check_run(out_dir, cfg.run_settings())
+    check_run(out_dir, cfg.run_settings(), cfg.data_dir)
     plan: list[tuple[cats.Category, list[int], list[str]]] = []
     summary: dict[str, Any] = {}
     for cat in cats.resolve_categories(cfg.categories):

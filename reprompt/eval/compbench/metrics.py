@@ -2,6 +2,10 @@
 detector numeracy. Pure decision rules live in :mod:`rules`; prompt parsing in :mod:`nlp`.
 
 Models load lazily and only from local folders or the Hugging Face cache (no ``trust_remote_code``).
+
+Every way these scores differ from the official tools (UniDet, the depth expert, spaCy) is listed in
+:data:`DEVIATIONS`; each ``scores.json`` carries the entries that apply to it, and
+:func:`deviations_markdown` renders the list for the README.
 """
 
 from __future__ import annotations

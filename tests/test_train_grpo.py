@@ -1,0 +1,252 @@
+"""GRPO: TRL GRPOTrainer on the tiny Qwen2 policy with real rewards (tiny FLUX + tiny CLIP, sketch +
+GenEval oracle), monitoring, the held-out reward, kill-and-resume, and every recipe in configs/."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reprompt.errors import ConfigError
+from reprompt.format import PromptSpec
+
+REPO = Path(__file__).resolve().parents[1]
+PRIME = [
+    ("a photo of a cat", "one cat", "A photo of one cat in the center."),
+    ("a photo of a dog", "one dog", "A photo of one dog in the center."),
+    ("a photo of two cups", "two cups", "A photo of exactly two cups."),
+    ("a photo of a red car", "red car", "A photo of a bright red car."),
+]
+
+
+def _prompts(folder: Path) -> Path:
+    from reprompt.data.prompts import parse_template
+
+    path = folder / "prompts.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": f"p{i}", **parse_template(p)}) + "\n" for i, (p, _, _) in enumerate(PRIME))
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def primed(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny policy after a short SFT on four prompts: sampling it gives a mix of well-formed and
+    broken completions, so GRPO sees reward differences inside each group (a random model never
+    writes the tags, and an all-fallback group has zero advantage)."""
+    from reprompt.train import sft
+
+    root = tmp_path_factory.mktemp("primed")
+    data = root / "prime.jsonl"
+    data.write_text("".join(json.dumps({"id": f"t{i}", "prompt": p, "reasoning": r, "rewritten": w}) + "\n"
+                            for i, (p, r, w) in enumerate(PRIME)))  # fmt: skip
+    args = [
+        "--policy", str(tiny_model("tiny-qwen2")), "--sft_data", str(data), "--output_dir", str(root / "policy"),
+        "--max_steps", "120", "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
+        "--warmup_steps", "0", "--lr_scheduler_type", "constant", "--save_strategy", "no", "--report_to", "none",
+        "--disable_tqdm", "true", "--system_prompt", "Rewrite.", "--few_shot", "false", "--logging_steps", "200",
+    ]  # fmt: skip
+    return sft.train(sft.parse(args))
+
+
+def _sketch_config(policy: Path, prompts: Path, out: Path, **over) -> dict:
+    cfg = {
+        "policy": str(policy), "prompts": str(prompts), "output_dir": str(out),
+        "rewards": {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
+                    "components": ["geneval", "format", "length"], "options": {"geneval": {"mode": "partial"}}},
+        "max_steps": 2, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "num_generations": 2,
+        "max_completion_length": 24, "temperature": 1.0, "learning_rate": 1e-3, "save_steps": 1,
+        "logging_steps": 1, "report_to": "none", "disable_tqdm": True, "seed": 0,
+    }  # fmt: skip
+    cfg.update(over)
+    return cfg
+
+
+def _write(cfg: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, tmp_path: Path) -> None:
+    from reprompt.policy import RePrompter
+    from reprompt.train import grpo
+
+    prompts = _prompts(tmp_path)
+    cfg = _sketch_config(
+        primed, prompts, tmp_path / "out",
+        rewards={"backbone": "flux-dev", "backbone_model": str(tiny_model("tiny-flux")),
+                 "backbone_options": {"height": 32, "width": 32, "steps": 2},
+                 "components": ["clipscore", "format", "length"],
+                 "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}}},
+        heldout_prompts=str(prompts), heldout_every=1, heldout_max=2,
+        heldout_rewards={"components": ["clipscore"], "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}},
+                         "normalization": "none"},
+        samples_every=1, samples_per_table=2, beta=0.04,
+    )  # fmt: skip
+    out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
+
+    before, after = _weights(primed), _weights(out)
+    unchanged = [k for k in before if (before[k] == after[k]).all()]
+    assert not unchanged, f"weights not trained: {unchanged}"
+    history = json.loads((out / "log_history.json").read_text())
+    step = next(h for h in history if h.get("step") == 2 and "loss" in h)
+    for key in ("rewards/clipscore/mean", "rewards/clipscore/std", "rewards/format/mean", "rewards/length/mean",
+                "completions/format_ok", "completions/fallback", "completions/prompt_tokens", "kl",
+                "heldout/clipscore", "heldout/format_ok", "reward/render_calls"):  # fmt: skip
+        assert key in step, f"{key} not logged"
+    assert [json.loads(line)["step"] for line in (out / "heldout.jsonl").read_text().splitlines()] == [
+        0,
+        1,
+        2,
+    ]
+    table = json.loads((out / "samples" / "step-000001.json").read_text())
+    assert len(table) == 2 and {"original", "reasoning", "enhanced_prompt", "images", "scores"} <= set(
+        table[0]
+    )
+    assert all(Path(p).is_file() for row in table for p in row["images"])
+    spec = PromptSpec.load(primed)
+    for folder in (out, out / "checkpoint-1", out / "checkpoint-2"):
+        assert PromptSpec.load(folder) == spec
+    assert RePrompter.from_pretrained(str(out)).spec == spec
+
+
+def test_grpo_lora_trains_only_the_adapter(primed: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from reprompt.train import grpo
+
+    cfg = _sketch_config(primed, _prompts(tmp_path), tmp_path / "out", use_peft=True, lora_r=4, lora_alpha=8,
+                         max_steps=1, learning_rate=1e-2)  # fmt: skip
+    out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
+    adapter = load_file(str(out / "adapter_model.safetensors"))
+    assert any("lora_B" in k and adapter[k].abs().sum() > 0 for k in adapter)
+    assert PromptSpec.load(out) == PromptSpec.load(primed)
+
+
+def test_same_seed_same_run(primed: Path, tmp_path: Path) -> None:
+    from reprompt.train import grpo
+
+    prompts = _prompts(tmp_path)
+    outs = []
+    for name in ("a", "b"):
+        cfg = _sketch_config(primed, prompts, tmp_path / name, save_strategy="no")
+        outs.append(grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / f"{name}.yaml"))])))
+    wa, wb = _weights(outs[0]), _weights(outs[1])
+    assert all((wa[k] == wb[k]).all() for k in wa)
+    la, lb = (json.loads((o / "log_history.json").read_text()) for o in outs)
+    assert [h.get("reward") for h in la] == [h.get("reward") for h in lb]
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(primed: Path, tmp_path: Path) -> None:
+    """A real SIGKILL of a training process after a checkpoint; the same command then finishes the run."""
+    out = tmp_path / "out"
+    cfg = _sketch_config(primed, _prompts(tmp_path), out, max_steps=12, save_steps=2, save_total_limit=2,
+                         max_completion_length=32)  # fmt: skip
+    cmd = [sys.executable, "-m", "reprompt.train.grpo", "--config", str(_write(cfg, tmp_path / "cfg.yaml"))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint-2" / "reprompt_format.json").exists():
+            assert proc.poll() is None, "training exited before its first checkpoint"
+            assert time.time() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "model.safetensors").exists()  # it did not get to finish
+    killed_at = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert killed_at < 12
+
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming from" in done.stderr
+    state = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())
+    assert state["global_step"] == 12
+    steps = [h["step"] for h in json.loads((out / "log_history.json").read_text()) if "loss" in h]
+    assert steps == sorted(set(steps)) and steps[-1] == 12  # no step trained twice in the history
+    assert PromptSpec.load(out) == PromptSpec.load(primed)
+
+
+def test_config_mistakes_name_the_fix(primed: Path, tmp_path: Path) -> None:
+    from reprompt.train import grpo
+
+    prompts = _prompts(tmp_path)
+    with pytest.raises(ConfigError, match="set prompts"):
+        grpo.parse(["--policy", str(primed), "--output_dir", str(tmp_path)])
+    with pytest.raises(ConfigError, match="set rewards"):
+        grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path)])
+    with pytest.raises(ConfigError, match="rewards file"):
+        grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--rewards", "nope.yaml"])
+    cfg = grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path),
+                      "--rewards", '{"components": ["format", "length"], "backbone": "sketch"}'])  # fmt: skip
+    assert cfg.reward_config()["components"] == ["format", "length"]
+    with pytest.raises(ConfigError, match="divisible by num_generations"):
+        grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path),
+                    "--rewards", "configs/rewards/cpu.yaml", "--per_device_train_batch_size", "3"])  # fmt: skip
+
+
+GRPO_RECIPES = sorted([*(REPO / "configs" / "grpo").glob("*.yaml"), *(REPO / "configs").glob("*-grpo.yaml")])
+
+
+def test_there_are_grpo_recipes() -> None:
+    names = {p.name for p in GRPO_RECIPES}
+    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch-grpo.yaml"} <= names
+
+
+@pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=lambda p: p.name)
+def test_grpo_recipes_parse_and_validate(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GRPO recipe is a valid config: data paths pointed at a real file, bf16 off on this CPU;
+    its reward config (file or mapping) must load too."""
+    from reprompt.rewards.config import RewardConfig
+    from reprompt.train import grpo
+
+    monkeypatch.chdir(REPO)  # recipes name configs/rewards/*.yaml relative to the repository
+    data = yaml.safe_load(recipe.read_text())
+    prompts = _prompts(tmp_path)
+    data.update(prompts=str(prompts), output_dir=str(tmp_path / "out"))
+    if "heldout_prompts" in data:
+        data["heldout_prompts"] = str(prompts)
+    if data.get("bf16"):
+        data["bf16"] = False
+    cfg = grpo.parse(["--config", str(_write(data, tmp_path / recipe.name))])
+    if cfg.rewards is not None:
+        RewardConfig.from_dict(cfg.reward_config())
+    if cfg.heldout_rewards is not None:
+        RewardConfig.from_dict(dict(cfg.heldout_rewards))
+    assert cfg.generation_batch_size % cfg.num_generations == 0
+    if recipe.name == "qwen2.5-3b_flux-dev.yaml":  # the paper's recipe
+        got = (cfg.num_generations, cfg.learning_rate, cfg.beta, cfg.epsilon, cfg.temperature, cfg.num_train_epochs,
+               cfg.max_completion_length, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps,
+               cfg.max_prompts)  # fmt: skip
+        assert got == (4, 2e-6, 0.04, 0.2, 0.9, 3, 256, 8, 2, 1000)
+        assert RewardConfig.from_dict(cfg.reward_config()).backbone == "flux-dev"
+
+
+@pytest.mark.parametrize("name", ["1gpu.yaml", "8gpu-zero2.yaml"])
+def test_accelerate_configs(name: str) -> None:
+    cfg = yaml.safe_load((REPO / "configs" / "accelerate" / name).read_text())
+    if name == "1gpu.yaml":
+        assert cfg["num_processes"] == 1 and cfg["distributed_type"] == "NO"
+    else:
+        assert cfg["num_processes"] == 8 and cfg["distributed_type"] == "DEEPSPEED"
+        assert cfg["deepspeed_config"]["zero_stage"] == 2
+    assert cfg["mixed_precision"] == "bf16"
