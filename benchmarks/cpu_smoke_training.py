@@ -255,7 +255,7 @@ def main() -> int:
     }  # fmt: skip
     needs = {"sft": ["sft"], "sft_grpo": ["sft", "grpo"], "sft_grpo_no_reason": ["sft_noreason", "grpo_noreason"],
              "grpo_alone": ["grpo_alone"]}  # fmt: skip
-    order = ["none", "untrained", "sft", "sft_grpo", "sft_grpo_no_reason", "grpo_alone"]
+    order = ["none", "sft", "sft_grpo", "untrained", "sft_grpo_no_reason", "grpo_alone"]
     todo = [c for c in order if c not in args.skip]
     summaries = {}
     for cond in todo:

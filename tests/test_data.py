@@ -277,3 +277,29 @@ def test_cli_data_prompts_and_sft(tmp_path: Path, geneval_file: Path, capsys: py
     )
     assert rc == 0 and "kept 12 of 12" in capsys.readouterr().out
     assert main(["data", "sft", "--prompts", str(out / "nope.jsonl"), "--out", str(out / "x.jsonl")]) == 2
+
+
+def test_openai_compatible_teacher_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A hosted or vLLM-served model as teacher: its completions are parsed, length-filtered and kept."""
+    from reprompt.cli.main import main
+    from tests.fake_openai import FakeOpenAI
+
+    long = "A photo of exactly one {} standing alone in the center of a plain light background, sharp focus."
+
+    def reply(body: dict) -> str:
+        user = body["messages"][-1]["content"]
+        if "dog" in user:
+            return "<reason>one dog</reason><prompt>A dog.</prompt>"  # too short for the length filter
+        return f"<reason>one object, centered</reason>\n<prompt>{long.format(user.split()[-1])}</prompt>"
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a photo of a cat\na photo of a dog\na photo of a bench\n")
+    out = tmp_path / "sft.jsonl"
+    with FakeOpenAI(reply) as srv:
+        rc = main(["data", "sft", "--prompts", str(prompts), "--out", str(out), "--teacher", "openai",
+                   "--api-model", "teacher", "--api-base", srv.base_url, "--api-key-env", "NO_SUCH_KEY"])  # fmt: skip
+    assert rc == 0 and "kept 2 of 3" in capsys.readouterr().out
+    rows = read_jsonl(out)
+    assert [r["teacher"] for r in rows] == ["policy:openai:teacher"] * 2
+    assert rows[0]["rewritten"] == long.format("cat") and rows[0]["reasoning"] == "one object, centered"
+    assert read_jsonl(dropped_path(out))[0]["reason"] == "too short (< 15 tokens)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reprompt.bench.iterative import GenEvalOracleJudge, revise, run_iterative
+from reprompt.bench.iterative import GenEvalOracleJudge, load_judge, revise, run_iterative
 from reprompt.bench.latency import (
     LatencyConfig,
     accuracy_table,
@@ -100,6 +100,16 @@ def test_iterative_baseline_and_table(sketch, metadatas: list[dict]) -> None:
     # without a rewriter, round 1 is the backbone-only image; later rounds can only add correct images
     assert rows[2]["accuracy"] >= rows[0]["accuracy"] == rows[1]["accuracy"]
     assert rows[2]["judge_is_evaluator"] is True
+
+
+def test_reward_component_as_judge(sketch, tiny_model) -> None:
+    judge = load_judge("clipscore", {"model": str(tiny_model("tiny-clip"))})
+    judge.pass_score = 2.0  # a cosine never reaches it: every round runs
+    res = run_iterative(load_policy("none"), sketch, judge, "a photo of a cat", None, rounds=2)
+    assert res.rounds == 2 and all(-1 <= v.score <= 1 and not v.ok for v in res.verdicts)
+    assert "scored" in res.verdicts[0].feedback
+    with pytest.raises(ConfigError):
+        LatencyConfig(judge_options="[1]")
 
 
 def test_revise_with_tiny_policy(tiny_model) -> None:

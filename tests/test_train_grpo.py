@@ -123,6 +123,32 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
     assert RePrompter.from_pretrained(str(out)).spec == spec
 
 
+def test_grpo_against_the_reward_service(
+    primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reward runs in a real HTTP service on localhost (with a bearer token); the held-out reward
+    goes through it too."""
+    from reprompt.rewards import build_rewards
+    from reprompt.rewards.config import ServiceConfig
+    from reprompt.serving.reward_service import BackgroundServer, create_app
+    from reprompt.train import grpo
+
+    prompts = _prompts(tmp_path)
+    cfg = _sketch_config(primed, prompts, tmp_path / "out", max_steps=1, heldout_prompts=str(prompts),
+                         heldout_every=1, heldout_max=2)  # fmt: skip
+    reward = cfg.pop("rewards")
+    monkeypatch.setenv("TEST_REWARD_TOKEN", "tok-123")
+    with BackgroundServer(create_app(build_rewards(reward), ServiceConfig(), token="tok-123")) as server:
+        cfg.update(reward_service=[server.url], reward_service_token_env="TEST_REWARD_TOKEN")
+        out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
+    step = next(h for h in json.loads((out / "log_history.json").read_text()) if "loss" in h)
+    assert {"rewards/geneval/mean", "rewards/format/mean", "heldout/geneval", "completions/format_ok"} <= set(
+        step
+    )
+    before, after = _weights(primed), _weights(out)
+    assert any((before[k] != after[k]).any() for k in before)
+
+
 def test_grpo_lora_trains_only_the_adapter(primed: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

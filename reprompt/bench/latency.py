@@ -45,7 +45,13 @@ class LatencyConfig:
     warmup: int = field(default=1, metadata={"help": "untimed warm-up calls of rewrite and render"})
     seed: int = field(default=42, metadata={"help": "render seed (image k uses seed + k)"})
     iterative_rounds: int = field(default=3, metadata={"help": "K of the iterative baseline; 0 skips it"})
-    judge: str = field(default="geneval-oracle", metadata={"help": "judge of the iterative baseline"})
+    judge: str = field(
+        default="geneval-oracle",
+        metadata={"help": "judge of the iterative loop: geneval-oracle or a reward name"},
+    )
+    judge_options: str | None = field(
+        default=None, metadata={"help": 'JSON options of a reward judge, e.g. {"model": "path/to/clip"}'}
+    )
 
     def __post_init__(self) -> None:
         for name in ("n_prompts", "rewrite_batch_size", "images_per_prompt"):
@@ -53,6 +59,14 @@ class LatencyConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.warmup < 0 or self.iterative_rounds < 0:
             raise ConfigError("warmup and iterative_rounds must be >= 0")
+        if self.judge_options:
+            try:
+                if not isinstance(json.loads(self.judge_options), dict):
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(
+                    f"judge_options must be a JSON object, got {self.judge_options!r}"
+                ) from None
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
@@ -179,7 +193,7 @@ def accuracy_table(
         rows.append({"method": method, "accuracy": score(images, scenes), "seconds_per_image": stats(times)["mean"],
                      "rounds": 0 if method == "backbone only" else 1})  # fmt: skip
     if cfg.iterative_rounds:
-        judge = load_judge(cfg.judge)
+        judge = load_judge(cfg.judge, json.loads(cfg.judge_options) if cfg.judge_options else None)
         results = [
             run_iterative(
                 rewriter,

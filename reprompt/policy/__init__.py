@@ -15,7 +15,11 @@ POLICY_ALIASES = {
     "qwen2.5-7b": "Qwen/Qwen2.5-7B-Instruct",
     "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B-Instruct",
 }
-SPECIAL = ("none", "smollm2", "openai")
+SPECIAL = ("none", "smollm2", "smollm2-sketch", "openai")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SMOLLM2_SKETCH_ADAPTER = ASSETS / "smollm2-sketch-lora"
+"""LoRA adapter for SmolLM2-135M trained on CPU (configs/cpu-smollm2-sketch-sft-lora.yaml): a smoke-test
+model of the training machinery that makes the offline demo write real plans and prompts."""
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing transformers costs seconds
@@ -53,9 +57,14 @@ def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
     kw = {k: v for k, v in kw.items() if k in ("device", "dtype", "base_model", "trust_remote_code")}
     from reprompt.policy.hf import RePrompter
 
-    if spec == "smollm2":
+    if spec in ("smollm2", "smollm2-sketch"):
         from reprompt.policy.smollm2 import smollm2_folder
 
+        if spec == "smollm2-sketch":
+            if not (SMOLLM2_SKETCH_ADAPTER / "adapter_config.json").exists():
+                raise RepromptError(f"the smollm2-sketch adapter is missing from {SMOLLM2_SKETCH_ADAPTER}")
+            kw["base_model"] = str(smollm2_folder())
+            return RePrompter.from_pretrained(str(SMOLLM2_SKETCH_ADAPTER), spec=prompt_spec, **kw)
         prompt_spec = prompt_spec or PromptSpec(examples=list(ONE_SHOT))
         return RePrompter.from_pretrained(str(smollm2_folder()), spec=prompt_spec, **kw)
     target = POLICY_ALIASES.get(spec, spec)

@@ -8,7 +8,6 @@ by :class:`trl.TrlParser`; command-line flags override it. Our fields: which pol
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +282,3 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         if self.backbone_model:
             data["backbone_model"] = self.backbone_model
         return data
-
-    def service_token(self) -> str | None:
-        return os.environ.get(self.reward_service_token_env) or None

@@ -75,7 +75,7 @@ def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
     if cfg.reward_service:
         from reprompt.serving.reward_client import RewardClient
 
-        client = RewardClient(cfg.reward_service, token=cfg.service_token())
+        client = RewardClient(cfg.reward_service, token_env=cfg.reward_service_token_env)
         tags = (client.info() or {}).get("tags") if hasattr(client, "info") else None
         if tags is not None and tags != spec.fmt.name:
             raise ConfigError(
