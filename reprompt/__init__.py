@@ -19,6 +19,7 @@ _LAZY = {
     "parse_completion": "reprompt.format",
     "build_messages": "reprompt.format",
     "RepromptError": "reprompt.errors",
+    "RePromptPipeline": "reprompt.pipeline",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reprompt.backbones.base import RenderOutput
     from reprompt.errors import RepromptError
     from reprompt.format import TagFormat, build_messages, parse_completion
+    from reprompt.pipeline import RePromptPipeline
     from reprompt.policy import RePrompter, Rewrite, load_policy
 
 
@@ -37,4 +39,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'reprompt' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "RePromptPipeline",
+    "RePrompter",
+    "RenderOutput",
+    "RepromptError",
+    "Rewrite",
+    "TagFormat",
+    "__version__",
+    "build_messages",
+    "load_backbone",
+    "load_policy",
+    "parse_completion",
+]

@@ -28,8 +28,9 @@ def smollm2():
 def test_loads_from_the_package_with_its_chat_template(smollm2):
     assert smollm2.tokenizer.padding_side == "left"
     assert smollm2.tokenizer.eos_token == "<|im_end|>"
-    text = smollm2.tokenizer.apply_chat_template(smollm2.messages_for("a cat"), tokenize=False,
-                                                 add_generation_prompt=True)
+    text = smollm2.tokenizer.apply_chat_template(
+        smollm2.messages_for("a cat"), tokenize=False, add_generation_prompt=True
+    )
     assert text.rstrip().endswith("<|im_start|>assistant") and "<prompt>" in text
 
 
@@ -41,12 +42,25 @@ def test_batched_equals_one_by_one_greedy_on_real_weights(smollm2):
 
 
 def test_readme_main_job(tmp_path, capsys):
+    """The shipped CPU-trained adapter plans the scene and places each object absolutely."""
     from reprompt.cli.main import main
 
     out = tmp_path / "demo"
-    code = main(["generate", "a photo of a sofa below a vase", "--policy", "smollm2", "--backbone", "sketch",
-                 "--max-new-tokens", "32", "--out", str(out)])
+    code = main(
+        [
+            "generate",
+            "a photo of a sofa below a vase",
+            "--policy",
+            "smollm2-sketch",
+            "--backbone",
+            "sketch",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
-    assert code == 0 and "original : a photo of a sofa below a vase" in printed and "rewritten:" in printed
+    assert code == 0 and "original : a photo of a sofa below a vase" in printed and "reasoning:" in printed
     rec = json.loads((out / "record.json").read_text())
-    assert (out / "comparison.png").exists() and rec["rewritten"].strip()
+    assert rec["rewrite"]["format_ok"] and not rec["rewrite"]["fallback"]
+    assert "top" in rec["rewritten"] and "bottom" in rec["rewritten"]
+    assert (out / "comparison.png").exists()

