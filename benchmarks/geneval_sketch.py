@@ -6,7 +6,7 @@ SmolLM2 rewriting, then ``reprompt eval compare`` and ``reprompt report``.
 
 Everything goes through the CLI exactly as a user runs it (one subprocess per step), so the wall times
 include imports and model loading. Rerunning resumes: finished prompts are skipped and the wall time of
-every invocation is read back from the runs' ``logs/``. Writes ``benchmarks/geneval_sketch.json`` and
+every invocation is read back from the runs' ``logs/``. Writes ``benchmarks/results/geneval_sketch.json`` and
 ``benchmarks/results/geneval_sketch.md`` (summarised in benchmarks/RESULTS.md).
 """
 
@@ -82,7 +82,7 @@ def main() -> int:
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=32, help="prompts per batched greedy generate call")
     p.add_argument("--repetition-penalty", type=float, default=1.0)
-    p.add_argument("--json", default=str(HERE / "geneval_sketch.json"))
+    p.add_argument("--json", default=str(HERE / "results" / "geneval_sketch.json"))
     p.add_argument("--markdown", default=str(HERE / "results" / "geneval_sketch.md"))
     p.add_argument("--from-json", default=None, help="only re-render the markdown from a saved JSON result")
     args = p.parse_args()
