@@ -168,3 +168,12 @@ def test_openai_backend_client_error_not_retried():
         with pytest.raises(RemoteServiceError, match="HTTP 401"):
             pol.rewrite(["a cat"])
         assert len(srv.requests) == 1
+
+
+def test_llama_architecture_policy(tiny_model):
+    pol = load_policy(str(tiny_model("tiny-llama")))
+    assert type(pol.model).__name__ == "LlamaForCausalLM"
+    batched = pol.rewrite(PROMPTS, max_new_tokens=6, batch_size=3)
+    single = [pol.rewrite([p], max_new_tokens=6)[0] for p in PROMPTS]
+    assert [r.completion for r in batched] == [r.completion for r in single]
+    assert all(r.prompt for r in batched)
