@@ -17,7 +17,7 @@ resumes from its last checkpoint, evaluation from its last finished prompt):
     OMP_NUM_THREADS=2 nohup python benchmarks/cpu_smoke_training.py > /tmp/cpu_smoke_training.log 2>&1 &
 
 Writes ``benchmarks/cpu_smoke_training.json`` and prints a table. Same seeds and config give the same
-numbers (``--repro-check`` retrains a few SFT steps twice and re-evaluates one model to show it).
+numbers (``--repro-check`` retrains 3 SFT and 2 GRPO steps twice and re-evaluates one model to show it).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def train_curve(folder: Path) -> list[dict]:
 
 
 def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dict) -> dict:
-    """Same seeds and config, same numbers: 3 SFT steps twice (weights hash) and one evaluation redone."""
+    """Same seeds and config, same numbers: 3 SFT steps and 2 GRPO steps twice (weights hashes), one evaluation redone."""
     from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
     from reprompt.policy import GenerationOptions
@@ -199,6 +199,17 @@ def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dic
                 cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         hashes.append(weights_sha(out))
+    grpo_hashes = []
+    for k in range(2):
+        out = scratch / f"grpo-{k}"
+        if not finished(out):
+            subprocess.run(
+                [sys.executable, "-m", "reprompt.train.grpo", "--config", GRPO_RECIPE, "--policy", str(root / "sft"),
+                 "--prompts", str(root / "data" / "rl_prompts.jsonl"), "--output_dir", str(out), "--max_steps", "2",
+                 "--save_strategy", "no", "--resume", "never", "--heldout_every", "0", "--samples_every", "0"],
+                cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        grpo_hashes.append(weights_sha(out))
     out = scratch / "eval-sft"
     if not (out / "summary.json").exists():
         generate_run(GenerateConfig(
@@ -210,6 +221,7 @@ def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dic
     again = json.loads((out / "summary.json").read_text())
     same_eval = again["results"] == main_summary["results"]
     return {"sft_3_steps_weights": hashes, "sft_weights_identical": hashes[0] == hashes[1],
+            "grpo_2_steps_weights": grpo_hashes, "grpo_weights_identical": grpo_hashes[0] == grpo_hashes[1],
             "eval_sft_repeated": {"overall": again["results"]["overall"], "identical": same_eval}}  # fmt: skip
 
 

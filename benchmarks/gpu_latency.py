@@ -6,7 +6,7 @@
 Needs torch, transformers, diffusers and tokenizers (a GPU image without diffusers can install its pure-Python
 wheel offline). About 45 GB of GPU memory in bf16 (FLUX 12B + T5-XXL 4.8B + Qwen 3.1B).
 
-Builds the real architectures from their configs (written below as dicts): the policy Qwen2.5-3B-Instruct, and
+Builds the real architectures from their configs (``reprompt.zoo.full``): the policy Qwen2.5-3B-Instruct, and
 FLUX.1-dev = its transformer (12B) + T5-XXL encoder + CLIP-L text encoder + VAE, at 512x512, 50 steps,
 guidance 3.5, bf16. Random weights cost the same time as trained ones: latency depends on shapes, not values.
 Tokenizers are small ones trained in Python (``reprompt.zoo.tokenizers``); the policy's input is fixed to
@@ -24,128 +24,41 @@ render time. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# ------------------------------------------------------------------------------------------------ configs
-# Hub configs of Qwen/Qwen2.5-3B-Instruct and black-forest-labs/FLUX.1-dev (transformer, text_encoder = CLIP-L,
-# text_encoder_2 = T5 v1.1 XXL, vae, scheduler), copied as the fields that shape the computation.
-
-QWEN25_3B = dict(
-    vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-    num_key_value_heads=2, hidden_act="silu", max_position_embeddings=32768, rms_norm_eps=1e-6,
-    rope_theta=1000000.0, tie_word_embeddings=True, use_sliding_window=False, bos_token_id=151643,
-    eos_token_id=151645,
-)  # fmt: skip
-FLUX_TRANSFORMER = dict(
-    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-    num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True,
-    axes_dims_rope=(16, 56, 56),
-)  # fmt: skip
-T5_XXL = dict(
-    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-    relative_attention_num_buckets=32, relative_attention_max_distance=128, feed_forward_proj="gated-gelu",
-    layer_norm_epsilon=1e-6, tie_word_embeddings=False, dropout_rate=0.0,
-)  # fmt: skip
-CLIP_L_TEXT = dict(
-    vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-    max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
-)  # fmt: skip
-FLUX_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2,
-    norm_num_groups=32, act_fn="silu", sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
-    use_quant_conv=False, use_post_quant_conv=False, force_upcast=True, mid_block_add_attention=True,
-)  # fmt: skip
-FLUX_SCHEDULER = dict(
-    num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-    base_image_seq_len=256, max_image_seq_len=4096,
-)  # fmt: skip
-
-# --tiny: every model shrunk to a few layers of width 32-64 (same classes, same wiring).
-TINY = {
-    "qwen": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
-    "flux": dict(num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-                 pooled_projection_dim=32, axes_dims_rope=(4, 6, 6)),
-    "t5": dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
-    "clip": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, projection_dim=32),
-    "vae": dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=4, sample_size=64),
-}  # fmt: skip
-
-
-@contextlib.contextmanager
-def creating(device: str, dtype: Any) -> Iterator[None]:
-    """Create parameters directly on ``device`` in ``dtype`` (a 12B model never exists in float32)."""
-    import torch
-
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            yield
-    finally:
-        torch.set_default_dtype(old)
-
 
 def build_policy(tiny: bool, device: str, dtype: Any) -> tuple[Any, Any]:
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
+    """Qwen2.5-3B-Instruct's architecture (``reprompt.zoo.text.QWEN2_5_3B``), or the zoo's tiny Qwen2."""
+    from reprompt.zoo import text
+    from reprompt.zoo.full import materialize
     from reprompt.zoo.tokenizers import qwen2_tokenizer
 
     tok = qwen2_tokenizer()
-    cfg = dict(QWEN25_3B, **(TINY["qwen"] if tiny else {}))
-    if tiny:
-        cfg["vocab_size"] = -(-len(tok) // 64) * 64
-    cfg["eos_token_id"] = cfg["pad_token_id"] = tok.convert_tokens_to_ids("<|im_end|>")
-    cfg["bos_token_id"] = tok.convert_tokens_to_ids("<|endoftext|>")
-    with creating(device, dtype):
-        model = Qwen2ForCausalLM(Qwen2Config(**cfg)).eval()
+    with materialize(device, dtype):
+        model = text.qwen2_model(tok, None if tiny else text.QWEN2_5_3B)
     return model, tok
 
 
 def build_flux(tiny: bool, device: str, dtype: Any) -> Any:
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+    """FLUX.1-dev's architecture (``reprompt.zoo.diffusion.FLUX_DEV``: transformer 12B + T5-XXL + CLIP-L + VAE),
+    or the zoo's tiny FLUX, built directly on ``device`` in ``dtype``."""
+    from reprompt.zoo import diffusion
+    from reprompt.zoo.full import materialize
 
-    from reprompt.zoo.tokenizers import clip_tokenizer, t5_tokenizer
-
-    clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()
-    clip_cfg = dict(CLIP_L_TEXT, **(TINY["clip"] if tiny else {}))
-    t5_cfg = dict(T5_XXL, **(TINY["t5"] if tiny else {}))
-    if tiny:
-        clip_cfg["vocab_size"], t5_cfg["vocab_size"] = len(clip_tok), len(t5_tok)
-    clip_cfg.update(
-        bos_token_id=clip_tok.bos_token_id,
-        eos_token_id=clip_tok.eos_token_id,
-        pad_token_id=clip_tok.pad_token_id,
-    )
-    t5_cfg.update(
-        pad_token_id=t5_tok.pad_token_id,
-        eos_token_id=t5_tok.eos_token_id,
-        decoder_start_token_id=t5_tok.pad_token_id,
-    )
-    with creating(device, dtype):
-        transformer = FluxTransformer2DModel(**dict(FLUX_TRANSFORMER, **(TINY["flux"] if tiny else {})))
-        text_encoder = CLIPTextModel(CLIPTextConfig(**clip_cfg))
-        text_encoder_2 = T5EncoderModel(T5Config(**t5_cfg))
-        vae = AutoencoderKL(**dict(FLUX_VAE, **(TINY["vae"] if tiny else {})))
-    pipe = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER), vae=vae, text_encoder=text_encoder,
-        tokenizer=clip_tok, text_encoder_2=text_encoder_2, tokenizer_2=t5_tok, transformer=transformer,
-    )  # fmt: skip
+    with materialize(device, dtype):
+        pipe = diffusion.flux_pipeline(0, diffusion.FLUX_TINY if tiny else diffusion.FLUX_DEV)
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipe.to(device)
 
 
 def n_params(*models: Any) -> int:
@@ -287,8 +200,13 @@ def main() -> None:
     errors: dict[str, str] = {}
     if not args.no_compile:
         try:
+            from transformers import CompileConfig
+
+            # transformers compiles the forward itself for a static cache on a GPU (and handles the CUDA-graph
+            # steps); wrapping model.forward in torch.compile by hand broke with transformers 5.24 on an H200
+            # ("accessing tensor output of CUDAGraphs that has been overwritten by a subsequent run").
             model.generation_config.cache_implementation = "static"
-            model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+            model.generation_config.compile_config = CompileConfig(fullgraph=True, mode="reduce-overhead")
             t = time.perf_counter()
             times = time_generate(model, ids, new_tokens, args.repeats, 2, sync)
             variants["static cache + torch.compile"] = dict(

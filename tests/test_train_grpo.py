@@ -107,6 +107,14 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
                 "completions/format_ok", "completions/fallback", "completions/prompt_tokens", "kl",
                 "heldout/clipscore", "heldout/format_ok", "reward/render_calls"):  # fmt: skip
         assert key in step, f"{key} not logged"
+    # the step-time split: generation (sampling + log-prob passes), reward (render + each component), training
+    t = {k.removeprefix("timing/"): v for k, v in step.items() if k.startswith("timing/")}
+    assert {"step_s", "generation_s", "sampling_s", "logprobs_s", "reward_s", "render_s", "clipscore_s", "train_s",
+            "optimizer_s"} <= set(t), sorted(t)  # fmt: skip
+    assert all(v >= 0 for v in t.values())
+    assert t["generation_s"] + t["reward_s"] + t["train_s"] == pytest.approx(t["step_s"], rel=1e-3)
+    assert 0 < t["sampling_s"] <= t["generation_s"] + 1e-6 and t["optimizer_s"] <= t["train_s"]
+    assert 0 < t["render_s"] <= t["reward_s"]
     assert [json.loads(line)["step"] for line in (out / "heldout.jsonl").read_text().splitlines()] == [
         0,
         1,

@@ -353,16 +353,27 @@ TINY_ARCH = ImageRewardArch(
 )
 
 
+def build_imagereward(
+    folder: str | Path, seed: int = 0, arch: ImageRewardArch | None = None, fit_vocab: bool = False
+) -> None:
+    """A random-weight ImageReward (default: ImageReward-v1.0's sizes) with the zoo's BERT tokenizer, saved in
+    our folder format. The embedding keeps ``arch.text_vocab`` rows (the real 30,524) unless ``fit_vocab``
+    sizes it to the small tokenizer."""
+    from reprompt.zoo import tokenizers
+
+    tok = tokenizers.bert_tokenizer()
+    tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
+    arch = arch or ImageRewardArch()
+    vocab = len(tok) if fit_vocab else max(arch.text_vocab, len(tok))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ImageRewardModel(dataclasses.replace(arch, text_vocab=vocab)).eval()
+    model.save(folder, tok)
+
+
 def build_tiny_imagereward(folder: str | Path, seed: int = 0) -> None:
     """A random ImageReward with the real architecture at toy sizes (32 px, 2+2 layers, width 32).
 
     Same signature as the zoo's builders, so it can be registered as ``tiny-imagereward``.
     """
-    from reprompt.zoo import tokenizers
-
-    tok = tokenizers.bert_tokenizer()
-    tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ImageRewardModel(dataclasses.replace(TINY_ARCH, text_vocab=len(tok))).eval()
-    model.save(folder, tok)
+    build_imagereward(folder, seed, TINY_ARCH, fit_vocab=True)

@@ -152,7 +152,10 @@ class TRLRewardFunc:
             log = kwargs.get("log_metric")
             if callable(log):
                 for metric, value in result.metrics.items():
-                    if not metric.startswith(("seconds/", "completions")):
+                    if metric.startswith("seconds/"):  # the step-time split: render_s, <component>_s
+                        if metric != "seconds/batch":
+                            log(f"timing/{metric.removeprefix('seconds/')}_s", value)
+                    elif not metric.startswith("completions"):
                         log(f"reward/{metric}", value)
             log_extra = kwargs.get("log_extra")
             if callable(log_extra):

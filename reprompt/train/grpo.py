@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,25 @@ from typing import Any
 from trl import GRPOTrainer, TrlParser
 
 from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, RepromptGRPOConfig
-from reprompt.train.monitor import MetricsSink
+from reprompt.train.monitor import MetricsSink, StepTimer
 
 logger = logging.getLogger(__name__)
 
 
 class RePromptGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose log lines also carry our callbacks' metrics (e.g. the held-out reward)."""
+    """GRPOTrainer whose log lines also carry our callbacks' metrics (e.g. the held-out reward), and whose
+    sampling time (TRL's ``_generate``: the policy writing completions, without the log-prob passes) is
+    reported to the step timer."""
 
     sink: MetricsSink | None = None
+    timer: StepTimer | None = None
+
+    def _generate(self, prompts: list) -> Any:
+        start = time.perf_counter()
+        out = super()._generate(prompts)
+        if self.timer is not None:
+            self.timer.sampling_call(time.perf_counter() - start)
+        return out
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self.sink is not None and self.model.training:
@@ -115,8 +126,11 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
     )
 
 
-def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, dict[str, Any]]:
-    """(trainer, spec, run record) ready to train."""
+def build_trainer(
+    cfg: RepromptGRPOConfig, scorer: Any | None = None
+) -> tuple[RePromptGRPOTrainer, Any, dict[str, Any]]:
+    """(trainer, spec, run record) ready to train. ``scorer``: a reward pipeline built by the caller (e.g.
+    around a backbone already in memory) instead of the one ``cfg`` describes."""
     from transformers import AutoTokenizer
 
     from reprompt.data.prompts import load_prompts
@@ -130,14 +144,16 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
         run_record,
         torch_dtype,
     )
-    from reprompt.train.monitor import RewardObserver, SamplesWriter, StepTimer, observe
+    from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
 
     path = resolve_policy(cfg.policy)
     spec = resolve_spec(cfg, path)
     records = load_prompts(cfg.prompts)[: cfg.max_prompts]
     if not records:
         raise ConfigError(f"{cfg.prompts} has no prompts")
-    scorer = build_scorer(cfg, spec)
+    given = scorer is not None
+    if scorer is None:
+        scorer = build_scorer(cfg, spec)
     funcs, weights = make_trl_reward_funcs(scorer)
     backbone = getattr(scorer, "backbone", None)
     samples = SamplesWriter(
@@ -155,7 +171,12 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
             f"reward_weights has {len(cfg.reward_weights)} values for {len(funcs)} reward components"
         )
     record = run_record(cfg, spec, path)
-    record["rewards"] = cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
+    if given:
+        record["rewards"] = scorer.info() if hasattr(scorer, "info") else {"scorer": type(scorer).__name__}
+    else:
+        record["rewards"] = (
+            cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
+        )
     cfg.model_init_kwargs = {
         **(cfg.model_init_kwargs or {}),
         "dtype": torch_dtype(cfg.policy_dtype),
@@ -176,7 +197,7 @@ def build_trainer(cfg: RepromptGRPOConfig) -> tuple[RePromptGRPOTrainer, Any, di
         peft_config=peft_config(cfg),
         callbacks=callbacks,
     )
-    trainer.sink = sink
+    trainer.sink, trainer.timer = sink, timer
     return trainer, spec, record
 
 

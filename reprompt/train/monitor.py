@@ -1,10 +1,12 @@
-"""What GRPO logs beyond TRL: format-OK and fallback rates, prompt length in backbone tokens, a samples
-table with images every N steps, and a held-out reward on a fixed prompt set (reward-hacking guard).
+"""What GRPO logs beyond TRL: format-OK and fallback rates, prompt length in backbone tokens, the step
+time split, a samples table with images every N steps, and a held-out reward on a fixed prompt set (the
+reward-hacking guard).
 
 TRL already logs each reward function's mean/std (``rewards/<name>/mean``), the total and its std, and the
-KL. The per-completion statistics here come from :class:`ObservedReward`, which wraps the first reward
-function and reports through TRL's public ``log_metric`` hook; the held-out reward runs in a callback and
-reaches TRL's log stream through :class:`MetricsSink` (merged by the trainer's ``log``).
+KL. The per-completion statistics come from :class:`RewardObserver`, which :func:`observe` wraps around the
+first reward function and which reports through TRL's public ``log_metric`` hook; the step timer and the
+held-out reward are callbacks whose values reach TRL's log stream through :class:`MetricsSink` (merged by
+the trainer's ``log``).
 """
 
 from __future__ import annotations
@@ -21,18 +23,10 @@ from typing import Any
 from transformers import TrainerCallback
 
 from reprompt.format import PromptSpec, TagFormat, parse_completion
+from reprompt.rewards.trl import completion_text
 from reprompt.utils.io import append_jsonl, atomic_save_image, atomic_write_json
 
 logger = logging.getLogger(__name__)
-
-
-def completion_text(completion: Any) -> str:
-    """The assistant text of a TRL completion (conversational: a list of messages; else a string)."""
-    if isinstance(completion, str):
-        return completion
-    return "".join(
-        m.get("content", "") or "" for m in completion if m.get("role", "assistant") == "assistant"
-    )
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -59,7 +53,7 @@ class MetricsSink:
 
 
 class SamplesWriter:
-    """Every ``every`` steps: re-scores a few rows with images and writes ``samples/step-N.jsonl`` plus PNGs.
+    """Every ``every`` steps: re-scores a few rows with images and writes ``samples/step-N.json`` plus PNGs.
 
     The rows are rendered and scored again by ``scorer`` (the reward pipeline or the service client) with
     ``keep_images=True``, so the table shows the image each enhanced prompt gives and its component scores.
@@ -108,37 +102,75 @@ class SamplesWriter:
         atomic_write_json(self.out_dir / f"step-{step:06d}.json", table)
 
 
+def _sync() -> None:
+    """Wait for queued GPU work, so wall-clock splits are not shifted by asynchronous kernels."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 class StepTimer(TrainerCallback):
-    """Splits each optimizer step's wall time into generation (step start -> first reward call), reward
-    (rendering + scoring, timed around the reward functions) and training (the rest: reference and
-    policy forward/backward, optimizer). Logged as ``timing/*_s``. With ``steps_per_generation`` larger
-    than the gradient accumulation, generation happens only on some steps and shows there."""
+    """Splits each optimizer step's wall time, logged as ``timing/*_s``:
+
+    - ``generation``: step start -> first reward call. TRL samples the completions there (``sampling``,
+      timed around its ``_generate`` by :class:`~reprompt.train.grpo.RePromptGRPOTrainer`) and then runs the
+      old-policy and reference log-prob passes (``logprobs`` = generation - sampling);
+    - ``reward``: time inside the reward functions: rendering (``timing/render_s``, from the reward
+      pipeline) and scoring (``timing/<component>_s`` for each component);
+    - ``train``: the rest: policy forward/backward and the optimizer (``optimizer``: clipping and
+      ``optimizer.step`` alone).
+
+    On a GPU the timer synchronizes at its boundaries. With ``steps_per_generation`` larger than the
+    gradient accumulation, generation happens only on some steps and shows there."""
 
     def __init__(self, sink: MetricsSink) -> None:
         self.sink = sink
         self._t0: float | None = None
         self._first_reward: float | None = None
-        self._reward = 0.0
+        self._reward = self._sampling = self._optimizer = 0.0
+        self._opt_t0: float | None = None
 
     def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-        self._t0, self._first_reward, self._reward = time.perf_counter(), None, 0.0
+        _sync()
+        self._t0, self._first_reward = time.perf_counter(), None
+        self._reward = self._sampling = self._optimizer = 0.0
 
     def reward_call(self, start: float, seconds: float) -> None:
         if self._first_reward is None:
             self._first_reward = start
         self._reward += seconds
 
+    def sampling_call(self, seconds: float) -> None:
+        self._sampling += seconds
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):  # noqa: ANN001
+        _sync()
+        self._opt_t0 = time.perf_counter()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self._opt_t0 is not None:
+            _sync()
+            self._optimizer += time.perf_counter() - self._opt_t0
+            self._opt_t0 = None
+
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
         if self._t0 is None:
             return
+        _sync()
         total = time.perf_counter() - self._t0
         gen = (self._first_reward - self._t0) if self._first_reward is not None else 0.0
-        self.sink.put({
+        metrics = {
             "timing/step_s": total,
             "timing/generation_s": gen,
             "timing/reward_s": self._reward,
             "timing/train_s": total - gen - self._reward,
-        })  # fmt: skip
+            "timing/optimizer_s": self._optimizer,
+        }
+        if self._sampling:
+            metrics["timing/sampling_s"] = self._sampling
+            metrics["timing/logprobs_s"] = max(gen - self._sampling, 0.0)
+        self.sink.put(metrics)
         self._t0 = None
 
 

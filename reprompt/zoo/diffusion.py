@@ -13,18 +13,27 @@ from typing import Any
 from reprompt.zoo import tokenizers
 
 
-def _clip_text(tok: Any, hidden: int, projection: bool) -> Any:
-    """CLIP text encoder (2 layers) whose special ids match ``tok``; with ``projection`` it also returns
-    ``text_embeds`` (CLIPTextModelWithProjection, as SD3 and SDXL's second encoder use)."""
+def _clip_text(
+    tok: Any,
+    hidden: int,
+    projection: bool,
+    *,
+    layers: int = 2,
+    heads: int = 4,
+    mlp: int | None = None,
+    vocab: int | None = None,
+) -> Any:
+    """CLIP text encoder (2 layers unless told) whose special ids match ``tok``; with ``projection`` it also
+    returns ``text_embeds`` (CLIPTextModelWithProjection, as SD3 and SDXL's second encoder use)."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
-        vocab_size=len(tok),
+        vocab_size=vocab or len(tok),
         hidden_size=hidden,
-        intermediate_size=2 * hidden,
+        intermediate_size=mlp or 2 * hidden,
         projection_dim=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         max_position_embeddings=77,
         hidden_act="quick_gelu",
         bos_token_id=tok.bos_token_id,
@@ -34,17 +43,26 @@ def _clip_text(tok: Any, hidden: int, projection: bool) -> Any:
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
-def _t5_encoder(tok: Any, d_model: int) -> Any:
-    """T5 v1.1-style encoder (gated-gelu, untied), 2 layers."""
+def _t5_encoder(
+    tok: Any,
+    d_model: int,
+    *,
+    layers: int = 2,
+    heads: int = 4,
+    d_kv: int = 8,
+    d_ff: int | None = None,
+    vocab: int | None = None,
+) -> Any:
+    """T5 v1.1-style encoder (gated-gelu, untied), 2 layers unless told."""
     from transformers import T5Config, T5EncoderModel
 
     config = T5Config(
-        vocab_size=len(tok),
+        vocab_size=vocab or len(tok),
         d_model=d_model,
-        d_kv=8,
-        d_ff=2 * d_model,
-        num_layers=2,
-        num_heads=4,
+        d_kv=d_kv,
+        d_ff=d_ff or 2 * d_model,
+        num_layers=layers,
+        num_heads=heads,
         feed_forward_proj="gated-gelu",
         tie_word_embeddings=False,
         dropout_rate=0.0,
@@ -55,8 +73,17 @@ def _t5_encoder(tok: Any, d_model: int) -> Any:
     return T5EncoderModel(config).eval()
 
 
-def _vae(latent_channels: int, scaling_factor: float, shift_factor: float | None, quant_conv: bool) -> Any:
-    """AutoencoderKL with 4 blocks, i.e. the real 8x spatial downsampling, but 8-32 channels."""
+def _vae(
+    latent_channels: int,
+    scaling_factor: float,
+    shift_factor: float | None,
+    quant_conv: bool,
+    *,
+    channels: tuple[int, ...] = (8, 16, 32, 32),
+    layers_per_block: int = 1,
+    groups: int = 4,
+) -> Any:
+    """AutoencoderKL with 4 blocks, i.e. the real 8x spatial downsampling, with 8-32 channels unless told."""
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
@@ -64,10 +91,10 @@ def _vae(latent_channels: int, scaling_factor: float, shift_factor: float | None
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 32, 32),
-        layers_per_block=1,
+        block_out_channels=channels,
+        layers_per_block=layers_per_block,
         latent_channels=latent_channels,
-        norm_num_groups=4,
+        norm_num_groups=groups,
         sample_size=64,
         scaling_factor=scaling_factor,
         shift_factor=shift_factor,
@@ -76,29 +103,58 @@ def _vae(latent_channels: int, scaling_factor: float, shift_factor: float | None
     ).eval()
 
 
-def build_flux(folder: Path, seed: int) -> None:
-    """FluxPipeline like FLUX.1-dev: guidance-distilled transformer (1 double + 1 single block), CLIP-L
-    (77 tokens) and T5 (512 tokens) text encoders, 16-channel VAE, dynamic-shift flow-matching scheduler."""
+# FluxPipeline component sizes: the zoo's tiny ones, and FLUX.1-dev's published ones (transformer 19 double +
+# 38 single blocks, CLIP ViT-L/14 text, T5-v1.1-XXL encoder, the 16-channel VAE), which
+# reprompt.zoo.full builds with random weights for GPU timing.
+FLUX_TINY: dict[str, dict[str, Any]] = {
+    "transformer": {
+        "num_layers": 1,
+        "num_single_layers": 1,
+        "attention_head_dim": 16,
+        "num_attention_heads": 2,
+        "joint_attention_dim": 32,  # T5 d_model
+        "pooled_projection_dim": 32,  # CLIP pooled output
+        "axes_dims_rope": (4, 6, 6),
+    },
+    "clip": {"hidden": 32},
+    "t5": {"d_model": 32},
+    "vae": {},
+}
+FLUX_DEV: dict[str, dict[str, Any]] = {
+    "transformer": {
+        "num_layers": 19,
+        "num_single_layers": 38,
+        "attention_head_dim": 128,
+        "num_attention_heads": 24,
+        "joint_attention_dim": 4096,
+        "pooled_projection_dim": 768,
+        "axes_dims_rope": (16, 56, 56),
+    },
+    "clip": {"hidden": 768, "layers": 12, "heads": 12, "mlp": 3072, "vocab": 49408},
+    "t5": {"d_model": 4096, "layers": 24, "heads": 64, "d_kv": 64, "d_ff": 10240, "vocab": 32128},
+    "vae": {"channels": (128, 256, 512, 512), "layers_per_block": 2, "groups": 32},
+}
+
+
+def flux_pipeline(seed: int, sizes: dict[str, dict[str, Any]] | None = None) -> Any:
+    """A FluxPipeline wired like FLUX.1-dev (guidance-distilled transformer, CLIP-L with 77 tokens and T5 with
+    512, 16-channel VAE, dynamic-shift flow-matching scheduler), at ``sizes`` (default :data:`FLUX_TINY`),
+    built on the current default device and dtype."""
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
+    sizes = sizes or FLUX_TINY
     tok, tok_2 = tokenizers.clip_tokenizer(), tokenizers.t5_tokenizer(model_max_length=512)
     torch.manual_seed(seed)
-    text_encoder = _clip_text(tok, hidden=32, projection=False)
-    text_encoder_2 = _t5_encoder(tok_2, d_model=32)
+    text_encoder = _clip_text(tok, projection=False, **sizes["clip"])
+    text_encoder_2 = _t5_encoder(tok_2, **sizes["t5"])
     transformer = FluxTransformer2DModel(
         patch_size=1,
-        in_channels=64,  # 16 latent channels packed 2x2
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,  # T5 d_model
-        pooled_projection_dim=32,  # CLIP pooled output
+        in_channels=64,
         guidance_embeds=True,
-        axes_dims_rope=(4, 6, 6),
+        **sizes["transformer"],  # 16 latent channels, 2x2
     ).eval()
-    vae = _vae(16, scaling_factor=0.3611, shift_factor=0.1159, quant_conv=False)
+    vae = _vae(16, scaling_factor=0.3611, shift_factor=0.1159, quant_conv=False, **sizes["vae"])
     scheduler = FlowMatchEulerDiscreteScheduler(
         shift=3.0,
         use_dynamic_shifting=True,
@@ -107,7 +163,7 @@ def build_flux(folder: Path, seed: int) -> None:
         base_image_seq_len=256,
         max_image_seq_len=4096,
     )
-    pipe = FluxPipeline(
+    return FluxPipeline(
         scheduler=scheduler,
         vae=vae,
         text_encoder=text_encoder,
@@ -116,7 +172,11 @@ def build_flux(folder: Path, seed: int) -> None:
         tokenizer_2=tok_2,
         transformer=transformer,
     )
-    pipe.save_pretrained(folder)
+
+
+def build_flux(folder: Path, seed: int) -> None:
+    """FluxPipeline like FLUX.1-dev with tiny components (1 double + 1 single block, width 32)."""
+    flux_pipeline(seed).save_pretrained(folder)
 
 
 def build_sd3(folder: Path, seed: int) -> None:

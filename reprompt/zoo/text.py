@@ -7,6 +7,7 @@ embeddings, Qwen's padded vocabulary), so code written against the real checkpoi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from reprompt.zoo import tokenizers
 
@@ -15,25 +16,37 @@ def _pad_to(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def build_qwen2(folder: Path, seed: int) -> None:
-    """Qwen2ForCausalLM (hidden 64, 2 layers, 4 heads, 2 kv heads) + Qwen2.5-Instruct-style tokenizer.
+# Qwen2ForCausalLM sizes. The tiny one is the zoo's; QWEN2_5_3B is Qwen2.5-3B(-Instruct)'s published config
+# (reprompt.zoo.full builds it with random weights for GPU timing).
+QWEN2_TINY: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+}
+QWEN2_5_3B: dict[str, Any] = {
+    "vocab_size": 151936,
+    "hidden_size": 2048,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 32768,
+}
 
-    Like the real checkpoints, the embedding matrix is larger than the tokenizer (rounded up to 64 rows), and
-    ``generation_config`` samples by default and stops on ``<|im_end|>`` or ``<|endoftext|>``.
-    """
-    import torch
+
+def qwen2_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
+    """Qwen2ForCausalLM wired like Qwen2.5-Instruct for tokenizer ``tok`` (weights from the current RNG,
+    on the current default device and dtype)."""
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    tok = tokenizers.qwen2_tokenizer()
+    sizes = {**QWEN2_TINY, **(sizes or {})}
+    sizes.setdefault("vocab_size", _pad_to(len(tok), 64))
     im_end, eot = tok.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     config = Qwen2Config(
-        vocab_size=_pad_to(len(tok), 64),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        **sizes,
         rope_theta=1000000.0,
         rms_norm_eps=1e-6,
         tie_word_embeddings=True,
@@ -41,7 +54,6 @@ def build_qwen2(folder: Path, seed: int) -> None:
         eos_token_id=im_end,
         pad_token_id=eot,
     )
-    torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=eot,
@@ -53,6 +65,21 @@ def build_qwen2(folder: Path, seed: int) -> None:
         top_k=20,
         repetition_penalty=1.05,
     )
+    return model
+
+
+def build_qwen2(folder: Path, seed: int, sizes: dict[str, Any] | None = None) -> None:
+    """Qwen2ForCausalLM (hidden 64, 2 layers, 4 heads, 2 kv heads unless ``sizes`` says otherwise) +
+    Qwen2.5-Instruct-style tokenizer.
+
+    Like the real checkpoints, the embedding matrix is larger than the tokenizer (rounded up to 64 rows), and
+    ``generation_config`` samples by default and stops on ``<|im_end|>`` or ``<|endoftext|>``.
+    """
+    import torch
+
+    tok = tokenizers.qwen2_tokenizer()
+    torch.manual_seed(seed)
+    model = qwen2_model(tok, sizes)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from reprompt.eval.geneval.classes import COCO_CLASSES  # one list for the detector and its tiny twin
 from reprompt.zoo import tokenizers
@@ -151,54 +152,86 @@ def build_blip_vqa(folder: Path, seed: int) -> None:
     BlipProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
 
 
-def build_qwen2_vl(folder: Path, seed: int) -> None:
-    """Qwen2_5_VLForConditionalGeneration (2-layer vision tower, 2-layer Qwen2 LM with M-RoPE) + its processor:
-    the Qwen2.5 tokenizer with the vision tokens and Qwen2-VL's chat template. Images are capped at 64 merged
-    tokens (``max_pixels`` 224x224) to keep tests fast; the real processor allows far more."""
-    import torch
-    from transformers import (
-        GenerationConfig,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
-    )
+# Qwen2.5-VL sizes: the zoo's tiny one (images capped at 64 merged tokens, ``max_pixels`` 224x224, to keep
+# tests fast) and Qwen2.5-VL-3B-Instruct's published config with its processor's pixel range, which
+# reprompt.zoo.full builds with random weights for GPU timing.
+QWEN2_5_VL_TINY: dict[str, Any] = {
+    "text": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "mrope_section": [2, 3, 3],
+    },
+    "vision": {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "window_size": 112,
+        "fullatt_block_indexes": [1],
+    },
+    "pixels": {"min_pixels": 56 * 56, "max_pixels": 224 * 224},
+}
+QWEN2_5_VL_3B: dict[str, Any] = {
+    "text": {
+        "vocab_size": 151936,
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 128000,
+        "mrope_section": [16, 24, 24],
+    },
+    "vision": {
+        "depth": 32,
+        "hidden_size": 1280,
+        "intermediate_size": 3420,
+        "num_heads": 16,
+        "out_hidden_size": 2048,
+        "window_size": 112,
+        "fullatt_block_indexes": [7, 15, 23, 31],
+    },
+    "pixels": {"min_pixels": 56 * 56, "max_pixels": 28 * 28 * 1280},
+    "tie_word_embeddings": True,
+}
 
-    tok = tokenizers.qwen2_tokenizer(vision=True)
+
+def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
+    """Qwen2_5_VLForConditionalGeneration for ``tok`` (the Qwen2.5 tokenizer with the vision tokens) at
+    ``sizes`` (default :data:`QWEN2_5_VL_TINY`), on the current default device and dtype."""
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
     ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
     eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
+    sizes = sizes or QWEN2_5_VL_TINY
+    text = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
+    mrope = text.pop("mrope_section")
     config = Qwen2_5_VLConfig(
         text_config={
-            "vocab_size": -(-len(tok) // 64) * 64,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
+            **text,
             "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
             "bos_token_id": eot,
             "eos_token_id": im_end,
             "pad_token_id": eot,
         },
         vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
+            **sizes["vision"],
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=sizes.get("tie_word_embeddings", False),
     )
-    torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=eot,
@@ -210,7 +243,20 @@ def build_qwen2_vl(folder: Path, seed: int) -> None:
         top_k=1,
         repetition_penalty=1.05,
     )
-    pixels = {"min_pixels": 56 * 56, "max_pixels": 224 * 224}
+    return model
+
+
+def build_qwen2_vl(folder: Path, seed: int, sizes: dict[str, Any] | None = None) -> None:
+    """Qwen2_5_VLForConditionalGeneration (default: 2-layer vision tower, 2-layer Qwen2 LM with M-RoPE) + its
+    processor: the Qwen2.5 tokenizer with the vision tokens and Qwen2-VL's chat template."""
+    import torch
+    from transformers import Qwen2VLImageProcessor
+
+    tok = tokenizers.qwen2_tokenizer(vision=True)
+    sizes = sizes or QWEN2_5_VL_TINY
+    torch.manual_seed(seed)
+    model = qwen2_vl_model(tok, sizes)
+    pixels = sizes["pixels"]
     patches = {"patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
     image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=_CLIP_MEAN, image_std=_CLIP_STD)
     model.save_pretrained(folder)
