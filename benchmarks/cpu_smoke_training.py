@@ -16,7 +16,7 @@ resumes from its last checkpoint, evaluation from its last finished prompt):
 
     OMP_NUM_THREADS=2 nohup python benchmarks/cpu_smoke_training.py > /tmp/cpu_smoke_training.log 2>&1 &
 
-Writes ``benchmarks/cpu_smoke_training.json`` and prints a table. Same seeds and config give the same
+Writes ``benchmarks/results/cpu_smoke_training.json`` and prints a table. Same seeds and config give the same
 numbers (``--repro-check`` retrains 3 SFT and 2 GRPO steps twice and re-evaluates one model to show it).
 """
 
@@ -237,7 +237,7 @@ def main() -> int:
     p.add_argument("--max-new-tokens", type=int, default=192, help="policy tokens at evaluation (greedy)")
     p.add_argument("--skip", nargs="*", default=[], choices=list(CONDITIONS), help="conditions to leave out")
     p.add_argument("--repro-check", action="store_true", help="also show that reruns give the same numbers")
-    p.add_argument("--json", default=str(HERE / "cpu_smoke_training.json"))
+    p.add_argument("--json", default=str(HERE / "results" / "cpu_smoke_training.json"))
     args = p.parse_args()
 
     import torch

@@ -187,8 +187,9 @@ def test_same_seed_same_run(primed: Path, tmp_path: Path) -> None:
 def test_killed_run_resumes_from_its_last_checkpoint(primed: Path, tmp_path: Path) -> None:
     """A real SIGKILL of a training process after a checkpoint; the same command then finishes the run."""
     out = tmp_path / "out"
-    cfg = _sketch_config(primed, _prompts(tmp_path), out, max_steps=12, save_steps=2, save_total_limit=2,
-                         max_completion_length=32)  # fmt: skip
+    prompts = _prompts(tmp_path)
+    cfg = _sketch_config(primed, prompts, out, max_steps=12, save_steps=2, save_total_limit=2,
+                         max_completion_length=32, heldout_prompts=str(prompts), heldout_every=2, heldout_max=2)  # fmt: skip
     cmd = [sys.executable, "-m", "reprompt.train.grpo", "--config", str(_write(cfg, tmp_path / "cfg.yaml"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -215,6 +216,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(primed: Path, tmp_path: Pat
     assert state["global_step"] == 12
     steps = [h["step"] for h in json.loads((out / "log_history.json").read_text()) if "loss" in h]
     assert steps == sorted(set(steps)) and steps[-1] == 12  # no step trained twice in the history
+    heldout = [json.loads(line)["step"] for line in (out / "heldout.jsonl").read_text().splitlines()]
+    assert heldout == [0, 2, 4, 6, 8, 10, 12]  # the resumed run does not evaluate a step again
     assert PromptSpec.load(out) == PromptSpec.load(primed)
 
 

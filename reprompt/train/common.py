@@ -180,3 +180,18 @@ def save_spec(folder: str | Path, spec: PromptSpec, record: dict[str, Any]) -> N
 
     atomic_write_json(Path(folder) / RUN_FILE, record)
     atomic_write_json(Path(folder) / SPEC_FILE, asdict(spec))  # last: marks a complete checkpoint
+
+
+def train_and_save(trainer: Any, cfg: Any, spec: PromptSpec, record: dict[str, Any]) -> Path:
+    """Train (resuming as ``cfg.resume`` says), then save the final model, its tokenizer, the log history and
+    the PromptSpec (written last: it marks the folder complete). Shared by SFT and GRPO."""
+    from reprompt.utils.io import atomic_write_json
+
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        history = [h for h in trainer.state.log_history if "step" in h]
+        atomic_write_json(Path(cfg.output_dir) / "log_history.json", history)
+        save_spec(cfg.output_dir, spec, record)
+    return Path(cfg.output_dir)

@@ -10,7 +10,6 @@ complete checkpoint after a kill; saves the PromptSpec with every checkpoint and
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -203,17 +202,10 @@ def build_trainer(
 
 def train(cfg: RepromptGRPOConfig) -> Path:
     """Train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
-    from reprompt.train.common import resume_point, save_spec
+    from reprompt.train.common import train_and_save
 
     trainer, spec, record = build_trainer(cfg)
-    trainer.train(resume_from_checkpoint=resume_point(cfg))
-    trainer.save_model(cfg.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(cfg.output_dir)
-        save_spec(cfg.output_dir, spec, record)
-        history = [h for h in trainer.state.log_history if "step" in h]
-        (Path(cfg.output_dir) / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
-    return Path(cfg.output_dir)
+    return train_and_save(trainer, cfg, spec, record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -269,6 +269,12 @@ class HeldoutRewardCallback(TrainerCallback):
         self._done: set[int] = set()
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        if state.global_step > 0:  # resumed: the steps the killed run already evaluated stay as they are
+            path = Path(args.output_dir) / "heldout.jsonl"
+            if path.exists():
+                self._done.update(
+                    int(json.loads(line)["step"]) for line in path.read_text().splitlines() if line
+                )
         self._run(args, state, kwargs)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001

@@ -89,15 +89,10 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
 
 def train(cfg: RepromptSFTConfig) -> Path:
     """Train and save the final model (plus its PromptSpec) to ``cfg.output_dir``; returns that folder."""
-    from reprompt.train.common import resume_point, save_spec
+    from reprompt.train.common import train_and_save
 
     trainer, spec, record = build_trainer(cfg)
-    trainer.train(resume_from_checkpoint=resume_point(cfg))
-    trainer.save_model(cfg.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(cfg.output_dir)
-        save_spec(cfg.output_dir, spec, record)
-    return Path(cfg.output_dir)
+    return train_and_save(trainer, cfg, spec, record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

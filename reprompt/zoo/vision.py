@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.eval.geneval.classes import COCO_CLASSES  # one list for the detector and its tiny twin
-from reprompt.zoo import tokenizers
+from reprompt.zoo import text, tokenizers
 
 __all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]
 
@@ -156,15 +156,7 @@ def build_blip_vqa(folder: Path, seed: int) -> None:
 # tests fast) and Qwen2.5-VL-3B-Instruct's published config with its processor's pixel range, which
 # reprompt.zoo.full builds with random weights for GPU timing.
 QWEN2_5_VL_TINY: dict[str, Any] = {
-    "text": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
-        "mrope_section": [2, 3, 3],
-    },
+    "text": {**text.QWEN2_TINY, "mrope_section": [2, 3, 3]},
     "vision": {
         "depth": 2,
         "hidden_size": 32,
@@ -177,16 +169,7 @@ QWEN2_5_VL_TINY: dict[str, Any] = {
     "pixels": {"min_pixels": 56 * 56, "max_pixels": 224 * 224},
 }
 QWEN2_5_VL_3B: dict[str, Any] = {
-    "text": {
-        "vocab_size": 151936,
-        "hidden_size": 2048,
-        "intermediate_size": 11008,
-        "num_hidden_layers": 36,
-        "num_attention_heads": 16,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 128000,
-        "mrope_section": [16, 24, 24],
-    },
+    "text": {**text.QWEN2_5_3B, "max_position_embeddings": 128000, "mrope_section": [16, 24, 24]},
     "vision": {
         "depth": 32,
         "hidden_size": 1280,
@@ -209,11 +192,11 @@ def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
     ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
     eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
     sizes = sizes or QWEN2_5_VL_TINY
-    text = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
-    mrope = text.pop("mrope_section")
+    lm = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
+    mrope = lm.pop("mrope_section")
     config = Qwen2_5_VLConfig(
         text_config={
-            **text,
+            **lm,
             "rms_norm_eps": 1e-6,
             "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
             "bos_token_id": eot,
