@@ -14,7 +14,7 @@ resumes from its last checkpoint, evaluation from its last finished prompt):
    reasoning; each against no rewrite as a paired same-seed difference with a stratified bootstrap
    interval (``reprompt.eval.compare``).
 
-    OMP_NUM_THREADS=2 nohup python benchmarks/cpu_smoke_training.py > /tmp/cpu_smoke_training.log 2>&1 &
+    OMP_NUM_THREADS=1 nohup python benchmarks/cpu_smoke_training.py --repro-check > /tmp/cpu_smoke_training.log 2>&1 &
 
 Writes ``benchmarks/results/cpu_smoke_training.json`` and prints a table. Same seeds and config give the same
 numbers (``--repro-check`` retrains 3 SFT and 2 GRPO steps twice and re-evaluates one model to show it).
