@@ -114,7 +114,6 @@ def main() -> int:
     )
 
     from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
-    from reprompt.rewards import build_rewards
     from reprompt.train import grpo
 
     t0 = time.perf_counter()
@@ -144,13 +143,13 @@ def main() -> int:
     cfg.rewards = rcfg
 
     t0 = time.perf_counter()
-    scorer = _scorer(build_rewards, grpo, rcfg, backbone, cfg)
+    scorer = _scorer(rcfg, backbone, cfg)
     judge_error = warm_up(scorer)
     if judge_error and vlm is not None:  # one chance on a lent GPU: time the rest rather than nothing
         log(f"the judge failed ({judge_error}); timing without it")
         rcfg = reward_config(reward, None, device)
         cfg.rewards = rcfg
-        scorer = _scorer(build_rewards, grpo, rcfg, backbone, cfg)
+        scorer = _scorer(rcfg, backbone, cfg)
         if warm_up(scorer):
             raise SystemExit("the reward pipeline fails even without the judge")
     elif judge_error:
@@ -201,8 +200,10 @@ def main() -> int:
     return 0
 
 
-def _scorer(build_rewards, grpo, rcfg: dict, backbone, cfg):  # noqa: ANN001
+def _scorer(rcfg: dict, backbone, cfg):  # noqa: ANN001
     """The reward pipeline around the in-memory backbone, parsing the policy's tag format."""
+    from reprompt.rewards import build_rewards
+    from reprompt.train import grpo
     from reprompt.train.common import resolve_policy, resolve_spec
 
     spec = resolve_spec(cfg, resolve_policy(cfg.policy))

@@ -103,6 +103,17 @@ def torch_dtype(name: str) -> Any:
     return getattr(torch, name)
 
 
+def policy_init_kwargs(cfg: Any) -> dict[str, Any]:
+    """``from_pretrained`` kwargs for the policy TRL loads: the configured dtype, safetensors only, no remote
+    code (the user's own ``model_init_kwargs`` are kept, the safety settings win)."""
+    return {
+        **(cfg.model_init_kwargs or {}),
+        "dtype": torch_dtype(cfg.policy_dtype),
+        "use_safetensors": True,
+        "trust_remote_code": False,
+    }
+
+
 def peft_config(cfg: Any) -> Any:
     """A LoRA config when ``use_peft``, else None."""
     if not cfg.use_peft:

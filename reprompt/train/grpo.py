@@ -138,10 +138,10 @@ def build_trainer(
     from reprompt.train.common import (
         SaveSpecCallback,
         peft_config,
+        policy_init_kwargs,
         resolve_policy,
         resolve_spec,
         run_record,
-        torch_dtype,
     )
     from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
 
@@ -176,12 +176,7 @@ def build_trainer(
         record["rewards"] = (
             cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
         )
-    cfg.model_init_kwargs = {
-        **(cfg.model_init_kwargs or {}),
-        "dtype": torch_dtype(cfg.policy_dtype),
-        "use_safetensors": True,
-        "trust_remote_code": False,
-    }
+    cfg.model_init_kwargs = policy_init_kwargs(cfg)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     callbacks: list[Any] = [timer, SaveSpecCallback(spec, record)]
     heldout = build_heldout(cfg, scorer, spec, sink)

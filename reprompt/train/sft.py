@@ -56,10 +56,10 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
     from reprompt.train.common import (
         SaveSpecCallback,
         peft_config,
+        policy_init_kwargs,
         resolve_policy,
         resolve_spec,
         run_record,
-        torch_dtype,
     )
 
     path = resolve_policy(cfg.policy)
@@ -70,12 +70,7 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
         from reprompt.errors import ConfigError
 
         raise ConfigError(f"{cfg.policy!r} has no chat template: train an instruct/chat model")
-    cfg.model_init_kwargs = {
-        **(cfg.model_init_kwargs or {}),
-        "dtype": torch_dtype(cfg.policy_dtype),
-        "use_safetensors": True,
-        "trust_remote_code": False,
-    }
+    cfg.model_init_kwargs = policy_init_kwargs(cfg)
     trainer = SFTTrainer(
         model=path,
         args=cfg,
