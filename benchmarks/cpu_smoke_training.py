@@ -112,7 +112,12 @@ def make_data(root: Path, timings: Timings, n_sft: int, n_rl: int, n_heldout: in
     if not (data / "heldout_prompts.jsonl").exists():
         keys, texts = load_exclusions([GENEVAL])
         splits, _ = split_prompts(
-            PromptGenConfig(n_sft=n_sft, n_rl=n_rl, n_heldout=n_heldout, seed=0), keys, texts
+            # single_object weight 0: with COCO names all 80 single-object prompts are GenEval test prompts
+            PromptGenConfig(
+                n_sft=n_sft, n_rl=n_rl, n_heldout=n_heldout, seed=0, tag_weights=(0, 1, 1, 1, 1, 1)
+            ),
+            keys,
+            texts,
         )
         for name, rows in splits.items():
             atomic_write_text(data / f"{name}_prompts.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
@@ -313,7 +318,7 @@ def main() -> int:
 
 
 def table(results: dict) -> str:
-    from reprompt.eval.geneval.classes import GENEVAL_TAGS
+    from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
     short = {"single_object": "single", "two_object": "two", "counting": "count", "colors": "colors",
              "position": "pos", "color_attr": "attr"}  # fmt: skip

@@ -13,9 +13,21 @@ Tokenizers are small ones trained in Python (``reprompt.zoo.tokenizers``); the p
 ``--prompt-tokens`` ids (our system prompt plus a GenEval request is ~205 tokens with a Qwen-style BPE) and it
 writes exactly ``--new-tokens`` (min_new_tokens = max_new_tokens), so every variant does the same work:
 
-- plain ``generate`` (dynamic KV cache), batch 1;
-- static KV cache + ``torch.compile`` (mode reduce-overhead), batch 1;
-- vLLM with ``load_format="dummy"`` when vllm is installed.
+- ``plain``: ``generate`` with the dynamic KV cache, batch 1;
+- ``lookup``: prompt-lookup (n-gram) decoding, ``prompt_lookup_num_tokens=--lookup-tokens`` (what
+  ``GenerationOptions.prompt_lookup_num_tokens`` / ``--prompt-lookup`` turn on);
+- ``static-compile``: static KV cache + ``torch.compile`` (mode reduce-overhead);
+- ``static-compile-lookup``: both (transformers may refuse the combination: the error is recorded);
+- ``vllm``: vLLM with ``load_format="dummy"`` when vllm is installed.
+Pick them with ``--variants`` (default: all).
+
+Prompt lookup drafts tokens copied from the context and verifies them in one forward pass: it helps only
+when drafts are accepted, which random weights almost never do. So for the lookup variants the script also
+counts forward passes (tokens per forward = the acceptance actually achieved) and times one forward of
+``--lookup-tokens + 1`` tokens against one of 1 token on the same KV cache (``verify_cost_ratio``): with a
+trained model that accepts ``a`` tokens per forward, decoding speeds up by about ``a / verify_cost_ratio``
+(a real rewrite copies much of the user's prompt and its own plan; ``tests/test_policy.py`` measures ``a``
+for SmolLM2 on CPU). On a bandwidth-bound GPU the ratio is near 1; on a small CPU it is not.
 
 Target (paper: RePrompt added 10 s to FLUX's 20 s per image on an A100): rewriting costs at most 10% of the
 render time. Prints a table and writes JSON.
@@ -110,6 +122,36 @@ def time_generate(
     return timed(run, repeats, warmup, sync)
 
 
+class ForwardCounter:
+    """Counts the model's forward passes (a hook), to measure tokens per forward under prompt lookup."""
+
+    def __init__(self, model: Any) -> None:
+        self.n = 0
+        self.handle = model.register_forward_hook(self._hook)
+
+    def _hook(self, *_: Any) -> None:
+        self.n += 1
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+def verify_cost_ratio(model: Any, input_ids: Any, k: int, repeats: int, sync: Any) -> dict[str, float]:
+    """Time of one forward of ``k + 1`` new tokens over the cached prompt vs one of 1 token."""
+    import torch
+
+    with torch.inference_mode():
+        past = model(input_ids=input_ids, use_cache=True).past_key_values
+
+        def step(width: int) -> None:
+            model(input_ids=input_ids[:, -width:], past_key_values=past, use_cache=True)
+            past.crop(-width)  # back to the prompt: every call sees the same cache
+
+        one = summary(timed(lambda: step(1), repeats, 1, sync))["median"]
+        many = summary(timed(lambda: step(k + 1), repeats, 1, sync))["median"]
+    return {"forward_1_token_s": one, f"forward_{k + 1}_tokens_s": many, "verify_cost_ratio": many / one}
+
+
 def vllm_available() -> bool:
     import importlib.util
 
@@ -128,6 +170,9 @@ def time_vllm(folder: Path, input_ids: Any, new_tokens: int, repeats: int, tiny:
     return summary(times)
 
 
+VARIANTS = ("plain", "lookup", "static-compile", "static-compile-lookup", "vllm")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -144,10 +189,24 @@ def main() -> None:
         "--new-tokens", type=int, default=None, help="tokens the policy writes (default 200; 8 with --tiny)"
     )
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--no-compile", action="store_true", help="skip the static-cache + torch.compile variant")
+    ap.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}"
+    )
+    ap.add_argument("--lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens (default 10)")
+    ap.add_argument(
+        "--no-compile", action="store_true", help="skip the static-cache + torch.compile variants"
+    )
     ap.add_argument("--no-vllm", action="store_true")
     ap.add_argument("--out", default=None, help="JSON output path")
     args = ap.parse_args()
+    variants_wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants_wanted) - set(VARIANTS))
+    if unknown:
+        sys.exit(f"unknown --variants {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
+    if args.no_compile:
+        variants_wanted = [v for v in variants_wanted if not v.startswith("static-compile")]
+    if args.no_vllm:
+        variants_wanted = [v for v in variants_wanted if v != "vllm"]
 
     import torch
 
@@ -194,11 +253,25 @@ def main() -> None:
     ids = policy_input(tok, prompt_tokens, device)
     print(f"rewrite: Qwen2.5-3B architecture, {report['policy_params'] / 1e6:,.1f}M params, {prompt_tokens} in, "
           f"{new_tokens} out", flush=True)  # fmt: skip
-    variants: dict[str, Any] = {
-        "plain generate": summary(time_generate(model, ids, new_tokens, args.repeats, 1, sync))
-    }
+    variants: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    if not args.no_compile:
+    lookup = {"prompt_lookup_num_tokens": args.lookup_tokens}
+    report["lookup_tokens"] = args.lookup_tokens
+    if "plain" in variants_wanted:
+        variants["plain generate"] = summary(time_generate(model, ids, new_tokens, args.repeats, 1, sync))
+    if "lookup" in variants_wanted:
+        counter = ForwardCounter(model)
+        times = time_generate(model, ids, new_tokens, args.repeats, 1, sync, **lookup)
+        counter.close()
+        runs = args.repeats + 1  # the warm-up generates too
+        variants["prompt lookup"] = dict(summary(times), tokens_per_forward=runs * new_tokens / counter.n)
+        report["lookup_verify_cost"] = verify_cost_ratio(
+            model, ids, args.lookup_tokens, max(args.repeats, 3), sync
+        )
+    for name in ("static-compile", "static-compile-lookup"):
+        if name not in variants_wanted:
+            continue
+        label = "static cache + torch.compile" + (" + prompt lookup" if name.endswith("lookup") else "")
         try:
             from transformers import CompileConfig
 
@@ -207,14 +280,16 @@ def main() -> None:
             # ("accessing tensor output of CUDAGraphs that has been overwritten by a subsequent run").
             model.generation_config.cache_implementation = "static"
             model.generation_config.compile_config = CompileConfig(fullgraph=True, mode="reduce-overhead")
+            extra = lookup if name.endswith("lookup") else {}
             t = time.perf_counter()
-            times = time_generate(model, ids, new_tokens, args.repeats, 2, sync)
-            variants["static cache + torch.compile"] = dict(
-                summary(times), compile_and_warmup_s=time.perf_counter() - t - sum(times)
-            )
+            times = time_generate(model, ids, new_tokens, args.repeats, 2, sync, **extra)
+            variants[label] = dict(summary(times), compile_and_warmup_s=time.perf_counter() - t - sum(times))
         except Exception as err:  # keep the other numbers; report why this variant failed
-            errors["static cache + torch.compile"] = f"{type(err).__name__}: {str(err)[:500]}"
-    if not args.no_vllm and vllm_available():
+            errors[label] = f"{type(err).__name__}: {str(err)[:500]}"
+        finally:
+            model.generation_config.cache_implementation = None
+            model.generation_config.compile_config = None
+    if "vllm" in variants_wanted and vllm_available():
         folder = Path(tempfile.mkdtemp(prefix="qwen-dummy-"))
         model.config.save_pretrained(folder)
         tok.save_pretrained(folder)
@@ -246,6 +321,12 @@ def main() -> None:
     for name, v in report["rewrite"].items():
         print(f"{'rewrite: ' + name:34}{v['median']:>10.3f}{v['tokens_per_s']:>9.1f}{v['share_of_render']:>13.1%}"
               f"{'yes' if v['meets_10pct_target'] else 'no':>8}")  # fmt: skip
+    if "lookup_verify_cost" in report:
+        cost = report["lookup_verify_cost"]
+        accepted = report["rewrite"]["prompt lookup"]["tokens_per_forward"]
+        print(f"prompt lookup: {accepted:.2f} tokens per forward with these weights; one forward of "
+              f"{args.lookup_tokens + 1} tokens costs {cost['verify_cost_ratio']:.2f}x one of 1 token, so a model "
+              f"accepting a tokens per forward decodes ~a/{cost['verify_cost_ratio']:.2f} times faster")  # fmt: skip
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

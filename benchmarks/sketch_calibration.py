@@ -1,13 +1,18 @@
-"""Calibrate the ``sketch`` simulator against published GenEval numbers, and time it.
+"""Calibrate the ``sketch`` simulators against published GenEval numbers, and time them.
 
-Renders GenEval's 553 prompts (4 seeds each) twice: as written ("plain") and as an "ideal rewrite"
-generated from the metadata (each object in its own sentence, with an exact count, its own
-reinforced color and an absolute place consistent with the relation). Scores both with the official
-GenEval rules on the drawn scene (oracle detector and colors). The simulator's default rates should
-give plain prompts FLUX.1-dev-like scores and ideal rewrites >= 0.95 overall: that gap is what a
-rewriter can learn on CPU.
+Renders GenEval's 553 prompts (4 seeds each) as written ("plain"), as an "ideal rewrite" generated
+from the metadata (each object in its own sentence, with an exact count, its own reinforced color and
+an absolute place consistent with the relation), and as rewritten by the two offline SFT teachers
+applied directly to the GenEval prompts ("grounded": the upper bound; "generic": the general-LLM-style
+teacher whose helpful strategies appear in only ~30% of targets). Scores each with the official GenEval
+rules on the drawn scene (oracle detector and colors), with paired bootstrap 95% intervals of each
+variant's overall difference to plain. ``--backbone`` picks the calibration: ``sketch`` should give
+plain prompts FLUX.1-dev-like scores, ``sketch-b`` SD3-Medium-like ones; ideal rewrites should be far
+above: that gap is what a rewriter can learn on CPU.
 
-    OMP_NUM_THREADS=1 python benchmarks/sketch_calibration.py --out runs/sketch_calibration.json
+    OMP_NUM_THREADS=1 python benchmarks/sketch_calibration.py --out benchmarks/results/sketch_calibration.json
+    OMP_NUM_THREADS=1 python benchmarks/sketch_calibration.py --backbone sketch-b \
+        --out benchmarks/results/sketch_calibration_sketch-b.json
 """
 
 from __future__ import annotations
@@ -19,23 +24,39 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from reprompt.backbones.sketch import SketchBackbone, SketchConfig
+import numpy as np
+
+from reprompt.backbones import SIMULATORS, load_backbone
+from reprompt.backbones.sketch import SketchBackbone
 from reprompt.backbones.sketch_text import plural
-from reprompt.eval.geneval.classes import GENEVAL_TAGS
-from reprompt.eval.geneval.detectors import OracleDetector
-from reprompt.eval.geneval.rules import score_detections
+from reprompt.data.strategies import STRATEGIES, strategy_table
+from reprompt.data.teachers import GenericTeacher, GroundedTeacher
+from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.geneval.detectors import OracleDetector
+from reprompt.geneval.rules import score_detections
 from reprompt.utils.io import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
-# FLUX.1-dev in published GenEval tables (rounded): what plain prompts should score.
+# What plain prompts should score per calibration: published GenEval tables, rounded.
 TARGETS = {
-    "single_object": 0.98,
-    "two_object": 0.80,
-    "counting": 0.70,
-    "colors": 0.80,
-    "position": 0.25,
-    "color_attr": 0.45,
-    "overall": 0.66,
+    "sketch": {  # FLUX.1-dev
+        "single_object": 0.98,
+        "two_object": 0.80,
+        "counting": 0.70,
+        "colors": 0.80,
+        "position": 0.25,
+        "color_attr": 0.45,
+        "overall": 0.66,
+    },
+    "sketch-b": {  # SD3-Medium
+        "single_object": 0.98,
+        "two_object": 0.74,
+        "counting": 0.63,
+        "colors": 0.67,
+        "position": 0.34,
+        "color_attr": 0.36,
+        "overall": 0.62,
+    },
 }
 _NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 _PLACE = {
@@ -99,11 +120,17 @@ def ideal_rewrite(meta: dict, exact: bool = True, placed: bool = True, own_sente
     return sentences[0] + " " + ", ".join(x.rstrip(".") for x in sentences[1:]) + "."
 
 
+def teacher_rewrites(teacher: GroundedTeacher | GenericTeacher, rows: list[dict]) -> list[str]:
+    """The teacher's enhanced prompt for each GenEval prompt (record id = its line number)."""
+    return [teacher.plan({**row, "id": f"geneval-{i:05d}"})[1] for i, row in enumerate(rows)]
+
+
 def score_prompts(backbone: SketchBackbone, rows: list[dict], prompts: list[str], seeds: list[int]) -> dict:
     """Mean GenEval correctness per tag (over images), overall = mean of tag means."""
     oracle = OracleDetector()
     per_tag: dict[str, list[float]] = defaultdict(list)
     any_correct: dict[str, list[float]] = defaultdict(list)
+    per_prompt: list[float] = []
     render_s = 0.0
     warnings = 0
     for meta, prompt in zip(rows, prompts, strict=True):
@@ -115,14 +142,40 @@ def score_prompts(backbone: SketchBackbone, rows: list[dict], prompts: list[str]
             verdicts.append(score_detections(meta, dets, classify_colors=oracle.colors_for(scene)).correct)
         per_tag[meta["tag"]].extend(map(float, verdicts))
         any_correct[meta["tag"]].append(float(any(verdicts)))
+        per_prompt.append(statistics.fmean(map(float, verdicts)))
     scores = {tag: statistics.fmean(per_tag[tag]) for tag in GENEVAL_TAGS if per_tag[tag]}
     scores["overall"] = statistics.fmean(scores.values())
+    tokens = [backbone.count_tokens(p).tokens for p in prompts]
     return {
         "scores": scores,
         "prompts_with_a_correct_image": {t: statistics.fmean(v) for t, v in any_correct.items()},
+        "per_prompt": per_prompt,
+        "tokens": {
+            "mean": statistics.fmean(tokens),
+            "max": max(tokens),
+            "over_77": sum(t > 77 for t in tokens),
+        },
         "render_seconds": render_s,
         "warnings": warnings,
     }
+
+
+def paired_difference(
+    rows: list[dict], a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0
+) -> dict:
+    """Overall (mean of tag means) of ``b`` minus ``a``, per-prompt paired, with a bootstrap 95% interval
+    that resamples prompts within each tag."""
+    tags = [row["tag"] for row in rows]
+    index = {t: np.array([i for i, x in enumerate(tags) if x == t]) for t in GENEVAL_TAGS if t in tags}
+    diff = np.asarray(b) - np.asarray(a)
+    point = float(np.mean([diff[idx].mean() for idx in index.values()]))
+    rng = np.random.default_rng(seed)
+    boots = np.mean(
+        [diff[idx][rng.integers(0, len(idx), (n_boot, len(idx)))].mean(axis=1) for idx in index.values()],
+        axis=0,
+    )
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"difference": point, "ci95": [float(lo), float(hi)]}
 
 
 def time_renders(backbone: SketchBackbone, prompts: list[str], n: int) -> dict:
@@ -144,12 +197,19 @@ def time_renders(backbone: SketchBackbone, prompts: list[str], n: int) -> dict:
     }
 
 
+def _fmt_difference(d: dict) -> str:
+    return f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] (paired 95% CI)"
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--metadata",
         default=str(REPO.parent / "shared/benchmarks/geneval/evaluation_metadata.jsonl"),
         help="GenEval evaluation_metadata.jsonl (default: ../shared/benchmarks/geneval/ from the repo root)",
+    )
+    p.add_argument(
+        "--backbone", default="sketch", choices=SIMULATORS, help="simulator calibration to measure"
     )
     p.add_argument("--seeds", type=int, default=4, help="images per prompt")
     p.add_argument("--seed", type=int, default=42, help="image j of every prompt uses seed + j")
@@ -165,41 +225,68 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     args = make_parser().parse_args(argv)
     rows = [json.loads(line) for line in Path(args.metadata).read_text().splitlines() if line.strip()]
-    backbone = SketchBackbone(SketchConfig(width=args.size, height=args.size))
+    backbone = load_backbone(args.backbone, width=args.size, height=args.size)
+    targets = TARGETS[args.backbone]
     seeds = [args.seed + j for j in range(args.seeds)]
-    plain_prompts = [row["prompt"] for row in rows]
-    ideal_prompts = [ideal_rewrite(row) for row in rows]
-    plain = score_prompts(backbone, rows, plain_prompts, seeds)
-    ideal = score_prompts(backbone, rows, ideal_prompts, seeds)
-    variants = {"plain": plain, "ideal": ideal}
+    prompts = {
+        "plain": [row["prompt"] for row in rows],
+        "ideal": [ideal_rewrite(row) for row in rows],
+        "grounded": teacher_rewrites(GroundedTeacher(), rows),
+        "generic": teacher_rewrites(GenericTeacher(), rows),
+    }
     if args.ablations:
         for name, kw in ABLATIONS.items():
-            variants[name] = score_prompts(backbone, rows, [ideal_rewrite(row, **kw) for row in rows], seeds)
-    timing = time_renders(backbone, plain_prompts + ideal_prompts, args.timing_images)
-    ideal_tokens = [backbone.count_tokens(p).tokens for p in ideal_prompts]
+            prompts[name] = [ideal_rewrite(row, **kw) for row in rows]
+    variants = {name: score_prompts(backbone, rows, texts, seeds) for name, texts in prompts.items()}
+    for name, v in variants.items():
+        if name != "plain":
+            v["vs_plain"] = paired_difference(rows, variants["plain"]["per_prompt"], v["per_prompt"])
+        v["strategies"] = strategy_table(zip(prompts[name], rows, strict=True))
+    variants["generic"]["vs_grounded"] = paired_difference(
+        rows, variants["grounded"]["per_prompt"], variants["generic"]["per_prompt"]
+    )
+    timing = time_renders(backbone, prompts["plain"] + prompts["ideal"], args.timing_images)
 
     print(
-        f"{len(rows)} prompts x {len(seeds)} seeds, {args.size}x{args.size}, oracle detector, GenEval rules"
+        f"{args.backbone}: {len(rows)} prompts x {len(seeds)} seeds, {args.size}x{args.size}, oracle "
+        "detector, GenEval rules"
     )
-    print(f"{'tag':15} {'target':>7}" + "".join(f" {name:>13}" for name in variants))
+    print(f"{'tag':15} {'target':>7}" + "".join(f" {name:>10}" for name in variants))
     for tag in [*GENEVAL_TAGS, "overall"]:
         print(
-            f"{tag:15} {TARGETS[tag]:7.2f}" + "".join(f" {v['scores'][tag]:13.3f}" for v in variants.values())
+            f"{tag:15} {targets[tag]:7.2f}" + "".join(f" {v['scores'][tag]:10.3f}" for v in variants.values())
         )
-    mean_tokens = statistics.fmean(ideal_tokens)
-    print(f"ideal rewrites: {mean_tokens:.1f} approx CLIP tokens on average, max {max(ideal_tokens)}")
+    for name, v in variants.items():
+        if name != "plain":
+            print(f"{name} - plain: {_fmt_difference(v['vs_plain'])}")
+    print(f"generic - grounded: {_fmt_difference(variants['generic']['vs_grounded'])}")
+    print("strategy use (used / applicable):")
+    for strategy in STRATEGIES:
+        print(
+            f"  {strategy:24}"
+            + "".join(
+                f" {name}={v['strategies'][strategy]['used']}/{v['strategies'][strategy]['applicable']}"
+                for name, v in variants.items()
+            )
+        )
+    for name, v in variants.items():
+        t = v["tokens"]
+        print(
+            f"{name}: {t['mean']:.1f} approx CLIP tokens on average, max {t['max']}, {t['over_77']} over 77"
+        )
     print(
         f"render {args.size}x{args.size}: mean {timing['mean_ms']:.2f} ms, p95 {timing['p95_ms']:.2f} ms, "
         f"max {timing['max_ms']:.2f} ms per image ({timing['images']} single renders)"
     )
     result = {
+        "backbone": args.backbone,
         "metadata": str(args.metadata),
         "seeds": seeds,
         "size": args.size,
-        "targets": TARGETS,
+        "targets": targets,
         **variants,
-        "ideal_example": {"plain": plain_prompts[-1], "ideal": ideal_prompts[-1]},
-        "ideal_tokens": {"mean": statistics.fmean(ideal_tokens), "max": max(ideal_tokens)},
+        "examples": {name: texts[-1] for name, texts in prompts.items()},
+        "ideal_tokens": variants["ideal"]["tokens"],
         "timing": timing,
         "config": backbone.config.__dict__ | {"background": list(backbone.config.background)},
     }

@@ -5,9 +5,10 @@ Heavy modules (torch, transformers, diffusers) are imported lazily so ``import r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from reprompt._version import __version__
+from reprompt.utils.lazy import lazy_exports
 
 _LAZY = {
     "RePrompter": "reprompt.policy",
@@ -31,12 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reprompt.policy import RePrompter, Rewrite, load_policy
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'reprompt' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

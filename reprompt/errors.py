@@ -23,6 +23,11 @@ class RemoteServiceError(RepromptError):
     """A remote endpoint (policy server, judge API, reward service) failed after its retries."""
 
 
+class RewardOutageError(RepromptError):
+    """Too many scores of a reward component went missing for too long (e.g. the judge API is down):
+    training stops instead of silently optimising what is left (format + length)."""
+
+
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return ' Did you mean X?' for the closest choice, or '' when nothing is close."""
     import difflib

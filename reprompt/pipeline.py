@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,15 @@ class RePromptPipeline:
         num_images: int = 1,
         options: GenerationOptions | None = None,
         compare: bool = True,
+        guard: str | None = None,
     ) -> RePromptResult:
+        """Rewrite ``prompt``, render it (and the original, if ``compare``) with seeds seed..seed+n-1.
+
+        ``guard`` (off | warn | retry | fallback) overrides ``options.guard``: the intent guard checks that
+        the rewrite keeps the prompt's objects, counts, colors, quoted text and names
+        (``result.rewrite.guard``), and with retry/fallback renders a passing candidate or the original."""
+        if guard is not None:
+            options = replace(options or GenerationOptions(), guard=guard)
         seeds = [seed + k for k in range(num_images)]
         t0 = time.perf_counter()
         rw = self.policy.rewrite([prompt], options=options, token_counter=self.backbone.count_tokens)[0]
@@ -100,6 +108,7 @@ class RePromptPipeline:
             "backbone": self.backbone.name,
             "seed": seed,
             "num_images": num_images,
+            "guard": options.guard if options is not None else "off",
         }
         return res
 

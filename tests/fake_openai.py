@@ -14,23 +14,40 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAI:
-    def __init__(self, reply: str = "<reason>r</reason><prompt>A cat.</prompt>") -> None:
+    def __init__(
+        self, reply: str = "<reason>One cat, centered in the frame.</reason><prompt>A cat.</prompt>"
+    ) -> None:
         self.reply = reply
         self.fail_first = 0
         self.fail_status = 503
         self.delay = 0.0
+        self.models = ["fake-model"]  # listed by GET /v1/models
         self.requests: list[dict] = []
-        self.headers: list[dict] = []
+        self.headers: list = []  # http.client.HTTPMessage per request
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a):  # keep test output clean
                 pass
 
+            def do_GET(self):  # noqa: N802 (GET /v1/models, as OpenAI-compatible servers list models)
+                if not self.path.rstrip("/").endswith("/models"):
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                out = json.dumps(
+                    {"object": "list", "data": [{"id": m, "object": "model"} for m in owner.models]}
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out.encode())
+
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
-                owner.headers.append(dict(self.headers))
+                owner.headers.append(self.headers)  # case-insensitive, as HTTP headers are
                 if owner.delay:
                     time.sleep(owner.delay)
                 if owner.fail_first > 0:
@@ -41,9 +58,11 @@ class FakeOpenAI:
                     return
                 reply = owner.reply(body) if callable(owner.reply) else owner.reply
                 n = body.get("n", 1)
+                texts = reply if isinstance(reply, list) else [reply] * n  # a list: one text per choice
                 data = {
                     "choices": [
-                        {"index": i, "message": {"role": "assistant", "content": reply}} for i in range(n)
+                        {"index": i, "message": {"role": "assistant", "content": t}}
+                        for i, t in enumerate(texts)
                     ],
                     "usage": {"completion_tokens": 7 * n},
                 }

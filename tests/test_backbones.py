@@ -93,3 +93,59 @@ def test_errors(tmp_path):
     with pytest.raises(ModelNotFoundError):
         load_backbone(str(tmp_path / "missing" / "pipe"))
     assert "sketch" in backbone_names() and "flux-dev" in backbone_names()
+
+
+def test_sketch_calibrations_are_accepted_wherever_a_backbone_is_named(tmp_path, capsys, shared_benchmarks):
+    """sketch-b through the registry, a reward config, `reprompt score` and `reprompt eval geneval`."""
+    import json
+
+    from reprompt.backbones import is_simulator
+    from reprompt.cli.main import main
+    from reprompt.rewards.config import RewardConfig
+    from reprompt.rewards.pipeline import RewardPipeline
+
+    assert {"sketch", "sketch-b"} <= set(backbone_names()) and is_simulator("sketch-b")
+    assert not is_simulator("flux-dev")
+    with pytest.raises(RepromptError, match="Did you mean 'sketch-b'"):
+        load_backbone("sketch-c")
+    config = RewardConfig.from_dict(
+        {"backbone": "sketch-b", "backbone_options": {"width": 32, "height": 32}, "components": ["geneval"]}
+    )
+    backbone = RewardPipeline.from_config(config).backbone
+    assert backbone.name == "sketch-b" and backbone.config.explicit_count_cues == ("restated", "enumerated")
+
+    meta = {
+        "tag": "counting",
+        "include": [{"class": "cat", "count": 3}],
+        "exclude": [{"class": "cat", "count": 4}],
+    }
+    completion = (
+        "<reason>Three cats.</reason><prompt>A photo of three cats. All three cats sit in a row.</prompt>"
+    )
+    rc = main(["score", "--prompt", "a photo of three cats", "--completion", completion, "--backbone", "sketch-b",
+               "--width", "64", "--height", "64", "--rewards", "geneval", "--metadata", json.dumps(meta), "--json"])  # fmt: skip
+    assert rc == 0 and json.loads(capsys.readouterr().out)["components"]["geneval"][0] == 1.0
+
+    out = tmp_path / "run"
+    rc = main(["eval", "geneval", "--metadata", str(shared_benchmarks / "geneval" / "evaluation_metadata.jsonl"),
+               "--out", str(out), "--policy", "none", "--backbone", "sketch-b", "--height", "64", "--per-tag", "1",
+               "--images", "2", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (
+        run["backbone"]["name"] == "sketch-b" and run["backbone"]["settings"]["relation_follow_rate"] == 0.26
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scorer"]["detector"] == "oracle" and 0.0 <= summary["results"]["overall"] <= 1.0
+
+
+def test_compbench_builds_and_scores_sketch_b_as_a_simulator(tmp_path):
+    import json
+
+    from reprompt.eval.compbench.evaluate import _default_detector
+    from reprompt.eval.compbench.generate import GenerateConfig, build_backbone
+
+    bb = build_backbone(GenerateConfig(data_dir=str(tmp_path), out_dir=str(tmp_path), backbone="sketch-b"))
+    assert bb.name == "sketch-b"
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"backbone": "sketch-b"}}))
+    assert _default_detector(tmp_path) == "oracle"

@@ -15,7 +15,7 @@ from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import nlp, rules
 from reprompt.eval.compbench.generate import GenerateConfig, generate, read_records
-from reprompt.eval.geneval.rules import Detection
+from reprompt.geneval.rules import Detection
 
 RULES = nlp.RuleAnalyzer()
 

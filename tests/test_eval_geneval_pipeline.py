@@ -70,7 +70,7 @@ def test_task_yaml_matches_the_official_defaults_everywhere():
     from dataclasses import asdict
 
     from reprompt.cli.main import make_parser
-    from reprompt.eval.geneval.rules import GenEvalOptions
+    from reprompt.geneval.rules import GenEvalOptions
     from reprompt.eval.registry import get_metric, load_task
 
     task = load_task("geneval")

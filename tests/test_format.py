@@ -22,15 +22,32 @@ ORIG = "a photo of a cat"
 # (completion, expected prompt, format_ok, fallback, recovered)
 CASES = [
     (
-        "<reason>one cat</reason><prompt>A gray cat on a sofa.</prompt>",
+        "<reason>Objects: one gray cat.</reason><prompt>A gray cat on a sofa.</prompt>",
         "A gray cat on a sofa.",
         True,
         False,
         False,
     ),
-    ("  <reason>plan</reason>\n\n<prompt>\n A cat \n</prompt>\n", "A cat", True, False, False),
-    ('<reason>r</reason><prompt>"A quoted cat."</prompt>', "A quoted cat.", True, False, False),
-    ("<reason>r</reason><prompt>A   cat\n\nwith  spaces</prompt>", "A cat with spaces", True, False, False),
+    ("  <reason>one cat, centered</reason>\n\n<prompt>\n A cat \n</prompt>\n", "A cat", True, False, False),
+    (
+        '<reason>one cat, centered</reason><prompt>"A quoted cat."</prompt>',
+        "A quoted cat.",
+        True,
+        False,
+        False,
+    ),
+    (
+        "<reason>one cat, centered</reason><prompt>A   cat\n\nwith  spaces</prompt>",
+        "A cat with spaces",
+        True,
+        False,
+        False,
+    ),
+    # a reason block without real content is not reasoning: the prompt is used, the format is not OK
+    ("<reason></reason><prompt>A cat.</prompt>", "A cat.", False, False, True),
+    ("<reason> \n </reason><prompt>A cat.</prompt>", "A cat.", False, False, True),
+    ("<reason>ok.</reason><prompt>A cat.</prompt>", "A cat.", False, False, True),
+    ("<reason>1 2 3 ...</reason><prompt>A cat.</prompt>", "A cat.", False, False, True),
     # lenient, flagged
     ("<reason>r</reason><prompt>A cat on the left", "A cat on the left", False, False, True),
     ("<prompt>A lone cat.</prompt>", "A lone cat.", False, False, True),
@@ -64,12 +81,12 @@ def test_reasoning_extracted():
 
 
 def test_tags_case_and_space_insensitive_but_flagged_ok():
-    p = parse_completion("<Reason>r</Reason><PROMPT>A cat.</ PROMPT>", ORIG)
+    p = parse_completion("<Reason>one cat, centered</Reason><PROMPT>A cat.</ PROMPT>", ORIG)
     assert p.prompt == "A cat." and p.format_ok
 
 
 def test_think_answer_format():
-    text = "<think>plan</think>\n<answer>A red cat.</answer>"
+    text = "<think>one red cat, centered</think>\n<answer>A red cat.</answer>"
     assert parse_completion(text, ORIG, THINK_ANSWER).format_ok
     assert parse_completion(text, ORIG, REASON_PROMPT).fallback
 
@@ -82,10 +99,17 @@ def test_prompt_only_format():
 
 @pytest.mark.parametrize("fmt", [REASON_PROMPT, THINK_ANSWER, PROMPT_ONLY])
 def test_render_then_parse_roundtrip(fmt):
-    text = render_completion("plan it", "A blue bus.", fmt)
+    text = render_completion("one blue bus, centered", "A blue bus.", fmt)
     p = parse_completion(text, ORIG, fmt)
     assert p.format_ok and p.prompt == "A blue bus."
-    assert p.reasoning == ("plan it" if fmt.reason else "")
+    assert p.reasoning == ("one blue bus, centered" if fmt.reason else "")
+
+
+def test_min_reason_words_is_configurable():
+    text = "<reason>one cat</reason><prompt>A cat.</prompt>"
+    assert not parse_completion(text, ORIG).format_ok
+    assert parse_completion(text, ORIG, min_reason_words=2).format_ok
+    assert parse_completion("<reason></reason><prompt>A cat.</prompt>", ORIG, min_reason_words=0).format_ok
 
 
 def test_user_cannot_smuggle_a_prompt_block():

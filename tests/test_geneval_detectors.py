@@ -12,10 +12,10 @@ from PIL import Image
 
 from reprompt.backbones.base import SceneObject
 from reprompt.errors import RepromptError
-from reprompt.eval.geneval.classes import COCO_CLASSES, GENEVAL_COLORS
-from reprompt.eval.geneval.detectors import DETECTORS, coco_name, label_mapping, load_detector
-from reprompt.eval.geneval.rules import Detection, GenEvalResult
-from reprompt.eval.geneval.scoring import make_record, score_image, score_images
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
+from reprompt.geneval.detectors import DETECTORS, coco_name, label_mapping, load_detector
+from reprompt.geneval.rules import Detection, GenEvalResult
+from reprompt.geneval.scoring import make_record, score_image, score_images
 
 # --------------------------------------------------------------------------------------------- registry
 
@@ -37,7 +37,7 @@ def test_mmdet_outputs_are_converted():
 
     import torch
 
-    from reprompt.eval.geneval.detectors import from_mmdet
+    from reprompt.geneval.detectors import from_mmdet
 
     bbox = [np.zeros((0, 5), dtype=np.float32) for _ in COCO_CLASSES]
     segm = [[] for _ in COCO_CLASSES]
@@ -75,7 +75,7 @@ def test_label_mapping():
 def test_masks_to_boxes_is_exclusive_at_the_far_edge():
     import torch
 
-    from reprompt.eval.geneval.detectors import masks_to_boxes
+    from reprompt.geneval.detectors import masks_to_boxes
 
     masks = torch.zeros((2, 10, 20), dtype=torch.bool)
     masks[0, 2:5, 3:8] = True
@@ -155,7 +155,7 @@ def mask2former(tiny_model):
 
 @pytest.fixture(scope="module")
 def clip(tiny_model):
-    from reprompt.eval.geneval.colors import ClipColorClassifier
+    from reprompt.geneval.colors import ClipColorClassifier
 
     return ClipColorClassifier(str(tiny_model("tiny-clip")))
 
@@ -182,7 +182,7 @@ def test_mask2former_detections_are_well_formed(mask2former):
 
 
 def test_clip_colour_classifier(clip):
-    from reprompt.eval.geneval.colors import object_crop
+    from reprompt.geneval.colors import object_crop
 
     image = Image.new("RGB", (64, 48), (200, 10, 10))
     mask = np.zeros((48, 64), dtype=bool)
@@ -207,7 +207,7 @@ def test_clip_colour_classifier(clip):
 
 
 def test_mask2former_and_clip_end_to_end(mask2former, clip):
-    from reprompt.eval.geneval.rules import GenEvalOptions
+    from reprompt.geneval.rules import GenEvalOptions
 
     image = images()[0]
     (dets,) = mask2former.detect([image])

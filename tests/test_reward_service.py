@@ -118,8 +118,11 @@ AUTH = {"Authorization": "Bearer s3cret-token"}
         (
             {"originals": ["a"], "completions": ["x"], "metadata": [{"include": [{"count": 1}]}]},
             400,
-            "clauses",
+            "include[0].class is missing",
         ),
+        ({"originals": ["a"], "completions": ["x"], "seeds": [[-1]]}, 422, "seeds"),
+        ({"originals": ["a"], "completions": ["x"], "seeds": [[10**30]]}, 422, "seeds"),
+        ({"originals": ["a"], "completions": ["x"], "seeds": [list(range(65))]}, 422, "seeds"),
     ],
 )
 def test_bad_requests_get_clear_4xx(service, body, status, message):
@@ -233,3 +236,127 @@ def test_serve_rewards_cli_in_a_subprocess(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"reprompt reward service on http://127.0.0.1:{port}" in out
+
+
+# ------------------------------------------------------------------ malformed GenEval metadata (issue 11)
+def _clause(**kw):
+    return {"tag": "position", "include": [{"class": "dog", "count": 1}, {"class": "cat", "count": 1, **kw}]}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        (_clause(count="two"), "include[1].count"),
+        (_clause(count=[1]), "include[1].count"),
+        (_clause(count=-5), "include[1].count"),
+        (_clause(count=0), "include[1].count"),
+        (_clause(count=1.5), "include[1].count"),
+        (_clause(position=["behind", 0]), "include[1].position[0]"),
+        (_clause(position=["left of", 7]), "include[1].position[1]"),
+        (_clause(position=["left of", 1]), "include[1].position[1]"),  # itself, not an earlier clause
+        (_clause(position="left of"), "include[1].position"),
+        (_clause(color="teal"), "include[1].color"),
+        (_clause(colour="red"), "include[1] has unknown key"),
+        ({"include": [{"class": "dragon", "count": 1}]}, "include[0].class 'dragon'"),
+        (
+            {"include": [{"class": "dog", "count": 1}], "exclude": [{"class": "dog", "count": "x"}]},
+            "exclude[0].count",
+        ),
+        ({"include": "dog"}, "'include' must be a list"),
+        ({"include": [["dog", 1]]}, "include[0] must be an object"),
+    ],
+)
+def test_malformed_metadata_is_a_400_naming_the_field(service, metadata, field):
+    """29 of 400 random malformed metadata requests got a 500 before; count -5 scored 1.0 and an
+    unknown class 0.0, silently."""
+    body = {"originals": ["a dog"], "completions": [COMPLETIONS[0]], "metadata": [metadata]}
+    r = httpx.post(service.url + "/score", json=body, headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert field in r.json()["error"]
+
+
+class Gated:
+    """The real pipeline behind a gate the test opens: makes "the service is busy" deterministic."""
+
+    def __init__(self, pipeline):
+        self.pipeline, self.calls = pipeline, 0
+        self.gate, self.entered = threading.Event(), threading.Event()
+
+    def score(self, *args, **kwargs):
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(30)
+        return self.pipeline.score(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline, name)
+
+
+def _wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_full_queue_is_429_and_a_gone_client_is_skipped():
+    gated = Gated(build_rewards(CONFIG))
+    app = create_app(gated, ServiceConfig(max_queue=1))
+    body = {"originals": [CATS["prompt"]], "completions": [COMPLETIONS[0]], "metadata": [CATS]}
+    with BackgroundServer(app) as server:
+        results = []
+        first = threading.Thread(target=lambda: results.append(httpx.post(server.url + "/score", json=body)))
+        first.start()
+        assert gated.entered.wait(20)  # request 1 is being scored (held at the gate)
+
+        def gives_up():  # request 2 waits in the queue, then its client times out and disconnects
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(server.url + "/score", json=body, timeout=httpx.Timeout(20, read=1.0))
+
+        second = threading.Thread(target=gives_up)
+        second.start()
+        _wait_until(lambda: app.state.queue["waiting"] == 1)
+        r = httpx.post(server.url + "/score", json=body)  # request 3: the queue is full
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert "already waiting" in r.json()["error"]
+        second.join()
+        gated.gate.set()
+        first.join()
+        _wait_until(lambda: app.state.queue["skipped"] == 1)
+        assert results[0].status_code == 200
+        assert gated.calls == 1  # request 2 never ran: nobody was there to read it
+
+
+def test_openapi_schema_is_published(service):
+    schema = httpx.get(service.url + "/openapi.json").json()
+    op = schema["paths"]["/score"]["post"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"originals", "completions"} and body["additionalProperties"] is False
+    assert {"400", "413", "422", "429", "500"} <= set(op["responses"])
+
+
+def test_internal_errors_are_not_retried_and_carry_the_message(token_env, monkeypatch):
+    pipeline = build_rewards(CONFIG)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a scorer bug")
+
+    monkeypatch.setattr(pipeline, "score", broken)  # a real internal failure of the scoring code
+    with BackgroundServer(create_app(pipeline, ServiceConfig())) as server:
+        r = httpx.post(server.url + "/score", json={"originals": ["a"], "completions": ["x"]})
+        assert r.status_code == 500 and r.json()["retryable"] is False
+        sleeps = []
+        monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
+        client = RewardClient(server.url, retries=6)
+        with pytest.raises(RemoteServiceError, match="ZeroDivisionError: a scorer bug"):
+            client.score(["a"], ["x"])
+        assert sleeps == []  # one try, no backoff (it used to be 7 tries over ~30 s, then "HTTP 500")
+
+
+def test_a_user_error_is_reported_once_with_the_servers_message(service, token_env, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
+    client = RewardClient(service.url, retries=6)
+    with pytest.raises(RemoteServiceError, match=r"HTTP 400\): GenEval metadata: include\[0\].count"):
+        client.score(["a dog"], ["x"], metadata=[{"include": [{"class": "dog", "count": -5}]}])
+    assert sleeps == []

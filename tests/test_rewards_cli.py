@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 META = json.dumps(
     {"tag": "counting", "include": [{"class": "cat", "count": 3}], "exclude": [{"class": "cat", "count": 4}]}
 )
-GOOD = "<reason>three cats</reason>\n<prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>"
+GOOD = "<reason>Plan: the objects, counts and places.</reason>\n<prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>"
 
 
 def run(capsys, *argv):

@@ -14,6 +14,7 @@ from reprompt.backbones import load_backbone
 from reprompt.backbones.base import SceneObject, TokenCount
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import parse_completion
+from reprompt.geneval.scorer import build_scorer
 from reprompt.rewards import build_component
 from reprompt.rewards.base import RewardBatch
 from reprompt.rewards.geneval_reward import parse_metadata
@@ -42,13 +43,22 @@ def make_batch(originals, completions, metadata=None, images=None, scenes=None, 
 @pytest.mark.parametrize(
     ("completion", "expected"),
     [
-        ("<reason>plan</reason><prompt>A red car on a road.</prompt>", 1.0),
-        ("<reason>plan</reason>\n<prompt>A red car on a road.</prompt>\n", 1.0),
+        ("<reason>Plan: the objects, counts and places.</reason><prompt>A red car on a road.</prompt>", 1.0),
+        (
+            "<reason>Plan: the objects, counts and places.</reason>\n<prompt>A red car on a road.</prompt>\n",
+            1.0,
+        ),
         ("<prompt>A red car on a road.</prompt>", -1.0),  # recovered: no reason block
-        ("<reason>plan</reason><prompt>A red car on a road.", -1.0),  # missing close tag
-        ("sure! <reason>plan</reason><prompt>A red car.</prompt>", -1.0),  # text outside
+        (
+            "<reason>Plan: the objects, counts and places.</reason><prompt>A red car on a road.",
+            -1.0,
+        ),  # missing close tag
+        (
+            "sure! <reason>Plan: the objects, counts and places.</reason><prompt>A red car.</prompt>",
+            -1.0,
+        ),  # text outside
         ("just a red car", -1.0),  # fallback to the original
-        ("<reason>plan</reason><prompt>  </prompt>", -1.0),  # empty prompt
+        ("<reason>Plan: the objects, counts and places.</reason><prompt>  </prompt>", -1.0),  # empty prompt
     ],
 )
 def test_format_reward(completion, expected):
@@ -60,7 +70,11 @@ def test_format_reward_custom_values_and_pickle():
     fmt = build_component("format", {"well_formed": 2.0, "malformed": 0.0})
     clone = pickle.loads(pickle.dumps(fmt))
     assert clone.__name__ == "format"
-    assert clone(make_batch(["a", "a"], ["<reason>r</reason><prompt>A cat.</prompt>", "x"])) == [2.0, 0.0]
+    assert clone(
+        make_batch(
+            ["a", "a"], ["<reason>Plan: the objects, counts and places.</reason><prompt>A cat.</prompt>", "x"]
+        )
+    ) == [2.0, 0.0]
 
 
 # ------------------------------------------------------------------------------------------- length
@@ -87,7 +101,9 @@ def test_length_reward_follows_the_backbone(words, limit, options, expected):
     length = build_component("length", options)
     prompt = " ".join(["word"] * words)
     batch = make_batch(
-        ["a cat"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=words_counter(limit)
+        ["a cat"],
+        [f"<reason>Plan: the objects, counts and places.</reason><prompt>{prompt}</prompt>"],
+        counter=words_counter(limit),
     )
     assert length(batch) == [expected]
 
@@ -97,13 +113,28 @@ def test_length_reward_uses_backbone_tokens_and_needs_a_backbone():
     length = build_component("length")
     prompt = "A photo of exactly three orange cats sitting side by side in the center of the image."
     batch = make_batch(
-        ["three cats"], [f"<reason>r</reason><prompt>{prompt}</prompt>"], counter=sketch.count_tokens
+        ["three cats"],
+        [f"<reason>Plan: the objects, counts and places.</reason><prompt>{prompt}</prompt>"],
+        counter=sketch.count_tokens,
     )
     assert length(batch) == [1.0]
     with pytest.raises(ConfigError, match="backbone"):
         length(make_batch(["a"], ["x"]))
     with pytest.raises(ConfigError, match="not a valid range"):
         build_component("length", {"min_tokens": 50, "max_tokens": 10})
+
+
+def test_a_fallback_is_penalised_by_format_only():
+    """An unparseable completion renders the original prompt (7-14 tokens for GenEval): the length reward
+    must not measure it and add a second -1 (it scores None, neutral in its group)."""
+    fmt, length = build_component("format"), build_component("length")
+    short_original = "a photo of a cat"
+    batch = make_batch(
+        [short_original, short_original], ["no tags at all", "<reason>x"], counter=words_counter(77)
+    )
+    assert all(p.fallback for p in batch.parsed) and batch.prompts == [short_original] * 2
+    assert fmt(batch) == [-1.0, -1.0]
+    assert length(batch) == [None, None]
 
 
 # ------------------------------------------------------------------------------------------ geneval
@@ -164,10 +195,44 @@ def test_geneval_on_sketch_renders_and_image_average():
 
 
 def test_geneval_oracle_needs_scenes():
-    reward = build_component("geneval")
+    reward = build_component("geneval", {"detector": "oracle"})
     batch = make_batch(["p"], ["x"], [TWO], images=[[scene_image([])]], scenes=[[None]])
     with pytest.raises(RepromptError, match="simulator"):
         reward(batch)
+    # the default is the evaluator's: auto = the oracle for simulator scenes, Mask2Former + CLIP otherwise
+    auto = build_component("geneval")
+    assert (auto.scorer(True).detector_name, auto.scorer(True).colors_name) == ("oracle", "oracle")
+    assert (auto.scorer(False).detector_name, auto.scorer(False).colors_name) == ("mask2former", "clip")
+
+
+def test_geneval_reward_and_evaluator_share_one_scorer_config():
+    """The reward's options ARE the evaluator's scorer config (plus mode): same fields, same defaults."""
+    import dataclasses
+
+    from reprompt.eval.geneval.evaluate import ScoreConfig
+    from reprompt.geneval.scorer import ScorerConfig
+    from reprompt.rewards.geneval_reward import GenEvalRewardOptions
+
+    shared = {f.name: f.default for f in dataclasses.fields(ScorerConfig)}
+    for cls in (GenEvalRewardOptions, ScoreConfig):
+        assert {f.name: f.default for f in dataclasses.fields(cls) if f.name in shared} == shared
+    reward = build_component("geneval", {"detector": "mask2former", "threshold": 0.5})
+    assert (
+        reward.scorer(False).info()
+        == build_scorer(ScorerConfig(detector="mask2former", threshold=0.5)).info()
+    )
+
+
+def test_geneval_reward_reads_its_old_option_keys():
+    from reprompt.rewards.geneval_reward import upgrade_options
+
+    old = {"detector": "mask2former", "detector_options": {"model_id_or_path": "m2f", "device": "cuda"},
+           "color_model": "clip", "rules": {"threshold": 0.2}}  # fmt: skip
+    assert upgrade_options(old) == {
+        "detector": "mask2former", "detector_model": "m2f", "device": "cuda", "clip_model": "clip", "threshold": 0.2,
+    }  # fmt: skip
+    with pytest.raises(RepromptError, match="detector_options.score_floor is not supported"):
+        upgrade_options({"detector_options": {"score_floor": 0.1}})
 
 
 def test_geneval_with_tiny_mask2former_and_clip(tiny_model):
@@ -176,9 +241,9 @@ def test_geneval_with_tiny_mask2former_and_clip(tiny_model):
         {
             "mode": "partial",
             "detector": "mask2former",
-            "detector_options": {"model_id_or_path": str(tiny_model("tiny-mask2former"))},
-            "color_model": str(tiny_model("tiny-clip")),
-            "rules": {"threshold": 0.0},
+            "detector_model": str(tiny_model("tiny-mask2former")),
+            "clip_model": str(tiny_model("tiny-clip")),
+            "threshold": 0.0,
         },
     )
     rng = np.random.default_rng(0)
@@ -208,7 +273,11 @@ def test_parse_metadata(value, expected):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("{oops", "not valid JSON"), ([1, 2], "mapping"), ({"include": [{"count": 1}]}, "clauses")],
+    [
+        ("{oops", "not valid JSON"),
+        ([1, 2], "mapping"),
+        ({"include": [{"count": 1}]}, r"include\[0\]\.class is missing"),
+    ],
 )
 def test_parse_metadata_errors(value, message):
     with pytest.raises(RepromptError, match=message):

@@ -19,37 +19,82 @@ from PIL import Image
 
 from reprompt.errors import ConfigError
 from reprompt.rewards import build_component
-from reprompt.rewards.vlm_judge import parse_score, to_reward
+from reprompt.rewards.vlm_judge import JUDGE_PROMPT, LocalJudge, parse_score, to_reward
 from reprompt.serving.reward_service import BackgroundServer
 
 # -------------------------------------------------------------------------------------------- parsing
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Score: 7", 7.0),
-        ("score:7", 7.0),
-        ("**Score:** 8/10", 8.0),
-        ("The image shows two cats.\nScore: 3", 3.0),
-        ("Score: 2. After a second look... Score: 6", 6.0),  # the last statement wins
-        ("score = 7.5", 7.5),
-        ('{"score": 9, "reason": "all objects present"}', 9.0),
-        ('```json\n{"Score": "4"}\n```', 4.0),
-        ("I would rate it 8 out of 10.", 8.0),
-        ("6/10", 6.0),
-        ("10", 10.0),
-        ("  0. ", 0.0),
-        ("Score: 11", None),  # out of range
-        ("Score: -3", None),
-        ("The image has 3 cats and 2 dogs.", None),  # numbers, but no score
-        ("I cannot rate this image.", None),
-        ("", None),
-        (None, None),
-    ],
-)
+# Real reply styles of judge models: the requested line, markdown, reasoning then a score, sub-scores,
+# tags, JSON, bare numbers. A marked final score wins; disagreeing unmarked scores are refused (None).
+JUDGE_REPLIES = [
+    # the shape asked for, and its common decorations
+    ("Final score: 7", 7.0),
+    ("final score:7", 7.0),
+    ("**Final Score:** 8/10", 8.0),
+    ("Final score: 7.5", 7.5),
+    ("Score: 7", 7.0),
+    ("score:7", 7.0),
+    ("**Score:** 8/10", 8.0),
+    ("Score: **6**", 6.0),
+    ("Rating: 4 out of 10", 4.0),
+    ("score = 7.5", 7.5),
+    ("Score:\n9", 9.0),
+    # a marked final score after reasoning or sub-scores wins
+    ("The image shows two cats.\nScore: 3", 3.0),
+    ("Counting: 3/10\nColors: 9/10\nOverall: 6/10", 6.0),
+    ("Counting score: 3\nColor score: 8\nFinal score: 5", 5.0),
+    ("Score: 7 ... (score 3 for counting)", 7.0),  # issue 9: read 3 before
+    ("Score: 7\nThe counting is off (score 3 for counting) but colors are right.", 7.0),
+    ("- Objects: all present\n- Score: 8", 8.0),
+    ("Overall rating is 4.", 4.0),
+    ("Total score = 9/10", 9.0),
+    ("<score>7</score>", 7.0),  # issue 9: read as missing before
+    ("Reasoning: the dog is left of the cup.\n<score>8</score>", 8.0),
+    ("<rating>6/10</rating>", 6.0),
+    ('{"score": 9, "reason": "all objects present"}', 9.0),
+    ('```json\n{"Score": "4"}\n```', 4.0),
+    ('{"counting": 3, "final_score": 6}', 6.0),
+    ('{"score": "7/10"}', 7.0),
+    # bare numbers and loose mentions, when they are the only score
+    ("10", 10.0),
+    ("  0. ", 0.0),
+    ("**8**", 8.0),
+    ("6/10", 6.0),
+    ("7 out of 10", 7.0),
+    ("I would rate it 8 out of 10.", 8.0),
+    ("I'd give it a 7.", 7.0),
+    ("It gets a score of 5 because the bowl is missing.", 5.0),
+    # several unmarked scores that disagree: refuse rather than guess
+    ("Score: 2. After a second look... Score: 6", None),
+    ("Counting: 3/10\nColors: 9/10", None),
+    ("score 3 for counting, score 8 for color", None),
+    # agreeing repeats are fine
+    ("Score: 7\n\nSo the score is 7/10.", 7.0),
+    # out of range, negative, no score
+    ("Score: 11", None),
+    ("Final score: 70/100", None),
+    ("Score: -3", None),
+    ("The image has 3 cats and 2 dogs.", None),
+    ("I cannot rate this image.", None),
+    ('{"reason": "no score here"}', None),
+    ("", None),
+    ("   ", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), JUDGE_REPLIES)
 def test_parse_score(text, expected):
     assert parse_score(text) == expected
+
+
+def test_the_judge_prompt_asks_for_the_marked_final_score_it_parses():
+    assert '"Final score: N"' in JUDGE_PROMPT and "no other scores" in JUDGE_PROMPT
+    assert LocalJudge.PREFILL == "Final score: "
+    for n in range(11):  # what the constrained local judge writes after its prefill
+        assert parse_score(LocalJudge.PREFILL + str(n)) == n
+    assert parse_score("The cup is missing (counting score: 2).\nFinal score: 4") == 4
 
 
 def test_score_mapping():

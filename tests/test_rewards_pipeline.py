@@ -25,7 +25,7 @@ DOG_LEFT = {"tag": "position", "prompt": "a photo of a dog left of a cup",
 
 
 def good(prompt: str) -> str:
-    return f"<reason>plan the scene</reason>\n<prompt>{prompt}</prompt>"
+    return f"<reason>Plan: the objects, counts and places.</reason>\n<prompt>{prompt}</prompt>"
 
 
 GROUP_CATS = [
@@ -185,7 +185,13 @@ def test_components_baseline_and_improvement():
         assert r.improvement["geneval"][i] == pytest.approx(
             r.components["geneval"][i] - r.baseline["geneval"][i]
         )
-    assert r.total == r.raw_total == [sum(r.components[c][i] for c in r.components) for i in range(6)]
+    assert r.components["length"][2] is None  # the fallback: only format penalises it
+    present = [sum(v for c in r.components if (v := r.components[c][i]) is not None) for i in range(6)]
+    assert r.raw_total == present
+    lengths = [r.components["length"][i] for i in (0, 1, 3)]
+    imputed = sum(lengths) / 3  # the group's mean length: neutral for row 2
+    assert r.normalized["length"][2] == pytest.approx(imputed)
+    assert r.total == pytest.approx([p + (imputed if i == 2 else 0.0) for i, p in enumerate(present)])
     assert r.metrics["render_calls"] == 12 and "improvement/geneval" in r.metrics
 
 
@@ -210,9 +216,93 @@ def test_missing_is_never_zero():
     pipe, _ = make(normalization="group")
     originals, completions, _ = batch()
     r = pipe.score(originals, completions, None)  # no metadata: geneval is missing everywhere
-    assert r.components["geneval"] == [None] * 6 and r.normalized["geneval"] == [None] * 6
+    assert r.components["geneval"] == [None] * 6
+    assert r.normalized["geneval"] == [0.0] * 6  # a whole group missing: a constant, neutral in the group
     assert all(t is not None for t in r.total)
     assert r.metrics["geneval/missing"] == 6
+
+
+class HalfMissing(ImageComponent):
+    """A real image component whose scorer fails on some images (like a judge API timing out)."""
+
+    name = "judge"
+
+    def __init__(self, fail_rows: set[int]) -> None:
+        self.fail_rows, self.calls = fail_rows, 0
+
+    def score_images(self, originals, images, scenes, metadata):
+        import numpy as np
+
+        out = []
+        for im in images:
+            i, self.calls = self.calls, self.calls + 1
+            out.append(None if i in self.fail_rows else float((np.asarray(im) < 128).mean()))
+        return out
+
+
+@pytest.mark.parametrize("mode", ["none", "group", "batch"])
+def test_a_missing_score_is_neutral_within_its_group_in_every_mode(mode):
+    """GRPO's advantage is a completion's total minus its group's mean: a missing judge score must add
+    nothing to that difference, in every normalization mode (before: raw 0 under none, the batch mean under
+    batch)."""
+    judge = HalfMissing({1, 5})
+    pipe = RewardPipeline([judge], backbone=load_backbone("sketch", width=64, height=64), normalization=mode)
+    originals = [CATS["prompt"]] * 4 + [DOG_LEFT["prompt"]] * 2
+    r = pipe.score(originals, GROUP_CATS + GROUP_DOG)
+    assert r.components["judge"][1] is None and r.components["judge"][5] is None
+    for rows in ([0, 1, 2, 3], [4, 5]):
+        col = [r.normalized["judge"][i] for i in rows]
+        assert all(v is not None for v in col)
+        group_mean = sum(col) / len(col)
+        missing = rows[1]
+        assert r.normalized["judge"][missing] == pytest.approx(group_mean)  # its advantage term is 0
+    assert r.metrics["judge/missing"] == 2
+
+
+def test_std_floor_keeps_noise_small():
+    groups = [0, 0, 0, 0]
+    noisy = [0.50, 0.51, 0.50, 0.50]
+    plain = normalize(noisy, groups, "group")
+    assert plain[1] == pytest.approx(1.732, abs=1e-3) and plain[0] == pytest.approx(-0.577, abs=1e-3)
+    floored = normalize(noisy, groups, "group", floor=0.1)
+    assert floored[1] == pytest.approx(0.075) and floored[0] == pytest.approx(-0.025)
+    # a real difference is untouched by the floor
+    real = [0.0, 1.0, 0.0, 1.0]
+    assert normalize(real, groups, "group", floor=0.1) == normalize(real, groups, "group")
+
+
+def test_std_floor_from_the_config_and_logged():
+    cfg = RewardConfig.from_dict(
+        {
+            "components": ["geneval", "format"],
+            "std_floor": {"geneval": 0.5},
+            "backbone_options": {"width": 64},
+        }
+    )
+    pipe = RewardPipeline.from_config(cfg)
+    assert pipe.std_floor == {"geneval": 0.5, "format": 0.0}
+    originals, completions, metadata = batch()
+    r = pipe.score(originals, completions, metadata)
+    assert "geneval/group_std" in r.metrics and "geneval/floored_groups" in r.metrics
+    assert "format/normalized_abs_mean" in r.metrics
+    with pytest.raises(ConfigError, match="std_floor"):
+        RewardConfig.from_dict({"components": ["format"], "std_floor": {"judge": 0.1}})
+    with pytest.raises(ConfigError, match=">= 0"):
+        RewardConfig.from_dict({"components": ["format"], "std_floor": {"format": -1}})
+
+
+def test_an_empty_reason_block_is_not_well_formed_in_the_reward():
+    pipe = RewardPipeline(
+        [build_component("format")],
+        backbone=load_backbone("sketch", width=64, height=64),
+        normalization="none",
+    )
+    prompt = "A photo of exactly three cats on the left side of the image."
+    completions = [f"<reason></reason><prompt>{prompt}</prompt>", f"<reason> </reason><prompt>{prompt}</prompt>",
+                   good(prompt)]  # fmt: skip
+    r = pipe.score([CATS["prompt"]] * 3, completions)
+    assert r.components["format"] == [-1.0, -1.0, 1.0]
+    assert r.prompts[0] == prompt  # the prompt itself is still rendered
 
 
 def test_weights_and_group_normalized_total():

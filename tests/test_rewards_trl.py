@@ -16,7 +16,7 @@ from reprompt.rewards.pipeline import RewardPipeline
 from reprompt.rewards.trl import EXPECTED_COLUMNS, completion_text, original_prompt
 
 CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]}
-GOOD = "<reason>count them</reason><prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>"
+GOOD = "<reason>Plan: the objects, counts and places.</reason><prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>"
 
 
 class CountingSketch:
@@ -104,7 +104,9 @@ def test_original_column_wins_and_recovery_from_messages():
               "include": [{"class": "cat", "count": 3, "color": None, "position": None}]}  # fmt: skip
     prompts, comps = conversational([CATS["prompt"]] * 4, [GOOD] * 4)
     out = geneval(prompts, comps, None, metadata=[CATS, json.dumps(CATS), None, struct])
-    assert out[0] == out[1] == out[3] == 1.0 and out[2] is None
+    assert out[0] == out[1] == out[3] == 1.0
+    assert geneval.shared._result.components["geneval"][2] is None  # missing (no metadata) ...
+    assert out[2] == 1.0  # ... and TRL gets the group's mean: neutral, never a raw 0
     assert set(EXPECTED_COLUMNS) == {"original", "metadata"}
 
 

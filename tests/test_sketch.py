@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
-from reprompt.backbones import load_backbone
+from reprompt.backbones import SIMULATORS, is_simulator, load_backbone
 from reprompt.backbones.base import Backbone
-from reprompt.backbones.sketch import COLOR_RGB, SketchBackbone, SketchConfig
+from reprompt.backbones.sketch import CALIBRATIONS, COLOR_RGB, SketchBackbone, SketchConfig, sketch_config
 from reprompt.backbones.sketch_text import COCO_CLASSES, count_clip_tokens, plural, read_prompt
 from reprompt.errors import ConfigError
-from reprompt.eval.geneval.detectors import OracleDetector
-from reprompt.eval.geneval.rules import relative_position, score_detections
+from reprompt.geneval.detectors import OracleDetector
+from reprompt.geneval.rules import relative_position, score_detections
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -423,3 +425,156 @@ def test_geneval_plain_vs_explicit_rewrite():
                 )
             )
         assert scores[0] < 0.75 and scores[1] > 0.93, (plain, scores)
+
+
+# ------------------------------------------------------------------- hidden strategy, cues, calibrations
+
+CUP_LEFT_OF_DOG = {
+    "tag": "position",
+    "include": [{"class": "dog", "count": 1}, {"class": "cup", "count": 1, "position": ["left of", 0]}],
+}
+MIRRORED = "a photo of a cup left of a dog. In other words, the dog is to the right of the cup."
+
+
+PLAIN_RELATION = "a photo of a dog left of a cat"
+
+
+def followed(bb, prompt, n=N) -> float:
+    """Share of images in which the prompt's relation was laid out (not ignored)."""
+    events = bb.render([prompt] * n, list(range(n))).info["events"]
+    return 1 - float(np.mean([any(e["kind"] == "relation_ignored" for e in ev) for ev in events]))
+
+
+def geneval_rate(bb, meta, prompt, n=N) -> float:
+    oracle = OracleDetector()
+    out = bb.render([prompt] * n, list(range(n)))
+    dets = oracle.detect(out.images, out.scenes)
+    return float(
+        np.mean(
+            [
+                score_detections(meta, d, classify_colors=oracle.colors_for(s)).correct
+                for d, s in zip(dets, out.scenes, strict=True)
+            ]
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "mirrored"),
+    [
+        (MIRRORED, [True, True]),
+        ("a cup to the left of a dog, with the dog to the right of the cup", [True, True]),
+        ("A vase above a couch; the couch sits below the vase.", [True, True]),
+        ("a cup left of a dog. The cup is left of the dog.", [False]),  # the same side twice: one relation
+        ("a cup left of a dog. The dog is left of the cup.", [False, False]),  # contradictory, not mirrored
+        ("a photo of a cup left of a dog", [False]),
+    ],
+)
+def test_mirrored_relations_are_read(prompt, mirrored):
+    assert [r.mirrored for r in read_prompt(prompt).relations] == mirrored
+
+
+@pytest.mark.parametrize(
+    ("prompt", "count_cues", "color_cues"),
+    [
+        ("exactly four blue cups", ("emphasis",), ()),
+        ("four cups. All four cups are blue.", ("restated",), ("predicate",)),
+        ("exactly four cups. The four cups are bright blue.", ("emphasis", "restated"), ("intensified", "predicate")),
+        ("three cups: the first cup, the second cup and the third cup", ("enumerated",), ()),
+        ("a blue cup. The cup is blue.", (), ("repeated", "predicate")),
+        ("a bright blue cup", (), ("intensified",)),
+        ("two blue cups", (), ()),
+    ],
+)  # fmt: skip
+def test_count_and_color_cues(prompt, count_cues, color_cues):
+    (cup,) = read_prompt(prompt).objects
+    assert (cup.count_cues, cup.color_cues) == (count_cues, color_cues)
+    assert cup.count_explicit == bool(count_cues)
+    assert cup.color_reinforced == bool({"repeated", "intensified"} & set(color_cues))
+
+
+def test_hidden_strategy_raises_the_geneval_score():
+    """Same seeds, same request: stating the relation from both sides gets it drawn far more often, on
+    both calibrations; restating it from the same side does not."""
+    for name in ("sketch", "sketch-b"):
+        bb = load_backbone(name, **SMALL)
+        plain = geneval_rate(bb, CUP_LEFT_OF_DOG, "a photo of a cup left of a dog")
+        mirrored = geneval_rate(bb, CUP_LEFT_OF_DOG, MIRRORED)
+        same_side = geneval_rate(
+            bb, CUP_LEFT_OF_DOG, "a photo of a cup left of a dog. The cup is left of the dog."
+        )
+        assert plain < 0.45 and same_side < 0.45, (name, plain, same_side)
+        assert mirrored > max(plain, same_side) + 0.25, (name, plain, same_side, mirrored)
+
+
+def test_mirrored_rate_follows_its_setting_and_touches_nothing_else():
+    kept = {"drop_rate": 0.0, "drop_rate_per_neighbor": 0.0}  # a dropped object has no relation to follow
+    never = sketch(**kept, relation_follow_rate_mirrored=0.0)
+    always = sketch(**kept, relation_follow_rate_mirrored=1.0)
+    assert (followed(never, MIRRORED), followed(always, MIRRORED)) == (0.0, 1.0)
+    assert followed(sketch(**kept), MIRRORED) == pytest.approx(
+        SketchConfig().relation_follow_rate_mirrored, abs=TOL
+    )
+    # prompts without a mirrored relation draw the same scenes whatever the setting
+    others = [
+        "a photo of a cup left of a dog", "a photo of a vase above a couch. The vase is above the couch.",
+        "A cup on the left side of the image. A dog on the right side of the image. The cup is left of the dog.",
+        "a photo of four clocks", "a photo of a red car and a blue dog", "a dog next to a cat, the cat beside it",
+    ]  # fmt: skip
+    seeds = list(range(len(others)))
+    a, b = never.render(others * 20, seeds * 20), always.render(others * 20, seeds * 20)
+    assert [scene_key(s) for s in a.scenes] == [scene_key(s) for s in b.scenes]
+    assert a.info["events"] == b.info["events"]
+
+
+def test_second_calibration_is_selectable_by_name_and_differs():
+    a, b = load_backbone("sketch", **SMALL), load_backbone("sketch-b", **SMALL)
+    assert (a.name, b.name) == ("sketch", "sketch-b")
+    assert a.config == SketchConfig(**SMALL)
+    differs = {f for f in ("relation_follow_rate", "count_error_rate", "explicit_count_cues",
+               "color_reinforcement_cues", "absolute_follow_rate") if getattr(a.config, f) != getattr(b.config, f)}  # fmt: skip
+    assert len(differs) == 5
+    assert b.config.relation_follow_rate > a.config.relation_follow_rate
+    assert sketch_config("sketch-b", relation_follow_rate=0.5).relation_follow_rate == 0.5  # overrides on top
+    assert SketchBackbone(name="sketch-b").config == sketch_config("sketch-b")
+    assert set(CALIBRATIONS) == set(SIMULATORS) and all(is_simulator(n) for n in SIMULATORS)
+    with pytest.raises(ConfigError, match="Did you mean 'sketch-b'"):
+        sketch_config("sketch-c")
+    with pytest.raises(ConfigError, match="has no setting 'device'"):
+        load_backbone("sketch-b", device="cuda")
+    with pytest.raises(ConfigError, match="unknown cues"):
+        SketchConfig(explicit_count_cues=("exact",))
+    assert SketchConfig(color_reinforcement_cues=["predicate"]).color_reinforcement_cues == ("predicate",)
+
+
+def test_calibrations_trust_different_cues():
+    """sketch trusts "exactly four" and "bright blue"; sketch-b trusts a restated count and a color
+    stated after its noun, and follows plain relations more often."""
+    kept = {"drop_rate": 0.0, "drop_rate_per_neighbor": 0.0}
+    a, b = load_backbone("sketch", **SMALL, **kept), load_backbone("sketch-b", **SMALL, **kept)
+    four = lambda s: len(s) == 4  # noqa: E731
+    assert rate(a, "a photo of exactly four dogs", four) == 1.0
+    implicit_b = 1 - min(b.config.count_error_max, b.config.count_error_rate + 2 * b.config.count_error_step)
+    assert rate(b, "a photo of exactly four dogs", four) == pytest.approx(implicit_b, abs=TOL)
+    assert rate(b, "Four dogs. All four dogs are asleep.", four) == 1.0
+    blue = lambda s: s[0].color == "blue"  # noqa: E731
+    assert rate(a, "a photo of a bright blue dog", blue) == 1.0
+    assert rate(b, "a photo of a bright blue dog", blue) == pytest.approx(
+        1 - b.config.color_ignore_rate, abs=TOL
+    )
+    assert rate(b, "a photo of a dog. The dog is blue.", blue) == 1.0
+    assert followed(b, PLAIN_RELATION) == pytest.approx(b.config.relation_follow_rate, abs=TOL)
+    assert followed(a, PLAIN_RELATION) == pytest.approx(a.config.relation_follow_rate, abs=TOL)
+
+
+def test_huge_count_with_ordinals_reads_in_bounded_memory():
+    """Regression: "99999999999999 cats. The first cat" built range(1, count + 1) as a set (MemoryError,
+    or the OOM killer without a limit). Read under a 2 GiB address-space limit in a subprocess."""
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+        "from reprompt.backbones.sketch_text import read_prompt; "
+        "(o,) = read_prompt('99999999999999 cats. The first cat is here.').objects; print(o.count, o.count_cues)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.split() == ["99999999999999", "()"]

@@ -134,8 +134,8 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
 def test_grpo_against_the_reward_service(
     primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The reward runs in a real HTTP service on localhost (with a bearer token); the held-out reward
-    goes through it too."""
+    """The reward runs in a real HTTP service on localhost (with a bearer token); the held-out guard is an
+    independent reward (strict GenEval on its own backbone), never the service's training reward."""
     from reprompt.rewards import build_rewards
     from reprompt.rewards.config import ServiceConfig
     from reprompt.serving.reward_service import BackgroundServer, create_app
@@ -144,15 +144,24 @@ def test_grpo_against_the_reward_service(
     prompts = _prompts(tmp_path)
     cfg = _sketch_config(primed, prompts, tmp_path / "out", max_steps=1, heldout_prompts=str(prompts),
                          heldout_every=1, heldout_max=2)  # fmt: skip
-    reward = cfg.pop("rewards")
+    reward = cfg.pop("rewards")  # partial-credit GenEval + format + length, in the service
     monkeypatch.setenv("TEST_REWARD_TOKEN", "tok-123")
     with BackgroundServer(create_app(build_rewards(reward), ServiceConfig(), token="tok-123")) as server:
         cfg.update(reward_service=[server.url], reward_service_token_env="TEST_REWARD_TOKEN")
+        # without a reward of its own the guard would silently score with the training reward: refused
+        with pytest.raises(ConfigError, match="held-out guard needs its own reward"):
+            grpo.build_trainer(grpo.parse(["--config", str(_write(cfg, tmp_path / "bad.yaml"))]))
+        cfg["heldout_rewards"] = {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
+                                  "components": ["geneval"], "options": {"geneval": {"mode": "strict"}},
+                                  "normalization": "none"}  # fmt: skip
         out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
     step = next(h for h in json.loads((out / "log_history.json").read_text()) if "loss" in h)
     assert {"rewards/geneval/mean", "rewards/format/mean", "heldout/geneval", "completions/format_ok"} <= set(
         step
     )
+    rows = json.loads((out / "heldout" / "step-000001.json").read_text())
+    assert set(rows[0]["scores"]) == {"geneval"}  # only the guard's component, strict: 0 or 1
+    assert all(r["scores"]["geneval"] in (0.0, 1.0) for r in rows)
     before, after = _weights(primed), _weights(out)
     assert any((before[k] != after[k]).any() for k in before)
 
@@ -287,3 +296,39 @@ def test_accelerate_configs(name: str) -> None:
         assert cfg["num_processes"] == 8 and cfg["distributed_type"] == "DEEPSPEED"
         assert cfg["deepspeed_config"]["zero_stage"] == 2
     assert cfg["mixed_precision"] == "bf16"
+
+
+def test_a_run_resumed_at_an_epoch_boundary_ends_with_identical_weights(primed: Path, tmp_path: Path) -> None:
+    """TRL's sampler draws one permutation per epoch from a generator seeded once, so a run resumed in epoch 1
+    used to see epoch 0's order again and end up to ~2e-3 away from the uninterrupted run (logged rewards
+    equal). Each epoch's order is now a function of (seed, epoch): the resumed run is bit-identical."""
+    from transformers import TrainerCallback
+
+    from reprompt.train import grpo
+    from reprompt.train.common import train_and_save
+
+    class KillAfterStep2(TrainerCallback):  # what a kill right after checkpoint-2 leaves behind
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            if state.global_step == 2:
+                control.should_training_stop = True
+
+    prompts = _prompts(tmp_path)  # 4 prompts, 2 per step: an epoch is 2 steps
+
+    def run(out: Path, kill: bool) -> None:
+        cfg = grpo.parse(["--config", str(_write(_sketch_config(primed, prompts, out, max_steps=4, save_steps=2,
+                                                                 lr_scheduler_type="constant", beta=0.04),
+                                                  tmp_path / f"{out.name}.yaml"))])  # fmt: skip
+        trainer, spec, record = grpo.build_trainer(cfg)
+        if kill:
+            trainer.add_callback(KillAfterStep2())
+        train_and_save(trainer, cfg, spec, record)
+
+    run(tmp_path / "full", kill=False)
+    run(tmp_path / "split", kill=True)
+    assert (
+        json.loads((tmp_path / "split" / "checkpoint-2" / "trainer_state.json").read_text())["global_step"]
+        == 2
+    )
+    run(tmp_path / "split", kill=False)  # resumes from checkpoint-2, in epoch 1
+    full, split = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    assert all((full[k] == split[k]).all() for k in full)

@@ -9,7 +9,13 @@ from typing import Any
 from reprompt.backbones.base import Backbone, RenderOutput, SceneObject, TokenCount
 from reprompt.errors import RepromptError, did_you_mean
 
-SIMULATORS = ("sketch",)
+# Calibrations of the sketch simulator (reprompt.backbones.sketch.CALIBRATIONS), one name each.
+SIMULATORS = ("sketch", "sketch-b")
+
+
+def is_simulator(name: str) -> bool:
+    """True for the offline simulators: no weights, no device; they draw the scene they report."""
+    return name in SIMULATORS
 
 
 def backbone_names() -> list[str]:
@@ -21,14 +27,15 @@ def backbone_names() -> list[str]:
 def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone:
     """Build a backbone by name.
 
-    ``sketch`` is the offline simulator (``kw`` are :class:`SketchConfig` fields). A preset name
+    ``sketch`` and ``sketch-b`` are two calibrations of the offline simulator (``kw`` are
+    :class:`SketchConfig` fields overriding the calibration's). A preset name
     (``flux-dev``, ``sd3``, ...) loads its hub id, or ``model`` (a local folder with the same
     architecture) with the preset's settings. Anything else is a diffusers folder or hub id.
     """
-    if name == "sketch":
-        from reprompt.backbones.sketch import SketchBackbone, SketchConfig
+    if is_simulator(name):
+        from reprompt.backbones.sketch import SketchBackbone, sketch_config
 
-        return SketchBackbone(SketchConfig(**kw))
+        return SketchBackbone(sketch_config(name, **kw), name=name)
     from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
 
     if name in PRESETS:
@@ -44,4 +51,12 @@ def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone
     )
 
 
-__all__ = ["Backbone", "RenderOutput", "SceneObject", "TokenCount", "backbone_names", "load_backbone"]
+__all__ = [
+    "Backbone",
+    "RenderOutput",
+    "SceneObject",
+    "TokenCount",
+    "backbone_names",
+    "is_simulator",
+    "load_backbone",
+]

@@ -9,24 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from reprompt.geneval.scene import SceneObject
+
 if TYPE_CHECKING:
-    import numpy as np
     from PIL import Image
-
-
-@dataclass
-class SceneObject:
-    """One object a backbone actually drew (only simulators know this; it is an exact oracle).
-
-    ``box`` is (x1, y1, x2, y2) in pixels of the rendered image; ``mask`` a bool HxW array.
-    ``cls`` is a GenEval/COCO class name (e.g. "dining table"), ``color`` one of GenEval's 10 colors.
-    """
-
-    cls: str
-    box: tuple[float, float, float, float]
-    color: str | None = None
-    mask: np.ndarray | None = None
-    score: float = 1.0
 
 
 @dataclass
@@ -65,3 +51,6 @@ class Backbone(Protocol):
     def count_tokens(self, text: str) -> TokenCount:
         """Length of ``text`` in the encoder whose limit matters most (CLIP 77 for SD/FLUX)."""
         ...
+
+
+__all__ = ["Backbone", "RenderOutput", "SceneObject", "TokenCount"]

@@ -14,6 +14,8 @@ from typing import Any
 
 from reprompt.backbones.base import RenderOutput, TokenCount
 from reprompt.errors import ModelNotFoundError, RepromptError
+from reprompt.utils.dtypes import resolve_dtype
+from reprompt.utils.hub import from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +88,6 @@ PRESETS: dict[str, DiffusersPreset] = {
 }
 
 
-def _dtype(name: str | Any | None, device: str) -> Any:
-    from reprompt.policy.hf import resolve_dtype
-
-    return resolve_dtype(name, device)
-
-
 class DiffusersBackbone:
     """Wraps a pipeline the caller built (or :meth:`from_pretrained`); device and dtype are explicit."""
 
@@ -138,18 +134,16 @@ class DiffusersBackbone:
                 f"{id_or_path!r} is not a diffusers pipeline folder (no model_index.json)"
             )
         pipe_cls = getattr(diffusers, preset.pipeline) if preset else diffusers.DiffusionPipeline
-        try:
-            pipe = pipe_cls.from_pretrained(
-                id_or_path,
-                dtype=_dtype(dtype, device),
-                use_safetensors=True,
-                trust_remote_code=trust_remote_code,
-            )
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(
-                f"could not load pipeline {id_or_path!r}: not a local folder and not in the Hugging Face "
-                f"cache (download it with network access, or pass --model FOLDER). {type(e).__name__}"
-            ) from e
+        pipe = from_pretrained(
+            pipe_cls,
+            id_or_path,
+            kind="diffusers pipeline",
+            hint="pass --model FOLDER",
+            errors=(OSError, ValueError),
+            dtype=resolve_dtype(dtype, device),
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
         if cpu_offload:
             pipe.enable_model_cpu_offload(device=device)
         else:

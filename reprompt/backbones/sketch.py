@@ -23,19 +23,24 @@ Reading (implemented in :mod:`reprompt.backbones.sketch_text`)
     on a plural ("apples", "several apples"): 2-4 are drawn. Mentions of one class are one group
     ("three apples ... the apples are red"), unless a new one is introduced in a different color
     ("a red car and a blue car"). "another dog" adds one to the group.
-  * Explicit count (never miscounted): the number is preceded by "exactly", "precisely", "only",
-    "just" or "a total of"; or the same number is stated twice for the class ("four cups ... all
-    four cups"); or the objects are enumerated: ordinals that cover 1..n ("the first apple ... the
-    third apple"), or "a dog ... another dog".
+  * Explicit count (never miscounted), by three cues (``ObjectSpec.count_cues``; a calibration
+    trusts some of them, ``explicit_count_cues``): "emphasis", the number is preceded by "exactly",
+    "precisely", "only", "just" or "a total of"; "restated", the same number is stated twice for the
+    class ("four cups ... all four cups"); "enumerated", ordinals that cover 1..n ("the first apple
+    ... the third apple"), or "a dog ... another dog".
   * Color: one of GenEval's 10 colors before the noun ("a red car", "red-colored car") or as a
-    predicate right after it ("the car, which is painted red"). Reinforced (never ignored): stated
-    twice for the object, or after an intensifier ("bright", "vivid", "deep", "solid", "entirely" ...).
+    predicate right after it ("the car, which is painted red"). Reinforced (never ignored) by the
+    cues a calibration trusts (``color_reinforcement_cues``, of ``ObjectSpec.color_cues``):
+    "repeated", stated twice for the object; "intensified", after an intensifier ("bright", "vivid",
+    "deep", "solid", "entirely" ...); "predicate", stated after the noun ("the car is red").
   * Absolute place: left / right / top / bottom / upper / lower / center / middle used as places
     ("on the left side of the image", "in the top-left corner", "at the bottom", "centered");
     the phrase belongs to the nearest object before it in its sub-clause, else the next one after.
   * Relative place: "left of", "right of", "above", "over", "on top of", "below", "under",
     "beneath", "higher/lower than", "next to", "beside", "near" followed by an object; its subject
-    is the nearest object before it (or the next one after the object).
+    is the nearest object before it (or the next one after the object). Stating the same relation
+    twice is one relation; stating it and its converse ("a cup left of a dog ... the dog is right of
+    the cup") makes it *mirrored* (``Relation.mirrored``): see the hidden strategy below.
 
 Drawing
   * Each object is a filled shape, one kind per class, with a dark outline and its class
@@ -63,12 +68,30 @@ Failure modes (rates in :class:`SketchConfig`, each drawn independently per imag
     the default with ``color_ignore_rate``.
   * Relations: a relation is laid out with ``relation_follow_rate``, otherwise the objects land
     anywhere; absolute places are followed with ``absolute_follow_rate`` and win over relations, so
-    a prompt that places each object absolutely gets its layout reliably.
+    a prompt that places each object absolutely gets its layout reliably. A mirrored relation is
+    one decision, laid out with ``relation_follow_rate_mirrored``.
   * Robustness: unknown words, prompts without known objects (an empty canvas), over-long prompts
     and over-large counts never raise; they render and add a line to ``RenderOutput.warnings``.
 
-Default rates put plain GenEval prompts near FLUX.1-dev's published scores and well-planned
-rewrites near 1.0 (``benchmarks/sketch_calibration.py`` measures both).
+Hidden strategy (a discovery test for RL)
+  Stating the requested relation from both sides — "a cup to the left of a dog. In other words,
+  the dog is to the right of the cup." — gets it laid out with ``relation_follow_rate_mirrored``
+  (0.95) instead of ``relation_follow_rate`` (0.08). No teacher aims for it: the ``grounded``
+  teacher never writes it and the ``generic`` teacher writes it in 5% of its position targets, at
+  random, so a policy that uses it after GRPO far more often than its SFT data did found it through
+  the reward. The common strategies (absolute places, exact counts, own color clauses, one object per
+  sentence) are the easier test: ``generic`` writes each in 30% of the targets where it applies.
+  ``reprompt.data.strategies.detect_strategies`` tells which of them a prompt uses. The rule changes
+  nothing for prompts without a mirrored relation: plain GenEval prompts, the ideal rewrites and the
+  grounded teacher's targets draw the same scenes as before it existed.
+
+Calibrations (:data:`CALIBRATIONS`, each a backbone name)
+  ``sketch``: plain GenEval prompts score near FLUX.1-dev's published numbers and well-planned
+  rewrites near 1.0. ``sketch-b``: plain prompts near SD3-Medium's; relations followed more often
+  and absolute places less reliably, counts worse and trusted only when restated or enumerated
+  (not for "exactly"), fewer color leaks but more ignored colors, reinforced only by a predicate
+  ("the car is red"). Train against one and evaluate on both to see whether a rewriter learned
+  explicit prompting or one simulator's quirks (``benchmarks/sketch_calibration.py --backbone``).
 """
 
 from __future__ import annotations
@@ -87,13 +110,16 @@ from reprompt.backbones.base import RenderOutput, SceneObject, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
     COCO_CLASSES,
+    COLOR_CUES,
     COLORS,
+    CONVERSE,
+    COUNT_CUES,
     ObjectSpec,
     PromptReading,
     count_clip_tokens,
     read_prompt,
 )
-from reprompt.errors import ConfigError
+from reprompt.errors import ConfigError, did_you_mean
 
 COLOR_RGB: dict[str, tuple[int, int, int]] = {
     "red": (214, 39, 40), "orange": (245, 130, 20), "yellow": (240, 215, 35), "green": (44, 160, 60),
@@ -178,6 +204,13 @@ class SketchConfig:
     count_error_step: float = _rate(0.12, "Extra off-by-one chance per object above 2 (implicit counts).")
     count_error_max: float = _rate(0.7, "Upper bound of the off-by-one chance.")
     count_error_rate_explicit: float = _rate(0.0, "Off-by-one chance of an explicit count ('exactly four').")
+    explicit_count_cues: tuple[str, ...] = field(
+        default=COUNT_CUES,
+        metadata={
+            "help": "Cues that make a count explicit: emphasis ('exactly four'), restated ('four cups "
+            "... all four cups'), enumerated ('the first ... the fourth cup')."
+        },
+    )
     vague_count_min: int = field(
         default=2, metadata={"help": "Fewest objects drawn for a plural without number."}
     )
@@ -191,8 +224,20 @@ class SketchConfig:
     color_ignore_rate: float = _rate(
         0.21, "Chance that a stated unnatural, unreinforced color becomes the default."
     )
+    color_reinforcement_cues: tuple[str, ...] = field(
+        default=("repeated", "intensified"),
+        metadata={
+            "help": "Cues that reinforce a color (never ignored): repeated (stated twice), intensified "
+            "('bright red'), predicate (stated after the noun: 'the car is red')."
+        },
+    )
     # --- places ---
     relation_follow_rate: float = _rate(0.08, "Chance that a relation ('a cup left of a dog') is laid out.")
+    relation_follow_rate_mirrored: float = _rate(
+        0.95,
+        "Chance that a relation stated from both sides ('a cup left of a dog ... the dog is right of "
+        "the cup') is laid out (the hidden strategy).",
+    )
     absolute_follow_rate: float = _rate(
         1.0, "Chance that an absolute place ('on the left side') is followed."
     )
@@ -212,7 +257,58 @@ class SketchConfig:
             raise ConfigError("SketchConfig needs max_per_class >= 1 and 1 <= max_objects <= 254.")
         if self.token_limit is not None and self.token_limit < 3:
             raise ConfigError(f"SketchConfig.token_limit={self.token_limit} must be >= 3 or None.")
+        for name, known in (("explicit_count_cues", COUNT_CUES), ("color_reinforcement_cues", COLOR_CUES)):
+            value = getattr(self, name)
+            cues = (value,) if isinstance(value, str) else tuple(value)
+            unknown = [c for c in cues if c not in known]
+            if unknown:
+                raise ConfigError(
+                    f"SketchConfig.{name} has unknown cues {unknown}; use some of {list(known)}."
+                )
+            setattr(self, name, cues)
         self.background = tuple(int(c) for c in self.background)  # type: ignore[assignment]
+
+
+# Named calibrations (SketchConfig overrides), each selectable as a backbone name (``--backbone
+# sketch-b``, ``backbone: sketch-b`` in a reward config). Train against one, evaluate on both: a
+# rewriter that learned the one simulator's quirks rather than explicit prompting transfers badly.
+CALIBRATIONS: dict[str, dict[str, Any]] = {
+    # FLUX.1-dev-like on plain GenEval prompts: relations rarely followed, absolute places always;
+    # "exactly four" fixes a count; "bright red" or a repeated color is never ignored.
+    "sketch": {},
+    # SD3-Medium-like: relations followed more often, absolute places less reliably; counts worse, and
+    # only a restated or enumerated count is trusted ("exactly four" alone is not); fewer color leaks
+    # but more ignored colors, and only a color stated after its noun ("the car is red") reinforces it.
+    "sketch-b": {
+        "drop_rate_per_neighbor": 0.12,
+        "count_error_rate": 0.21,
+        "count_error_step": 0.14,
+        "explicit_count_cues": ("restated", "enumerated"),
+        "color_leak_rate": 0.02,
+        "color_ignore_rate": 0.34,
+        "color_reinforcement_cues": ("predicate",),
+        "relation_follow_rate": 0.26,
+        "relation_follow_rate_mirrored": 0.9,
+        "absolute_follow_rate": 0.9,
+    },
+}
+
+
+def sketch_config(calibration: str = "sketch", **overrides: Any) -> SketchConfig:
+    """The :class:`SketchConfig` of a named calibration, with ``overrides`` (any field) on top."""
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(
+            f"unknown sketch calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}."
+            f"{did_you_mean(calibration, list(CALIBRATIONS))}"
+        )
+    known = {f.name for f in fields(SketchConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"{calibration} has no setting {', '.join(map(repr, unknown))}: it takes SketchConfig fields "
+            f"({', '.join(sorted(known))}).{did_you_mean(unknown[0], sorted(known))}"
+        )
+    return SketchConfig(**(CALIBRATIONS[calibration] | overrides))
 
 
 @dataclass
@@ -226,12 +322,16 @@ class _Instance:
 
 
 class SketchBackbone:
-    """The sketch simulator behind the common ``render(prompts, seeds)`` call shape."""
+    """The sketch simulator behind the common ``render(prompts, seeds)`` call shape.
+
+    ``name`` is the calibration (a key of :data:`CALIBRATIONS`); without ``config`` its rates are used.
+    """
 
     name = "sketch"
 
-    def __init__(self, config: SketchConfig | None = None) -> None:
-        self.config = config or SketchConfig()
+    def __init__(self, config: SketchConfig | None = None, name: str = "sketch") -> None:
+        self.config = config or sketch_config(name)
+        self.name = name
 
     def count_tokens(self, text: str) -> TokenCount:
         """Approximate CLIP tokens (words and punctuation, plus BOS/EOS): the budget that matters."""
@@ -310,7 +410,7 @@ class SketchBackbone:
                 n = o.count
                 if n >= 2:
                     p = cfg.count_error_rate_explicit
-                    if not o.count_explicit:
+                    if not set(o.count_cues) & set(cfg.explicit_count_cues):
                         p = min(cfg.count_error_max, cfg.count_error_rate + cfg.count_error_step * (n - 2))
                     if u[i, 1] < p:
                         n += 1 if u[i, 2] < 0.5 else -1
@@ -324,7 +424,10 @@ class SketchBackbone:
                 color = o.leak_colors[int(u[i, 5] * len(o.leak_colors))]
                 events.append({"kind": "color_leak", "cls": o.cls, "asked": o.color, "drawn": color})
             elif (
-                o.color and o.color != default and not o.color_reinforced and u[i, 6] < cfg.color_ignore_rate
+                o.color
+                and o.color != default
+                and not set(o.color_cues) & set(cfg.color_reinforcement_cues)
+                and u[i, 6] < cfg.color_ignore_rate
             ):
                 color = default
                 events.append({"kind": "color_ignored", "cls": o.cls, "asked": o.color, "drawn": color})
@@ -335,7 +438,11 @@ class SketchBackbone:
             kept.append((o, n, color, h, v))
         places = [[k[3], k[4]] if k else [None, None] for k in kept]
         absolute = [[p[0] is not None, p[1] is not None] for p in places]
+        laid: set[tuple[int, str, int]] = set()
         for r, (follow, band) in zip(reading.relations, ur, strict=True):
+            if r.mirrored and (r.object, CONVERSE[r.relation], r.subject) in laid:
+                continue  # the second statement of a mirrored pair: the same fact, already decided
+            laid.add((r.subject, r.relation, r.object))
             a, b = places[r.subject], places[r.object]
             if kept[r.subject] is None or kept[r.object] is None:
                 continue
@@ -343,7 +450,7 @@ class SketchBackbone:
             ax = 0 if axis == "h" else 1
             if absolute[r.subject][ax] and absolute[r.object][ax]:
                 continue  # both placed absolutely on this axis: the absolute places decide
-            if follow >= cfg.relation_follow_rate:
+            if follow >= (cfg.relation_follow_rate_mirrored if r.mirrored else cfg.relation_follow_rate):
                 events.append({"kind": "relation_ignored", "relation": r.relation})
                 continue
             if a[ax] is None:
@@ -481,4 +588,13 @@ def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, l
     return image, [lab == k + 1 for k in range(len(instances))]
 
 
-__all__ = ["COLORS", "COLOR_RGB", "DEFAULT_COLORS", "SketchBackbone", "SketchConfig", "abbreviation"]
+__all__ = [
+    "CALIBRATIONS",
+    "COLORS",
+    "COLOR_RGB",
+    "DEFAULT_COLORS",
+    "SketchBackbone",
+    "SketchConfig",
+    "abbreviation",
+    "sketch_config",
+]

@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from reprompt.eval.geneval.classes import COCO_CLASSES, GENEVAL_COLORS
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 
 COLORS = GENEVAL_COLORS
 CLIP_LIMIT = 77  # CLIP's context, BOS and EOS included
+COUNT_CUES = ("emphasis", "restated", "enumerated")
+COLOR_CUES = ("repeated", "intensified", "predicate")
+# The same relation seen from the other object ("a cup left of a dog" = "the dog right of the cup").
+CONVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 # Other words a weak model maps onto a class (singular; plurals are derived).
 _SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -130,6 +134,13 @@ class ObjectSpec:
     horizontal: str | None = None  # "left" | "center" | "right"
     vertical: str | None = None  # "top" | "middle" | "bottom"
     crowd: int = 1  # fewest distinct objects in one clause naming this one (1 = described alone)
+    # Which cues made the count explicit (count >= 2 only): "emphasis" ("exactly four"), "restated"
+    # ("four cups ... all four cups"), "enumerated" ("the first ... the fourth", "a dog ... another
+    # dog"). ``count_explicit`` is "any of them"; a calibration may trust only some (SketchConfig).
+    count_cues: tuple[str, ...] = ()
+    # How the color was stated: "repeated" (twice), "intensified" ("bright red"), "predicate" (after
+    # the noun: "the car is red"). ``color_reinforced`` is "repeated or intensified".
+    color_cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,7 @@ class Relation:
     subject: int
     relation: str  # "left of" | "right of" | "above" | "below" | "next to"
     object: int
+    mirrored: bool = False  # its converse is stated too ("the cup is right of the dog"): one fact
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,7 @@ class _Mention:
     color: str | None = None
     color_statements: int = 0
     intensified: bool = False
+    predicate: bool = False  # the color was (also) stated after the noun
     entity: int = -1
 
 
@@ -216,9 +229,23 @@ class _Entity:
     color: str | None = None
     color_statements: int = 0
     intensified: bool = False
+    predicate: bool = False
     horizontal: str | None = None
     vertical: str | None = None
     center: bool = False
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words, numbers and punctuation marks the reader works on."""
+    return _WORD_RE.findall(text.lower())
+
+
+def object_mentions(toks: list[str]) -> list[tuple[str, int, int]]:
+    """(class, start, end) of each COCO object named in ``toks`` (from :func:`words`), found as the
+    simulator finds them: synonyms and plurals, longest name first, "orange" the color vs the fruit."""
+    reader = _Reader(toks)
+    reader.find_mentions()
+    return [(m.cls, m.start, m.end) for m in reader.mentions]
 
 
 def read_prompt(text: str, limit: int | None = CLIP_LIMIT) -> PromptReading:
@@ -349,6 +376,7 @@ class _Reader:
                     m.color = t
                     m.color_statements += 1
                     m.intensified |= self.tok(k - 1) in _INTENSIFIERS
+                    m.predicate = True
                 break
             if t not in _PREDICATE and t not in _INTENSIFIERS:
                 break
@@ -387,6 +415,7 @@ class _Reader:
                 e.color = m.color
                 e.color_statements += m.color_statements
                 e.intensified |= m.intensified
+                e.predicate |= m.predicate
         return ents
 
     # --- places --------------------------------------------------------------------------------
@@ -475,7 +504,13 @@ class _Reader:
                     self._set_place(ents[subj], t)
             i += 1
         unique = list(dict.fromkeys(r for r in relations if r.subject != r.object))
-        return unique
+        stated = {(r.subject, r.relation, r.object) for r in unique}
+        return [
+            Relation(r.subject, r.relation, r.object, mirrored=True)
+            if (r.object, CONVERSE.get(r.relation), r.subject) in stated
+            else r
+            for r in unique
+        ]
 
     @staticmethod
     def _set_place(e: _Entity, word: str) -> None:
@@ -511,22 +546,39 @@ class _Reader:
             ]
             leak = tuple(sorted(set().union(*pools))) if pools and all(pools) else ()
             count = e.count if e.count is not None else (None if e.plural else 1)
-            explicit = (
-                count is not None
-                and count > 1
-                and (e.emphatic or e.restated or e.singles or e.ordinals >= set(range(1, count + 1)))
-            )
+            count_cues: tuple[str, ...] = ()
+            if count is not None and count > 1:
+                # len() first: never build a huge range for "99999999999 cats"
+                enumerated = e.singles or (
+                    len(e.ordinals) >= count and e.ordinals >= set(range(1, count + 1))
+                )
+                count_cues = tuple(
+                    cue
+                    for cue, present in zip(COUNT_CUES, (e.emphatic, e.restated, enumerated), strict=True)
+                    if present
+                )
+            color_cues: tuple[str, ...] = ()
+            if e.color:
+                color_cues = tuple(
+                    cue
+                    for cue, present in zip(
+                        COLOR_CUES, (e.color_statements >= 2, e.intensified, e.predicate), strict=True
+                    )
+                    if present
+                )
             specs.append(
                 ObjectSpec(
                     cls=e.cls,
                     count=count,
-                    count_explicit=explicit,
+                    count_explicit=bool(count_cues),
                     color=e.color,
-                    color_reinforced=bool(e.color) and (e.color_statements >= 2 or e.intensified),
+                    color_reinforced=bool({"repeated", "intensified"} & set(color_cues)),
                     leak_colors=leak,
                     horizontal=e.horizontal or ("center" if e.center else None),
                     vertical=e.vertical or ("middle" if e.center else None),
                     crowd=min(len(clause_ents[c]) for c in clause_ents if k in clause_ents[c]),
+                    count_cues=count_cues,
+                    color_cues=color_cues,
                 )
             )
         return tuple(specs), tuple(relations)

@@ -45,20 +45,18 @@ class GenEvalOracleJudge:
     name = "geneval-oracle"
 
     def __init__(self) -> None:
-        from reprompt.eval.geneval.detectors import load_detector
+        from reprompt.geneval.scorer import ScorerConfig, build_scorer
 
-        self.detector = load_detector("oracle")
+        self.scorer = build_scorer(ScorerConfig(detector="oracle"), has_scenes=True)
 
     def __call__(
         self, original: str, image: Image.Image, scene: Any, metadata: dict[str, Any] | None
     ) -> Verdict:
-        from reprompt.eval.geneval.scoring import score_images
-
         if metadata is None or scene is None:
             raise RepromptError(
                 "the geneval-oracle judge needs GenEval metadata and the sketch backbone's scenes"
             )
-        result = score_images([metadata], [image], [scene], detector=self.detector)[0]
+        result = self.scorer.score([metadata], [image], [scene])[0]
         feedback = result.reason.replace("\n", "; ") or "none"
         return Verdict(result.correct, result.partial, feedback)
 

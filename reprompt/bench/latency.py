@@ -160,20 +160,18 @@ def accuracy_table(
     detector: str = "oracle",
 ) -> list[dict[str, Any]]:
     """Accuracy (GenEval, one image per prompt) and seconds per image of: the backbone alone, one rewrite,
-    and the iterative baseline. Scored with ``detector`` (``oracle`` needs the sketch backbone)."""
+    and the iterative baseline. Scored by the GenEval scorer with ``detector`` (``oracle`` needs the sketch
+    backbone), the same scorer ``reprompt eval geneval`` builds."""
     from reprompt.bench.iterative import load_judge, run_iterative
-    from reprompt.eval.geneval.detectors import load_detector
-    from reprompt.eval.geneval.scoring import score_images
+    from reprompt.geneval.scorer import ScorerConfig, build_scorer
     from reprompt.policy import GenerationOptions
 
     options = options or GenerationOptions(batch_size=1)
-    det = load_detector(detector)
+    scorer = build_scorer(ScorerConfig(detector=detector), has_scenes=detector == "oracle")
     metas = list(metadatas)[: cfg.n_prompts]
 
     def score(images: list[Any], scenes: list[Any]) -> float:
-        results = score_images(
-            metas, images, scenes if all(s is not None for s in scenes) else None, detector=det
-        )
+        results = scorer.score(metas, images, scenes)
         return sum(r.correct for r in results) / len(results)
 
     rows = []
@@ -265,10 +263,9 @@ def format_report(report: dict[str, Any]) -> str:
 
 def load_metadata(path: str | Path, n: int) -> list[dict[str, Any]]:
     """``n`` GenEval prompts spread evenly over the metadata file (so every tag is represented)."""
-    path = Path(path)
-    if not path.is_file():
-        raise RepromptError(f"GenEval metadata {path} not found")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from reprompt.geneval.metadata import read_metadata_file
+
+    rows = read_metadata_file(path)
     if n >= len(rows):
         return rows
     step = len(rows) / n

@@ -47,6 +47,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from reprompt.backbones import is_simulator
     from reprompt.bench.latency import LatencyConfig, format_report, load_metadata, run_benchmark
     from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args, read_prompts
     from reprompt.utils.io import atomic_write_json
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})
     metadatas = load_metadata(args.metadata, cfg.n_prompts) if args.metadata else None
     prompts = read_prompts(None, args.prompts_file) if args.prompts_file else None
-    detector = args.detector or ("oracle" if args.backbone == "sketch" and metadatas else None)
+    detector = args.detector or ("oracle" if is_simulator(args.backbone) and metadatas else None)
     report = run_benchmark(
         policy_from_args(args),
         backbone_from_args(args),

@@ -27,6 +27,21 @@ def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> Non
     g.add_argument("--candidates", type=int, default=1, help="completions per prompt (needs --temperature)")
     g.add_argument("--policy-seed", type=int, default=None, help="sampling seed")
     g.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    g.add_argument(
+        "--prompt-lookup",
+        type=int,
+        default=None,
+        metavar="N",
+        help="prompt-lookup decoding with N drafted tokens (same output; pays off on GPUs, one prompt at a time)",
+    )
+    g.add_argument(
+        "--guard",
+        default="off",
+        choices=("off", "warn", "retry", "fallback"),
+        help="intent guard: check that the rewrite keeps the prompt's objects, counts, colors, quoted text "
+        "and names; warn = report only, retry = sampled candidates then the original, fallback = the original",
+    )
+    g.add_argument("--guard-candidates", type=int, default=4, help="retry: candidates sampled per violation")
     g.add_argument("--policy-device", default="cpu")
     g.add_argument("--policy-dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     g.add_argument("--api-base", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible base URL")
@@ -40,7 +55,8 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
     g.add_argument(
         "--backbone",
         default=default,
-        help="sketch (offline simulator) | flux-dev | flux-schnell | sd3 | pixart-sigma | sdxl | "
+        help="sketch | sketch-b (offline simulator, two calibrations) | flux-dev | flux-schnell | sd3 | "
+        "pixart-sigma | sdxl | "
         "a diffusers folder or hub id",
     )
     g.add_argument("--model", default=None, help="local folder to load for a preset (same architecture)")
@@ -65,6 +81,9 @@ def generation_options(args: argparse.Namespace) -> Any:
         num_candidates=args.candidates,
         seed=args.policy_seed,
         batch_size=args.batch_size,
+        prompt_lookup_num_tokens=getattr(args, "prompt_lookup", None),
+        guard=getattr(args, "guard", "off"),
+        guard_candidates=getattr(args, "guard_candidates", 4),
     )
 
 
@@ -85,7 +104,9 @@ def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``load_backbone`` keywords from the shared backbone flags."""
-    if args.backbone == "sketch":
+    from reprompt.backbones import is_simulator
+
+    if is_simulator(args.backbone):
         if args.model:
             raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
         if args.height or args.width:

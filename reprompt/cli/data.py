@@ -19,18 +19,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "prompts",
         help="generate GenEval-style prompts with metadata (SFT / RL / held-out splits)",
         description="Fill GenEval's six templates from an object vocabulary; every prompt carries "
-        "include/exclude metadata. Writes sft_prompts.jsonl, rl_prompts.jsonl (and heldout_prompts.jsonl).",
+        "include/exclude metadata. Each split gets an explicit quota per template (equal shares by "
+        "default); a quota the vocabulary cannot meet fails with the fixes (or, with --allow-short, warns). "
+        "Writes sft_prompts.jsonl, rl_prompts.jsonl, heldout_prompts.jsonl and prompts_summary.json "
+        "(asked vs produced per split and template), and prints the same table.",
     )
     pp.add_argument("--out", required=True, help="output folder")
-    pp.add_argument("--n-sft", type=int, default=8000, help="SFT prompts (paper: 8000)")
-    pp.add_argument("--n-rl", type=int, default=1000, help="RL prompts (paper: 1000)")
+    pp.add_argument("--n-sft", type=int, default=8000, help="SFT prompts (default 8000, the paper's count)")
+    pp.add_argument(
+        "--n-rl",
+        type=int,
+        default=None,
+        help="RL prompts (default 1000, the paper's count; not with --rl-from)",
+    )
     pp.add_argument("--n-heldout", type=int, default=0, help="held-out prompts (held-out reward, eval)")
+    pp.add_argument(
+        "--rl-from",
+        default=None,
+        help="write the RL split from this prompt file (JSONL or a text list in GenEval's templates, e.g. "
+        "../shared/benchmarks/reprompt-rl-prompts/generation_prompts_1k_filterd.txt) instead of generating "
+        "it; its test prompts (--exclude) and repeats are dropped and reported, and SFT / held-out avoid "
+        "its prompts",
+    )
     pp.add_argument("--seed", type=int, default=0)
     pp.add_argument("--tags", default=None, help="comma-separated templates (default: all six)")
-    pp.add_argument("--tag-weights", default=None, help="comma-separated relative frequencies, one per tag")
+    pp.add_argument(
+        "--tag-weights",
+        default=None,
+        help="share of every split per template (default equal): one number per --tags entry "
+        "(1,1,2,1,1,1) or tag=weight pairs (single_object=0,counting=2; others stay 1)",
+    )
+    pp.add_argument(
+        "--allow-short",
+        action="store_true",
+        help="when a template cannot fill its quotas, warn and write short splits (RL first, then "
+        "held-out, then SFT) instead of failing",
+    )
     pp.add_argument("--counts", default="2,3,4", help="numbers for the counting template (GenEval: 2,3,4)")
+    pp.add_argument(
+        "--vocab",
+        default="coco",
+        choices=("coco", "lvis"),
+        help="object vocabulary. coco (default): COCO's 80 classes, which a COCO detector (GenEval) and "
+        "the sketch oracle can verify; with GenEval's test set excluded, all 80 single-object prompts are "
+        "test prompts. lvis: COCO + 783 LVIS v1 names (CC BY 4.0): many more prompts, but non-COCO "
+        "objects cannot be verified by a COCO detector or the sketch oracle (use judge/preference rewards)",
+    )
     pp.add_argument("--vocab-file", default=None, help="extra object names, one per line")
-    pp.add_argument("--vocab-only", action="store_true", help="use only --vocab-file, not COCO's 80 classes")
+    pp.add_argument("--vocab-only", action="store_true", help="use only --vocab-file, not the --vocab names")
     pp.add_argument(
         "--exclude",
         action="append",
@@ -52,15 +88,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ps.add_argument(
         "--teacher",
         default="grounded",
-        help="grounded (offline, from metadata) | openai | smollm2 | a local folder | a hub id",
+        help="grounded (offline, from metadata: every strategy the sketch simulator rewards) | generic "
+        "(offline, from metadata: a general LLM teacher's style, helpful strategies in ~30%% of targets) | "
+        "openai | smollm2 | a local folder | a hub id",
     )
     ps.add_argument("--out-tags", default="reason/prompt", help="tag format of the stored completions")
     ps.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
     ps.add_argument("--min-tokens", type=int, default=15, help="shortest prompt kept (backbone tokens)")
     ps.add_argument("--max-tokens", type=int, default=77, help="longest prompt kept (backbone tokens)")
-    ps.add_argument("--teacher-seed", type=int, default=0, help="phrasing seed of the grounded teacher")
+    ps.add_argument("--teacher-seed", type=int, default=0, help="seed of the grounded / generic teacher")
     ps.add_argument("--batch-size", type=int, default=8, help="prompts per teacher call")
-    g = ps.add_argument_group("policy teacher (any --teacher but grounded)")
+    g = ps.add_argument_group("policy teacher (any --teacher but grounded or generic)")
     g.add_argument("--teacher-tags", default=None, help="the teacher's own tag format (default: its spec)")
     g.add_argument("--max-new-tokens", type=int, default=512)
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -81,31 +119,59 @@ def _ints(text: str) -> tuple[int, ...]:
         raise RepromptError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _tag_weights(text: str, tags: tuple[str, ...]) -> tuple[float, ...]:
+    """``1,1,2,1,1,1`` (one per tag) or ``single_object=0,counting=2`` (others 1) -> one weight per tag."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    try:
+        if not any("=" in x for x in items):
+            return tuple(float(x) for x in items)
+        pairs = dict((k.strip(), float(v)) for k, v in (x.split("=", 1) for x in items))
+    except ValueError:
+        raise RepromptError(
+            f"--tag-weights must be numbers (1,1,2,1,1,1) or tag=number pairs (counting=2), got {text!r}"
+        ) from None
+    unknown = sorted(set(pairs) - set(tags))
+    if unknown:
+        raise RepromptError(f"--tag-weights names {', '.join(unknown)}, not among the tags {', '.join(tags)}")
+    return tuple(pairs.get(t, 1.0) for t in tags)
+
+
 def run_prompts(args: argparse.Namespace) -> int:
-    from reprompt.data.prompts import PromptGenConfig, load_exclusions, load_vocabulary, split_prompts
+    from reprompt.data.prompts import (
+        PromptGenConfig,
+        load_exclusions,
+        load_prompts,
+        load_vocabulary,
+        split_prompts,
+    )
     from reprompt.utils.io import atomic_write_json, atomic_write_text
 
     if args.vocab_only and not args.vocab_file:
         raise RepromptError("--vocab-only needs --vocab-file")
+    if args.rl_from and args.n_rl is not None:
+        raise RepromptError(
+            "--n-rl and --rl-from conflict: with --rl-from the RL split is the file's prompts"
+        )
     kw = {}
     if args.tags:
         kw["tags"] = tuple(t.strip() for t in args.tags.split(",") if t.strip())
     if args.tag_weights:
-        try:
-            kw["tag_weights"] = tuple(float(w) for w in args.tag_weights.split(","))
-        except ValueError:
-            raise RepromptError(f"--tag-weights must be numbers, got {args.tag_weights!r}") from None
+        from reprompt.geneval.vocabulary import GENEVAL_TAGS
+
+        kw["tag_weights"] = _tag_weights(args.tag_weights, kw.get("tags", GENEVAL_TAGS))
     cfg = PromptGenConfig(
         n_sft=args.n_sft,
-        n_rl=args.n_rl,
+        n_rl=0 if args.rl_from else (1000 if args.n_rl is None else args.n_rl),
         n_heldout=args.n_heldout,
         seed=args.seed,
         counts=_ints(args.counts),
-        vocabulary=load_vocabulary(args.vocab_file, extend=not args.vocab_only),
+        vocabulary=load_vocabulary(args.vocab_file, extend=not args.vocab_only, base=args.vocab),
+        allow_short=args.allow_short,
         **kw,
     )
-    keys, texts = load_exclusions(args.exclude)
-    splits, gen = split_prompts(cfg, keys, texts)
+    keys, texts = load_exclusions(args.exclude, cfg.vocabulary)
+    fixed = {"rl": load_prompts(args.rl_from, cfg.vocabulary)} if args.rl_from else None
+    splits, report = split_prompts(cfg, keys, texts, fixed=fixed)
     out = Path(args.out)
     for name, rows in splits.items():
         if rows:
@@ -113,15 +179,26 @@ def run_prompts(args: argparse.Namespace) -> int:
     summary = {
         "seed": cfg.seed,
         "counts": {k: len(v) for k, v in splits.items()},
-        "per_tag": gen.per_tag,
-        "exhausted_templates": gen.exhausted,
+        "per_tag": report.per_tag,
+        **report.to_dict(),
+        "vocabulary": args.vocab_file if args.vocab_only else args.vocab,
+        "vocabulary_file": args.vocab_file,
+        "vocabulary_size": len(cfg.vocabulary),
         "excluded_files": args.exclude,
         "excluded_prompts": len(keys),
-        "draws_rejected_as_test_prompts": gen.excluded_hits,
-        "vocabulary_size": len(cfg.vocabulary),
+        "rl_from": args.rl_from,
     }
     atomic_write_json(out / "prompts_summary.json", summary)
-    print(json.dumps(summary, indent=2))
+    print(report.table())
+    for name, info in report.fixed.items():
+        print(
+            f"{name} split from {args.rl_from}: kept {info['rows_kept']} of {info['rows_read']} "
+            f"({len(info['dropped_as_test_prompts'])} test prompts and {len(info['dropped_as_repeats'])} "
+            f"repeats dropped, {info['untagged']} without GenEval metadata)"
+        )
+        for prompt in info["dropped_as_test_prompts"]:
+            print(f"  dropped as a test prompt: {prompt}")
+    print(f"wrote {', '.join(f'{n}_prompts.jsonl ({len(r)})' for n, r in splits.items() if r)} to {out}")
     return 0
 
 
@@ -129,7 +206,7 @@ def run_sft(args: argparse.Namespace) -> int:
     from reprompt.cli.common import backbone_from_args
     from reprompt.data.prompts import load_prompts
     from reprompt.data.sft_data import build_sft_data
-    from reprompt.data.teachers import GroundedTeacher, PolicyTeacher
+    from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher
 
     records = load_prompts(args.prompts)
     if args.limit is not None:
@@ -139,6 +216,8 @@ def run_sft(args: argparse.Namespace) -> int:
     backbone = backbone_from_args(args)
     if args.teacher == "grounded":
         teacher = GroundedTeacher(args.out_tags, seed=args.teacher_seed)
+    elif args.teacher == "generic":
+        teacher = GenericTeacher(args.out_tags, seed=args.teacher_seed)
     else:
         from reprompt.format import PromptSpec
         from reprompt.policy import GenerationOptions, load_policy

@@ -16,6 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
     print("Backbones (--backbone):")
     print(f"  {'sketch':14} offline procedural simulator (CPU, no weights; see README)")
+    print(f"  {'sketch-b':14} the simulator's second calibration (other failure rates; transfer tests)")
     for name, p in PRESETS.items():
         print(f"  {name:14} {p.model}  [{p.width}x{p.height}, {p.steps} steps, guidance {p.guidance}]")
     print("  or any diffusers pipeline folder / hub id")
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         pass
     for title, mod, attr in (
         ("Reward components", "reprompt.rewards", "REWARDS"),
-        ("GenEval detectors", "reprompt.eval.geneval.detectors", "DETECTORS"),
+        ("GenEval detectors", "reprompt.geneval.detectors", "DETECTORS"),
     ):
         try:
             import importlib

@@ -57,6 +57,8 @@ def format_rewrite(rw) -> str:
     elif not rw.format_ok:
         note = f"  [recovered: {rw.issue}]"
     lines.append(f"rewritten: {rw.prompt}{note}")
+    if getattr(rw, "guard", None) is not None:
+        lines.append(f"guard    : {rw.guard.summary()}")
     if rw.prompt_tokens is not None:
         cut = " (the backbone will truncate it)" if rw.truncated else ""
         lines.append(

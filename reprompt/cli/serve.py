@@ -1,4 +1,4 @@
-"""``reprompt serve``: an HTTP endpoint that rewrites and renders (OpenAI Images API shape)."""
+"""``reprompt serve``: rewrite and render over HTTP (OpenAI Images and Chat Completions shapes)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,65 @@ from reprompt.cli.common import add_backbone_args, add_policy_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve rewrite + render over HTTP (/v1/images/generations, /v1/rewrite)")
+    p = sub.add_parser(
+        "serve",
+        help="serve rewrite + render over HTTP (/v1/images/generations, /v1/chat/completions, /v1/rewrite)",
+        description="One model worker serves every endpoint; concurrent chat and rewrite requests are "
+        "micro-batched into one generate call. Binds 127.0.0.1 unless --host says otherwise.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token-env", default=None, help="environment variable holding a bearer token to require")
+    g = p.add_argument_group("limits and batching")
+    g.add_argument("--max-request-bytes", type=int, default=1024 * 1024, help="413 beyond (default 1 MiB)")
+    g.add_argument(
+        "--max-queue", type=int, default=32, help="requests that may wait; 429 beyond (default 32)"
+    )
+    g.add_argument(
+        "--max-batch", type=int, default=None, help="most prompts per batched generate (default --batch-size)"
+    )
+    g.add_argument(
+        "--batch-wait-ms", type=float, default=10.0, help="idle wait for more requests to batch (default 10)"
+    )
+    g.add_argument("--no-micro-batching", action="store_true", help="run every request alone")
+    g.add_argument(
+        "--served-model-name", default=None, help="model id in /v1/models (default: the --policy name)"
+    )
     add_backbone_args(p)
     add_policy_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
     from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args
-    from reprompt.serving.image_service import create_app
+    from reprompt.errors import RepromptError
+    from reprompt.serving.http import public_name, warn_if_exposed
+    from reprompt.serving.image_service import ServeConfig, create_app
 
-    app = create_app(
-        policy_from_args(args), backbone_from_args(args), args.token_env, generation_options(args)
+    config = ServeConfig(
+        max_request_bytes=args.max_request_bytes,
+        max_queue=args.max_queue,
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
+        micro_batching=not args.no_micro_batching,
+        # the name the user typed (qwen2.5-3b, smollm2-sketch, a folder's last part); openai: openai:MODEL
+        served_model_name=args.served_model_name
+        or (None if args.policy == "openai" else public_name(args.policy)),
     )
-    print(f"reprompt serving on http://{args.host}:{args.port} (POST /v1/images/generations, /v1/rewrite)")
+    options = generation_options(args)
+    token = os.environ.get(args.token_env) if args.token_env else None
+    if args.token_env and not token:  # before loading any model
+        raise RepromptError(f"--token-env {args.token_env} is set but the variable is empty")
+    warn_if_exposed(args.host, token, args.token_env, "images and rewrites")
+    app = create_app(policy_from_args(args), backbone_from_args(args), args.token_env, options, config)
+    print(
+        f"reprompt serving {app.state.model_id!r} on http://{args.host}:{args.port} "
+        "(POST /v1/images/generations, /v1/chat/completions, /v1/rewrite; GET /v1/models, /health)",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

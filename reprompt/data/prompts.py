@@ -1,44 +1,61 @@
 """GenEval-style training prompts with metadata, so the verifiable reward can check every one of them.
 
 The six object-centric templates of GenEval (single_object, two_object, counting, colors, position,
-color_attr) are filled from an object vocabulary (COCO's 80 classes by default) and GenEval's 10 colours.
-Every prompt carries GenEval's metadata (``include``/``exclude`` clauses). Generation is seeded,
-deduplicated on the prompt's meaning (not just its text), and never emits a prompt whose meaning is in a
-given test set, so evaluating on that set stays clean.
+color_attr) are filled from an object vocabulary (COCO's 80 classes by default, or COCO + LVIS names) and
+GenEval's 10 colours. Every prompt carries GenEval's metadata (``include``/``exclude`` clauses).
+Generation is seeded, stratified (an explicit quota per split and tag, reported as asked vs produced),
+unique by the prompt's meaning (not just its text), and never emits a prompt whose meaning is in a given
+test set, so evaluating on that set stays clean. Each template's space of meanings is counted exactly,
+so a quota that cannot be met fails with a message instead of quietly shrinking a split.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import math
 import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
-from reprompt.eval.geneval.classes import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
+
+logger = logging.getLogger(__name__)
 
 RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
 WORD_NUMBERS = {w: n for n, w in NUMBER_WORDS.items()}
 
-# Irregular English plurals of class names (last word only); GenEval's own prompts use naive plurals
-# ("sheeps", "knifes"), which ``singular`` also understands.
+# Irregular English plurals of class names (last word only), COCO's and the LVIS vocabulary's; GenEval's
+# own prompts use naive plurals ("sheeps", "knifes"), which ``singular`` also understands.
 _IRREGULAR = {
     "person": "people",
     "sheep": "sheep",
     "mouse": "mice",
     "knife": "knives",
-    "skis": "skis",
-    "scissors": "scissors",
-    "glasses": "glasses",
-    "shorts": "shorts",
-    "boxers": "boxers",
-}
+    "pocketknife": "pocketknives",
+    "calf": "calves",
+    "scarf": "scarves",
+    "headscarf": "headscarves",
+    "goose": "geese",
+    "deer": "deer",
+    "elk": "elk",
+    "fish": "fish",
+    "salmon": "salmon",
+    "potato": "potatoes",
+    "tomato": "tomatoes",
+    # plural-only nouns: the plural is the name
+    **{w: w for w in ("skis", "scissors", "glasses", "sunglasses", "spectacles", "goggles", "binoculars",
+                      "shorts", "pants", "trousers", "tights", "boxers", "underdrawers", "overalls",
+                      "pajamas", "suspenders", "pliers", "tongs", "sprouts")},
+}  # fmt: skip
 
 
 def article(word: str) -> str:
@@ -60,11 +77,25 @@ def plural(name: str) -> str:
     return f"{head} {word}" if head else word
 
 
+@functools.lru_cache(maxsize=8)
+def _plural_forms(vocabulary: tuple[str, ...]) -> dict[str, str]:
+    """Every name, its plural and GenEval's naive '+s'/'+es' plurals -> the name. A real plural or name
+    wins over a naive form ('capes' is cape, not cap+es); otherwise the first name in the vocabulary."""
+    forms: dict[str, str] = {}
+    for name in vocabulary:
+        forms.setdefault(name, name)
+        forms.setdefault(plural(name), name)
+    for name in vocabulary:
+        forms.setdefault(name + "s", name)
+        forms.setdefault(name + "es", name)
+    return forms
+
+
 def singular(words: str, vocabulary: Iterable[str] = COCO_CLASSES) -> str:
     """Undo :func:`plural` (and GenEval's naive '+s'/'+es' plurals) using the vocabulary when it can."""
-    for name in vocabulary:
-        if words in (plural(name), name + "s", name + "es", name):
-            return name
+    name = _plural_forms(tuple(vocabulary)).get(words)
+    if name is not None:
+        return name
     for suffix, repl in (
         ("ies", "y"),
         ("ches", "ch"),
@@ -153,6 +184,44 @@ def normalize_text(prompt: str) -> str:
     return re.sub(r"\s+", " ", prompt.strip().lower().rstrip("."))
 
 
+# ------------------------------------------------------------------------------------------ vocabularies
+
+_VOCAB_DIR = Path(__file__).resolve().parent.parent / "assets" / "vocab"
+VOCABULARIES: dict[str, str] = {
+    "coco": "COCO's 80 classes, GenEval's own: every object can be verified by a COCO detector or the "
+    "sketch oracle (the GenEval reward)",
+    "lvis": "COCO's 80 + 783 LVIS v1 object names (CC BY 4.0, reprompt/assets/vocab/lvis.txt): far more "
+    "prompts, but non-COCO objects cannot be verified by a COCO detector or the sketch oracle (use judge "
+    "or preference rewards)",
+}
+
+
+def _read_names(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [n for n in (ln.split("#", 1)[0].strip().lower() for ln in lines) if n]
+
+
+def load_vocabulary(
+    path: str | Path | None = None, extend: bool = True, base: str = "coco"
+) -> tuple[str, ...]:
+    """Object names: the named ``base`` vocabulary (:data:`VOCABULARIES`), extended by a file of one name
+    per line ('#' comments), or replaced by it (``extend=False``)."""
+    if base not in VOCABULARIES:
+        raise ConfigError(
+            f"unknown vocabulary {base!r}.{did_you_mean(base, tuple(VOCABULARIES))} "
+            f"Use: {', '.join(VOCABULARIES)}"
+        )
+    names: list[str] = []
+    if extend or path is None:
+        names = [*COCO_CLASSES, *(_read_names(_VOCAB_DIR / f"{base}.txt") if base != "coco" else [])]
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise RepromptError(f"vocabulary file {p} not found")
+        names += _read_names(p)
+    return tuple(dict.fromkeys(names))
+
+
 # ------------------------------------------------------------------------------------------ generator
 
 
@@ -160,8 +229,12 @@ def normalize_text(prompt: str) -> str:
 class PromptGenConfig:
     """What ``reprompt data prompts`` generates."""
 
-    n_sft: int = field(default=8000, metadata={"help": "prompts for SFT (paper: 8000)"})
-    n_rl: int = field(default=1000, metadata={"help": "prompts for GRPO (paper: 1000)"})
+    n_sft: int = field(
+        default=8000, metadata={"help": "prompts for SFT (the paper's count; its prompts are not public)"}
+    )
+    n_rl: int = field(
+        default=1000, metadata={"help": "prompts for GRPO (the paper's count; 0 when the RL split is a file)"}
+    )
     n_heldout: int = field(
         default=0, metadata={"help": "extra held-out prompts (held-out reward, evaluation)"}
     )
@@ -169,7 +242,17 @@ class PromptGenConfig:
     tags: tuple[str, ...] = field(default=GENEVAL_TAGS, metadata={"help": "templates to use"})
     tag_weights: tuple[float, ...] | None = field(
         default=None,
-        metadata={"help": "relative frequency per tag (default equal); an exhausted tag drops out"},
+        metadata={
+            "help": "share of every split per tag (default equal); each split's quota per tag is "
+            "n * weight / sum(weights), rounded by largest remainder. 0 leaves a tag out"
+        },
+    )
+    allow_short: bool = field(
+        default=False,
+        metadata={
+            "help": "when a tag has fewer unused meanings than its quotas, warn and write short splits "
+            "(RL filled first, then held-out, then SFT) instead of failing"
+        },
     )
     counts: tuple[int, ...] = field(
         default=(2, 3, 4), metadata={"help": "numbers for counting (GenEval: 2-4)"}
@@ -184,44 +267,407 @@ class PromptGenConfig:
                 raise ConfigError(
                     f"unknown template {t!r}.{did_you_mean(t, GENEVAL_TAGS)} Use: {', '.join(GENEVAL_TAGS)}"
                 )
-        if self.tag_weights is not None and len(self.tag_weights) != len(self.tags):
-            raise ConfigError(f"tag_weights has {len(self.tag_weights)} values for {len(self.tags)} tags")
+        if len(set(self.tags)) != len(self.tags) or not self.tags:
+            raise ConfigError(f"tags must be distinct and not empty, got {self.tags}")
+        if self.tag_weights is not None:
+            self.tag_weights = tuple(float(w) for w in self.tag_weights)
+            if len(self.tag_weights) != len(self.tags):
+                raise ConfigError(f"tag_weights has {len(self.tag_weights)} values for {len(self.tags)} tags")
+            if min(self.tag_weights) < 0 or not sum(self.tag_weights) > 0:
+                raise ConfigError(f"tag_weights must be >= 0 with a positive sum, got {self.tag_weights}")
         if min(self.n_sft, self.n_rl, self.n_heldout) < 0:
             raise ConfigError("prompt counts must be >= 0")
         self.vocabulary = tuple(dict.fromkeys(v.strip() for v in self.vocabulary if v.strip()))
         if len(self.vocabulary) < 2:
             raise ConfigError("the vocabulary needs at least two object names")
+        self.counts = tuple(dict.fromkeys(self.counts))
         for n in self.counts:
             if n not in NUMBER_WORDS:
                 raise ConfigError(f"counts must be between 2 and 9, got {n}")
+        self.colors = tuple(dict.fromkeys(self.colors))
         if not self.colors:
             raise ConfigError("colors must not be empty")
 
+    def quotas(self, n: int) -> dict[str, int]:
+        """Prompts per tag for a split of ``n``: shares of :attr:`tag_weights`, largest remainder."""
+        weights = self.tag_weights or (1.0,) * len(self.tags)
+        exact = [n * w / sum(weights) for w in weights]
+        out = [int(x) for x in exact]
+        by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - out[i]), i))
+        for i in by_remainder[: n - sum(out)]:
+            out[i] += 1
+        return dict(zip(self.tags, out, strict=True))
 
-def _draw(tag: str, rng: random.Random, cfg: PromptGenConfig) -> dict[str, Any]:
-    vocab, cols = cfg.vocabulary, cfg.colors
-    if tag == "single_object":
-        return single_object(rng.choice(vocab))
-    if tag == "two_object":
-        return two_object(*rng.sample(vocab, 2))
-    if tag == "counting":
-        return counting(rng.choice(vocab), rng.choice(cfg.counts))
-    if tag == "colors":
-        return colors(rng.choice(vocab), rng.choice(cols))
-    if tag == "position":
-        a, b = rng.sample(vocab, 2)
-        return position(a, rng.choice(RELATIONS), b)
-    a, b = rng.sample(vocab, 2)
-    return color_attr(a, rng.choice(cols), b, rng.choice(cols))
+
+def _unpair(p: int) -> tuple[int, int]:
+    """The ``p``-th pair ``i < j`` in the order (0,1), (0,2), (1,2), (0,3), ...: ``p = j(j-1)/2 + i``."""
+    j = (1 + math.isqrt(1 + 8 * p)) // 2
+    return p - j * (j - 1) // 2, j
+
+
+def _pair(i: int, j: int) -> int:
+    lo, hi = min(i, j), max(i, j)
+    return hi * (hi - 1) // 2 + lo
+
+
+class TemplateSpace:
+    """Every distinct meaning one template can express with a vocabulary, colours and counts, numbered
+    ``0 .. size-1`` (one number per meaning: 'a cat and a dog' and 'a dog and a cat' share one, as do
+    'A left of B' and 'B right of A'). Sampling numbers without replacement gives unique prompts with no
+    rejection loop, and the size says exactly when a quota cannot be met."""
+
+    def __init__(self, tag: str, cfg: PromptGenConfig) -> None:
+        self.tag, self.vocab, self.colors, self.counts = tag, cfg.vocabulary, cfg.colors, cfg.counts
+        self._vocab_ix = {v: i for i, v in enumerate(self.vocab)}
+        v, c, pairs = len(self.vocab), len(self.colors), len(self.vocab) * (len(self.vocab) - 1) // 2
+        self.size = {
+            "single_object": v,
+            "two_object": pairs,
+            "counting": v * len(self.counts),
+            "colors": v * c,
+            "position": pairs * len(RELATIONS),
+            "color_attr": pairs * c * c,
+        }[tag]
+
+    def meta(self, i: int, flip: bool = False) -> dict[str, Any]:
+        """The prompt numbered ``i``; ``flip`` picks the other wording of two-object meanings."""
+        v, tag = self.vocab, self.tag
+        if tag == "single_object":
+            return single_object(v[i])
+        if tag == "counting":
+            return counting(v[i // len(self.counts)], self.counts[i % len(self.counts)])
+        if tag == "colors":
+            return colors(v[i // len(self.colors)], self.colors[i % len(self.colors)])
+        if tag == "two_object":
+            lo, hi = _unpair(i)
+            return two_object(v[hi], v[lo]) if flip else two_object(v[lo], v[hi])
+        if tag == "position":
+            p, r = divmod(i, len(RELATIONS))
+            lo, hi = _unpair(p)
+            rel = RELATIONS[r]
+            return position(v[hi], INVERSE[rel], v[lo]) if flip else position(v[lo], rel, v[hi])
+        p, cc = divmod(i, len(self.colors) ** 2)
+        (lo, hi), (c_lo, c_hi) = _unpair(p), divmod(cc, len(self.colors))
+        a, b = (v[lo], self.colors[c_lo]), (v[hi], self.colors[c_hi])
+        return color_attr(*b, *a) if flip else color_attr(*a, *b)
+
+    def wordings(self, i: int) -> set[str]:
+        """Normalised texts of every wording of meaning ``i``."""
+        return {normalize_text(self.meta(i, flip)["prompt"]) for flip in (False, True)}
+
+    def index_of(self, tag: str | None, include: Sequence[Mapping[str, Any]]) -> int | None:
+        """The number of a meaning (GenEval ``tag`` + ``include`` clauses), or None if it is not in this
+        space (another template, an object/colour/count outside the configuration)."""
+        if tag != self.tag:
+            return None
+        try:
+            cls = [self._vocab_ix[c["class"]] for c in include]
+            col = [self.colors.index(c["color"]) if "color" in c else None for c in include]
+            cnt = [int(c.get("count", 1)) for c in include]
+        except (KeyError, ValueError, TypeError):
+            return None
+        one_each = all(n == 1 for n in cnt)
+        if tag in ("single_object", "counting", "colors"):
+            if len(cls) != 1:
+                return None
+            if tag == "single_object":
+                return cls[0] if one_each and col == [None] else None
+            if tag == "colors":
+                return cls[0] * len(self.colors) + col[0] if one_each and col[0] is not None else None
+            if col != [None] or cnt[0] not in self.counts:
+                return None
+            return cls[0] * len(self.counts) + self.counts.index(cnt[0])
+        if len(cls) != 2 or cls[0] == cls[1] or not one_each:
+            return None
+        pair = _pair(*cls)
+        if tag == "two_object":
+            return pair if col == [None, None] else None
+        if tag == "color_attr":
+            if None in col:
+                return None
+            c_lo, c_hi = (col[0], col[1]) if cls[0] < cls[1] else (col[1], col[0])
+            return (pair * len(self.colors) + c_lo) * len(self.colors) + c_hi
+        rel_clause = include[1].get("position")  # position: include = [reference B, A with [rel, 0]]
+        if not rel_clause or rel_clause[0] not in RELATIONS or col != [None, None]:
+            return None
+        a, b, rel = cls[1], cls[0], rel_clause[0]
+        rel = rel if a < b else INVERSE[rel]  # the space numbers "lower-index object REL higher-index object"
+        return pair * len(RELATIONS) + RELATIONS.index(rel)
+
+
+def _key_meaning(key: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """(tag, include clauses) back from a :func:`meaning_key`."""
+    parts = json.loads(key)
+    if parts[0] == "position":
+        _, a, rel, b, _ = parts
+        return "position", position(a, rel, b)["include"]
+    return parts[0], [json.loads(c) for c in parts[1]]
+
+
+@dataclass
+class TemplateSupply:
+    """How many prompts one template can give: its whole space, less test-set and reserved meanings."""
+
+    space: int
+    excluded: int = 0
+    """Meanings in the space that are in the excluded (test) sets."""
+    reserved: int = 0
+    """Meanings in the space already taken by a split read from a file (``--rl-from``)."""
+
+    @property
+    def available(self) -> int:
+        return self.space - self.excluded - self.reserved
+
+
+@dataclass
+class PromptReport:
+    """Per split and tag, what was asked and what was produced, and each template's supply."""
+
+    asked: dict[str, dict[str, int]]
+    produced: dict[str, dict[str, int]]
+    supply: dict[str, TemplateSupply]
+    short: list[str] = field(default_factory=list)
+    """One line per tag that could not fill its quotas."""
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Splits read from a file: source, rows kept, rows dropped and why."""
+
+    @property
+    def per_tag(self) -> dict[str, int]:
+        """Prompts produced per tag over all splits (tags with none left out)."""
+        total = Counter[str]()
+        for counts in self.produced.values():
+            total.update(counts)
+        return {t: n for t, n in total.items() if n}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asked": self.asked,
+            "produced": self.produced,
+            "templates": {
+                t: {
+                    "space": s.space,
+                    "excluded": s.excluded,
+                    "reserved": s.reserved,
+                    "available": s.available,
+                }
+                for t, s in self.supply.items()
+            },
+            "short": self.short,
+            "fixed_splits": self.fixed,
+        }
+
+    def table(self) -> str:
+        """A plain-text table: one row per tag, 'produced/asked' per split, and the tag's supply."""
+        splits = list(self.asked)
+        tags = list(dict.fromkeys([*self.supply, *(t for s in self.produced.values() for t in s)]))
+        head = ["template", *(f"{s} made/asked" for s in splits), "available/space"]
+        rows = []
+        for t in tags:
+            cells = []
+            for s in splits:
+                made, asked = self.produced[s].get(t, 0), self.asked[s].get(t)
+                cells.append(
+                    f"{made}/{'file' if s in self.fixed else asked}" if asked is not None or made else "-"
+                )
+            sup = self.supply.get(t)
+            rows.append([t, *cells, f"{sup.available}/{sup.space}" if sup else "-"])
+        totals = [
+            f"{sum(self.produced[s].values())}/{'file' if s in self.fixed else sum(self.asked[s].values())}"
+            for s in splits
+        ]
+        rows.append(["total", *totals, ""])
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        return "\n".join(fmt.format(*r).rstrip() for r in [head, *rows])
+
+
+# Fill order when a tag runs short: the RL split is small and every template should be in it.
+FILL_ORDER = ("rl", "heldout", "sft")
+
+
+def _shortfall_fixes(tags: Sequence[str], cfg: PromptGenConfig) -> str:
+    bigger = (
+        "--vocab-file"
+        if set(load_vocabulary(base="lvis")) <= set(cfg.vocabulary)
+        else "--vocab lvis or --vocab-file"
+    )
+    counts = "more counts for counting (--counts 2,3,4,5,6), " if "counting" in tags else ""
+    zero = ",".join(f"{t}=0" for t in tags)
+    return (
+        f"Fixes: a larger vocabulary ({bigger}), {counts}fewer prompts, smaller shares for these templates "
+        f"(--tag-weights {zero} leaves them out), or --allow-short to write short splits (RL filled first)."
+    )
+
+
+def _draw_tag(
+    space: TemplateSpace,
+    quota: int,
+    excluded: set[int],
+    reserved: set[int],
+    texts: set[str],
+    rng: random.Random,
+) -> tuple[list[dict[str, Any]], TemplateSupply]:
+    """Up to ``quota`` prompts of one template, uniformly at random among its meanings that are neither
+    excluded, reserved nor worded as an excluded text; the supply is exact."""
+    blocked = excluded | reserved
+    n = min(space.size, quota + len(blocked) + len(texts))  # enough numbers to cover every rejection
+    order = rng.sample(range(space.size), n)
+    supply = TemplateSupply(space.size, excluded=len(excluded), reserved=len(reserved - excluded))
+    out: list[dict[str, Any]] = []
+    for i in order:
+        if i in blocked:
+            continue
+        if texts and space.wordings(i) & texts:  # a test text the key did not catch (an odd vocabulary)
+            supply.excluded += 1
+            continue
+        if len(out) < quota:
+            out.append(space.meta(i, flip=rng.random() < 0.5))
+        elif n < space.size:
+            break
+    return out, supply
+
+
+def split_prompts(
+    cfg: PromptGenConfig,
+    exclude: Iterable[str] = (),
+    exclude_texts: Iterable[str] = (),
+    fixed: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> tuple[dict[str, list[dict]], PromptReport]:
+    """The SFT / RL / held-out splits: per tag, ``cfg.quotas(n)`` prompts in each split, all unique and
+    disjoint by meaning, none in ``exclude`` (meaning keys) or worded as one of ``exclude_texts``.
+
+    ``fixed`` gives splits read from a file (e.g. ``{"rl": load_prompts(reference_rl_file)}``; their
+    ``n_*`` must be 0): their rows that are test prompts or repeats are dropped and reported, and the
+    generated splits avoid their meanings. Raises, naming each short tag and the fixes, when a template
+    cannot fill its quotas, unless ``cfg.allow_short`` (then it logs a warning and the splits are short).
+    Records get ids ``sft-00000``, ``rl-00000``, ``heldout-00000`` and keep GenEval's field layout
+    (``tag``, ``include``, ``exclude`` only for counting, ``prompt``)."""
+    sizes = {"sft": cfg.n_sft, "rl": cfg.n_rl, "heldout": cfg.n_heldout}
+    excluded_keys, texts = set(exclude), {normalize_text(t) for t in exclude_texts}
+    fixed_rows, fixed_info, reserved_keys = _fixed_splits(fixed or {}, sizes, excluded_keys, texts)
+    spaces = {t: TemplateSpace(t, cfg) for t in cfg.tags}
+
+    def indices(keys: Iterable[str], tag: str) -> set[int]:
+        found = (spaces[tag].index_of(*_key_meaning(k)) for k in keys)
+        return {i for i in found if i is not None}
+
+    text_keys = {meaning_key(m) for m in (parse_template(t, cfg.vocabulary) for t in texts) if m}
+    asked = {s: cfg.quotas(n) for s, n in sizes.items() if s not in fixed_rows}
+    produced: dict[str, dict[str, int]] = {s: {} for s in sizes}
+    drawn: dict[str, list[dict[str, Any]]] = {s: [] for s in sizes}
+    supply: dict[str, TemplateSupply] = {}
+    short: list[str] = []
+    for tag in cfg.tags:
+        want = {s: asked[s][tag] for s in FILL_ORDER if s in asked}
+        rng = random.Random(f"{cfg.seed}:{tag}")
+        rows, supply[tag] = _draw_tag(
+            spaces[tag],
+            sum(want.values()),
+            indices(excluded_keys | text_keys, tag),
+            indices(reserved_keys, tag),
+            texts,
+            rng,
+        )
+        start = 0
+        for s, q in want.items():
+            drawn[s] += rows[start : start + q]
+            produced[s][tag] = len(rows[start : start + q])
+            start += q
+        if len(rows) < sum(want.values()):
+            sup = supply[tag]
+            asked_txt = ", ".join(f"{s} {q}" for s, q in want.items() if q)
+            if sup.excluded == sup.space:
+                why = f"all {sup.space} of its meanings are test prompts"
+            elif sup.available == sup.space:
+                why = f"it has only {sup.space} meanings"
+            else:
+                why = (
+                    f"only {sup.available} of its {sup.space} meanings are left after excluding "
+                    + " and ".join(
+                        x
+                        for x in (
+                            f"{sup.excluded} test prompts" if sup.excluded else "",
+                            f"{sup.reserved} taken by a split file" if sup.reserved else "",
+                        )
+                        if x
+                    )
+                )
+            short.append(
+                f"{tag}: asked for {sum(want.values())} ({asked_txt}), but {why} "
+                f"({len(cfg.vocabulary)} object names)"
+            )
+    for s, rows in fixed_rows.items():
+        produced[s] = dict(Counter(r.get("tag") or "untagged" for r in rows))
+        asked[s] = {}
+    asked = {s: asked[s] for s in sizes}
+    report = PromptReport(asked, {s: produced[s] for s in sizes}, supply, short, fixed_info)
+    if short:
+        if not cfg.allow_short:
+            fixes = _shortfall_fixes([line.split(":", 1)[0] for line in short], cfg)
+            raise RepromptError(
+                "cannot fill the prompt quotas:\n  " + "\n  ".join(short) + f"\n{fixes}\n\n" + report.table()
+            )
+        for line in short:
+            logger.warning("short split (--allow-short): %s", line)
+    splits: dict[str, list[dict]] = {}
+    for s in sizes:
+        rows = fixed_rows[s] if s in fixed_rows else drawn[s]
+        if s not in fixed_rows:
+            random.Random(f"{cfg.seed}:{s}").shuffle(rows)  # tags interleaved: a prefix is a fair sample
+        splits[s] = [
+            {"id": f"{s}-{i:05d}", **{k: v for k, v in r.items() if k != "id"}} for i, r in enumerate(rows)
+        ]
+    return splits, report
+
+
+def _fixed_splits(
+    fixed: Mapping[str, Sequence[Mapping[str, Any]]],
+    sizes: Mapping[str, int],
+    excluded_keys: set[str],
+    texts: set[str],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], set[str]]:
+    """Rows of splits read from files, less test prompts and repeats; what was dropped; their keys."""
+    rows_out: dict[str, list[dict[str, Any]]] = {}
+    info: dict[str, dict[str, Any]] = {}
+    reserved: set[str] = set()
+    seen_texts: set[str] = set()
+    for name, records in fixed.items():
+        if name not in sizes:
+            raise ConfigError(f"unknown split {name!r}; use {', '.join(sizes)}")
+        if sizes[name]:
+            raise ConfigError(f"n_{name} must be 0 when the {name} split comes from a file")
+        kept, as_test, repeats = [], [], []
+        for rec in records:
+            key = meaning_key(rec) if rec.get("tag") else None
+            text = normalize_text(rec["prompt"])
+            if (key is not None and key in excluded_keys) or text in texts:
+                as_test.append(rec["prompt"])
+            elif (key is not None and key in reserved) or text in seen_texts:
+                repeats.append(rec["prompt"])
+            else:
+                kept.append({**rec, "source_id": rec.get("id")} if rec.get("id") else dict(rec))
+                seen_texts.add(text)
+                if key is not None:
+                    reserved.add(key)
+        rows_out[name] = kept
+        info[name] = {
+            "rows_read": len(records),
+            "rows_kept": len(kept),
+            "dropped_as_test_prompts": as_test,
+            "dropped_as_repeats": repeats,
+            "untagged": sum(1 for r in kept if not r.get("tag")),
+        }
+    return rows_out, info, reserved
 
 
 @dataclass
 class GeneratedPrompts:
     records: list[dict[str, Any]]
-    per_tag: dict[str, int]
-    exhausted: list[str]
-    excluded_hits: int
-    """Draws rejected because their meaning is in the excluded (test) set."""
+    report: PromptReport
+
+    @property
+    def per_tag(self) -> dict[str, int]:
+        return self.report.per_tag
 
 
 def generate_prompts(
@@ -229,89 +675,26 @@ def generate_prompts(
     cfg: PromptGenConfig | None = None,
     exclude: Iterable[str] = (),
     exclude_texts: Iterable[str] = (),
-    max_misses: int = 5000,
 ) -> GeneratedPrompts:
-    """Draw ``n`` unique prompts (by :func:`meaning_key`), none of whose key is in ``exclude`` and none
-    of whose normalised text is in ``exclude_texts``.
-
-    Each draw picks a template by weight, then fills it. A template that misses ``max_misses`` times in a
-    row (its space is used up, e.g. single_object once the 80 classes are taken) drops out and the others
-    fill in. Raises when every template is exhausted before ``n`` prompts.
-    """
-    cfg = cfg or PromptGenConfig()
-    rng = random.Random(cfg.seed)
-    excluded = set(exclude)
-    texts = {normalize_text(t) for t in exclude_texts}
-    seen: set[str] = set()
-    active = list(cfg.tags)
-    weights = dict(zip(cfg.tags, cfg.tag_weights or [1.0] * len(cfg.tags), strict=True))
-    misses = Counter[str]()
-    records: list[dict[str, Any]] = []
-    exhausted: list[str] = []
-    excluded_hits = 0
-    while len(records) < n:
-        if not active:
-            raise RepromptError(
-                f"only {len(records)} unique prompts exist for these templates and vocabulary (asked for {n}); "
-                "add object names (--vocab-file), counts or templates, or ask for fewer"
-            )
-        tag = rng.choices(active, weights=[weights[t] for t in active])[0]
-        meta = _draw(tag, rng, cfg)
-        key = meaning_key(meta)
-        if key not in seen and normalize_text(meta["prompt"]) in texts:
-            excluded.add(key)
-        if key in seen or key in excluded:
-            excluded_hits += key in excluded and key not in seen
-            seen.add(key)
-            misses[tag] += 1
-            if misses[tag] >= max_misses:
-                active.remove(tag)
-                exhausted.append(tag)
-            continue
-        misses[tag] = 0
-        seen.add(key)
-        records.append(meta)
-    return GeneratedPrompts(records, dict(Counter(r["tag"] for r in records)), exhausted, excluded_hits)
-
-
-def split_prompts(
-    cfg: PromptGenConfig, exclude: Iterable[str] = (), exclude_texts: Iterable[str] = ()
-) -> tuple[dict[str, list[dict]], GeneratedPrompts]:
-    """Generate ``n_sft + n_rl + n_heldout`` prompts and split them (disjoint by meaning).
-
-    Records get ids ``sft-00000``, ``rl-00000``, ``heldout-00000`` and keep GenEval's field layout
-    (``tag``, ``include``, ``exclude`` only for counting, ``prompt``)."""
-    gen = generate_prompts(cfg.n_sft + cfg.n_rl + cfg.n_heldout, cfg, exclude, exclude_texts)
-    splits: dict[str, list[dict]] = {}
-    start = 0
-    for name, size in (("sft", cfg.n_sft), ("rl", cfg.n_rl), ("heldout", cfg.n_heldout)):
-        splits[name] = [
-            {"id": f"{name}-{i:05d}", **rec} for i, rec in enumerate(gen.records[start : start + size])
-        ]
-        start += size
-    return splits, gen
+    """``n`` unique prompts in one pool (``cfg.quotas(n)`` per tag), none of whose meaning is in
+    ``exclude`` and none worded as one of ``exclude_texts``; see :func:`split_prompts`."""
+    cfg = replace(cfg or PromptGenConfig(), n_sft=n, n_rl=0, n_heldout=0)
+    splits, report = split_prompts(cfg, exclude, exclude_texts)
+    return GeneratedPrompts(splits["sft"], report)
 
 
 # ------------------------------------------------------------------------------------------ files
 
 
-def load_vocabulary(path: str | Path | None = None, extend: bool = True) -> tuple[str, ...]:
-    """COCO's 80 names, extended (or replaced, ``extend=False``) by a file of one name per line ('#' comments)."""
-    base = COCO_CLASSES if extend or path is None else ()
-    if path is None:
-        return base
-    p = Path(path)
-    if not p.is_file():
-        raise RepromptError(f"vocabulary file {p} not found")
-    extra = [ln.split("#", 1)[0].strip().lower() for ln in p.read_text(encoding="utf-8").splitlines()]
-    return tuple(dict.fromkeys([*base, *(e for e in extra if e)]))
-
-
-def load_exclusions(paths: Sequence[str | Path]) -> tuple[set[str], set[str]]:
-    """(meaning keys, normalised texts) of test prompts: GenEval metadata JSONL or plain prompt lists."""
+def load_exclusions(
+    paths: Sequence[str | Path], vocabulary: Iterable[str] = COCO_CLASSES
+) -> tuple[set[str], set[str]]:
+    """(meaning keys, normalised texts) of test prompts: GenEval metadata JSONL or plain prompt lists
+    (``vocabulary`` turns their plurals back into class names)."""
     keys: set[str] = set()
     texts: set[str] = set()
-    for rec in (r for p in paths for r in load_prompts(p)):
+    vocabulary = tuple(vocabulary)
+    for rec in (r for p in paths for r in load_prompts(p, vocabulary)):
         texts.add(normalize_text(rec["prompt"]))
         if rec.get("tag"):
             keys.add(meaning_key(rec))

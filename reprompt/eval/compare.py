@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reprompt.errors import RepromptError
-from reprompt.eval.geneval.classes import GENEVAL_TAGS
+from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import CompareResult, GenEvalSummary, PromptChange, TagDifference

@@ -1,7 +1,8 @@
 """Parse a policy completion into (reasoning, prompt), never returning an empty or garbage prompt.
 
-Well-formed: one reason block, then one prompt block, nothing but whitespace around them, no tag text
-inside them, and a prompt with real words. Safe lenient recovery (flagged, ``format_ok=False``):
+Well-formed: one reason block with real content (at least ``min_reason_words`` words, so an empty plan
+cannot pass as reasoning), then one prompt block, nothing but whitespace around them, no tag text inside
+them, and a prompt with real words. Safe lenient recovery (flagged, ``format_ok=False``):
 a missing final close tag at the very end, or exactly one complete prompt block with stray text or no
 reason block. Anything else (no prompt block, several prompt blocks, an empty prompt) falls back to the
 user's ORIGINAL prompt with ``fallback=True`` — never a made-up "a photo".
@@ -15,6 +16,11 @@ from dataclasses import dataclass
 from reprompt.format.tags import REASON_PROMPT, TagFormat
 
 _WS = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a word: two or more letters
+
+MIN_REASON_WORDS = 3
+"""Fewest words a reason block needs to count as reasoning (``<reason></reason>`` or ``<reason>.</reason>``
+is not a plan). Our choice: the shortest real plan ("Objects: one cat.") has three."""
 _QUOTES = "\"'`“”‘’"
 
 
@@ -55,8 +61,21 @@ def _tags(fmt: TagFormat) -> re.Pattern[str]:
     return re.compile(rf"<\s*(/?)\s*({names})\s*>", re.IGNORECASE)
 
 
-def parse_completion(text: str, original: str, fmt: TagFormat = REASON_PROMPT) -> ParsedCompletion:
-    """Parse ``text``; ``original`` is the user's prompt, returned as the prompt on fallback."""
+def reason_words(reasoning: str) -> int:
+    """Words (runs of two or more letters) in a reasoning text."""
+    return len(_WORD.findall(reasoning))
+
+
+def parse_completion(
+    text: str,
+    original: str,
+    fmt: TagFormat = REASON_PROMPT,
+    min_reason_words: int = MIN_REASON_WORDS,
+) -> ParsedCompletion:
+    """Parse ``text``; ``original`` is the user's prompt, returned as the prompt on fallback.
+
+    A completion whose reason block has fewer than ``min_reason_words`` words is not well-formed: its
+    prompt is still used (recovered), but it does not earn the format reward."""
     tokens = [(m.start(), m.end(), bool(m.group(1)), m.group(2).lower()) for m in _tags(fmt).finditer(text)]
     seq = [("/" if close else "") + name for _, _, close, name in tokens]
     p, r = fmt.prompt, fmt.reason
@@ -82,6 +101,14 @@ def parse_completion(text: str, original: str, fmt: TagFormat = REASON_PROMPT) -
         if outside.strip():
             return ParsedCompletion(
                 reasoning_text(), prompt, False, recovered=True, issue="text outside the tag blocks"
+            )
+        if r and reason_words(reasoning_text()) < min_reason_words:
+            return ParsedCompletion(
+                reasoning_text(),
+                prompt,
+                False,
+                recovered=True,
+                issue=f"reason block has fewer than {min_reason_words} words",
             )
         return ParsedCompletion(reasoning_text(), prompt, True)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprompt.errors import RepromptError, did_you_mean
+from reprompt.errors import ModelNotFoundError, RepromptError, did_you_mean
 from reprompt.format import ONE_SHOT, PromptSpec
 from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter, check_prompt
+from reprompt.utils.lazy import lazy_exports
 
 # Named policies. Anything else is a local folder or a hub id.
 POLICY_ALIASES = {
@@ -22,16 +24,66 @@ SMOLLM2_SKETCH_ADAPTER = ASSETS / "smollm2-sketch-lora"
 model of the training machinery that makes the offline demo write real plans and prompts."""
 
 
-def __getattr__(name: str) -> Any:  # lazy: importing transformers costs seconds
-    if name in ("RePrompter", "DEFAULT_POLICY"):
-        from reprompt.policy import hf
+# lazy: importing transformers costs seconds
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"RePrompter": ".hf", "DEFAULT_POLICY": ".hf", "OpenAIRewriter": ".openai_compat"}
+)
 
-        return getattr(hf, name)
-    if name == "OpenAIRewriter":
-        from reprompt.policy.openai_compat import OpenAIRewriter
 
-        return OpenAIRewriter
-    raise AttributeError(name)
+@dataclass(frozen=True)
+class PolicySource:
+    """Where a named policy's weights live. ``model`` is a model folder or hub id; with ``adapter`` set it is
+    the base the PEFT adapter folder ``adapter`` goes on. ``spec``: the prompting the name implies when the
+    folder saves none (the worked example for the untrained ``smollm2``)."""
+
+    model: str
+    adapter: str | None = None
+    spec: PromptSpec | None = None
+
+
+def resolve_policy_source(name: str, base_model: str | None = None) -> PolicySource:
+    """The one place a policy name becomes weights, for inference and training alike: ``smollm2``,
+    ``smollm2-sketch``, an alias (``qwen2.5-3b``), a local model or adapter folder, or a hub id.
+    ``none``/``openai`` have no weights: callers handle them first."""
+    if name in ("none", "openai"):
+        raise RepromptError(f"policy {name!r} has no weights")
+    if name in ("smollm2", "smollm2-sketch"):
+        from reprompt.policy.smollm2 import smollm2_folder
+
+        if name == "smollm2":
+            return PolicySource(str(smollm2_folder()), spec=PromptSpec(examples=list(ONE_SHOT)))
+        if not (SMOLLM2_SKETCH_ADAPTER / "adapter_config.json").exists():
+            raise RepromptError(f"the smollm2-sketch adapter is missing from {SMOLLM2_SKETCH_ADAPTER}")
+        return PolicySource(str(smollm2_folder()), adapter=str(SMOLLM2_SKETCH_ADAPTER))
+    target = POLICY_ALIASES.get(name, name)
+    path = Path(target).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"policy {name!r} is a file; pass the model folder")
+        if (path / "adapter_config.json").exists():
+            base = base_model or _adapter_base(path)
+            return PolicySource(base, adapter=str(path))
+        return PolicySource(str(path))
+    if target.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"no model folder at {name!r} (policy not found)")
+    if "/" not in target:
+        raise RepromptError(
+            f"unknown policy {name!r}: use one of {', '.join(SPECIAL + tuple(POLICY_ALIASES))}, a local "
+            f"folder or a hub id.{did_you_mean(name, list(SPECIAL) + list(POLICY_ALIASES))}"
+        )
+    return PolicySource(target)
+
+
+def _adapter_base(folder: Path) -> str:
+    """The base model an adapter folder names (``smollm2`` resolves to the offline SmolLM2 folder)."""
+    import json
+
+    base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise RepromptError(f"adapter {str(folder)!r} names no base model: pass base_model=")
+    if base in ("smollm2", "smollm2-sketch") or base in POLICY_ALIASES:
+        return resolve_policy_source(base).model
+    return base
 
 
 def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) -> Rewriter:
@@ -57,34 +109,21 @@ def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
     kw = {k: v for k, v in kw.items() if k in ("device", "dtype", "base_model", "trust_remote_code")}
     from reprompt.policy.hf import RePrompter
 
-    if spec in ("smollm2", "smollm2-sketch"):
-        from reprompt.policy.smollm2 import smollm2_folder
-
-        if spec == "smollm2-sketch":
-            if not (SMOLLM2_SKETCH_ADAPTER / "adapter_config.json").exists():
-                raise RepromptError(f"the smollm2-sketch adapter is missing from {SMOLLM2_SKETCH_ADAPTER}")
-            kw["base_model"] = str(smollm2_folder())
-            return RePrompter.from_pretrained(str(SMOLLM2_SKETCH_ADAPTER), spec=prompt_spec, **kw)
-        prompt_spec = prompt_spec or PromptSpec(examples=list(ONE_SHOT))
-        return RePrompter.from_pretrained(str(smollm2_folder()), spec=prompt_spec, **kw)
-    target = POLICY_ALIASES.get(spec, spec)
-    looks_local = Path(target).expanduser().exists() or target.startswith((".", "/", "~"))
-    if not looks_local and "/" not in target:
-        raise RepromptError(
-            f"unknown policy {spec!r}: use one of {', '.join(SPECIAL + tuple(POLICY_ALIASES))}, a local "
-            f"folder or a hub id.{did_you_mean(spec, list(SPECIAL) + list(POLICY_ALIASES))}"
-        )
-    path = str(Path(target).expanduser()) if looks_local else target
-    return RePrompter.from_pretrained(path, spec=prompt_spec, **kw)
+    source = resolve_policy_source(spec, base_model=kw.pop("base_model", None))
+    if source.adapter is not None:
+        kw["base_model"] = source.model
+    return RePrompter.from_pretrained(source.adapter or source.model, spec=prompt_spec or source.spec, **kw)
 
 
 __all__ = [
     "GenerationOptions",
     "IdentityRewriter",
     "OpenAIRewriter",
+    "PolicySource",
     "RePrompter",
     "Rewrite",
     "Rewriter",
     "check_prompt",
     "load_policy",
+    "resolve_policy_source",
 ]

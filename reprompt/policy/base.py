@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from reprompt.backbones.base import TokenCount
 from reprompt.errors import RepromptError
 from reprompt.format import PromptSpec, TagFormat, parse_completion
+from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
 
 MAX_PROMPT_CHARS = 2000
 """User prompts longer than this are refused: T2I prompts are short, and the policy context is finite."""
@@ -20,13 +21,38 @@ MAX_PROMPT_CHARS = 2000
 class GenerationOptions:
     """How the policy decodes. ``temperature=0`` is greedy (the paper's evaluation setting)."""
 
-    max_new_tokens: int = field(default=256, metadata={"help": "tokens the policy may write (paper: 256)"})
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "tokens the policy may write (reference code: 256)"}
+    )
     repetition_penalty: float = field(default=1.0, metadata={"help": ">1 discourages loops in small models"})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; >0 samples"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass when sampling"})
     num_candidates: int = field(default=1, metadata={"help": "completions per prompt (needs sampling if >1)"})
     seed: int | None = field(default=None, metadata={"help": "sampling seed (reproducible candidates)"})
     batch_size: int = field(default=8, metadata={"help": "prompts per generate() call"})
+    prompt_lookup_num_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "prompt-lookup (n-gram) decoding: draft this many tokens copied from the context and "
+            "verify them in one forward pass; outputs are unchanged. Decodes one sequence at a time, so it "
+            "pays off for single prompts on memory-bandwidth-bound hardware (GPUs), not on a small CPU"
+        },
+    )
+    # --- intent guard (reprompt.guard) ---
+    guard: str = field(
+        default="off",
+        metadata={
+            "help": "check that each rewrite keeps the original's objects, counts, colors, quoted text and "
+            "names: off | warn (report only) | retry (try sampled candidates, then the original) | "
+            "fallback (the original on any violation)"
+        },
+    )
+    guard_candidates: int = field(
+        default=4, metadata={"help": "retry: sampled candidates generated for a rewrite that violates"}
+    )
+    guard_temperature: float = field(
+        default=0.7, metadata={"help": "retry: sampling temperature when decoding is greedy"}
+    )
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -41,6 +67,17 @@ class GenerationOptions:
             raise RepromptError("num_candidates > 1 needs sampling: set temperature > 0 (e.g. 0.9)")
         if self.batch_size < 1:
             raise RepromptError("batch_size must be >= 1")
+        if self.prompt_lookup_num_tokens is not None:
+            if self.prompt_lookup_num_tokens < 1:
+                raise RepromptError("prompt_lookup_num_tokens must be >= 1 (or unset)")
+            if self.num_candidates > 1:
+                raise RepromptError("prompt lookup decodes one sequence at a time: use num_candidates 1")
+        if self.guard not in GUARD_MODES:
+            raise RepromptError(f"guard must be one of {', '.join(GUARD_MODES)}, got {self.guard!r}")
+        if self.guard_candidates < 1:
+            raise RepromptError("guard_candidates must be >= 1")
+        if self.guard_temperature <= 0:
+            raise RepromptError("guard_temperature must be > 0 (retry candidates are sampled)")
 
 
 @dataclass
@@ -63,7 +100,11 @@ class Rewrite:
     truncated: bool | None = None
     """Whether the backbone's text encoder will cut ``prompt`` off."""
     seconds: float = 0.0
-    """Wall time of the generate() call this rewrite came from, divided by the prompts in it."""
+    """Wall time of the generate() call this rewrite came from, divided by the prompts in it (plus the
+    guard's retry generation, if any)."""
+    guard: GuardReport | None = None
+    """The intent guard's findings (None when the guard is off). On a guard fallback ``prompt`` is the
+    original, ``fallback`` is True and ``issue`` says what the rewrite dropped."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,7 +179,63 @@ class Rewriter(ABC):
             for prompt, cands in zip(chunk, results, strict=True):
                 for k, (text, n_tok) in enumerate(cands):
                     out.append(self._make(prompt, text, n_tok, k, per, token_counter))
+        if options.guard != "off":
+            self._guard(out, options, token_counter)
         return out
+
+    def _guard(
+        self, rewrites: list[Rewrite], options: GenerationOptions, counter: TokenCounter | None
+    ) -> None:
+        """Check every rewrite against its original; in retry mode replace a violating one by the first
+        passing sampled candidate, and in fallback mode (or when no candidate passes) by the original."""
+        intents = {rw.original: extract_intent(rw.original) for rw in rewrites}
+        for rw in rewrites:
+            rw.guard = check_intent(intents[rw.original], rw.prompt)
+        bad = [rw for rw in rewrites if not rw.guard.ok]  # type: ignore[union-attr]
+        if not bad:
+            return
+        if options.guard == "warn":
+            for rw in bad:
+                rw.guard.action = "warned"  # type: ignore[union-attr]
+            return
+        spare: dict[str, list[Rewrite]] = {}
+        if options.guard == "retry":
+            retry = replace(
+                options,
+                guard="off",
+                num_candidates=options.guard_candidates,
+                temperature=options.temperature or options.guard_temperature,
+                seed=options.seed if options.seed is not None else 0,
+                prompt_lookup_num_tokens=None,
+            )
+            originals = list(dict.fromkeys(rw.original for rw in bad))
+            for cand in self.rewrite(originals, options=retry, token_counter=counter):
+                spare.setdefault(cand.original, []).append(cand)
+        for rw in bad:
+            report = rw.guard
+            assert report is not None
+            report.rejected.append(Rejected(rw.prompt, report.findings))
+            for cand in spare.get(rw.original, []):
+                report.attempts += 1
+                verdict = check_intent(intents[rw.original], cand.prompt)
+                if cand.fallback or not verdict.ok:
+                    report.rejected.append(Rejected(cand.prompt, verdict.findings))
+                    continue
+                spare[rw.original].remove(cand)  # each candidate replaces one rewrite at most
+                seconds = rw.seconds + cand.seconds
+                for f in fields(Rewrite):
+                    if f.name not in ("candidate", "guard"):
+                        setattr(rw, f.name, getattr(cand, f.name))
+                rw.seconds = seconds
+                report.action = "retried"
+                break
+            else:
+                rw.prompt, rw.fallback = rw.original, True
+                rw.issue = "intent guard: " + "; ".join(str(f) for f in report.findings)
+                report.action = "fallback"
+                if counter is not None:
+                    tc = counter(rw.prompt)
+                    rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
 
     def rewrite_one(self, prompt: str, **kw: Any) -> Rewrite:
         return self.rewrite([prompt], **kw)[0]

@@ -161,7 +161,11 @@ class RePrompter(Rewriter):
         if options.seed is not None:
             torch.manual_seed(options.seed)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            if options.prompt_lookup_num_tokens is None:
+                out = self.model.generate(**enc, **kwargs)
+            else:  # assisted decoding runs one sequence at a time: rows one by one, padding removed
+                kwargs["prompt_lookup_num_tokens"] = options.prompt_lookup_num_tokens
+                out = self._generate_rows(enc, kwargs)
         new = out[:, enc["input_ids"].shape[1] :]
         eos = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id}
         eos |= set(_as_list(self.model.generation_config.eos_token_id))
@@ -173,6 +177,26 @@ class RePrompter(Rewriter):
                 cands.append((self.tokenizer.decode(row[:n], skip_special_tokens=True), n))
             results.append(cands)
         return results
+
+    def _generate_rows(self, enc: Any, kwargs: dict[str, Any]) -> Any:
+        """``generate`` row by row (prompt lookup needs batch 1), re-padded on the left to one tensor."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = enc["input_ids"].shape[1]
+        rows = []
+        for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True):
+            keep = mask.bool()
+            out = self.model.generate(input_ids=ids[keep][None], attention_mask=mask[keep][None], **kwargs)[
+                0, int(keep.sum()) :
+            ]
+            rows.append(out)
+        longest = max(len(r) for r in rows)
+        full = torch.full((len(rows), width + longest), pad, dtype=enc["input_ids"].dtype, device=self.device)
+        full[:, :width] = enc["input_ids"]
+        for i, r in enumerate(rows):
+            full[i, width : width + len(r)] = r
+        return full
 
 
 def _as_list(x: Any) -> list:

@@ -1,6 +1,10 @@
-"""A policy behind any OpenAI-compatible chat endpoint (a vLLM server, a hosted model).
+"""A policy behind any OpenAI-compatible chat endpoint (a vLLM server, a hosted model), via the ``openai`` SDK.
 
-The API key comes from an environment variable named by the user and is never logged.
+The SDK speaks the protocol; retries are ours (:mod:`reprompt.utils.retry`: timeouts, connection errors,
+408/409/425/429 and 5xx, with exponential backoff from ``backoff`` seconds or the server's ``Retry-After``)
+so their number and pacing are explicit. The API key comes from an environment variable named by the user, is sent only to ``base_url`` and never appears in a
+message: upstream error bodies are cut short and any copy of the key in them is masked, since some
+servers echo request headers back. A reply must hold a choice for every candidate asked for.
 """
 
 from __future__ import annotations
@@ -13,40 +17,19 @@ from typing import Any
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.format import PromptSpec
 from reprompt.policy.base import GenerationOptions, Rewriter
+from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
-
-def post_with_retries(
-    client: Any, url: str, payload: dict, headers: dict, retries: int, backoff: float
-) -> dict:
-    """POST JSON, retrying timeouts, connection errors, 429 and 5xx with exponential backoff."""
-    import httpx
-
-    last = ""
-    for attempt in range(retries + 1):
-        try:
-            r = client.post(url, json=payload, headers=headers)
-            if r.status_code in RETRY_STATUS:
-                last = f"HTTP {r.status_code}"
-            elif r.status_code >= 400:
-                raise RemoteServiceError(f"{url} answered HTTP {r.status_code}: {r.text[:200]}")
-            else:
-                return r.json()
-        except (httpx.TimeoutException, httpx.TransportError) as e:
-            last = type(e).__name__
-        except ValueError as e:
-            last = f"invalid JSON ({e})"
-        if attempt < retries:
-            time.sleep(backoff * 2**attempt)
-    raise RemoteServiceError(f"{url} failed after {retries + 1} tries: {last}")
+def redact(text: str, secret: str) -> str:
+    """``text`` with every copy of ``secret`` masked (no-op for an empty secret)."""
+    return text.replace(secret, "***") if secret else text
 
 
 class OpenAIRewriter(Rewriter):
     """Chat-completions rewriter. ``api_key_env`` names the variable holding the key (may be unset
-    for local servers)."""
+    for local servers: then no Authorization header is sent)."""
 
     def __init__(
         self,
@@ -58,48 +41,82 @@ class OpenAIRewriter(Rewriter):
         retries: int = 3,
         backoff: float = 1.0,
     ) -> None:
-        import httpx
+        import openai
 
         if not model:
             raise RepromptError("the OpenAI-compatible policy needs a model name (--api-model)")
+        if not base_url.startswith(("http://", "https://")):
+            raise RepromptError(f"--api-base {base_url!r} must start with http:// or https://")
         self.model, self.base_url = model, base_url.rstrip("/")
         self.spec = spec or PromptSpec()
         self.name = f"openai:{model}"
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self._key = os.environ.get(api_key_env, "") if api_key_env else ""
-        self._client = httpx.Client(timeout=timeout)
+        # The key is always passed explicitly: the SDK must never fall back to $OPENAI_API_KEY for a
+        # server the user did not give that key to.
+        self._client = openai.OpenAI(
+            api_key=self._key or "unused", base_url=self.base_url, timeout=timeout, max_retries=0
+        )
+        self._headers: dict[str, Any] = {} if self._key else {"Authorization": openai.omit}
 
     def generate(
         self, messages: list[list[dict[str, str]]], options: GenerationOptions
     ) -> list[list[tuple[str, int]]]:
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         results = []
         for conv in messages:
-            payload: dict[str, Any] = {
-                "model": self.model,
-                "messages": conv,
-                "max_tokens": options.max_new_tokens,
-                "temperature": options.temperature,
-                "top_p": options.top_p,
-                "n": options.num_candidates,
-            }
-            if options.repetition_penalty != 1.0:
-                payload["repetition_penalty"] = options.repetition_penalty  # vLLM extension
-            if options.seed is not None:
-                payload["seed"] = options.seed
-            data = post_with_retries(
-                self._client,
-                f"{self.base_url}/chat/completions",
-                payload,
-                headers,
-                self.retries,
-                self.backoff,
-            )
-            try:
-                choices = data["choices"]
-                texts = [c["message"]["content"] or "" for c in choices]
-            except (KeyError, TypeError, IndexError) as e:
-                raise RemoteServiceError(f"unexpected reply from {self.base_url}: missing {e}") from e
-            tokens = (data.get("usage") or {}).get("completion_tokens", 0) // max(len(texts), 1)
+            reply = self._create(conv, options)
+            choices = getattr(reply, "choices", None)
+            if not isinstance(choices, list):
+                raise RemoteServiceError(f"{self.base_url} sent a reply that is not a chat completion")
+            choices = sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)
+            if len(choices) < options.num_candidates:
+                raise RemoteServiceError(
+                    f"{self.base_url} returned {len(choices)} choices for {options.num_candidates} asked for"
+                )
+            texts = [str(getattr(getattr(c, "message", None), "content", None) or "") for c in choices]
+            usage = getattr(reply, "usage", None)
+            tokens = (getattr(usage, "completion_tokens", None) or 0) // max(len(texts), 1)
             results.append([(t, tokens) for t in texts[: options.num_candidates]])
         return results
+
+    def _create(self, conv: list[dict[str, str]], options: GenerationOptions) -> Any:
+        """One chat completion, retried on transient failures; errors name the cause, never the key."""
+        import openai
+
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": conv,
+            "max_tokens": options.max_new_tokens,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "n": options.num_candidates,
+            "extra_headers": self._headers,
+        }
+        if options.repetition_penalty != 1.0:
+            kwargs["extra_body"] = {"repetition_penalty": options.repetition_penalty}  # vLLM extension
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        url = f"{self.base_url}/chat/completions"
+        last, server_delay = "", None
+        for attempt in range(self.retries + 1):
+            try:
+                return self._client.chat.completions.create(**kwargs)
+            except openai.APITimeoutError as e:
+                cause = type(e.__cause__).__name__ if e.__cause__ else "Timeout"
+                last = f"{cause}: no reply within {self.timeout:g} s"
+            except openai.APIConnectionError as e:
+                last = f"{type(e.__cause__ or e).__name__}: {redact(str(e.__cause__ or e), self._key)[:200]}"
+            except openai.APIStatusError as e:
+                body = redact(e.response.text, self._key)[:200]
+                if e.status_code not in RETRY_STATUS:
+                    raise RemoteServiceError(f"{url} answered HTTP {e.status_code}: {body}") from None
+                last = f"HTTP {e.status_code}: {body}"
+                server_delay = retry_after(e.response.headers)
+            except openai.APIError as e:  # e.g. a reply that is not a chat completion
+                raise RemoteServiceError(
+                    f"unexpected reply from {url}: {redact(str(e), self._key)[:200]}"
+                ) from None
+            if attempt < self.retries:
+                logger.warning("%s failed (%s); retrying", url, last)
+                time.sleep(backoff_delay(attempt, self.backoff, server_delay=server_delay))
+        raise RemoteServiceError(f"{url} failed after {self.retries + 1} tries: {last}")

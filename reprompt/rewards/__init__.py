@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, did_you_mean
+from reprompt.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from reprompt.backbones.base import Backbone
@@ -28,6 +29,7 @@ COMPONENTS: dict[str, str | Callable[..., Any]] = {
     "imagereward": "reprompt.rewards.imagereward:build_imagereward",
     "clipscore": "reprompt.rewards.clipscore:build_clipscore",
     "vlm_judge": "reprompt.rewards.vlm_judge:build_vlm_judge",
+    "faithful": "reprompt.rewards.faithful:build_faithful",
 }
 
 # One-line descriptions for --help and `reprompt score --list`.
@@ -38,6 +40,7 @@ DESCRIPTIONS = {
     "imagereward": "ImageReward-v1.0 (BLIP + MLP) human-preference score",
     "clipscore": "CLIP image-text cosine similarity",
     "vlm_judge": "a VLM rates image vs. original prompt 0-10, mapped to [-1, 1] (OpenAI API or local)",
+    "faithful": "share of the original's objects, counts, colors, quoted text and names the rewrite keeps",
 }
 
 
@@ -94,10 +97,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

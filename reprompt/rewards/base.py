@@ -55,7 +55,11 @@ class RewardBatch:
 
 @runtime_checkable
 class RewardComponent(Protocol):
-    """``component(batch) -> one score or None per completion``. ``name`` is the stable log key."""
+    """``component(batch) -> one score or None per completion``. ``name`` is the stable log key.
+
+    A component may also set ``missing_is_failure = True`` when its None means the scorer failed (a judge
+    API down) rather than "not applicable" (a prompt without GenEval metadata): training then stops when
+    too many of its scores go missing (see ``RepromptGRPOConfig.max_missing_fraction``)."""
 
     name: str
     needs_images: bool
@@ -72,6 +76,8 @@ class ImageComponent:
 
     name = "image"
     needs_images = True
+    missing_is_failure = True
+    """A model scoring an image returns None only when it failed (subclasses override when not)."""
 
     def score_images(
         self,
@@ -112,9 +118,10 @@ class ImageComponent:
 class ScoredBatch:
     """Everything the pipeline computed for one batch, one entry per completion in every list.
 
-    ``components`` are raw scores; ``normalized`` the values actually summed (equal to raw when
-    normalization is ``none``); ``total = sum(weight * normalized)`` over the components that are not
-    missing (None when all are). ``baseline``/``improvement`` hold the image components' score of the
+    ``components`` are raw scores (None = missing); ``normalized`` the values actually summed: normalized as
+    configured (raw under ``none``), with each missing value replaced by the mean of its group's values of
+    that component (0 when the whole group is missing), so a missing score neither rewards nor penalises a
+    completion against the others of its prompt; ``total = sum(weight * normalized)``. ``baseline``/``improvement`` hold the image components' score of the
     ORIGINAL prompt rendered with the same seeds, and the completion's gain over it.
     """
 
@@ -156,7 +163,7 @@ class ScoredBatch:
             "metrics": self.metrics,
         }
         if include_images and self.images is not None:
-            from reprompt.serving.codec import encode_png
+            from reprompt.utils.images import encode_png
 
             out["images"] = [[encode_png(im) for im in row] for row in self.images]
         return out
@@ -165,7 +172,7 @@ class ScoredBatch:
     def from_dict(cls, data: dict[str, Any]) -> ScoredBatch:
         images = None
         if data.get("images") is not None:
-            from reprompt.serving.codec import decode_png
+            from reprompt.utils.images import decode_png
 
             images = [[decode_png(s) for s in row] for row in data["images"]]
         fields_ = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "images"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, ModelNotFoundError
+from reprompt.errors import ConfigError
 from reprompt.rewards.base import ImageComponent, Score
 from reprompt.rewards.config import build_options
 
@@ -52,16 +52,12 @@ class ClipScore(ImageComponent):
             return
         from transformers import CLIPModel, CLIPProcessor
 
-        from reprompt.policy.hf import resolve_dtype
+        from reprompt.utils.dtypes import resolve_dtype
+        from reprompt.utils.hub import from_pretrained
 
         o = self.options
-        try:
-            self._model = CLIPModel.from_pretrained(o.model, dtype=resolve_dtype(o.dtype, o.device))
-            self._processor = CLIPProcessor.from_pretrained(o.model)
-        except OSError as e:
-            raise ModelNotFoundError(
-                f"could not load CLIP {o.model!r} ({type(e).__name__}); pass a local folder holding it"
-            ) from e
+        self._model = from_pretrained(CLIPModel, o.model, kind="CLIP", dtype=resolve_dtype(o.dtype, o.device))
+        self._processor = from_pretrained(CLIPProcessor, o.model, kind="CLIP processor")
         self._model.to(o.device).eval()
 
     def score_images(

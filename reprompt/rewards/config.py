@@ -35,11 +35,15 @@ class ServiceConfig:
     max_completion_chars: int = field(
         default=20000, metadata={"help": "longest completion or prompt accepted, in characters (422 beyond)"}
     )
+    max_queue: int = field(
+        default=64, metadata={"help": "requests that may wait while one is scored (429 beyond)"}
+    )
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"service.port must be in 1..65535, got {self.port}")
-        if self.max_batch < 1 or self.max_request_bytes < 1024 or self.max_completion_chars < 1:
+        limits = (self.max_batch, self.max_completion_chars, self.max_queue)
+        if min(limits) < 1 or self.max_request_bytes < 1024:
             raise ConfigError("service limits must be positive (max_request_bytes at least 1024)")
 
 
@@ -75,6 +79,21 @@ class RewardConfig:
         metadata={
             "help": "scale each component to unit variance before summing, with statistics over the "
             "completions of one prompt (group), the whole batch (batch), or not at all (none)"
+        },
+    )
+    std_floor: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            "help": "per component, the smallest standard deviation used when normalizing, in the "
+            "component's own units (e.g. {geneval: 0.1}): a group whose scores differ by noise, like "
+            "[0.50, 0.51, 0.50, 0.50], then gets small advantages instead of +-1.7. Missing: 0 (no floor)"
+        },
+    )
+    min_reason_words: int = field(
+        default=3,
+        metadata={
+            "help": "a reason block with fewer words is not well-formed (format reward -1), so the "
+            "reasoning cannot collapse to an empty block for free"
         },
     )
     images_per_completion: int = field(default=1, metadata={"help": "renders per completion (seeds)"})
@@ -121,6 +140,20 @@ class RewardConfig:
                 self.weights[name] = float(w)
             except (TypeError, ValueError):
                 raise ConfigError(f"weight of {name!r} must be a number, got {w!r}") from None
+        for name, floor in list(self.std_floor.items()):
+            if name not in self.components:
+                raise ConfigError(
+                    f"std_floor names {name!r}, which is not in components {self.components}."
+                    + did_you_mean(name, self.components)
+                )
+            try:
+                self.std_floor[name] = float(floor)
+            except (TypeError, ValueError):
+                raise ConfigError(f"std_floor of {name!r} must be a number, got {floor!r}") from None
+            if self.std_floor[name] < 0:
+                raise ConfigError(f"std_floor of {name!r} must be >= 0, got {floor}")
+        if self.min_reason_words < 0:
+            raise ConfigError("min_reason_words must be >= 0")
         for name, opts in self.options.items():
             if not isinstance(opts, dict):
                 raise ConfigError(f"options.{name} must be a mapping, got {type(opts).__name__}")

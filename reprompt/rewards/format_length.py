@@ -61,8 +61,10 @@ class LengthOptions:
 class LengthReward:
     """+1 when the rendered prompt's length in the backbone's text-encoder tokens is in bounds, else -1.
 
-    It measures the prompt that was rendered: the original on fallback (whose penalty is the format
-    reward's job).
+    A fallback (no usable prompt block: the ORIGINAL prompt was rendered) scores None: the policy wrote no
+    prompt to measure, and the format reward alone penalises the fallback. Measuring the original instead
+    would penalise it twice (GenEval prompts are 7-14 tokens, below the lower bound), and None is neutral
+    within its group (see ``reprompt.rewards.pipeline.impute_missing``).
     """
 
     needs_images = False
@@ -78,16 +80,20 @@ class LengthReward:
         o = self.options
         out: list[Score] = []
         cache: dict[str, tuple[int, int]] = {}
-        for prompt in batch.prompts:
+        for prompt, parsed in zip(batch.prompts, batch.parsed, strict=True):
+            if parsed.fallback:
+                out.append(None)
+                continue
             if prompt not in cache:
                 tc = batch.token_counter(prompt)
                 upper = o.max_tokens if o.max_tokens is not None else (tc.limit or self.DEFAULT_MAX)
                 cache[prompt] = (tc.tokens, upper)
             tokens, upper = cache[prompt]
             out.append(o.inside if o.min_tokens <= tokens <= upper else o.outside)
-        if out:
-            log_metric("length/tokens_mean", sum(cache[p][0] for p in batch.prompts) / len(out))
-            log_metric("length/in_range_rate", sum(v == o.inside for v in out) / len(out))
+        measured = [p for p, parsed in zip(batch.prompts, batch.parsed, strict=True) if not parsed.fallback]
+        if measured:
+            log_metric("length/tokens_mean", sum(cache[p][0] for p in measured) / len(measured))
+            log_metric("length/in_range_rate", sum(v == o.inside for v in out) / len(measured))
         return out
 
 

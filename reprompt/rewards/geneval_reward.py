@@ -1,54 +1,90 @@
 """``geneval``: a verifiable reward for prompts that carry GenEval metadata (include/exclude clauses).
 
-The decision is :func:`reprompt.eval.geneval.rules.score_detections`, the same function the evaluator
-uses. ``strict`` gives 1/0 (GenEval's verdict); ``partial`` the fraction of clauses satisfied, a denser
-signal. The objects come from a detector backend: ``oracle`` reads the scene a simulator (sketch) drew;
+The scorer is built by :func:`reprompt.geneval.scorer.build_scorer` from the same :class:`ScorerConfig`
+(same fields, same defaults) as ``reprompt eval geneval``, so a reward and an evaluation with the same
+settings judge an image identically. ``strict`` gives 1/0 (GenEval's verdict); ``partial`` the fraction of
+clauses satisfied, a denser signal. The objects come from a detector backend: ``oracle`` reads the scene a simulator (sketch) drew;
 ``mask2former`` (+ CLIP colours) or ``mmdet`` look at pixels. Rows without metadata score None (missing).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
 from reprompt.rewards.base import ImageComponent, Score, log_metric
 from reprompt.rewards.config import build_options
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from reprompt.backbones.base import SceneObject
+    from reprompt.geneval.scene import SceneObject
+
+logger = logging.getLogger(__name__)
 
 MODES = ("strict", "partial")
+# Keys of the reward's options before it shared the evaluator's ScorerConfig: still read, with a warning.
+_LEGACY_DETECTOR_OPTIONS = {
+    "model_id_or_path": "detector_model",
+    "device": "device",
+    "batch_size": "batch_size",
+    "config": "mmdet_config",
+    "checkpoint": "mmdet_checkpoint",
+}
 
 
 @dataclass
-class GenEvalRewardOptions:
+class GenEvalRewardOptions(ScorerConfig):
+    """The evaluator's scorer settings (:class:`~reprompt.geneval.scorer.ScorerConfig`: detector, colours,
+    official thresholds, same defaults) plus how a verdict becomes a reward."""
+
     mode: str = field(
         default="partial", metadata={"help": "strict (0/1 verdict) or partial (fraction of clauses)"}
     )
-    detector: str = field(default="oracle", metadata={"help": "oracle (sketch scene), mask2former or mmdet"})
-    detector_options: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "detector kwargs (model_id_or_path, device, ...)"}
-    )
-    color_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "CLIP for colour clauses with a real detector (default openai/clip-vit-large-patch14)"
-        },
-    )
-    device: str = field(default="cpu", metadata={"help": "device of the CLIP colour classifier"})
-    rules: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "GenEvalOptions overrides (thresholds); default: official"}
-    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.mode not in MODES:
             raise ConfigError(
                 f"geneval mode must be one of {MODES}, got {self.mode!r}." + did_you_mean(self.mode, MODES)
             )
+
+
+def upgrade_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Translate the reward's old option keys (``detector_options``, ``color_model``, ``rules``) into the
+    shared scorer fields, warning once per key; anything else passes through to be checked."""
+    out = dict(options or {})
+    legacy = out.pop("detector_options", None)
+    if legacy is not None:
+        logger.warning(
+            "options.geneval.detector_options is deprecated: use detector_model, device, batch_size"
+        )
+        if not isinstance(legacy, dict):
+            raise ConfigError(f"options.geneval.detector_options must be a mapping, got {legacy!r}")
+        for key, value in legacy.items():
+            if key not in _LEGACY_DETECTOR_OPTIONS:
+                raise ConfigError(
+                    f"options.geneval.detector_options.{key} is not supported; the scorer takes "
+                    f"{', '.join(_LEGACY_DETECTOR_OPTIONS)}"
+                )
+            out.setdefault(_LEGACY_DETECTOR_OPTIONS[key], value)
+    if "color_model" in out:
+        logger.warning("options.geneval.color_model is deprecated: use clip_model")
+        value = out.pop("color_model")
+        if value is not None:
+            out.setdefault("clip_model", value)
+    rules = out.pop("rules", None)
+    if rules is not None:
+        logger.warning("options.geneval.rules is deprecated: set threshold, counting_threshold, ... directly")
+        if not isinstance(rules, dict):
+            raise ConfigError(f"options.geneval.rules must be a mapping, got {rules!r}")
+        for key, value in rules.items():
+            out.setdefault(key, value)
+    return out
 
 
 def parse_metadata(value: Any) -> dict[str, Any] | None:
@@ -74,47 +110,28 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
             ]
     if not value.get("include") and not value.get("exclude"):
         return None  # a prompt without clauses has nothing to verify
-    for key in ("include", "exclude"):
-        clauses = value.get(key, [])
-        if not isinstance(clauses, list) or any(
-            not isinstance(c, dict) or "class" not in c or "count" not in c for c in clauses
-        ):
-            raise RepromptError(f"GenEval metadata {key!r} must be a list of {{class, count, ...}} clauses")
+    from reprompt.geneval.metadata import validate_metadata
+
+    value = validate_metadata(value)  # refuses clauses that cannot be scored, naming the field
     value.setdefault("tag", "")
     value.setdefault("prompt", "")
     return value
 
 
 class GenEvalReward(ImageComponent):
-    """GenEval rules over a detector's view of each image."""
+    """GenEval rules over a detector's view of each image, scored by the evaluator's scorer factory."""
+
+    missing_is_failure = False  # None means "this prompt has no metadata", not a failure
 
     def __init__(self, options: GenEvalRewardOptions | None = None, name: str = "geneval") -> None:
-        from reprompt.eval.geneval import GenEvalOptions, load_detector
-
         self.options = options or GenEvalRewardOptions()
         self.name = self.__name__ = name
-        try:
-            self.rules = GenEvalOptions(**self.options.rules)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"invalid geneval rules options: {e}") from e
-        self.detector = load_detector(self.options.detector, **self.options.detector_options)
-        self._colors: Any = None
+        self._scorers: dict[bool, GenEvalScorer] = {}  # by "the images came with scenes"
 
-    @property
-    def needs_scenes(self) -> bool:
-        return self.options.detector == "oracle"
-
-    def _color_classifier(self) -> Any:
-        if self.options.detector == "oracle":
-            return None  # the drawn colours are known exactly
-        if self._colors is None:
-            from reprompt.eval.geneval import ClipColorClassifier
-
-            kw: dict[str, Any] = {"device": self.options.device}
-            if self.options.color_model:
-                kw["model_id_or_path"] = self.options.color_model
-            self._colors = ClipColorClassifier(**kw)
-        return self._colors
+    def scorer(self, has_scenes: bool) -> GenEvalScorer:
+        if has_scenes not in self._scorers:
+            self._scorers[has_scenes] = build_scorer(self.options, has_scenes=has_scenes)
+        return self._scorers[has_scenes]
 
     def score_images(
         self,
@@ -123,30 +140,16 @@ class GenEvalReward(ImageComponent):
         scenes: list[list[SceneObject] | None],
         metadata: list[dict[str, Any] | None],
     ) -> list[Score]:
-        from reprompt.eval.geneval import score_images
-        from reprompt.eval.geneval.rules import needs_colors
-
         metas = [parse_metadata(m) for m in metadata]
         rows = [i for i, m in enumerate(metas) if m is not None]
         out: list[Score] = [None] * len(images)
         if not rows:
             return out
-        row_scenes = None
-        if self.needs_scenes:
-            if any(scenes[i] is None for i in rows):
-                raise RepromptError(
-                    "the geneval reward's oracle detector needs a simulator backbone (sketch) that reports "
-                    "what it drew; for real models set options.geneval.detector: mask2former"
-                )
-            row_scenes = [scenes[i] for i in rows]
-        colors = self._color_classifier() if any(needs_colors(metas[i]) for i in rows) else None  # type: ignore[arg-type]
-        results = score_images(
+        has_scenes = all(scenes[i] is not None for i in rows)
+        results = self.scorer(has_scenes).score(
             [metas[i] for i in rows],  # type: ignore[misc]
             [images[i] for i in rows],
-            row_scenes,
-            detector=self.detector,
-            color_classifier=colors,
-            options=self.rules,
+            [scenes[i] for i in rows],
         )
         for i, res in zip(rows, results, strict=True):
             out[i] = float(res.correct) if self.options.mode == "strict" else float(res.partial)
@@ -157,4 +160,4 @@ class GenEvalReward(ImageComponent):
 
 
 def build_geneval(options: dict[str, Any] | None, **_: Any) -> GenEvalReward:
-    return GenEvalReward(build_options(GenEvalRewardOptions, options, "geneval"))
+    return GenEvalReward(build_options(GenEvalRewardOptions, upgrade_options(options), "geneval"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
 from reprompt.rewards.base import ImageComponent, Score
 from reprompt.rewards.config import build_options
+from reprompt.utils.cache import cache_dir
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,10 +59,6 @@ class ImageRewardOptions:
             raise ConfigError("imagereward batch_size must be >= 1")
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("REPROMPT_CACHE", "~/.cache/reprompt")).expanduser() / "imagereward"
-
-
 def _find_official_checkpoint(name: str) -> Path | None:
     """The official .pt if it is already on this machine (never downloads)."""
     if name != DEFAULT_MODEL:
@@ -94,7 +90,7 @@ def resolve_folder(options: ImageRewardOptions) -> Path | None:
         if options.model == DEFAULT_MODEL
         else hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:16]
     )
-    folder = cache_root() / key
+    folder = cache_dir("imagereward") / key
     if not (folder / CONFIG_FILE).is_file():
         logger.warning("converting %s to safetensors in %s (once)", checkpoint, folder)
         convert_checkpoint(checkpoint, folder, tokenizer=options.tokenizer)
@@ -138,7 +134,7 @@ class ImageRewardScorer(ImageComponent):
     def load(self) -> None:
         if self._model is not None:
             return
-        from reprompt.policy.hf import resolve_dtype
+        from reprompt.utils.dtypes import resolve_dtype
 
         o = self.options
         dtype = resolve_dtype(o.dtype, o.device)

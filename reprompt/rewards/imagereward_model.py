@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from reprompt.errors import ModelNotFoundError, RepromptError
+from reprompt.utils.hub import from_pretrained
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -287,13 +288,7 @@ def blip_tokenizer(name_or_path: str = "bert-base-uncased") -> Any:
     """BERT uncased tokenizer with BLIP's extra tokens ([DEC] as bos, [ENC]), as ImageReward builds it."""
     from transformers import BertTokenizer
 
-    try:
-        tok = BertTokenizer.from_pretrained(name_or_path)
-    except OSError as e:
-        raise ModelNotFoundError(
-            f"could not load the BERT tokenizer {name_or_path!r} that ImageReward uses ({type(e).__name__}); "
-            "download bert-base-uncased once with network access, or pass a local folder"
-        ) from e
+    tok = from_pretrained(BertTokenizer, name_or_path, kind="BERT tokenizer that ImageReward uses")
     if "[DEC]" not in tok.get_vocab():
         tok.add_special_tokens({"bos_token": "[DEC]"})
     if "[ENC]" not in tok.get_vocab():

@@ -49,10 +49,12 @@ def derive_seeds(seed: int, round_: int, original: str, k: int) -> list[int]:
     return [(base + 7919 * j) % SEED_MODULUS for j in range(k)]
 
 
-def normalize(values: Sequence[Score], groups: Sequence[int], mode: str) -> list[Score]:
+def normalize(values: Sequence[Score], groups: Sequence[int], mode: str, floor: float = 0.0) -> list[Score]:
     """Standardize to zero mean and unit variance within each group (``group``), over the batch
-    (``batch``), or not at all (``none``). Missing values stay missing; a bucket with fewer than two
-    values or no spread contributes 0 (it carries no ranking signal)."""
+    (``batch``), or not at all (``none``). The standard deviation used is at least ``floor`` (in the
+    values' own units), so noise-level differences stay small instead of being blown up to +-1.7 in a
+    group of four. Missing values stay missing (see :func:`impute_missing`); a bucket with fewer than two
+    values or no spread (and no floor) contributes 0 (it carries no ranking signal)."""
     if mode == "none":
         return list(values)
     if mode not in NORMALIZATIONS:
@@ -73,8 +75,36 @@ def normalize(values: Sequence[Score], groups: Sequence[int], mode: str) -> list
             out.append(None)
             continue
         m, std = stats[key]
-        out.append((v - m) / std if std > 1e-8 and len(buckets[key]) > 1 else 0.0)
+        scale = max(std, floor)
+        out.append((v - m) / scale if scale > 1e-8 and len(buckets[key]) > 1 else 0.0)
     return out
+
+
+def impute_missing(values: Sequence[Score], groups: Sequence[int]) -> list[float]:
+    """Replace each missing value by the mean of its group's present values (0.0 when the whole group is
+    missing), so that a missing score is neutral: GRPO compares a completion with the others of its prompt,
+    and the group mean neither rewards nor penalises it. This holds in every normalization mode, because
+    the advantage is taken within the group whatever the component's scale."""
+    sums: dict[int, list[float]] = {}
+    for g, v in zip(groups, values, strict=True):
+        if v is not None:
+            sums.setdefault(g, []).append(v)
+    means = {g: sum(vs) / len(vs) for g, vs in sums.items()}
+    return [float(v) if v is not None else means.get(g, 0.0) for g, v in zip(groups, values, strict=True)]
+
+
+def group_stds(values: Sequence[Score], groups: Sequence[int]) -> list[float]:
+    """The within-group standard deviation of each group with two or more present values."""
+    buckets: dict[int, list[float]] = {}
+    for g, v in zip(groups, values, strict=True):
+        if v is not None:
+            buckets.setdefault(g, []).append(v)
+    stds = []
+    for vals in buckets.values():
+        if len(vals) > 1:
+            m = sum(vals) / len(vals)
+            stds.append(math.sqrt(sum((v - m) ** 2 for v in vals) / len(vals)))
+    return stds
 
 
 def weighted_sum(columns: dict[str, list[Score]], weights: dict[str, float], n: int) -> list[Score]:
@@ -102,6 +132,8 @@ class RewardPipeline:
         seed: int = 0,
         paired_baseline: bool = False,
         dedupe_renders: bool = True,
+        std_floor: dict[str, float] | None = None,
+        min_reason_words: int = 3,
     ) -> None:
         names = [c.name for c in components]
         if len(set(names)) != len(names):
@@ -119,6 +151,11 @@ class RewardPipeline:
         self.seed = seed
         self.paired_baseline = paired_baseline
         self.dedupe_renders = dedupe_renders
+        unknown = sorted(set(std_floor or {}) - set(names))
+        if unknown:
+            raise ConfigError(f"std_floor names {unknown}, which are not reward components {names}")
+        self.std_floor = {n: float((std_floor or {}).get(n, 0.0)) for n in names}
+        self.min_reason_words = min_reason_words
         self.render_calls = 0
         """Images requested from the backbone over this pipeline's life (baseline included)."""
         if self.needs_images and backbone is None:
@@ -147,6 +184,8 @@ class RewardPipeline:
             seed=config.seed,
             paired_baseline=config.paired_baseline,
             dedupe_renders=config.dedupe_renders,
+            std_floor=config.std_floor,
+            min_reason_words=config.min_reason_words,
         )
 
     @property
@@ -167,7 +206,15 @@ class RewardPipeline:
             "paired_baseline": self.paired_baseline,
             "backbone": getattr(self.backbone, "name", None),
             "tags": self.fmt.name,
+            "std_floor": dict(self.std_floor),
+            "min_reason_words": self.min_reason_words,
+            "failure_components": self.failure_components,
         }
+
+    @property
+    def failure_components(self) -> list[str]:
+        """Components whose missing score means a failure (a judge down), watched by training."""
+        return [c.name for c in self.components if getattr(c, "missing_is_failure", False)]
 
     # ------------------------------------------------------------------------------------- scoring
     def score(
@@ -201,7 +248,10 @@ class RewardPipeline:
 
         t0 = time.perf_counter()
         with collect_metrics() as store:
-            parsed = [parse_completion(c, o, self.fmt) for c, o in zip(completions, originals, strict=True)]
+            parsed = [
+                parse_completion(c, o, self.fmt, self.min_reason_words)
+                for c, o in zip(completions, originals, strict=True)
+            ]
             prompts = [p.prompt for p in parsed]
             batch = RewardBatch(
                 originals=originals,
@@ -228,10 +278,17 @@ class RewardPipeline:
                 raw[comp.name] = [None if v is None or not math.isfinite(v) else float(v) for v in values]
                 log_metric(f"seconds/{comp.name}", time.perf_counter() - tc)
             baseline, improvement = self._baseline(baseline_batch, raw, groups)
-            normalized = {name: normalize(col, groups, self.normalization) for name, col in raw.items()}
+            normalized: dict[str, list[Score]] = {
+                name: list(
+                    impute_missing(normalize(col, groups, self.normalization, self.std_floor[name]), groups)
+                )
+                for name, col in raw.items()
+            }
             total = weighted_sum(normalized, self.weights, n)
             raw_total = weighted_sum(raw, self.weights, n)
-            self._log_batch(raw, total, baseline, improvement, render_calls, baseline_calls, n)
+            self._log_batch(
+                raw, normalized, groups, total, baseline, improvement, render_calls, baseline_calls, n
+            )
             log_metric("seconds/batch", time.perf_counter() - t0)
         metrics = {k: sum(v) / len(v) for k, v in store.items() if v}
         return ScoredBatch(
@@ -353,6 +410,8 @@ class RewardPipeline:
     def _log_batch(
         self,
         raw: dict[str, list[Score]],
+        normalized: dict[str, list[Score]],
+        groups: list[int],
         total: list[Score],
         baseline: dict[str, list[Score]] | None,
         improvement: dict[str, list[Score]] | None,
@@ -365,6 +424,18 @@ class RewardPipeline:
             if m is not None:
                 log_metric(f"{name}/mean", m)
             log_metric(f"{name}/missing", sum(v is None for v in col))
+            if self.normalization != "none":  # raw spread within groups, and what GRPO sees after scaling
+                if stds := group_stds(col, groups):
+                    log_metric(f"{name}/group_std", sum(stds) / len(stds))
+                    log_metric(f"{name}/zero_std_groups", sum(sd <= 1e-8 for sd in stds) / len(stds))
+                    if self.std_floor[name] > 0:  # groups whose spread the floor scaled down
+                        log_metric(
+                            f"{name}/floored_groups",
+                            sum(1e-8 < sd < self.std_floor[name] for sd in stds) / len(stds),
+                        )
+                norm = normalized[name]
+                if norm:
+                    log_metric(f"{name}/normalized_abs_mean", sum(abs(v or 0.0) for v in norm) / len(norm))
         if (m := mean(total)) is not None:
             log_metric("total/mean", m)
         for prefix, cols in (("baseline", baseline), ("improvement", improvement)):

@@ -5,7 +5,9 @@
 ``rewards/<name>/mean``. The first function called on a batch scores the whole batch (one render of every
 completion, every component) and the others read the cached result. Each returns the component's
 NORMALIZED values (as configured in the pipeline; raw when normalization is ``none``) so that TRL's
-weighted sum equals the pipeline's ``total``; ``None`` means missing (TRL ignores it).
+weighted sum equals the pipeline's ``total``. A missing score reaches TRL as its group's mean of that
+component (neutral for the completion's advantage), never as None, because TRL's weighted ``nansum``
+would read None as a raw 0.
 
 Dataset columns the functions read (TRL passes every column as a keyword argument):
 
@@ -17,9 +19,9 @@ Dataset columns the functions read (TRL passes every column as a keyword argumen
 From TRL itself they use ``trainer_state.global_step`` (seeds vary per step, identical within a group and
 across processes) and ``log_metric`` (baseline, improvement, render calls, judge failures, ...).
 
-With several processes TRL scores each process's slice of the batch; ``group`` normalization then uses the
-completions of a group that landed on the same process (TRL normalizes the summed reward over the full
-group afterwards either way).
+With several processes TRL scores each process's slice of the batch, so every process must hold whole
+groups for ``group`` normalization and the neutral imputation to see the whole group:
+``RepromptGRPOConfig`` refuses settings where a group could straddle two processes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from reprompt.errors import RepromptError
+from reprompt.errors import ConfigError, RepromptError, RewardOutageError
 from reprompt.rewards.base import ScoredBatch
 
 EXPECTED_COLUMNS = {
@@ -88,21 +90,54 @@ def completion_text(completion: Any) -> str:
     raise RepromptError(f"unexpected completion type {type(completion).__name__}")
 
 
+class OutageGuard:
+    """Stops training when a component whose missing score means a failure (a judge API, a reward model)
+    misses more than ``max_fraction`` of a batch for ``max_batches`` scored batches in a row: an outage
+    must not silently turn the reward into format + length."""
+
+    def __init__(self, components: Sequence[str], max_fraction: float = 0.5, max_batches: int = 3) -> None:
+        if not 0 <= max_fraction <= 1 or max_batches < 1:
+            raise ConfigError(
+                "the outage guard needs 0 <= max_missing_fraction <= 1 and max_missing_steps >= 1"
+            )
+        self.components, self.max_fraction, self.max_batches = list(components), max_fraction, max_batches
+        self.streak = dict.fromkeys(self.components, 0)
+
+    def check(self, result: ScoredBatch) -> None:
+        n = len(result)
+        for name in self.components:
+            col = result.components.get(name)
+            if col is None or not n:
+                continue
+            missing = sum(v is None for v in col) / n
+            self.streak[name] = self.streak[name] + 1 if missing > self.max_fraction else 0
+            if self.streak[name] >= self.max_batches:
+                raise RewardOutageError(
+                    f"reward {name!r} failed for {missing:.0%} of the last batch and for more than "
+                    f"{self.max_fraction:.0%} of each of the last {self.streak[name]} batches: its scorer "
+                    "looks down (API unreachable, rate-limited, out of credit?). Training stopped so the run "
+                    "does not go on optimising the other components alone. Fix the scorer and rerun the "
+                    "same command to resume from the last checkpoint (or raise max_missing_fraction / "
+                    "max_missing_steps)."
+                )
+
+
 class SharedBatchScorer:
     """Scores a batch once and serves every component's column from the cached result."""
 
-    def __init__(self, scorer: Scorer) -> None:
+    def __init__(self, scorer: Scorer, guard: OutageGuard | None = None) -> None:
         self.scorer = scorer
+        self.guard = guard
         self._lock = threading.Lock()
         self._key: Any = None
         self._result: ScoredBatch | None = None
         self.batches_scored = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"scorer": self.scorer, "batches_scored": self.batches_scored}
+        return {"scorer": self.scorer, "guard": self.guard, "batches_scored": self.batches_scored}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["scorer"])  # type: ignore[misc]
+        self.__init__(state["scorer"], state.get("guard"))  # type: ignore[misc]
         self.batches_scored = state["batches_scored"]
 
     def get(
@@ -126,6 +161,8 @@ class SharedBatchScorer:
             result = self.scorer.score(originals, texts, metadata=metadata, round=round_)
             self._key, self._result = key, result
             self.batches_scored += 1
+            if self.guard is not None:
+                self.guard.check(result)
             return result, True
 
 
@@ -166,8 +203,19 @@ class TRLRewardFunc:
         return f"TRLRewardFunc({self.name!r})"
 
 
-def make_trl_reward_funcs(scorer: Scorer) -> tuple[list[TRLRewardFunc], list[float]]:
-    """One TRL reward function per component (sharing one scoring per batch) and their weights."""
-    shared = SharedBatchScorer(scorer)
+def failure_components(scorer: Any) -> list[str]:
+    """The components whose missing scores mean a failure: from the pipeline, or the service's /info."""
+    names = getattr(scorer, "failure_components", None)
+    if names is None and hasattr(scorer, "info"):
+        names = (scorer.info() or {}).get("failure_components")
+    return list(names or [])
+
+
+def make_trl_reward_funcs(
+    scorer: Scorer, guard: OutageGuard | None = None
+) -> tuple[list[TRLRewardFunc], list[float]]:
+    """One TRL reward function per component (sharing one scoring per batch) and their weights.
+    ``guard`` stops training when a failing component goes missing for too long."""
+    shared = SharedBatchScorer(scorer, guard)
     names = list(scorer.component_names)
     return [TRLRewardFunc(shared, n) for n in names], [float(scorer.weights[n]) for n in names]

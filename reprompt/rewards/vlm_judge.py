@@ -4,10 +4,11 @@ Counts, attributes and relations come first, realism second. The 0-10 score maps
 Backends (``options.vlm_judge.backend``):
 - ``openai``: any OpenAI-compatible chat endpoint with image input (hosted models, or a local vLLM
   server with an open VLM); async with bounded concurrency, a timeout, retries with exponential backoff
-  on 429/5xx/timeouts (honouring ``Retry-After``), and robust score parsing. The key comes from the env
+  on 429/5xx/timeouts (honouring ``Retry-After``), and score parsing that reads the marked final score
+  and refuses ambiguous replies (:func:`parse_score`). The key comes from the env
   var named by ``api_key_env`` and is never logged.
 - ``local``: a transformers VLM (default Qwen/Qwen2.5-VL-3B-Instruct). ``mode: constrained`` prefills
-  "Score: " and lets the model write only a number 0-10; ``mode: generate`` parses free text.
+  "Final score: " and lets the model write only a number 0-10; ``mode: generate`` parses free text.
 
 A judgement that still fails after its retries is MISSING (None), which GRPO ignores; failures are
 counted (``vlm_judge/failures``) and logged, never turned into 0 (the reference code's defect).
@@ -21,7 +22,6 @@ import functools
 import json
 import logging
 import os
-import random
 import re
 from collections import Counter
 from collections.abc import Coroutine
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
 from reprompt.rewards.base import ImageComponent, Score, log_metric
 from reprompt.rewards.config import build_options
+from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,15 +41,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
 BACKENDS = ("openai", "local")
 MODES = ("constrained", "generate")
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 JUDGE_PROMPT = """\
 You judge images made by a text-to-image model. The request was:
 "{prompt}"
 Rate how well the image matches the request. Check first that every requested object is present with \
 the exact requested count, that each color and attribute belongs to the right object, and that the \
-requested spatial relations hold; judge visual quality and realism second. Reply with exactly one line \
-"Score: N", where N is an integer from 0 (does not match at all) to 10 (matches perfectly)."""
+requested spatial relations hold; judge visual quality and realism second. Reply with exactly one line, \
+"Final score: N", where N is an integer from 0 (does not match at all) to 10 (matches perfectly); \
+write no other scores."""
+"""Asks for one marked final score, which :func:`parse_score` reads ahead of any sub-score a judge adds."""
 
 
 @dataclass
@@ -111,41 +113,82 @@ class VLMJudgeOptions:
 # ----------------------------------------------------------------------------------------- parsing
 
 _NUM = r"(-?\d+(?:\.\d+)?)"  # signed, so "-3" is read (and refused) rather than taken as 3
-_SCORE_RE = re.compile(rf"score[\s:=*\"'`]{{0,6}}{_NUM}", re.IGNORECASE)
-_OF_TEN_RE = re.compile(rf"{_NUM}\s*(?:/|out of)\s*10\b", re.IGNORECASE)
-_BARE_RE = re.compile(rf"^[\s*\"'`]*{_NUM}[\s.*\"'`]*$")
+_MD = r"[\s*_`\"']*"  # markdown and quotes around labels and numbers ("**Score:** `7`")
+_OUT_OF_TEN = r"(?:\s*(?:/|out\s+of)\s*10(?!\d))?"
+# Marked final scores: "Final score: 7", "Overall: 7/10", "Total score = 7", "<score>7</score>".
+_FINAL_RE = re.compile(
+    rf"\b(?:(?:final|overall)(?:\s+(?:score|rating|grade|verdict|answer))?|total\s+(?:score|rating))"
+    rf"{_MD}(?:[:=]|\bis\b){_MD}{_NUM}",
+    re.IGNORECASE,
+)
+_TAG_RE = re.compile(rf"<(score|rating|answer)>\s*{_NUM}{_OUT_OF_TEN}\s*</\1>", re.IGNORECASE)
+# Labelled scores: "Score: 7", "**Rating:** 7/10", "score = 7.5".
+_LABEL_RE = re.compile(rf"\b(?:score|rating){_MD}[:=]{_MD}{_NUM}", re.IGNORECASE)
+# Loose mentions: "score 3 for counting", "I'd rate it 8 out of 10", "6/10".
+_LOOSE_RE = re.compile(
+    rf"\b(?:scores?|rating|rate[sd]?\s+(?:it|this|the\s+image)|give\s+it)(?:\s+(?:of|is|at|a|an))?"
+    rf"{_MD}[:=]?{_MD}{_NUM}"
+    rf"|{_NUM}\s*(?:/|out\s+of)\s*10(?!\d)",
+    re.IGNORECASE,
+)
+_BARE_RE = re.compile(rf"^[\s*\"'`]*{_NUM}{_OUT_OF_TEN}[\s.*\"'`]*$", re.IGNORECASE)
+_JSON_KEYS = ("final_score", "overall_score", "score", "rating", "overall")
+
+
+def _json_scores(text: str) -> list[float]:
+    """The score of a JSON object reply ('{"score": 7}', also inside a ```json fence)."""
+    spans = [text[text.find("{") : text.rfind("}") + 1], *re.findall(r"\{[^{}]*\}", text)]
+    for span in spans:
+        try:
+            obj = json.loads(span)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            lower = {str(k).lower(): v for k, v in obj.items()}
+            raw = next((lower[k] for k in _JSON_KEYS if k in lower), None)
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                return [float(raw)]
+            bare = _BARE_RE.match(raw) if isinstance(raw, str) else None  # "7", "7/10"
+            return [float(bare.group(1))] if bare else []
+    return []
+
+
+def _line_start(text: str, match: re.Match[str]) -> bool:
+    """Whether a labelled score opens its line or clause ('Score: 7', '- Score: 7', '..., score: 7'),
+    rather than qualifying a sub-score ('counting score: 3')."""
+    before = text[text.rfind("\n", 0, match.start()) + 1 : match.start()].rstrip(" *_`\"'#>-")
+    return not before or not before[-1].isalnum()
 
 
 def parse_score(text: str | None) -> float | None:
-    """A 0-10 score from a judge's reply, or None when there is none (or it is out of range).
+    """A 0-10 score from a judge's reply, or None when there is none, it is out of range, or the reply is
+    ambiguous.
 
-    Accepts "Score: 7", "**Score:** 7/10", "score = 7.5", '{"score": 7}', "7/10", "8 out of 10" and a
-    bare "7"; the last "Score" wins when the reply states several.
+    Reads, from most to least explicit, the first kind present: a marked final score ("Final score: 7",
+    "Overall: 7/10", "<score>7</score>", JSON {"score": 7}); a labelled score opening a line or clause
+    ("Score: 7", "**Rating:** 7/10"), or a reply that is only a number ("7", "7/10", "7 out of 10");
+    loose mentions ("I'd rate it 8 out of 10", "score 3 for counting"). The scores of that kind must
+    agree: "Score: 2 ... Score: 6" or two loose sub-scores give None rather than a guess, while a
+    marked or labelled score outranks loose sub-scores ("Score: 7 (score 3 for counting)" reads 7).
     """
-    if not text:
+    if not text or not text.strip():
         return None
     text = text.strip()
-    value: float | None = None
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        try:
-            obj = json.loads(text[start : end + 1])
-            if isinstance(obj, dict):
-                raw = next((v for k, v in obj.items() if k.lower() in ("score", "rating")), None)
-                value = float(raw) if isinstance(raw, int | float | str) and raw != "" else None
-        except (json.JSONDecodeError, ValueError):
-            value = None
-    if value is None:
-        for regex in (_SCORE_RE, _OF_TEN_RE):
-            hits = regex.findall(text)
-            if hits:
-                value = float(hits[-1])
-                break
-    if value is None and (m := _BARE_RE.match(text)):
-        value = float(m.group(1))
-    if value is None or not 0.0 <= value <= 10.0:
-        return None
-    return value
+    labelled = [m for m in _LABEL_RE.finditer(text) if _line_start(text, m)]
+    bare = _BARE_RE.match(text)
+    kinds = (
+        [float(v) for v in _FINAL_RE.findall(text)]
+        + [float(v) for _, v in _TAG_RE.findall(text)]
+        + _json_scores(text),
+        [float(m.group(1)) for m in labelled] + ([float(bare.group(1))] if bare else []),
+        [float(a or b) for a, b in _LOOSE_RE.findall(text)],
+    )
+    for scores in kinds:
+        if scores:
+            if len(set(scores)) > 1:
+                return None  # several different scores of the same standing: refuse to guess
+            return scores[0] if 0.0 <= scores[0] <= 10.0 else None
+    return None
 
 
 def to_reward(score: float | None) -> float | None:
@@ -186,7 +229,7 @@ class OpenAIJudge:
         self.url = options.base_url.rstrip("/") + "/chat/completions"
 
     def judge(self, prompts: list[str], images: list[Image.Image]) -> list[Judgement]:
-        from reprompt.serving.codec import encode_png
+        from reprompt.utils.images import encode_png
 
         encoded = [encode_png(_shrink(im, self.options.max_image_side)) for im in images]
         return run_coroutine(self._judge_all(prompts, encoded))
@@ -237,7 +280,7 @@ class OpenAIJudge:
                 else:
                     if r.status_code in RETRY_STATUS:
                         last = f"HTTP {r.status_code}"
-                        delay = _retry_after(r.headers.get("retry-after"))
+                        delay = retry_after(r.headers)
                     elif r.status_code >= 400:
                         return None, f"HTTP {r.status_code}"  # a request the server will never accept
                     else:
@@ -252,20 +295,9 @@ class OpenAIJudge:
                         return None, last
             attempt += 1
             if attempt <= o.retries:
-                wait = (
-                    delay
-                    if delay is not None
-                    else o.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
-                )
-                await asyncio.sleep(min(wait, o.max_backoff))
+                wait = backoff_delay(attempt - 1, o.backoff, o.max_backoff, jitter=0.25, server_delay=delay)
+                await asyncio.sleep(wait)
         return None, last
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _reply_text(response: Any) -> str | None:
@@ -284,7 +316,7 @@ def _reply_text(response: Any) -> str | None:
 class LocalJudge:
     """A transformers image-text-to-text model (Qwen2.5-VL by default) judging on this machine."""
 
-    PREFILL = "Score: "
+    PREFILL = "Final score: "  # the answer line JUDGE_PROMPT asks for
 
     def __init__(self, options: VLMJudgeOptions) -> None:
         self.options = options
@@ -299,18 +331,18 @@ class LocalJudge:
             return
         from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-        from reprompt.policy.hf import resolve_dtype
+        from reprompt.utils.dtypes import resolve_dtype
+        from reprompt.utils.hub import from_pretrained
 
         o = self.options
-        try:
-            model = AutoModelForImageTextToText.from_pretrained(
-                self.model_id, dtype=resolve_dtype(o.dtype, o.device), trust_remote_code=False
-            )
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-        except OSError as e:
-            raise ModelNotFoundError(
-                f"could not load the judge VLM {self.model_id!r} ({type(e).__name__}); pass a local folder"
-            ) from e
+        model = from_pretrained(
+            AutoModelForImageTextToText,
+            self.model_id,
+            kind="judge VLM",
+            dtype=resolve_dtype(o.dtype, o.device),
+            trust_remote_code=False,
+        )
+        self.tokenizer = from_pretrained(AutoTokenizer, self.model_id, kind="judge VLM tokenizer")
         self.tokenizer.padding_side = "left"
         self.processor = self._processor()
         self._model = model.to(o.device).eval()

@@ -1,27 +1,26 @@
-"""Network services: the reward service (render + score over HTTP) and its client.
+"""Network services: ``reprompt serve`` (images, chat completions, rewrites), the reward service
+(render + score over HTTP) and its client.
 
 Names resolve lazily so importing this package loads neither FastAPI nor torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from reprompt.utils.lazy import lazy_exports
 
 _LAZY = {
     "RewardClient": "reprompt.serving.reward_client",
     "create_app": "reprompt.serving.reward_service",
     "serve": "reprompt.serving.reward_service",
-    "BackgroundServer": "reprompt.serving.reward_service",
-    "encode_png": "reprompt.serving.codec",
-    "decode_png": "reprompt.serving.codec",
+    "BackgroundServer": "reprompt.serving.http",
+    "ServeConfig": "reprompt.serving.image_service",
+    "ModelWorker": "reprompt.serving.batching",
+    "encode_png": "reprompt.utils.images",
+    "decode_png": "reprompt.utils.images",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = list(_LAZY)

@@ -1,42 +1,5 @@
-"""Images over the wire: PNG bytes in base64 strings inside JSON. Never pickle."""
+"""Moved to :mod:`reprompt.utils.images` (rewards use the codec too, and must not import the serving layer)."""
 
-from __future__ import annotations
+from reprompt.utils.images import MAX_PIXELS, decode_png, encode_png
 
-import base64
-import binascii
-import io
-from typing import TYPE_CHECKING
-
-from reprompt.errors import RepromptError
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-MAX_PIXELS = 4096 * 4096
-
-
-def encode_png(image: Image.Image) -> str:
-    """Lossless: the decoded image has exactly the same pixels."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def decode_png(data: str) -> Image.Image:
-    """Decode a base64 PNG, refusing anything that is not a reasonably sized PNG."""
-    from PIL import Image
-
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError, TypeError) as e:
-        raise RepromptError(f"image is not valid base64: {e}") from e
-    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise RepromptError("image is not a PNG")
-    try:
-        image = Image.open(io.BytesIO(raw), formats=["PNG"])
-        if image.width * image.height > MAX_PIXELS:
-            raise RepromptError(f"image of {image.width}x{image.height} pixels is too large")
-        image.load()
-    except (OSError, SyntaxError) as e:
-        raise RepromptError(f"image is not a readable PNG: {e}") from e
-    return image
+__all__ = ["MAX_PIXELS", "decode_png", "encode_png"]

@@ -1,15 +1,21 @@
 """Client of the reward service: the same ``score(...)`` as an in-process :class:`RewardPipeline`.
 
-It round-robins over several service URLs, retries timeouts, connection errors, 429 and 5xx with
-exponential backoff (so a restarting server or a lost host is survived), and never retries a request
-the server refused (4xx): that error is raised with the server's message. The bearer token is passed in
-(``token=``) or read from an env var (``token_env``) at each request, and is never logged.
+Several service URLs are used in turn. A URL that fails (connection refused, timeout, 5xx) is marked
+dead and skipped until ``probe_after`` seconds have passed, then tried again, so a dead host costs one
+failed connection, not a backoff on every request; the client waits (exponential backoff) only once
+every URL has failed in a row. Requests the server refused (4xx other than 408/425/429) and internal
+errors it marks ``"retryable": false`` are not retried: they would fail again. A read timeout (a hung
+service) is not retried on the same URL. Every error carries the server's own message.
+
+The reply is checked (every list holds one entry per completion, scores are numbers or null) before
+it reaches training. The bearer token is passed in (``token=``) or read from an env var
+(``token_env``) at each request, and is never logged.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -18,13 +24,23 @@ from typing import Any
 
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.rewards.base import ScoredBatch
+from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+def _sleep(seconds: float) -> None:  # module-level, so tests can record backoffs instead of waiting
+    time.sleep(seconds)
+
+
+def _clock() -> float:
+    return time.monotonic()
 
 
 class RewardClient:
+    """``RewardClient(urls, token_env=...)``; ``timeout``: seconds to wait for one reply (a batch renders
+    and scores in that time), ``connect_timeout``: seconds to reach a host."""
+
     def __init__(
         self,
         urls: str | Sequence[str],
@@ -32,9 +48,11 @@ class RewardClient:
         token_env: str | None = "REPROMPT_REWARD_TOKEN",
         token: str | None = None,
         timeout: float = 600.0,
+        connect_timeout: float = 10.0,
         retries: int = 6,
         backoff: float = 0.5,
         max_backoff: float = 15.0,
+        probe_after: float = 30.0,
     ) -> None:
         urls = [urls] if isinstance(urls, str) else list(urls)
         urls = [u.strip().rstrip("/") for u in urls if u and u.strip()]
@@ -43,23 +61,28 @@ class RewardClient:
         for u in urls:
             if not u.startswith(("http://", "https://")):
                 raise RepromptError(f"reward service URL {u!r} must start with http:// or https://")
+        if timeout <= 0 or connect_timeout <= 0 or retries < 0:
+            raise RepromptError("timeouts must be > 0 and retries >= 0")
         self.urls = urls
         self.token_env = token_env
         self._token = token  # explicit token; else read from $token_env at each request
-        self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
+        self.timeout, self.connect_timeout = timeout, min(connect_timeout, timeout)
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self.probe_after = probe_after
         self._info: dict[str, Any] | None = None
         self._setup()
 
     def _setup(self) -> None:
         import httpx
 
-        self._client = httpx.Client(timeout=self.timeout)
-        self._cycle = itertools.cycle(range(len(self.urls)))
+        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout))
         self._lock = threading.Lock()
+        self._next = 0  # round-robin start
+        self._dead_until: dict[int, float] = {}  # URL index -> monotonic time it may be probed again
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("_client", "_cycle", "_lock"):
+        for key in ("_client", "_lock", "_next", "_dead_until"):
             state.pop(key, None)
         return state
 
@@ -70,6 +93,26 @@ class RewardClient:
     def close(self) -> None:
         self._client.close()
 
+    # ------------------------------------------------------------------------------------ peers
+    def _order(self) -> list[int]:
+        """URL indices to try for one request: live ones in round-robin order, then dead ones (the one
+        due for a probe first)."""
+        with self._lock:
+            n, start = len(self.urls), self._next
+            self._next = (start + 1) % n
+            now = _clock()
+            ring = [(start + i) % n for i in range(n)]
+            live = [i for i in ring if self._dead_until.get(i, 0.0) <= now]
+            dead = sorted((i for i in ring if i not in live), key=lambda i: self._dead_until[i])
+            return live + dead
+
+    def _mark(self, index: int, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._dead_until.pop(index, None)
+            else:
+                self._dead_until[index] = _clock() + self.probe_after
+
     # ------------------------------------------------------------------------------------- http
     def _headers(self) -> dict[str, str]:
         token = self._token or (os.environ.get(self.token_env, "") if self.token_env else "")
@@ -78,33 +121,68 @@ class RewardClient:
     def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         import httpx
 
-        last = "no attempt"
+        order = self._order()
+        hung: set[int] = set()  # URLs that timed out on this request: not asked again
+        last, sleeps, tried = "no attempt", 0, 0
+        server_delay: float | None = None  # the last Retry-After a service sent
         for attempt in range(self.retries + 1):
-            with self._lock:
-                url = self.urls[next(self._cycle)] + path
+            candidates = [i for i in order if i not in hung]
+            if not candidates:
+                break
+            index = candidates[attempt % len(candidates)]
+            if tried and attempt % len(candidates) == 0:  # every URL failed in a row: back off
+                delay = backoff_delay(sleeps, self.backoff, self.max_backoff, server_delay=server_delay)
+                sleeps += 1
+                logger.warning(
+                    "reward service attempt %d failed (%s); retrying in %.1fs", attempt, last, delay
+                )
+                _sleep(delay)
+            url = self.urls[index] + path
+            tried += 1
             try:
                 r = self._client.request(method, url, json=payload, headers=self._headers())
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                last = f"{url}: {type(e).__name__}"
-            else:
-                if r.status_code < 400:
-                    try:
-                        return r.json()
-                    except ValueError:
-                        last = f"{url}: invalid JSON reply"
-                elif r.status_code in RETRY_STATUS:
-                    last = f"{url}: HTTP {r.status_code}"
-                else:
-                    raise RemoteServiceError(
-                        f"reward service {url} refused the request (HTTP {r.status_code}): {_message(r)}"
-                    )
-            if attempt < self.retries:
-                delay = min(self.backoff * 2**attempt, self.max_backoff)
-                logger.warning(
-                    "reward service attempt %d failed (%s); retrying in %.1fs", attempt + 1, last, delay
+            except httpx.ConnectTimeout:
+                last = f"{url}: could not connect within {self.connect_timeout:g} s"
+                self._mark(index, ok=False)
+                continue
+            except httpx.TimeoutException:
+                last = (
+                    f"{url}: no reply within {self.timeout:g} s (a hung service? if batches legitimately "
+                    "take longer, raise the client's timeout)"
                 )
-                time.sleep(delay)
-        raise RemoteServiceError(f"reward service failed after {self.retries + 1} tries: {last}")
+                hung.add(index)
+                self._mark(index, ok=False)
+                continue
+            except httpx.TransportError as e:
+                last = f"{url}: {type(e).__name__}: {e}"
+                self._mark(index, ok=False)
+                continue
+            outcome = self._outcome(url, r)
+            if isinstance(outcome, dict):
+                self._mark(index, ok=True)
+                return outcome
+            last = outcome
+            server_delay = retry_after(r.headers)
+            if r.status_code >= 500 and r.status_code != 503:
+                self._mark(index, ok=False)
+        raise RemoteServiceError(f"reward service failed after {tried} tries: {last}")
+
+    @staticmethod
+    def _outcome(url: str, r: Any) -> dict[str, Any] | str:
+        """The reply's JSON, or a retryable failure message; raises for failures a retry cannot fix."""
+        if r.status_code < 400:
+            try:
+                data = r.json()
+            except ValueError:
+                return f"{url}: invalid JSON reply (HTTP {r.status_code})"
+            if not isinstance(data, dict):
+                raise RemoteServiceError(f"reward service {url} sent a reply that is not a JSON object")
+            return data
+        message, retryable = _message(r)
+        if r.status_code in RETRY_STATUS and retryable:
+            return f"{url}: HTTP {r.status_code}: {message}"
+        verb = "refused the request" if r.status_code < 500 else "failed"
+        raise RemoteServiceError(f"reward service {url} {verb} (HTTP {r.status_code}): {message}")
 
     # -------------------------------------------------------------------------------------- api
     def health(self) -> dict[str, Any]:
@@ -133,6 +211,8 @@ class RewardClient:
         keep_images: bool = False,
     ) -> ScoredBatch:
         """Score remotely; the result equals in-process scoring with the same config and seeds."""
+        if len(originals) != len(completions):
+            raise RepromptError(f"got {len(originals)} originals but {len(completions)} completions")
         payload: dict[str, Any] = {
             "originals": list(originals),
             "completions": list(completions),
@@ -143,12 +223,58 @@ class RewardClient:
             payload["metadata"] = list(metadata)
         if seeds is not None:
             payload["seeds"] = [list(map(int, s)) for s in seeds]
-        return ScoredBatch.from_dict(self._request("POST", "/score", payload))
+        data = self._request("POST", "/score", payload)
+        check_scored_reply(data, len(completions), keep_images)
+        return ScoredBatch.from_dict(data)
 
 
-def _message(response: Any) -> str:
+def check_scored_reply(data: dict[str, Any], n: int, images: bool = False) -> None:
+    """Refuse a reply that does not hold one entry per completion everywhere (a short batch or a
+    string where a score belongs must not reach training)."""
+
+    def bad(what: str) -> RemoteServiceError:
+        return RemoteServiceError(f"the reward service sent a malformed reply: {what} (for {n} completions)")
+
+    def scores(name: str, values: Any) -> None:
+        if not isinstance(values, list) or len(values) != n:
+            raise bad(
+                f"{name} has {len(values) if isinstance(values, list) else type(values).__name__} entries"
+            )
+        for v in values:
+            ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+            if not ok:
+                raise bad(f"{name} holds {v!r}, not a number or null")
+
+    for key in ("components", "normalized", "weights", "total", "raw_total", "prompts", "seeds", "format_ok"):
+        if key not in data:
+            raise bad(f"{key!r} is missing")
+    scores("total", data["total"])
+    scores("raw_total", data["raw_total"])
+    for key in ("components", "normalized", "baseline", "improvement"):
+        table = data.get(key)
+        if table is None and key in ("baseline", "improvement"):
+            continue
+        if not isinstance(table, dict):
+            raise bad(f"{key} is not an object")
+        for name, values in table.items():
+            scores(f"{key}.{name}", values)
+    for key, kind in (("prompts", str), ("seeds", list), ("format_ok", bool), ("fallback", bool)):
+        values = data.get(key)
+        if not isinstance(values, list) or len(values) != n or not all(isinstance(v, kind) for v in values):
+            raise bad(f"{key} must hold {n} values of type {kind.__name__}")
+    if images and (not isinstance(data.get("images"), list) or len(data["images"]) != n):
+        raise bad("images were asked for but the reply does not hold one row per completion")
+
+
+def _message(response: Any) -> tuple[str, bool]:
+    """(the server's error message, whether it may be retried)."""
     try:
         data = response.json()
-        return str(data.get("error") or data.get("detail") or data)[:500]
     except ValueError:
-        return response.text[:500]
+        return response.text[:500] or f"HTTP {response.status_code}", True
+    if not isinstance(data, dict):
+        return str(data)[:500], True
+    error = data.get("error") or data.get("detail") or data
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    return str(error)[:500], data.get("retryable", True) is not False

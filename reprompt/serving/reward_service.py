@@ -2,10 +2,16 @@
 
 ``POST /score`` takes JSON ``{originals, completions, metadata?, seeds?, round?, return_images?}`` and
 returns the :class:`ScoredBatch` as JSON (images, when asked for, as base64 PNG). No pickle anywhere.
-``GET /health`` (no auth) says it is up; ``GET /info`` describes the pipeline. A bearer token is required
-when the env var named by ``service.token_env`` is set. Limits give clear 4xx errors: body size (413),
-batch size (413), text length and malformed JSON (422), and bad GenEval metadata (400). Requests are
-scored one at a time: the backbone and models are not shared between threads.
+``GET /health`` (no auth) says it is up; ``GET /info`` describes the pipeline; ``GET /openapi.json``
+publishes the request schema. A bearer token is required when the env var named by
+``service.token_env`` is set.
+
+Limits give clear 4xx errors ``{"error": message}``: body size (413, checked before anything reads the
+body), batch size (413), text length and malformed JSON (422), bad GenEval metadata (400, naming the
+field), and a full queue (429 with ``Retry-After``: at most ``service.max_queue`` requests wait). Requests
+are scored one at a time (the backbone and models are not shared between threads); a request whose
+client disconnected while it waited is skipped. An internal failure is a 500 with
+``"retryable": false``: the same request would fail again, so the client does not retry it.
 
 FastAPI is imported at module level (it resolves the endpoints' annotations from module globals); torch
 is not: the pipeline brings it.
@@ -13,18 +19,25 @@ is not: the pipeline brings it.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
+import asyncio
 import logging
 import os
-import socket
-import threading
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
 from reprompt.errors import RepromptError
+from reprompt.serving.http import (
+    BackgroundServer,
+    BodyLimit,
+    SafeJSONResponse,
+    bearer_matches,
+    clean_message,
+    free_port,
+    is_loopback,
+    public_name,
+    warn_if_exposed,
+)
 
 if TYPE_CHECKING:
     from reprompt.rewards.config import RewardConfig, ServiceConfig
@@ -32,19 +45,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MAX_SEEDS_PER_COMPLETION = 64
+MAX_SEED = 2**63 - 1
+
+__all__ = ["BackgroundServer", "create_app", "free_port", "is_loopback", "serve", "service_token"]
+
 
 def _request_model() -> type:
-    from pydantic import BaseModel, ConfigDict
+    from pydantic import BaseModel, ConfigDict, Field
+
+    Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
     class ScoreRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        """One batch to score: completion i answers originals[i]."""
 
-        originals: list[str]
-        completions: list[str]
-        metadata: list[dict[str, Any] | str | None] | None = None
-        seeds: list[list[int]] | None = None
-        round: int = 0
-        return_images: bool = False
+        model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+        originals: list[str] = Field(description="the users' original prompts, one per completion")
+        completions: list[str] = Field(
+            description="the policy's completions (<reason>...</reason><prompt>...)"
+        )
+        metadata: list[dict[str, Any] | str | None] | None = Field(
+            default=None, description="GenEval clauses per completion (object or JSON string), or null"
+        )
+        seeds: (
+            list[Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS_PER_COMPLETION)]] | None
+        ) = Field(default=None, description="render seeds per completion (default: derived from round)")
+        round: int = Field(default=0, ge=0, le=2**31 - 1, description="training step, for derived seeds")
+        return_images: bool = Field(default=False, description="include the rendered images as base64 PNG")
 
     return ScoreRequest
 
@@ -53,45 +81,42 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
     """The FastAPI app around ``pipeline``. ``token``: required bearer token (None: no auth)."""
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
     from pydantic import ValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     score_request = _request_model()
-    lock = threading.Lock()
-    app = FastAPI(title="reprompt reward service", docs_url=None, redoc_url=None, openapi_url=None)
+    max_queue = service.max_queue
+    turn = asyncio.Lock()  # one scoring at a time; waiting requests queue on it
+    state = {"waiting": 0, "skipped": 0}
+    app = FastAPI(
+        title="reprompt reward service",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        default_response_class=SafeJSONResponse,
+    )
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    def error(
+        status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> SafeJSONResponse:
+        return SafeJSONResponse(
+            {"error": clean_message(message), **extra}, status_code=status, headers=headers
+        )
+
+    app.state.queue = state  # read by tests and /info
+    app.add_middleware(BodyLimit, max_bytes=service.max_request_bytes, error=error)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> SafeJSONResponse:
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, f"invalid request: {exc.errors()[:3]}")
-
-    @app.middleware("http")
-    async def _limit_size(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return error(400, "invalid Content-Length header")
-            if int(length) > service.max_request_bytes:
-                return error(
-                    413,
-                    f"request body of {length} bytes exceeds the limit of {service.max_request_bytes} bytes; "
-                    "send smaller batches",
-                )
-        return await call_next(request)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> SafeJSONResponse:
+        return error(422, f"invalid request: {_details(exc.errors())}")
 
     def check_token(request: Request) -> None:
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if token is not None and not bearer_matches(request.headers.get("authorization"), token):
             raise HTTPException(
                 401,
                 f"missing or wrong bearer token (the client reads it from ${service.token_env})",
@@ -108,23 +133,37 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
             "max_batch": service.max_batch,
             "max_request_bytes": service.max_request_bytes,
             "max_completion_chars": service.max_completion_chars,
+            "max_queue": max_queue,
+            "max_seeds_per_completion": MAX_SEEDS_PER_COMPLETION,
         }
-        return {**pipeline.info(), "limits": limits, "render_calls": pipeline.render_calls}
+        data = {**pipeline.info(), "limits": limits, "render_calls": pipeline.render_calls}
+        if isinstance(data.get("backbone"), str):
+            data["backbone"] = public_name(data["backbone"])
+        return data
 
-    @app.post("/score", dependencies=[Depends(check_token)])
-    async def score(request: Request) -> JSONResponse:
-        body = bytearray()
-        async for chunk in request.stream():  # also bounds bodies sent without Content-Length
-            body.extend(chunk)
-            if len(body) > service.max_request_bytes:
-                return error(413, f"request body exceeds the limit of {service.max_request_bytes} bytes")
-        try:
-            req = score_request.model_validate_json(bytes(body))
-        except ValidationError as e:
-            details = "; ".join(
-                f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors()[:3]
+    schema = score_request.model_json_schema(ref_template="#/components/schemas/{model}")
+    score_openapi = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            str(code): {"description": text}
+            for code, text in (
+                (400, "bad GenEval metadata or another user error"),
+                (401, "missing or wrong bearer token"),
+                (413, "body or batch too large"),
+                (422, "malformed request"),
+                (429, "queue full: retry after Retry-After seconds"),
+                (500, "internal error (retryable: false)"),
             )
-            return error(422, f"malformed request: {details}")
+        },
+    }
+
+    @app.post("/score", dependencies=[Depends(check_token)], openapi_extra=score_openapi)
+    async def score(request: Request) -> SafeJSONResponse:
+        body = await request.body()  # bounded by BodyLimit
+        try:
+            req = score_request.model_validate_json(body)
+        except ValidationError as e:
+            return error(422, f"malformed request: {_details(e.errors())}")
         n = len(req.completions)
         if n > service.max_batch:
             return error(413, f"batch of {n} completions exceeds the limit of {service.max_batch}; split it")
@@ -135,37 +174,48 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
             return error(
                 422, f"a text of {longest} characters exceeds the limit of {service.max_completion_chars}"
             )
+        if state["waiting"] >= max_queue:
+            return error(
+                429,
+                f"{state['waiting']} requests are already waiting (the limit); retry after a moment",
+                headers={"Retry-After": "1"},
+            )
 
         def run() -> dict[str, Any]:
-            with lock:
-                result = pipeline.score(
-                    req.originals,
-                    req.completions,
-                    metadata=req.metadata,
-                    seeds=req.seeds,
-                    round=req.round,
-                    keep_images=req.return_images,
-                )
+            result = pipeline.score(
+                req.originals,
+                req.completions,
+                metadata=req.metadata,
+                seeds=req.seeds,
+                round=req.round,
+                keep_images=req.return_images,
+            )
             return result.to_dict(include_images=req.return_images)
 
+        state["waiting"] += 1
         try:
-            return JSONResponse(await run_in_threadpool(run))
+            await turn.acquire()
+        finally:
+            state["waiting"] -= 1
+        try:
+            if await request.is_disconnected():  # its client gave up while it waited: skip the work
+                state["skipped"] += 1
+                return error(499, "client disconnected before its request ran")
+            return SafeJSONResponse(await run_in_threadpool(run))
         except RepromptError as e:
             return error(400, str(e))
         except Exception as e:
             logger.exception("scoring failed")
-            return error(500, f"scoring failed: {type(e).__name__}: {e}")
+            return error(500, f"scoring failed: {type(e).__name__}: {e}", retryable=False)
+        finally:
+            turn.release()
 
     return app
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _details(errors: list[Any]) -> str:
+    """Where and what, never the offending input (which may not even be serialisable)."""
+    return "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in errors[:3])
 
 
 def service_token(service: ServiceConfig) -> str | None:
@@ -187,58 +237,10 @@ def serve(
     host = host or config.service.host
     port = port or config.service.port
     token = service_token(config.service)
-    if token is None and not is_loopback(host):
-        logger.warning(
-            "serving rewards on %s without a token: anyone who can reach it can use it; set $%s",
-            host,
-            config.service.token_env,
-        )
+    warn_if_exposed(host, token, config.service.token_env, "rewards")
     pipeline = pipeline or RewardPipeline.from_config(config)
     app = create_app(pipeline, config.service, token)
     print(
         f"reprompt reward service on http://{host}:{port} (components: {', '.join(pipeline.component_names)})"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-class BackgroundServer:
-    """Run an app with uvicorn in a thread (tests and benchmarks); ``stop()`` shuts it down."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
-        import uvicorn
-
-        self.host, self.port = host, port or free_port(host)
-        config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_level="warning", timeout_graceful_shutdown=2
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> BackgroundServer:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

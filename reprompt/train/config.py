@@ -111,14 +111,18 @@ class RepromptSFTConfig(SFTConfig, PolicyArgs):
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "deprecated alias of activation_checkpointing (set that instead)"}
     )
-    # Paper recipe defaults (TRL's differ).
-    learning_rate: float = field(default=1e-5, metadata={"help": "peak learning rate (paper: 1e-5)"})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "epochs (paper: 1)"})
-    lr_scheduler_type: str = field(default="cosine", metadata={"help": "schedule (paper: cosine)"})
+    # Defaults of the paper recipe where TRL's differ: the reference code's SFT settings (the paper gives
+    # none of them).
+    learning_rate: float = field(default=1e-5, metadata={"help": "peak learning rate (reference code: 1e-5)"})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "epochs (reference code: 1)"})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "schedule (reference code: cosine)"})
     warmup_steps: float = field(
-        default=0.1, metadata={"help": "warmup steps, or a fraction of all steps if < 1 (paper: 0.1)"}
+        default=0.1,
+        metadata={"help": "warmup steps, or a fraction of all steps if < 1 (reference code: 0.1)"},
     )
-    max_length: int | None = field(default=1024, metadata={"help": "cutoff in policy tokens (paper: 1024)"})
+    max_length: int | None = field(
+        default=1024, metadata={"help": "cutoff in policy tokens (reference code: 1024)"}
+    )
     completion_only_loss: bool | None = field(
         default=True, metadata={"help": "loss on the assistant completion only (prompt tokens masked)"}
     )
@@ -222,14 +226,33 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
             "help": "reward config for the held-out set (default: strict GenEval on the training backbone)"
         },
     )
+    heldout_service: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "reward service URLs that score the held-out set with their own reward (e.g. "
+            "`reprompt serve-rewards --config configs/rewards/heldout.yaml`), instead of heldout_rewards"
+        },
+    )
     heldout_batch_size: int = field(default=16, metadata={"help": "held-out prompts per generate call"})
-    # Paper recipe defaults (TRL's differ).
-    learning_rate: float = field(default=2e-6, metadata={"help": "learning rate (paper: 2e-6)"})
-    beta: float = field(default=0.04, metadata={"help": "KL coefficient (paper: 0.04)"})
+    # --- reward outages ---
+    max_missing_fraction: float = field(
+        default=0.5,
+        metadata={
+            "help": "stop training when a component whose missing score means a failure (a VLM judge, "
+            "ImageReward) misses more than this fraction of a batch ..."
+        },
+    )
+    max_missing_steps: int = field(
+        default=3, metadata={"help": "... for this many scored batches in a row (an outage, not a blip)"}
+    )
+    # Defaults of the paper recipe where TRL's differ. The paper gives only G; the rest are the reference
+    # code's settings (the paper gives no lr, beta, temperature or completion length).
+    learning_rate: float = field(default=2e-6, metadata={"help": "learning rate (reference code: 2e-6)"})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient (reference code: 0.04)"})
     num_generations: int | None = field(default=4, metadata={"help": "completions per prompt G (paper: 4)"})
-    temperature: float = field(default=0.9, metadata={"help": "sampling temperature (paper: 0.9)"})
+    temperature: float = field(default=0.9, metadata={"help": "sampling temperature (reference code: 0.9)"})
     max_completion_length: int | None = field(
-        default=256, metadata={"help": "policy tokens per completion (paper: 256)"}
+        default=256, metadata={"help": "policy tokens per completion (reference code: 256)"}
     )
 
     def __post_init__(self) -> None:
@@ -246,6 +269,8 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         self.heldout_rewards = _mapping_or_path(self.heldout_rewards, "heldout_rewards")
         if self.rewards is None and not self.reward_service:
             raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
+        if self.heldout_service and self.heldout_rewards is not None:
+            raise ConfigError("set heldout_rewards or heldout_service, not both")
         if self.heldout_prompts is not None and not Path(self.heldout_prompts).is_file():
             raise ConfigError(f"heldout_prompts {self.heldout_prompts!r} not found")
         for name in (
@@ -257,6 +282,8 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
+        if not 0 <= self.max_missing_fraction <= 1 or self.max_missing_steps < 1:
+            raise ConfigError("max_missing_fraction must be in [0, 1] and max_missing_steps >= 1")
         if self.use_vllm:
             import importlib.util
 
@@ -264,6 +291,31 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
                 raise ConfigError("use_vllm needs vLLM: pip install 'reprompt[vllm]' (GPU machines only)")
         self._cpu_defaults()
         super().__post_init__()
+        self._check_whole_groups()
+        self._check_std_floor(self.reward_config())
+
+    def _check_whole_groups(self) -> None:
+        """Every process must score whole groups: the reward normalizes each component, and imputes missing
+        scores, within a group, from the completions the process holds. TRL only checks the global batch."""
+        processes = max(int(self.world_size), 1)
+        local = self.generation_batch_size // processes
+        if local % self.num_generations:
+            raise ConfigError(
+                f"each process generates {local} completions per generation batch "
+                f"(per_device_train_batch_size {self.per_device_train_batch_size} x steps_per_generation "
+                f"{self.steps_per_generation}), which is not a multiple of num_generations "
+                f"{self.num_generations}: a group would be split across processes and normalized in parts. "
+                f"Set per_device_train_batch_size x steps_per_generation to a multiple of {self.num_generations}."
+            )
+
+    def _check_std_floor(self, reward: dict[str, Any] | None) -> None:
+        """A std floor on the components is undone if TRL divides the summed reward by its group std."""
+        floors = (reward or {}).get("std_floor") or {}
+        if any(float(v) > 0 for v in floors.values()) and self.scale_rewards == "group":
+            raise ConfigError(
+                "the reward sets std_floor, but scale_rewards: group divides the summed reward by its group "
+                "standard deviation again and brings the noise back: set scale_rewards: batch (or none)"
+            )
 
     def reward_config(self) -> dict[str, Any] | None:
         """The reward config as a mapping, with the backbone overrides applied."""

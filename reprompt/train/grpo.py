@@ -25,24 +25,44 @@ logger = logging.getLogger(__name__)
 
 
 class RePromptGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose log lines also carry our callbacks' metrics (e.g. the held-out reward), and whose
-    sampling time (TRL's ``_generate``: the policy writing completions, without the log-prob passes) is
-    reported to the step timer."""
+    """GRPOTrainer whose log lines also carry our callbacks' metrics (the held-out reward, the step-time
+    split). Only the public ``log`` is overridden; generation is shaped through ``generation_kwargs`` and
+    the public ``tokenizer`` argument of ``generate`` (:func:`stop_at_prompt_close`)."""
 
     sink: MetricsSink | None = None
-    timer: StepTimer | None = None
-
-    def _generate(self, prompts: list) -> Any:
-        start = time.perf_counter()
-        out = super()._generate(prompts)
-        if self.timer is not None:
-            self.timer.sampling_call(time.perf_counter() - start)
-        return out
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self.sink is not None and self.model.training:
             logs.update(self.sink.drain())
         super().log(logs, start_time)
+
+
+def stop_generation_kwargs(cfg: RepromptGRPOConfig, spec: Any, tokenizer: Any) -> dict[str, Any]:
+    """Sampling stops at the close of the prompt block, as inference does (``RePrompter.generate``): text
+    after ``</prompt>`` is never used, so training must neither sample nor penalise it. With transformers
+    the finished rows are padded with EOS, so TRL's mask ends each completion right after the stop."""
+    stop = f"</{spec.fmt.prompt}>"
+    if cfg.use_vllm:
+        return {"stop": [stop], "include_stop_str_in_output": True}
+    return {"stop_strings": [stop], "pad_token_id": tokenizer.eos_token_id}
+
+
+def stop_at_prompt_close(trainer: GRPOTrainer, tokenizer: Any, timer: StepTimer | None = None) -> None:
+    """Give the policy's ``generate`` the tokenizer that transformers needs for ``stop_strings`` (TRL does
+    not pass it), and time the sampling of completions for the step-time split."""
+    model = trainer.model
+    inner = model.generate
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("tokenizer", tokenizer)
+        rollout = kwargs.get("generation_config") is trainer.generation_config
+        start = time.perf_counter()
+        out = inner(*args, **kwargs)
+        if rollout and timer is not None:
+            timer.sampling_call(time.perf_counter() - start)
+        return out
+
+    model.generate = generate
 
 
 def make_parser() -> TrlParser:
@@ -78,6 +98,16 @@ def reward_dict(config: dict[str, Any] | str, spec: Any) -> dict[str, Any]:
     return {**cfg.to_dict(), "tags": spec.fmt.name}
 
 
+def _reward_mapping(value: dict[str, Any] | str) -> dict[str, Any]:
+    """A reward config given as a mapping or a YAML path, as a plain mapping (``reward:`` section allowed)."""
+    if isinstance(value, dict):
+        return dict(value)
+    import yaml
+
+    data = yaml.safe_load(Path(value).read_text()) or {}
+    return dict(data.get("reward", data)) if isinstance(data, dict) else {}
+
+
 def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
     """The reward pipeline (in-process) or the reward service client."""
     from reprompt.errors import ConfigError
@@ -99,21 +129,46 @@ def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
 
 
 def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: MetricsSink) -> Any:
-    """The held-out reward callback, or None when there is no held-out set."""
+    """The held-out reward callback, or None when there is no held-out set. Its reward is built on its own
+    (never the training reward: a guard that scores what training optimises guards nothing)."""
     if not cfg.heldout_prompts or not cfg.heldout_every:
         return None
     from reprompt.data.prompts import load_prompts
+    from reprompt.errors import ConfigError
     from reprompt.rewards import build_rewards
     from reprompt.train.monitor import HeldoutRewardCallback
 
     records = load_prompts(cfg.heldout_prompts)[: cfg.heldout_max]
     backbone = getattr(scorer, "backbone", None)
-    if cfg.heldout_rewards is not None:
-        heldout = build_rewards(reward_dict(cfg.heldout_rewards, spec), backbone=backbone)
+    if cfg.heldout_service:
+        from reprompt.serving.reward_client import RewardClient
+
+        heldout = RewardClient(cfg.heldout_service, token_env=cfg.reward_service_token_env)
+        if set(heldout.component_names) == set(getattr(scorer, "component_names", [])) and (
+            heldout.info() == (scorer.info() if hasattr(scorer, "info") else None)
+        ):
+            raise ConfigError(
+                "heldout_service serves the training reward itself: point it at a held-out reward"
+            )
+    elif cfg.heldout_rewards is not None:
+        raw = _reward_mapping(cfg.heldout_rewards)
+        named = raw.get("backbone")
+        if backbone is None and named is None:
+            raise ConfigError(
+                "heldout_rewards must name its backbone (e.g. backbone: flux-dev) when training scores "
+                "through a reward service: there is no image model in this process to reuse"
+            )
+        # reuse the training backbone already in memory unless the held-out reward names another one
+        reuse = backbone is not None and named in (None, getattr(backbone, "name", None))
+        heldout = build_rewards(reward_dict(raw, spec), backbone=backbone if reuse else None)
     elif backbone is not None:
         heldout = build_rewards({**DEFAULT_HELDOUT_REWARDS, "tags": spec.fmt.name}, backbone=backbone)
-    else:  # reward service: score the held-out set with the service's own reward
-        heldout = scorer
+    else:
+        raise ConfigError(
+            "the held-out guard needs its own reward when training scores through a reward service: set "
+            "heldout_service (a second `reprompt serve-rewards` running configs/rewards/heldout.yaml), or "
+            "heldout_rewards with its own backbone, or heldout_every: 0"
+        )
     return HeldoutRewardCallback(
         records,
         spec,
@@ -134,26 +189,29 @@ def build_trainer(
 
     from reprompt.data.prompts import load_prompts
     from reprompt.errors import ConfigError
-    from reprompt.rewards.trl import make_trl_reward_funcs
+    from reprompt.rewards.trl import OutageGuard, failure_components, make_trl_reward_funcs
     from reprompt.train.common import (
+        EpochSeededData,
         SaveSpecCallback,
         peft_config,
         policy_init_kwargs,
-        resolve_policy,
-        resolve_spec,
+        prepare_policy,
         run_record,
     )
     from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
 
-    path = resolve_policy(cfg.policy)
-    spec = resolve_spec(cfg, path)
+    policy = prepare_policy(cfg)
+    spec = policy.spec
     records = load_prompts(cfg.prompts)[: cfg.max_prompts]
     if not records:
         raise ConfigError(f"{cfg.prompts} has no prompts")
     given = scorer is not None
     if scorer is None:
         scorer = build_scorer(cfg, spec)
-    funcs, weights = make_trl_reward_funcs(scorer)
+    info = scorer.info() if hasattr(scorer, "info") else {}
+    cfg._check_std_floor(info)
+    guard = OutageGuard(failure_components(scorer), cfg.max_missing_fraction, cfg.max_missing_steps)
+    funcs, weights = make_trl_reward_funcs(scorer, guard)
     backbone = getattr(scorer, "backbone", None)
     samples = SamplesWriter(
         scorer, Path(cfg.output_dir) / "samples", cfg.samples_every, cfg.samples_per_table, spec.fmt
@@ -169,38 +227,41 @@ def build_trainer(
         raise ConfigError(
             f"reward_weights has {len(cfg.reward_weights)} values for {len(funcs)} reward components"
         )
-    record = run_record(cfg, spec, path)
+    record = run_record(cfg, spec, policy.path)
     if given:
-        record["rewards"] = scorer.info() if hasattr(scorer, "info") else {"scorer": type(scorer).__name__}
+        record["rewards"] = info or {"scorer": type(scorer).__name__}
     else:
         record["rewards"] = (
             cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
         )
-    cfg.model_init_kwargs = policy_init_kwargs(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    callbacks: list[Any] = [timer, SaveSpecCallback(spec, record)]
+    cfg.model_init_kwargs = policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
+    tokenizer = AutoTokenizer.from_pretrained(policy.tokenizer, trust_remote_code=False)
+    cfg.generation_kwargs = {**stop_generation_kwargs(cfg, spec, tokenizer), **(cfg.generation_kwargs or {})}
+    callbacks: list[Any] = [timer, SaveSpecCallback(spec, record), EpochSeededData(cfg.seed)]
     heldout = build_heldout(cfg, scorer, spec, sink)
     if heldout is not None:
         callbacks.append(heldout)
     trainer = RePromptGRPOTrainer(
-        model=path,
+        model=policy.model,
         reward_funcs=funcs,
         args=cfg,
         train_dataset=build_dataset(records, spec),
         processing_class=tokenizer,
-        peft_config=peft_config(cfg),
+        peft_config=peft_config(cfg, policy),
         callbacks=callbacks,
     )
-    trainer.sink, trainer.timer = sink, timer
+    trainer.sink = sink
+    stop_at_prompt_close(trainer, tokenizer, timer)
     return trainer, spec, record
 
 
 def train(cfg: RepromptGRPOConfig) -> Path:
     """Train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
-    from reprompt.train.common import train_and_save
+    from reprompt.train.common import run_lock, train_and_save
 
-    trainer, spec, record = build_trainer(cfg)
-    return train_and_save(trainer, cfg, spec, record)
+    with run_lock(cfg):
+        trainer, spec, record = build_trainer(cfg)
+        return train_and_save(trainer, cfg, spec, record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

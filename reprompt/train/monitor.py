@@ -114,7 +114,7 @@ class StepTimer(TrainerCallback):
     """Splits each optimizer step's wall time, logged as ``timing/*_s``:
 
     - ``generation``: step start -> first reward call. TRL samples the completions there (``sampling``,
-      timed around its ``_generate`` by :class:`~reprompt.train.grpo.RePromptGRPOTrainer`) and then runs the
+      timed around the policy's ``generate`` by :func:`~reprompt.train.grpo.stop_at_prompt_close`) and then runs the
       old-policy and reference log-prob passes (``logprobs`` = generation - sampling);
     - ``reward``: time inside the reward functions: rendering (``timing/render_s``, from the reward
       pipeline) and scoring (``timing/<component>_s`` for each component);
@@ -247,12 +247,24 @@ def observe(func: Callable, observer: RewardObserver) -> Callable:
     return _Observed()
 
 
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class HeldoutRewardCallback(TrainerCallback):
-    """Every ``every`` steps (and before training), rewrite a fixed held-out prompt set greedily with the
-    current policy -- through :class:`reprompt.policy.RePrompter`, the inference path -- and score it with
-    a separate reward (e.g. strict GenEval) on fixed seeds. Logged as ``heldout/*`` beside the training
-    reward, and appended to ``<output_dir>/heldout.jsonl``: a training reward that climbs while the held-out
-    one falls is reward hacking."""
+    """Every ``every`` steps (and before and after training), rewrite a fixed held-out prompt set greedily
+    with the current policy -- through :class:`reprompt.policy.RePrompter`, the inference path -- and score
+    it with a separate reward (e.g. strict GenEval) on fixed seeds. Logged as ``heldout/*`` beside the
+    training reward, and appended to ``<output_dir>/heldout.jsonl``: a training reward that climbs while
+    the held-out one falls is reward hacking.
+
+    With several processes every process rewrites and scores its own share of the prompts (so none waits
+    for rank 0 to do it all), the rows are gathered, and the main process writes the metrics. Whether a
+    step is evaluated is decided by the main process and broadcast, so all processes always agree."""
 
     def __init__(
         self,
@@ -271,7 +283,7 @@ class HeldoutRewardCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
         if state.global_step > 0:  # resumed: the steps the killed run already evaluated stay as they are
             path = Path(args.output_dir) / "heldout.jsonl"
-            if path.exists():
+            if state.is_world_process_zero and path.exists():
                 self._done.update(
                     int(json.loads(line)["step"]) for line in path.read_text().splitlines() if line
                 )
@@ -285,10 +297,25 @@ class HeldoutRewardCallback(TrainerCallback):
         self._run(args, state, kwargs)
 
     def _run(self, args, state, kwargs: dict[str, Any]) -> None:  # noqa: ANN001
-        if not state.is_world_process_zero or state.global_step in self._done or not self.records:
+        rank, world = _rank_world()
+        todo = bool(self.records) and state.global_step not in self._done
+        if world > 1:  # the main process's view of what was done decides, for everyone
+            from accelerate.utils import broadcast_object_list
+
+            todo = bool(broadcast_object_list([todo], from_process=0)[0])
+        if not todo:
             return
         self._done.add(state.global_step)
-        metrics, rows = self.evaluate(kwargs["model"], kwargs["processing_class"], state.global_step)
+        share = list(range(rank, len(self.records), world))
+        rows = self.evaluate_rows(kwargs["model"], kwargs["processing_class"], share)
+        if world > 1:
+            from accelerate.utils import gather_object
+
+            rows = gather_object(rows)
+        if not state.is_world_process_zero:
+            return
+        rows = sorted(rows, key=lambda r: r["index"])
+        metrics = self.summarize(rows)
         self.sink.put(metrics)
         out = Path(args.output_dir)
         append_jsonl(out / "heldout.jsonl", {"step": state.global_step, **metrics})
@@ -300,46 +327,63 @@ class HeldoutRewardCallback(TrainerCallback):
         )
 
     def evaluate(self, model: Any, tokenizer: Any, step: int) -> tuple[dict[str, float], list[dict]]:
+        """Metrics and rows over the whole held-out set in this process."""
+        rows = self.evaluate_rows(model, tokenizer, list(range(len(self.records))))
+        return self.summarize(rows), rows
+
+    def evaluate_rows(self, model: Any, tokenizer: Any, indices: list[int]) -> list[dict[str, Any]]:
+        """Rewrite and score the held-out prompts at ``indices``: one row each, with its scores."""
         from reprompt.policy import GenerationOptions, RePrompter
 
+        if not indices:
+            return []
         t0 = time.perf_counter()
+        records = [self.records[i] for i in indices]
         was_training, side = model.training, tokenizer.padding_side
         try:
             policy = RePrompter(model, tokenizer, spec=self.spec)
             options = GenerationOptions(
                 max_new_tokens=self.max_new_tokens, temperature=0.0, batch_size=self.batch_size
             )
-            rewrites = policy.rewrite([r["prompt"] for r in self.records], options=options)
+            rewrites = policy.rewrite([r["prompt"] for r in records], options=options)
         finally:
             model.train(was_training)
             tokenizer.padding_side = side
         scored = self.scorer.score(
-            [r["prompt"] for r in self.records],
+            [r["prompt"] for r in records],
             [rw.completion for rw in rewrites],
-            [_metadata(r) for r in self.records],
+            [_metadata(r) for r in records],
             round=0,
         )
-        metrics = {
-            f"heldout/{name}": _mean([v for v in col if v is not None])
-            for name, col in scored.components.items()
-        }
-        raw = [v for v in scored.raw_total if v is not None]
-        metrics["heldout/total"] = _mean(raw)
-        metrics["heldout/format_ok"] = _mean([rw.format_ok for rw in rewrites])
-        metrics["heldout/fallback"] = _mean([rw.fallback for rw in rewrites])
-        metrics["heldout/seconds"] = time.perf_counter() - t0
-        rows = [
+        seconds = (time.perf_counter() - t0) / len(records)
+        return [
             {
+                "index": i,
                 "id": r.get("id"),
                 "original": rw.original,
                 "reasoning": rw.reasoning,
                 "enhanced_prompt": rw.prompt,
                 "format_ok": rw.format_ok,
-                "scores": {n: c[i] for n, c in scored.components.items()},
+                "fallback": rw.fallback,
+                "scores": {n: c[j] for n, c in scored.components.items()},
+                "total": scored.raw_total[j],
+                "seconds": seconds,
             }
-            for i, (r, rw) in enumerate(zip(self.records, rewrites, strict=True))
+            for j, (i, r, rw) in enumerate(zip(indices, records, rewrites, strict=True))
         ]
-        return metrics, rows
+
+    @staticmethod
+    def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+        names = list(rows[0]["scores"]) if rows else []
+        metrics = {
+            f"heldout/{name}": _mean([r["scores"][name] for r in rows if r["scores"][name] is not None])
+            for name in names
+        }
+        metrics["heldout/total"] = _mean([r["total"] for r in rows if r["total"] is not None])
+        metrics["heldout/format_ok"] = _mean([r["format_ok"] for r in rows])
+        metrics["heldout/fallback"] = _mean([r["fallback"] for r in rows])
+        metrics["heldout/seconds"] = sum(r["seconds"] for r in rows)
+        return metrics
 
 
 def _metadata(record: Mapping[str, Any]) -> str | None:

@@ -57,26 +57,25 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
         SaveSpecCallback,
         peft_config,
         policy_init_kwargs,
-        resolve_policy,
-        resolve_spec,
+        prepare_policy,
         run_record,
     )
 
-    path = resolve_policy(cfg.policy)
-    spec = resolve_spec(cfg, path)
-    record = run_record(cfg, spec, path)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    policy = prepare_policy(cfg)
+    spec = policy.spec
+    record = run_record(cfg, spec, policy.path)
+    tokenizer = AutoTokenizer.from_pretrained(policy.tokenizer, trust_remote_code=False)
     if tokenizer.chat_template is None:
         from reprompt.errors import ConfigError
 
         raise ConfigError(f"{cfg.policy!r} has no chat template: train an instruct/chat model")
-    cfg.model_init_kwargs = policy_init_kwargs(cfg)
+    cfg.model_init_kwargs = policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
     trainer = SFTTrainer(
-        model=path,
+        model=policy.model,
         args=cfg,
         train_dataset=build_dataset(cfg, spec),
         processing_class=tokenizer,
-        peft_config=peft_config(cfg),
+        peft_config=peft_config(cfg, policy),
         callbacks=[SaveSpecCallback(spec, record)],
     )
     return trainer, spec, record
@@ -84,10 +83,11 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
 
 def train(cfg: RepromptSFTConfig) -> Path:
     """Train and save the final model (plus its PromptSpec) to ``cfg.output_dir``; returns that folder."""
-    from reprompt.train.common import train_and_save
+    from reprompt.train.common import run_lock, train_and_save
 
-    trainer, spec, record = build_trainer(cfg)
-    return train_and_save(trainer, cfg, spec, record)
+    with run_lock(cfg):
+        trainer, spec, record = build_trainer(cfg)
+        return train_and_save(trainer, cfg, spec, record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

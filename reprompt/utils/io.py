@@ -1,12 +1,19 @@
-"""Atomic file writes, so killed long-running jobs never leave half-written results behind."""
+"""Atomic file writes and torn-line-safe JSONL, so killed long-running jobs never leave half-written
+results behind, and no row is lost without a word."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from reprompt.errors import RepromptError
+
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -50,27 +57,88 @@ def atomic_save_image(path: str | os.PathLike, image: Any) -> None:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line and fsync; a kill loses at most the line being written."""
+    """Append one JSON line and fsync; a kill loses at most the line being written.
+
+    A torn last line left by an earlier kill is cut first, so the new record starts on a line of its own
+    (appended onto the fragment, both would be lost; :func:`read_jsonl` refuses such a line)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _end_last_line(path)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file, ignoring a torn last line left by a kill."""
-    out: list[dict] = []
+def _end_last_line(path: Path) -> None:
+    """Make ``path`` end with a newline: end a complete last row, or cut a torn one."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        start = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[start:])
+        except ValueError:
+            logger.warning(
+                "%s: cut a torn last line (%d bytes) left by an interrupted write", path, len(data) - start
+            )
+            f.truncate(start)
+        else:
+            f.write(b"\n")
+
+
+@dataclass
+class JsonlRead:
+    """What :func:`scan_jsonl` found: the rows, and how many lines it read and dropped."""
+
+    rows: list[dict]
+    lines: int
+    """Non-blank lines read."""
+    dropped: int
+    """Lines dropped: 0, or 1 for a torn last line."""
+
+
+def scan_jsonl(path: str | os.PathLike) -> JsonlRead:
+    """Read a JSONL file of objects. Only a torn LAST line (no newline at its end: a write cut by a kill)
+    is dropped, with a warning; a malformed line anywhere else raises, naming the file and line, since
+    skipping it would lose data without a word. A missing file reads as empty."""
     path = Path(path)
     if not path.exists():
-        return out
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
+        return JsonlRead([], 0, 0)
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    rows: list[dict] = []
+    read = dropped = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        read += 1
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if number == len(lines):  # the last line, and no newline after it: torn by a kill
+                dropped += 1
+                logger.warning(
+                    "%s: dropped its torn last line %d (no newline: a write cut short); %d rows read",
+                    path,
+                    number,
+                    len(rows),
+                )
+                continue
+            raise RepromptError(
+                f"{path}, line {number}: not valid JSON ({e.msg}, column {e.colno}); fix or remove that line"
+            ) from None
+        if not isinstance(row, dict):
+            raise RepromptError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return JsonlRead(rows, read, dropped)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The rows of a JSONL file (see :func:`scan_jsonl`: only a torn last line is dropped, and logged)."""
+    return scan_jsonl(path).rows

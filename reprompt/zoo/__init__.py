@@ -56,7 +56,9 @@ def list_tiny() -> list[str]:
 
 def default_cache_dir() -> Path:
     """``$REPROMPT_CACHE/tiny`` (``REPROMPT_CACHE`` defaults to ``~/.cache/reprompt``)."""
-    return Path(os.environ.get("REPROMPT_CACHE", "~/.cache/reprompt")).expanduser() / "tiny"
+    from reprompt.utils.cache import cache_dir
+
+    return cache_dir("tiny")
 
 
 def _marker_matches(folder: Path, name: str, seed: int) -> bool:

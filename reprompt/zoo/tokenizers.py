@@ -14,7 +14,7 @@ import functools
 import random
 from typing import TYPE_CHECKING, Any
 
-from reprompt.eval.geneval.classes import COCO_CLASSES
+from reprompt.geneval.vocabulary import COCO_CLASSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import BertTokenizer, CLIPTokenizer, GPT2Tokenizer, Qwen2Tokenizer, T5Tokenizer

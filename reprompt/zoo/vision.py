@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reprompt.eval.geneval.classes import COCO_CLASSES  # one list for the detector and its tiny twin
+from reprompt.geneval.vocabulary import COCO_CLASSES  # one list for the detector and its tiny twin
 from reprompt.zoo import text, tokenizers
 
 __all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]

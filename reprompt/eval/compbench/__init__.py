@@ -7,7 +7,7 @@ Names resolve lazily so importing this package never loads torch.
 
 from __future__ import annotations
 
-from typing import Any
+from reprompt.utils.lazy import lazy_exports
 
 _LAZY = {
     "CATEGORY_NAMES": "categories",
@@ -22,12 +22,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{module}" for name, module in _LAZY.items()})
 
 
 __all__ = sorted(_LAZY)

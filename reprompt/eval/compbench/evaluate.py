@@ -110,19 +110,22 @@ class Scorers:
     @property
     def detector(self) -> Any:
         if self._detector is None:
-            from reprompt.eval.geneval.detectors import load_detector
+            from reprompt.geneval.scorer import ScorerConfig, build_detector
 
-            kw: dict[str, Any] = {}
-            if self.cfg.detector == "mask2former":
-                kw["device"] = self.cfg.device
-                if self.cfg.detector_model:
-                    kw["model_id_or_path"] = self.cfg.detector_model
-            elif self.cfg.detector == "mmdet":
-                parts = (self.cfg.detector_model or "").split(",")
-                if len(parts) != 2:
+            name = self.cfg.detector or "mask2former"
+            mmdet: list[str | None] = [None, None]
+            if name == "mmdet":
+                mmdet = list((self.cfg.detector_model or "").split(","))
+                if len(mmdet) != 2:
                     raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
-                kw = {"config": parts[0], "checkpoint": parts[1], "device": self.cfg.device}
-            self._detector = load_detector(self.cfg.detector or "mask2former", **kw)
+            config = ScorerConfig(
+                detector=name,
+                detector_model=self.cfg.detector_model if name == "mask2former" else None,
+                mmdet_config=mmdet[0],
+                mmdet_checkpoint=mmdet[1],
+                device=self.cfg.device,
+            )
+            self._detector = build_detector(config, name)
         return self._detector
 
     def info(self, metric: str) -> dict[str, Any]:
@@ -181,7 +184,10 @@ def _run_info(run_dir: Path) -> dict[str, Any]:
 
 
 def _default_detector(run_dir: Path) -> str:
-    return "oracle" if _run_info(run_dir).get("settings", {}).get("backbone") == "sketch" else "mask2former"
+    from reprompt.backbones import is_simulator
+
+    backbone = _run_info(run_dir).get("settings", {}).get("backbone") or ""
+    return "oracle" if is_simulator(backbone) else "mask2former"
 
 
 def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, Any]:

@@ -157,10 +157,10 @@ def build_rewriter(cfg: GenerateConfig) -> Any:
 
 
 def build_backbone(cfg: GenerateConfig) -> Any:
-    from reprompt.backbones import load_backbone
+    from reprompt.backbones import is_simulator, load_backbone
 
-    if cfg.backbone == "sketch":
-        return load_backbone("sketch")
+    if is_simulator(cfg.backbone):
+        return load_backbone(cfg.backbone)
     return load_backbone(cfg.backbone, model=cfg.model, device=cfg.device, dtype=cfg.dtype)
 
 
@@ -171,8 +171,17 @@ def generate(
 
     ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None
     to load them from ``cfg``; either way they load only when there is work left. ``options`` are the
-    policy's :class:`GenerationOptions` (default: greedy, ``cfg.max_new_tokens``).
+    policy's :class:`GenerationOptions` (default: greedy, ``cfg.max_new_tokens``). Holds a lock on
+    (``out_dir``, shard) meanwhile: a second identical command is refused with a message.
     """
+    from reprompt.utils.lock import folder_lock
+
+    i, n = cfg.shard_index, cfg.shard_count
+    with folder_lock(cfg.out_dir, f"compbench-shard-{i}-of-{n}", f"T2I-CompBench shard {i}/{n}"):
+        return _generate(cfg, rewriter, backbone, options)
+
+
+def _generate(cfg: GenerateConfig, rewriter: Any, backbone: Any, options: Any) -> dict[str, Any]:
     from reprompt.policy import GenerationOptions
 
     out_dir = Path(cfg.out_dir)

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ModelNotFoundError
 from reprompt.eval.compbench import nlp, rules
+from reprompt.utils.dtypes import resolve_dtype
+from reprompt.utils.hub import from_pretrained
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,19 +86,12 @@ def deviations_markdown() -> str:
 
 
 def _load(kind: str, id_or_path: str, loader: Any, **kw: Any) -> Any:
-    try:
-        return loader.from_pretrained(id_or_path, **kw)
-    except (OSError, ValueError) as err:
-        raise ModelNotFoundError(
-            f"could not load the {kind} model {id_or_path!r}: not a local folder and not in the Hugging Face "
-            f"cache; download it with network access or pass a local folder ({type(err).__name__})"
-        ) from err
+    return from_pretrained(loader, id_or_path, kind=f"{kind} model", errors=(OSError, ValueError), **kw)
 
 
 def _dtype(dtype: Any) -> Any:
-    import torch
-
-    return getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
+    """Scorers run in float32 unless told otherwise (their numbers are what a benchmark reports)."""
+    return resolve_dtype(dtype or "float32")
 
 
 # -------------------------------------------------------------------------------------------- BLIP-VQA
@@ -325,7 +319,7 @@ def detector_vocabulary(detector: Any) -> set[str]:
     labels = getattr(detector, "labels", None)
     if labels:
         return set(labels.values())
-    from reprompt.eval.geneval.classes import COCO_CLASSES
+    from reprompt.geneval.vocabulary import COCO_CLASSES
 
     return set(COCO_CLASSES)
 

@@ -1,72 +1,34 @@
-"""GenEval (Ghosh et al., 2023): the official scoring rules, detectors and colour classifier.
-
-``rules`` is the single implementation of the GenEval decision (used by the RL reward and the
-evaluator); ``detectors`` and ``colors`` turn images into its inputs; ``scoring`` glues them together.
-Names resolve lazily so importing this package never loads torch.
+"""The GenEval benchmark run: ``generate`` writes the official folder layout (resumable, shardable) and
+``evaluate`` scores a run folder. GenEval's definitions and scorer (vocabulary, rules, detectors, colour
+classifier) live in :mod:`reprompt.geneval`; the names below are re-exported from there for old imports.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from reprompt.utils.lazy import lazy_exports
 
 _LAZY = {
-    "COCO_CLASSES": "classes",
-    "GENEVAL_COLORS": "classes",
-    "GENEVAL_TAGS": "classes",
-    "Detection": "rules",
-    "GenEvalOptions": "rules",
-    "GenEvalResult": "rules",
-    "score_detections": "rules",
-    "detections_from_boxes": "rules",
-    "relative_position": "rules",
-    "ClipColorClassifier": "colors",
-    "DETECTORS": "detectors",
-    "load_detector": "detectors",
-    "score_image": "scoring",
-    "score_images": "scoring",
-    "make_record": "scoring",
-    "summarize": "scoring",
+    name: "reprompt.geneval"
+    for name in (
+        "COCO_CLASSES",
+        "GENEVAL_COLORS",
+        "GENEVAL_TAGS",
+        "Detection",
+        "GenEvalOptions",
+        "GenEvalResult",
+        "score_detections",
+        "detections_from_boxes",
+        "relative_position",
+        "ClipColorClassifier",
+        "DETECTORS",
+        "load_detector",
+        "score_image",
+        "score_images",
+        "make_record",
+        "summarize",
+    )
 }
 
-if TYPE_CHECKING:  # pragma: no cover
-    from reprompt.eval.geneval.classes import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
-    from reprompt.eval.geneval.colors import ClipColorClassifier
-    from reprompt.eval.geneval.detectors import DETECTORS, load_detector
-    from reprompt.eval.geneval.rules import (
-        Detection,
-        GenEvalOptions,
-        GenEvalResult,
-        detections_from_boxes,
-        relative_position,
-        score_detections,
-    )
-    from reprompt.eval.geneval.scoring import make_record, score_image, score_images, summarize
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "COCO_CLASSES",
-    "DETECTORS",
-    "GENEVAL_COLORS",
-    "GENEVAL_TAGS",
-    "ClipColorClassifier",
-    "Detection",
-    "GenEvalOptions",
-    "GenEvalResult",
-    "detections_from_boxes",
-    "load_detector",
-    "make_record",
-    "relative_position",
-    "score_detections",
-    "score_image",
-    "score_images",
-    "summarize",
-]
-assert sorted(__all__) == sorted(_LAZY)
+__all__ = sorted(_LAZY)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import RepromptError
 from reprompt.eval.geneval.generate import (
     EXTRA_KEYS,
+    broken_samples,
     git_hash,
     load_scene,
     original_metadata,
@@ -27,10 +28,10 @@ from reprompt.eval.geneval.generate import (
     read_run_info,
     sample_files,
 )
+from reprompt.geneval.scorer import ScorerConfig, build_scorer
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 if TYPE_CHECKING:
-    from reprompt.eval.geneval.rules import GenEvalOptions
     from reprompt.eval.schema import GenEvalSummary, SampleRecord, ScorerInfo
 
 logger = logging.getLogger(__name__)
@@ -38,120 +39,21 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 SCORING_FILE = "scoring.json"
-DETECTOR_CHOICES = ("auto", "oracle", "mask2former", "mmdet")
-COLOR_CHOICES = ("auto", "oracle", "clip")
 
 
 @dataclass
-class ScoreConfig:
-    """How to score a run. The GenEval options default to the official values."""
+class ScoreConfig(ScorerConfig):
+    """How to score a run: the GenEval scorer (:class:`~reprompt.geneval.scorer.ScorerConfig`, official
+    options by default) plus where results go."""
 
-    # --- detector
-    detector: str = field(
-        default="auto",
-        metadata={
-            "help": "auto (oracle if the run has scene sidecars, else mask2former) | "
-            "oracle | mask2former | mmdet"
-        },
-    )
-    detector_model: str | None = field(
-        default=None,
-        metadata={"help": "Mask2Former id or folder (default facebook/mask2former-swin-small-coco-instance)"},
-    )
-    mmdet_config: str | None = field(default=None, metadata={"help": "mmdet config file (detector mmdet)"})
-    mmdet_checkpoint: str | None = field(default=None, metadata={"help": "mmdet checkpoint (detector mmdet)"})
-    # --- colours
-    colors: str = field(
-        default="auto",
-        metadata={"help": "auto (oracle's drawn colours for oracle, else CLIP) | oracle | clip"},
-    )
-    clip_model: str = field(
-        default="openai/clip-vit-large-patch14", metadata={"help": "CLIP id or folder for colours"}
-    )
-    device: str = field(default="cpu", metadata={"help": "device for the detector and CLIP"})
-    batch_size: int = field(default=4, metadata={"help": "images per detector call"})
-    # --- official options
-    threshold: float = field(default=0.3, metadata={"help": "detection score threshold"})
-    counting_threshold: float = field(default=0.9, metadata={"help": "threshold for the counting tag"})
-    max_objects: int = field(default=16, metadata={"help": "max detections kept per class"})
-    max_overlap: float = field(default=1.0, metadata={"help": "NMS IoU (1.0 = no NMS)"})
-    position_threshold: float = field(default=0.1, metadata={"help": "relation dead zone"})
     # --- output
     out: str | None = field(default=None, metadata={"help": "folder for results/summary (default: the run)"})
     force: bool = field(default=False, metadata={"help": "discard earlier results and rescore everything"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTOR_CHOICES:
-            raise ConfigError(
-                f"--detector must be one of {', '.join(DETECTOR_CHOICES)}, got {self.detector!r}"
-            )
-        if self.colors not in COLOR_CHOICES:
-            raise ConfigError(f"--colors must be one of {', '.join(COLOR_CHOICES)}, got {self.colors!r}")
-        self.options()  # validates the thresholds
 
-    def options(self) -> GenEvalOptions:
-        from reprompt.eval.geneval.rules import GenEvalOptions
-
-        try:
-            return GenEvalOptions(
-                threshold=self.threshold,
-                counting_threshold=self.counting_threshold,
-                max_objects=self.max_objects,
-                max_overlap=self.max_overlap,
-                position_threshold=self.position_threshold,
-            )
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
-
-
-def _resolve(config: ScoreConfig, run_dir: Path, indices: list[int]) -> tuple[str, str]:
-    """Concrete detector and colour source for ``auto``."""
-    has_scenes = bool(indices) and (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
-    detector = config.detector
-    if detector == "auto":
-        detector = "oracle" if has_scenes else "mask2former"
-    colors = config.colors
-    if colors == "auto":
-        colors = "oracle" if detector == "oracle" else "clip"
-    if colors == "oracle" and detector != "oracle":
-        raise ConfigError(
-            "--colors oracle needs --detector oracle (only a simulator knows the drawn colours)"
-        )
-    return detector, colors
-
-
-def scorer_info(config: ScoreConfig, detector: str, colors: str) -> ScorerInfo:
-    model = None
-    if detector == "mask2former":
-        from reprompt.eval.geneval.detectors import DEFAULT_MASK2FORMER
-
-        model = config.detector_model or DEFAULT_MASK2FORMER
-    elif detector == "mmdet":
-        model = f"{config.mmdet_config}:{config.mmdet_checkpoint}"
-    return {
-        "detector": detector,
-        "detector_model": model,
-        "colors": "oracle" if colors == "oracle" else f"clip:{config.clip_model}",
-        "options": asdict(config.options()),
-    }
-
-
-def _build_detector(config: ScoreConfig, detector: str) -> Any:
-    from reprompt.eval.geneval.detectors import load_detector
-
-    if detector == "oracle":
-        return load_detector("oracle")
-    if detector == "mask2former":
-        kw: dict[str, Any] = {"device": config.device, "batch_size": config.batch_size}
-        if config.detector_model:
-            kw["model_id_or_path"] = config.detector_model
-        return load_detector("mask2former", **kw)
-    if not (config.mmdet_config and config.mmdet_checkpoint):
-        raise ConfigError("--detector mmdet needs --mmdet-config and --mmdet-checkpoint (GenEval's files)")
-    return load_detector(
-        "mmdet", config=config.mmdet_config, checkpoint=config.mmdet_checkpoint, device=config.device
-    )
+def _has_scenes(run_dir: Path, indices: list[int]) -> bool:
+    return bool(indices) and (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
 
 
 def _image_index(filename: str) -> tuple[int, int]:
@@ -161,19 +63,27 @@ def _image_index(filename: str) -> tuple[int, int]:
 
 
 def score_run(run_dir: str | Path, config: ScoreConfig | None = None) -> GenEvalSummary:
-    """Score every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary."""
-    from PIL import Image
+    """Score every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary.
+
+    Holds a lock on the results folder meanwhile: a second scoring of it at the same time is refused."""
+    from reprompt.utils.lock import folder_lock
 
     config = config or ScoreConfig()
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    if not Path(run_dir).is_dir():
         raise RepromptError(f"run folder {str(run_dir)!r} does not exist")
+    with folder_lock(config.out or run_dir, "geneval-score", "GenEval scores"):
+        return _score_run(Path(run_dir), config)
+
+
+def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
+    from PIL import Image
+
     run_info = read_run_info(run_dir)
     indices = prompt_indices(run_dir, done_only=run_info is not None)
     if not indices:
         raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
-    detector_name, colors = _resolve(config, run_dir, indices)
-    info = scorer_info(config, detector_name, colors)
+    scorer = build_scorer(config, has_scenes=_has_scenes(run_dir, indices))
+    info: ScorerInfo = scorer.info()  # type: ignore[assignment]
     out = Path(config.out) if config.out else run_dir
     results_path = out / RESULTS_FILE
     records = _resume(out, info, config.force)
@@ -182,33 +92,24 @@ def score_run(run_dir: str | Path, config: ScoreConfig | None = None) -> GenEval
     records = [r for r in records if _image_index(r["filename"])[0] in done]
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     todo = [i for i in indices if i not in done and files[i]]
+    _check_images(run_dir, todo, run_info is not None)
 
     if todo:
         from tqdm.auto import tqdm
 
-        from reprompt.eval.geneval.scoring import make_record, score_images
+        from reprompt.geneval.metadata import validate_metadata
+        from reprompt.geneval.scoring import make_record
 
-        detector = _build_detector(config, detector_name)
-        classifier = None
-        if colors == "clip":
-            from reprompt.eval.geneval.colors import ClipColorClassifier
-
-            classifier = ClipColorClassifier(config.clip_model, device=config.device)
-        options = config.options()
         for index in tqdm(todo, desc="scoring", unit="prompt", disable=not config.progress):
-            meta = original_metadata(read_prompt_metadata(run_dir, index))
+            meta = validate_metadata(
+                original_metadata(read_prompt_metadata(run_dir, index)),
+                where=f"{run_dir / f'{index:05d}' / 'metadata.jsonl'}",
+            )
             images = [Image.open(p).convert("RGB") for p in files[index]]
             scenes = None
-            if detector_name == "oracle":
+            if scorer.needs_scenes:
                 scenes = [load_scene(run_dir, index, int(p.stem)) for p in files[index]]
-            results = score_images(
-                [meta] * len(images),
-                images,
-                scenes,
-                detector=detector,
-                color_classifier=classifier,
-                options=options,
-            )
+            results = scorer.score([meta] * len(images), images, scenes)
             for path, result in zip(files[index], results, strict=True):
                 record = make_record(str(path), meta, result)
                 append_jsonl(results_path, record)
@@ -219,6 +120,21 @@ def score_run(run_dir: str | Path, config: ScoreConfig | None = None) -> GenEval
     summary = build_summary(run_dir, records, info, run_info)
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
+
+
+def _check_images(run_dir: Path, indices: list[int], ours: bool) -> None:
+    """Refuse to score broken image files (empty, truncated), naming them and the fix."""
+    problems = [p for i in indices for p in broken_samples(run_dir, i)]
+    if not problems:
+        return
+    fix = (
+        "rerun the `reprompt eval geneval` command that made this run: it generates prompts with broken "
+        "images again, then scores"
+        if ours
+        else "write these images again with the script that made this folder, or delete their prompt folders"
+    )
+    shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    raise RepromptError(f"cannot score {run_dir}: {shown}. To fix: {fix}")
 
 
 def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
@@ -252,8 +168,8 @@ def build_summary(
     run_dir: Path, records: list[dict[str, Any]], scorer: ScorerInfo, run_info: dict[str, Any] | None
 ) -> GenEvalSummary:
     """The GenEval summary (via ``scoring.summarize``) plus provenance and per-prompt records."""
-    from reprompt.eval.geneval.scoring import summarize
     from reprompt.eval.registry import load_task
+    from reprompt.geneval.scoring import summarize
 
     task = load_task("geneval")
     s = summarize(records)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError
+from reprompt.geneval.metadata import read_metadata_file as load_metadata  # the one reader; old name kept
 from reprompt.utils.io import append_jsonl, atomic_save_image, atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
@@ -136,6 +137,45 @@ def sample_files(out: str | Path, index: int) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if re.fullmatch(r"\d+\.png", p.name))
+
+
+def png_problem(path: Path) -> str | None:
+    """What is wrong with an image file (missing, empty, truncated, not a PNG), or None if it is whole."""
+    from PIL import Image
+
+    try:
+        if path.stat().st_size == 0:
+            return "is empty (0 bytes)"
+        with Image.open(path, formats=["PNG"]) as image:
+            image.verify()  # reads every chunk and checks its CRC, without decoding pixels
+    except FileNotFoundError:
+        return "is missing"
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for broken files
+        return f"is not a complete PNG ({type(e).__name__}: {e})"
+    return None
+
+
+def broken_samples(out: str | Path, index: int, expected: int | None = None) -> list[str]:
+    """Problems with a prompt's image files: fewer than ``expected`` images, or files that are not whole PNGs."""
+    files = sample_files(out, index)
+    problems = [f"{p} {why}" for p in files if (why := png_problem(p))]
+    if expected is not None and len(files) < expected:
+        problems.append(f"{prompt_dir(out, index) / 'samples'} holds {len(files)} of {expected} images")
+    return problems
+
+
+def _finished(out: Path, index: int) -> bool:
+    """Done, and its images are whole; a prompt with a broken image is redone (with a warning)."""
+    if not is_done(out, index):
+        return False
+    try:
+        expected = json.loads((prompt_dir(out, index) / MARKER).read_text(encoding="utf-8"))["images"]
+    except (OSError, ValueError, KeyError, TypeError):
+        expected = None
+    problems = broken_samples(out, index, expected)
+    for problem in problems:
+        logger.warning("%s: generating prompt %d again", problem, index)
+    return not problems
 
 
 def read_run_info(out: str | Path) -> RunInfo | None:
@@ -328,31 +368,6 @@ def _jsonable(obj: Any) -> Any:
 # --------------------------------------------------------------------------------------- selection
 
 
-def load_metadata(path: str | Path) -> list[dict[str, Any]]:
-    """Read GenEval's ``evaluation_metadata.jsonl`` (one JSON object per line), checking each line."""
-    path = Path(path)
-    if not path.exists():
-        raise RepromptError(
-            f"metadata file {str(path)!r} does not exist (GenEval's evaluation_metadata.jsonl)"
-        )
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            meta = json.loads(line)
-        except ValueError as e:
-            raise RepromptError(f"{path}:{n}: not JSON ({e})") from e
-        if not isinstance(meta, dict) or not isinstance(meta.get("prompt"), str) or "tag" not in meta:
-            raise RepromptError(f"{path}:{n}: a GenEval line needs 'tag', 'prompt' and 'include'")
-        if not isinstance(meta.get("include"), list):
-            raise RepromptError(f"{path}:{n}: 'include' must be a list of clauses")
-        out.append(meta)
-    if not out:
-        raise RepromptError(f"metadata file {path} holds no prompts")
-    return out
-
-
 def select_indices(
     metas: list[dict[str, Any]], limit: int | None = None, per_tag: int | None = None
 ) -> list[int]:
@@ -481,7 +496,19 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 def generate_run(
     config: GenerateConfig, *, rewriter: Rewriter | None = None, backbone: Backbone | None = None
 ) -> GenerateStats:
-    """Generate (or resume) a GenEval run; ``rewriter``/``backbone`` override the named ones."""
+    """Generate (or resume) a GenEval run; ``rewriter``/``backbone`` override the named ones.
+
+    Holds a lock on (``out``, shard) meanwhile: a second identical command is refused with a message."""
+    from reprompt.utils.lock import folder_lock
+
+    i, n = parse_shard(config.shard)
+    with folder_lock(config.out, f"geneval-shard-{i}-of-{n}", f"GenEval shard {i}/{n}"):
+        return _generate_run(config, rewriter=rewriter, backbone=backbone)
+
+
+def _generate_run(
+    config: GenerateConfig, *, rewriter: Rewriter | None = None, backbone: Backbone | None = None
+) -> GenerateStats:
     from reprompt.policy import GenerationOptions
 
     t_start = time.perf_counter()
@@ -493,7 +520,7 @@ def generate_run(
     existing = read_run_info(out)
     if existing is None and out.is_dir() and any(p.name.isdigit() for p in out.iterdir()):
         raise RepromptError(f"{out} holds prompt folders but no {RUN_FILE}: choose an empty --out folder")
-    todo = [i for i in mine if not is_done(out, i)]
+    todo = [i for i in mine if not _finished(out, i)]
     stats = GenerateStats(len(selected), len(mine), len(mine) - len(todo), 0, len(todo))
     options = config.generation or GenerationOptions()
     if options.num_candidates != 1:

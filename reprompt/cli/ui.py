@@ -1,0 +1,42 @@
+"""``reprompt ui``: the browser UI (Gradio) — prompt in, reasoning and enhanced prompt out, editable,
+with same-seed images of the original and the rewrite side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+from reprompt.cli.common import add_backbone_args, add_policy_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="browser UI: rewrite, edit, compare same-seed images (Gradio)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
+    p.add_argument("--port", type=int, default=7860, help="port (0 = a free one)")
+    p.add_argument(
+        "--out", default=None, help="folder for each turn's record and images (default: a temp folder)"
+    )
+    p.add_argument("--images", type=int, default=1, help="images per prompt shown at start")
+    p.add_argument("--seed", type=int, default=0, help="seed shown at start")
+    add_backbone_args(p, default="sketch")
+    add_policy_args(p, default="smollm2-sketch")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from reprompt.errors import RepromptError
+
+    if not 0 <= args.port <= 65535:
+        raise RepromptError(f"--port must be between 0 and 65535, got {args.port}")
+    if not 1 <= args.images <= 8:
+        raise RepromptError(f"--images must be between 1 and 8, got {args.images}")
+    try:
+        from reprompt.ui.app import launch
+    except ModuleNotFoundError as e:
+        if e.name == "gradio":
+            raise RepromptError("the UI needs Gradio: pip install 'reprompt[ui]'") from None
+        raise
+    out = args.out or tempfile.mkdtemp(prefix="reprompt-ui-")
+    launch(args, out_dir=out, host=args.host, port=args.port, block=True)
+    return 0
