@@ -122,9 +122,12 @@ def make_data(root: Path, timings: Timings, n_sft: int, n_rl: int, n_heldout: in
         for name, rows in splits.items():
             atomic_write_text(data / f"{name}_prompts.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     report = build_sft_data(
-        read_jsonl(data / "sft_prompts.jsonl"), GroundedTeacher(), data / "sft.jsonl",
-        token_counter=load_backbone("sketch").count_tokens, progress=False,
-    )  # fmt: skip
+        read_jsonl(data / "sft_prompts.jsonl"),
+        GroundedTeacher(),
+        data / "sft.jsonl",
+        token_counter=load_backbone("sketch").count_tokens,
+        progress=False,
+    )
     timings.add("data", time.perf_counter() - t0)
     print(f"[data] {report.summary()}", flush=True)
 
@@ -141,10 +144,16 @@ def evaluate(name: str, root: Path, per_tag: int, timings: Timings, max_new_toke
     if not summary_file.exists():
         t0 = time.perf_counter()
         config = GenerateConfig(
-            metadata=str(GENEVAL), out=str(out), policy=policy, per_tag=per_tag, images=4, seed=42,
-            backbone="sketch", generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
+            metadata=str(GENEVAL),
+            out=str(out),
+            policy=policy,
+            per_tag=per_tag,
+            images=4,
+            seed=42,
+            backbone="sketch",
+            generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
             progress=False,
-        )  # fmt: skip
+        )
         stats = generate_run(config)
         score_run(out, ScoreConfig(detector="oracle"))
         timings.add(f"eval_{name}", time.perf_counter() - t0)
@@ -180,9 +189,19 @@ def train_curve(folder: Path) -> list[dict]:
     path = folder / "log_history.json"
     if not path.exists():
         return []
-    keep = ("step", "reward", "rewards/geneval/mean", "rewards/format/mean", "completions/format_ok",
-            "completions/fallback", "completions/prompt_tokens", "kl", "reward/geneval/mean",
-            "reward/improvement/geneval", "step_time")  # fmt: skip
+    keep = (
+        "step",
+        "reward",
+        "rewards/geneval/mean",
+        "rewards/format/mean",
+        "completions/format_ok",
+        "completions/fallback",
+        "completions/prompt_tokens",
+        "kl",
+        "reward/geneval/mean",
+        "reward/improvement/geneval",
+        "step_time",
+    )
     return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
 
 
@@ -198,36 +217,88 @@ def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dic
         out = scratch / f"sft-{k}"
         if not finished(out):
             subprocess.run(
-                [sys.executable, "-m", "reprompt.train.sft", "--config", SFT_RECIPE, "--output_dir", str(out),
-                 "--sft_data", str(root / "data" / "sft.jsonl"), "--max_steps", "3", "--save_strategy", "no",
-                 "--resume", "never"],
-                cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "reprompt.train.sft",
+                    "--config",
+                    SFT_RECIPE,
+                    "--output_dir",
+                    str(out),
+                    "--sft_data",
+                    str(root / "data" / "sft.jsonl"),
+                    "--max_steps",
+                    "3",
+                    "--save_strategy",
+                    "no",
+                    "--resume",
+                    "never",
+                ],
+                cwd=REPO,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         hashes.append(weights_sha(out))
     grpo_hashes = []
     for k in range(2):
         out = scratch / f"grpo-{k}"
         if not finished(out):
             subprocess.run(
-                [sys.executable, "-m", "reprompt.train.grpo", "--config", GRPO_RECIPE, "--policy", str(root / "sft"),
-                 "--prompts", str(root / "data" / "rl_prompts.jsonl"), "--output_dir", str(out), "--max_steps", "2",
-                 "--save_strategy", "no", "--resume", "never", "--heldout_every", "0", "--samples_every", "0"],
-                cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "reprompt.train.grpo",
+                    "--config",
+                    GRPO_RECIPE,
+                    "--policy",
+                    str(root / "sft"),
+                    "--prompts",
+                    str(root / "data" / "rl_prompts.jsonl"),
+                    "--output_dir",
+                    str(out),
+                    "--max_steps",
+                    "2",
+                    "--save_strategy",
+                    "no",
+                    "--resume",
+                    "never",
+                    "--heldout_every",
+                    "0",
+                    "--samples_every",
+                    "0",
+                ],
+                cwd=REPO,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         grpo_hashes.append(weights_sha(out))
     out = scratch / "eval-sft"
     if not (out / "summary.json").exists():
-        generate_run(GenerateConfig(
-            metadata=str(GENEVAL), out=str(out), policy=policy_of("sft", root), per_tag=per_tag, images=4, seed=42,
-            backbone="sketch", generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
-            progress=False,
-        ))  # fmt: skip
+        generate_run(
+            GenerateConfig(
+                metadata=str(GENEVAL),
+                out=str(out),
+                policy=policy_of("sft", root),
+                per_tag=per_tag,
+                images=4,
+                seed=42,
+                backbone="sketch",
+                generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
+                progress=False,
+            )
+        )
         score_run(out, ScoreConfig(detector="oracle"))
     again = json.loads((out / "summary.json").read_text())
     same_eval = again["results"] == main_summary["results"]
-    return {"sft_3_steps_weights": hashes, "sft_weights_identical": hashes[0] == hashes[1],
-            "grpo_2_steps_weights": grpo_hashes, "grpo_weights_identical": grpo_hashes[0] == grpo_hashes[1],
-            "eval_sft_repeated": {"overall": again["results"]["overall"], "identical": same_eval}}  # fmt: skip
+    return {
+        "sft_3_steps_weights": hashes,
+        "sft_weights_identical": hashes[0] == hashes[1],
+        "grpo_2_steps_weights": grpo_hashes,
+        "grpo_weights_identical": grpo_hashes[0] == grpo_hashes[1],
+        "eval_sft_repeated": {"overall": again["results"]["overall"], "identical": same_eval},
+    }
 
 
 def main() -> int:
@@ -257,21 +328,52 @@ def main() -> int:
 
     data = root / "data"
     sft_args = ["--config", SFT_RECIPE, "--sft_data", str(data / "sft.jsonl"), *shlex.split(args.sft_args)]
-    grpo_args = ["--config", GRPO_RECIPE, "--prompts", str(data / "rl_prompts.jsonl"),
-                 "--heldout_prompts", str(data / "heldout_prompts.jsonl"), *shlex.split(args.grpo_args)]  # fmt: skip
+    grpo_args = [
+        "--config",
+        GRPO_RECIPE,
+        "--prompts",
+        str(data / "rl_prompts.jsonl"),
+        "--heldout_prompts",
+        str(data / "heldout_prompts.jsonl"),
+        *shlex.split(args.grpo_args),
+    ]
     stages = {
         "sft": ("reprompt.train.sft", [*sft_args, "--output_dir", str(root / "sft")], root / "sft"),
-        "grpo": ("reprompt.train.grpo", [*grpo_args, "--policy", str(root / "sft"), "--output_dir", str(root / "grpo")],
-                 root / "grpo"),
-        "sft_noreason": ("reprompt.train.sft", [*sft_args, "--tags", "prompt", "--system_prompt", NO_REASON_SYSTEM,
-                         "--output_dir", str(root / "sft-noreason")], root / "sft-noreason"),
-        "grpo_noreason": ("reprompt.train.grpo", [*grpo_args, "--policy", str(root / "sft-noreason"),
-                          "--output_dir", str(root / "grpo-noreason")], root / "grpo-noreason"),
-        "grpo_alone": ("reprompt.train.grpo", [*grpo_args, "--policy", "smollm2",
-                       "--output_dir", str(root / "grpo-alone")], root / "grpo-alone"),
-    }  # fmt: skip
-    needs = {"sft": ["sft"], "sft_grpo": ["sft", "grpo"], "sft_grpo_no_reason": ["sft_noreason", "grpo_noreason"],
-             "grpo_alone": ["grpo_alone"]}  # fmt: skip
+        "grpo": (
+            "reprompt.train.grpo",
+            [*grpo_args, "--policy", str(root / "sft"), "--output_dir", str(root / "grpo")],
+            root / "grpo",
+        ),
+        "sft_noreason": (
+            "reprompt.train.sft",
+            [
+                *sft_args,
+                "--tags",
+                "prompt",
+                "--system_prompt",
+                NO_REASON_SYSTEM,
+                "--output_dir",
+                str(root / "sft-noreason"),
+            ],
+            root / "sft-noreason",
+        ),
+        "grpo_noreason": (
+            "reprompt.train.grpo",
+            [*grpo_args, "--policy", str(root / "sft-noreason"), "--output_dir", str(root / "grpo-noreason")],
+            root / "grpo-noreason",
+        ),
+        "grpo_alone": (
+            "reprompt.train.grpo",
+            [*grpo_args, "--policy", "smollm2", "--output_dir", str(root / "grpo-alone")],
+            root / "grpo-alone",
+        ),
+    }
+    needs = {
+        "sft": ["sft"],
+        "sft_grpo": ["sft", "grpo"],
+        "sft_grpo_no_reason": ["sft_noreason", "grpo_noreason"],
+        "grpo_alone": ["grpo_alone"],
+    }
     order = ["none", "sft", "sft_grpo", "untrained", "sft_grpo_no_reason", "grpo_alone"]
     todo = [c for c in order if c not in args.skip]
     summaries = {}
@@ -286,13 +388,22 @@ def main() -> int:
     results: dict = {"conditions": {}}
     for cond, summary in summaries.items():
         scores = dict(summary["results"])
-        entry = {"label": LABELS[cond], "policy": policy_of(cond, root), "overall": scores.pop("overall"),
-                 "tags": scores, "n_prompts": summary["n_samples"]["effective"],
-                 **rewrite_stats(root / "eval" / cond)}  # fmt: skip
+        entry = {
+            "label": LABELS[cond],
+            "policy": policy_of(cond, root),
+            "overall": scores.pop("overall"),
+            "tags": scores,
+            "n_prompts": summary["n_samples"]["effective"],
+            **rewrite_stats(root / "eval" / cond),
+        }
         if cond != "none" and "none" in summaries:
             cmp = compare_runs(root / "eval" / "none", root / "eval" / cond, resamples=10_000, seed=0)
-            entry["vs_none"] = {"overall": cmp["overall"], "tags": cmp["tags"], "prompts": cmp["prompts"],
-                                "seeds_match": cmp["seeds_match"]}  # fmt: skip
+            entry["vs_none"] = {
+                "overall": cmp["overall"],
+                "tags": cmp["tags"],
+                "prompts": cmp["prompts"],
+                "seeds_match": cmp["seeds_match"],
+            }
         if cond in TRAINED:
             trained = Path(policy_of(cond, root))
             entry["weights_sha256"] = weights_sha(trained)
@@ -303,13 +414,22 @@ def main() -> int:
     results["timings_s"] = t
     results["main_sft_plus_grpo_s"] = round(t.get("sft", 0) + t.get("grpo", 0), 1)
     results["setup"] = {
-        "geneval_prompts_per_tag": args.per_tag, "images_per_prompt": 4, "seed": 42, "backbone": "sketch 512²",
-        "detector": "oracle", "eval_decoding": f"greedy, {args.max_new_tokens} new tokens",
-        "sft_recipe": SFT_RECIPE, "grpo_recipe": GRPO_RECIPE, "n_sft": args.n_sft, "n_rl": args.n_rl,
-        "sft_args": args.sft_args, "grpo_args": args.grpo_args,
-        "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "geneval_prompts_per_tag": args.per_tag,
+        "images_per_prompt": 4,
+        "seed": 42,
+        "backbone": "sketch 512²",
+        "detector": "oracle",
+        "eval_decoding": f"greedy, {args.max_new_tokens} new tokens",
+        "sft_recipe": SFT_RECIPE,
+        "grpo_recipe": GRPO_RECIPE,
+        "n_sft": args.n_sft,
+        "n_rl": args.n_rl,
+        "sft_args": args.sft_args,
+        "grpo_args": args.grpo_args,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
         "load_average_at_end": os.getloadavg(),
-    }  # fmt: skip
+    }
     if args.repro_check and "sft" in summaries:
         results["reproducibility"] = repro_check(root, args.per_tag, args.max_new_tokens, summaries["sft"])
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -320,8 +440,14 @@ def main() -> int:
 def table(results: dict) -> str:
     from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
-    short = {"single_object": "single", "two_object": "two", "counting": "count", "colors": "colors",
-             "position": "pos", "color_attr": "attr"}  # fmt: skip
+    short = {
+        "single_object": "single",
+        "two_object": "two",
+        "counting": "count",
+        "colors": "colors",
+        "position": "pos",
+        "color_attr": "attr",
+    }
     head = f"| condition | overall | {' | '.join(short[t] for t in GENEVAL_TAGS)} | vs no rewrite (95% CI) | format ok |"
     lines = [head, "|" + "---|" * (len(GENEVAL_TAGS) + 4)]
     for entry in results["conditions"].values():

@@ -24,6 +24,7 @@ GENEVAL = SHARED / "geneval" / "evaluation_metadata.jsonl"
 REFERENCE_RL = SHARED / "reprompt-rl-prompts" / "generation_prompts_1k_filterd.txt"
 
 BASE = ["--n-sft", "8000", "--n-heldout", "200", "--exclude", str(GENEVAL)]
+# fmt: off
 RUNS = {
     "coco (README command)": [*BASE, "--n-rl", "1000"],
     "coco --allow-short": [*BASE, "--n-rl", "1000", "--allow-short"],
@@ -31,7 +32,8 @@ RUNS = {
     "lvis --rl-from reference --allow-short": [
         *BASE, "--vocab", "lvis", "--rl-from", str(REFERENCE_RL), "--allow-short",
     ],
-}  # fmt: skip
+}
+# fmt: on
 
 
 def main() -> None:
@@ -51,8 +53,12 @@ def main() -> None:
                 rc = cli(["data", "prompts", "--out", str(out), *flags])
             summary_path = out / "prompts_summary.json"
             summary = json.loads(summary_path.read_text()) if rc == 0 else None
-            results[name] = {"command": ["reprompt", "data", "prompts", "--out", "OUT", *flags], "rc": rc,
-                             "summary": summary, "error": stderr.getvalue().strip() if rc else None}  # fmt: skip
+            results[name] = {
+                "command": ["reprompt", "data", "prompts", "--out", "OUT", *flags],
+                "rc": rc,
+                "summary": summary,
+                "error": stderr.getvalue().strip() if rc else None,
+            }
             print(f"## {name}: rc={rc}")
             print(stdout.getvalue().rstrip() if rc == 0 else stderr.getvalue().rstrip())
             print()

@@ -6,7 +6,7 @@ gradient accumulation 2 (16 completions = 4 prompts per optimizer step on this G
 temperature 0.9, beta 0.04 (a reference copy), bf16 full fine-tune with activation checkpointing.
 
 The models have the published architectures and sizes but RANDOM weights (no model hub here), built by
-``reprompt.zoo.full``: policy Qwen2.5-3B-Instruct; backbone FLUX.1-dev (512², 50 steps, guidance 3.5, one
+``reprompt.testing.full``: policy Qwen2.5-3B-Instruct; backbone FLUX.1-dev (512², 50 steps, guidance 3.5, one
 image per completion + the paired baseline of each prompt); reward ImageReward-v1.0 + a local Qwen2.5-VL-3B
 judge (constrained number scoring) + format + length. Consequences, all in the worst-case direction: the
 random policy never writes its stop tag, so every completion has 256 tokens; renders are not deduplicated
@@ -40,7 +40,7 @@ def log(msg: str) -> None:
 def build_models(scale: str, work: Path, device: str, judge: bool) -> tuple[Path, object, Path, Path | None]:
     """(policy folder, FLUX pipeline in memory, ImageReward folder, judge folder or None)."""
     if scale == "full":
-        from reprompt.zoo import full
+        from reprompt.testing import full
 
         policy = full.build_qwen2_5_3b(work / "policy", device=device)
         log("policy built and saved")
@@ -52,11 +52,15 @@ def build_models(scale: str, work: Path, device: str, judge: bool) -> tuple[Path
         return policy, pipe, reward, vlm
     from diffusers import FluxPipeline
 
-    from reprompt.zoo import build_tiny
+    from reprompt.testing import build_tiny
 
     pipe = FluxPipeline.from_pretrained(build_tiny("tiny-flux", work / "tiny-flux"))
-    return (build_tiny("tiny-qwen2", work / "tiny-qwen2"), pipe, build_tiny("tiny-imagereward", work / "tiny-ir"),
-            build_tiny("tiny-qwen2-vl", work / "tiny-vl") if judge else None)  # fmt: skip
+    return (
+        build_tiny("tiny-qwen2", work / "tiny-qwen2"),
+        pipe,
+        build_tiny("tiny-imagereward", work / "tiny-ir"),
+        build_tiny("tiny-qwen2-vl", work / "tiny-vl") if judge else None,
+    )
 
 
 def write_prompts(path: Path, n: int) -> Path:
@@ -81,8 +85,13 @@ def reward_config(reward: Path, vlm: Path | None, device: str) -> dict:
         cfg["options"].pop("vlm_judge", None)
         cfg["weights"].pop("vlm_judge", None)
     else:
-        cfg["options"]["vlm_judge"] = {"backend": "local", "model": str(vlm), "device": device,
-                                       "mode": "constrained", "batch_size": 8}  # fmt: skip
+        cfg["options"]["vlm_judge"] = {
+            "backend": "local",
+            "model": str(vlm),
+            "device": device,
+            "mode": "constrained",
+            "batch_size": 8,
+        }
     return cfg
 
 
@@ -90,8 +99,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", choices=["full", "tiny"], default="full")
     p.add_argument("--steps", type=int, default=2, help="optimizer steps")
-    p.add_argument("--judge", choices=["auto", "local", "none"], default="auto",
-                   help="the local VLM judge (auto: only on GPUs with more than 100 GB)")  # fmt: skip
+    p.add_argument(
+        "--judge",
+        choices=["auto", "local", "none"],
+        default="auto",
+        help="the local VLM judge (auto: only on GPUs with more than 100 GB)",
+    )
     p.add_argument("--render-batch", type=int, default=8, help="images per FLUX call")
     p.add_argument("--workdir", default="/tmp/reprompt-gpu-grpo")
     p.add_argument("--json", default=None, help="default: benchmarks/results/gpu_grpo_step[_tiny].json")
@@ -124,19 +137,55 @@ def main() -> int:
     rcfg = reward_config(reward, vlm, device)
     preset = PRESETS["flux-dev"]
     if args.scale == "full":
-        backbone = DiffusersBackbone(pipe, "flux-dev (random weights)", height=preset.height, width=preset.width,
-                                     steps=preset.steps, guidance=preset.guidance,
-                                     max_sequence_length=preset.max_sequence_length, batch_size=args.render_batch)  # fmt: skip
+        backbone = DiffusersBackbone(
+            pipe,
+            "flux-dev (random weights)",
+            height=preset.height,
+            width=preset.width,
+            steps=preset.steps,
+            guidance=preset.guidance,
+            max_sequence_length=preset.max_sequence_length,
+            batch_size=args.render_batch,
+        )
     else:
-        backbone = DiffusersBackbone(pipe, "tiny-flux", height=64, width=64, steps=2, guidance=3.5,
-                                     max_sequence_length=64, batch_size=args.render_batch)  # fmt: skip
+        backbone = DiffusersBackbone(
+            pipe,
+            "tiny-flux",
+            height=64,
+            width=64,
+            steps=2,
+            guidance=3.5,
+            max_sequence_length=64,
+            batch_size=args.render_batch,
+        )
     overrides = [
-        "--config", str(RECIPE), "--policy", str(policy), "--prompts", str(prompts),
-        "--output_dir", str(work / "run"), "--max_steps", str(args.steps), "--save_strategy", "no",
-        "--heldout_every", "0", "--heldout_prompts", str(prompts), "--samples_every", "0", "--report_to", "none",
-        "--logging_steps", "1",
-        "--disable_tqdm", "true", "--resume", "never",
-    ]  # fmt: skip
+        "--config",
+        str(RECIPE),
+        "--policy",
+        str(policy),
+        "--prompts",
+        str(prompts),
+        "--output_dir",
+        str(work / "run"),
+        "--max_steps",
+        str(args.steps),
+        "--save_strategy",
+        "no",
+        "--heldout_every",
+        "0",
+        "--heldout_prompts",
+        str(prompts),
+        "--samples_every",
+        "0",
+        "--report_to",
+        "none",
+        "--logging_steps",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--resume",
+        "never",
+    ]
     if args.scale == "tiny":
         overrides += ["--bf16", "false", "--use_cpu", "true", "--max_completion_length", "32"]
     cfg = grpo.parse(overrides)
@@ -182,7 +231,7 @@ def main() -> int:
             "render": f"{backbone.width}x{backbone.height}, {backbone.steps} steps, guidance {backbone.guidance}",
             "reward_components": rcfg["components"],
             "paired_baseline": rcfg["paired_baseline"],
-        },  # fmt: skip
+        },
         "parameters": _params(args.scale),
         "build_models_s": round(build_s, 1),
         "reward_warm_up_s": round(warm_s, 1),
@@ -235,29 +284,42 @@ def split(h: dict, components: list[str]) -> dict:
         "logprobs_s": round(g("timing/logprobs_s"), 2),
         "rendering_s": round(render, 2),
         "scoring_s": round(max(reward - render, 0.0), 2),
-        "scoring_by_component_s": {k[len("timing/"):-2]: round(float(v), 3) for k, v in h.items()
-                                   if k.startswith("timing/") and k[len("timing/"):-2] in components},
+        "scoring_by_component_s": {
+            k[len("timing/") : -2]: round(float(v), 3)
+            for k, v in h.items()
+            if k.startswith("timing/") and k[len("timing/") : -2] in components
+        },
         "training_s": round(g("timing/train_s"), 2),
         "optimizer_s": round(g("timing/optimizer_s"), 2),
         "completion_tokens_mean": g("completions/mean_length"),
         "render_calls": g("reward/render_calls") + g("reward/baseline_render_calls"),
-    }  # fmt: skip
+    }
 
 
 def _params(scale: str) -> dict:
     if scale != "full":
         return {}
-    from reprompt.zoo.full import parameter_counts
+    from reprompt.testing.full import parameter_counts
 
     return {k: round(v / 1e9, 3) for k, v in parameter_counts().items()}
 
 
 def table(r: dict) -> str:
-    cols = ["step_s", "generation_s", "sampling_s", "logprobs_s", "rendering_s", "scoring_s", "training_s",
-            "optimizer_s"]  # fmt: skip
-    lines = [f"GRPO step split ({r['scale']}, {r['device']}, peak {r['peak_gpu_memory_gib']} GiB)",
-             "| step | " + " | ".join("total" if c == "step_s" else c[:-2] for c in cols) + " | render calls |",
-             "|" + "---|" * (len(cols) + 2)]  # fmt: skip
+    cols = [
+        "step_s",
+        "generation_s",
+        "sampling_s",
+        "logprobs_s",
+        "rendering_s",
+        "scoring_s",
+        "training_s",
+        "optimizer_s",
+    ]
+    lines = [
+        f"GRPO step split ({r['scale']}, {r['device']}, peak {r['peak_gpu_memory_gib']} GiB)",
+        "| step | " + " | ".join("total" if c == "step_s" else c[:-2] for c in cols) + " | render calls |",
+        "|" + "---|" * (len(cols) + 2),
+    ]
     for s in r["steps"]:
         lines.append(
             f"| {s['step']} | " + " | ".join(f"{s[c]:.1f}" for c in cols) + f" | {s['render_calls']:.0f} |"

@@ -51,9 +51,10 @@ sys.path.insert(0, str(REPO))
 
 def build_policy(tiny: bool, device: str, dtype: Any) -> tuple[Any, Any]:
     """Qwen2.5-3B-Instruct's architecture (``reprompt.zoo.text.QWEN2_5_3B``), or the zoo's tiny Qwen2."""
-    from reprompt.zoo import text
     from reprompt.zoo.full import materialize
     from reprompt.zoo.tokenizers import qwen2_tokenizer
+
+    from reprompt.zoo import text
 
     tok = qwen2_tokenizer()
     with materialize(device, dtype):
@@ -64,8 +65,9 @@ def build_policy(tiny: bool, device: str, dtype: Any) -> tuple[Any, Any]:
 def build_flux(tiny: bool, device: str, dtype: Any) -> Any:
     """FLUX.1-dev's architecture (``reprompt.zoo.diffusion.FLUX_DEV``: transformer 12B + T5-XXL + CLIP-L + VAE),
     or the zoo's tiny FLUX, built directly on ``device`` in ``dtype``."""
-    from reprompt.zoo import diffusion
     from reprompt.zoo.full import materialize
+
+    from reprompt.zoo import diffusion
 
     with materialize(device, dtype):
         pipe = diffusion.flux_pipeline(0, diffusion.FLUX_TINY if tiny else diffusion.FLUX_DEV)
@@ -115,8 +117,14 @@ def time_generate(
 
     def run() -> None:
         with torch.inference_mode():
-            out = model.generate(input_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                 pad_token_id=model.config.pad_token_id, **kw)  # fmt: skip
+            out = model.generate(
+                input_ids,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=model.config.pad_token_id,
+                **kw,
+            )
         assert out.shape[1] == input_ids.shape[1] + new_tokens, out.shape
 
     return timed(run, repeats, warmup, sync)
@@ -162,8 +170,12 @@ def time_vllm(folder: Path, input_ids: Any, new_tokens: int, repeats: int, tiny:
     """vLLM with random ("dummy") weights from the saved config (call after freeing the other models)."""
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=str(folder), load_format="dummy", dtype="float32" if tiny else "bfloat16",
-              gpu_memory_utilization=0.5)  # fmt: skip
+    llm = LLM(
+        model=str(folder),
+        load_format="dummy",
+        dtype="float32" if tiny else "bfloat16",
+        gpu_memory_utilization=0.5,
+    )
     params = SamplingParams(max_tokens=new_tokens, min_tokens=new_tokens, ignore_eos=True, temperature=0.0)
     prompt = {"prompt_token_ids": input_ids[0].tolist()}
     times = timed(lambda: llm.generate([prompt], params, use_tqdm=False), repeats, 1, lambda: None)
@@ -223,9 +235,16 @@ def main() -> None:
     torch.manual_seed(0)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
-        "tiny": tiny, "dtype": str(dtype), "torch": torch.__version__, "size": size, "steps": steps,
-        "guidance": args.guidance, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "repeats": args.repeats,
-    }  # fmt: skip
+        "tiny": tiny,
+        "dtype": str(dtype),
+        "torch": torch.__version__,
+        "size": size,
+        "steps": steps,
+        "guidance": args.guidance,
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": new_tokens,
+        "repeats": args.repeats,
+    }
 
     t = time.perf_counter()
     pipe = build_flux(tiny, device, dtype)
@@ -235,8 +254,16 @@ def main() -> None:
 
     def render() -> None:
         with torch.inference_mode():
-            pipe("a photo of a purple umbrella and a green clock", height=size, width=size, num_inference_steps=steps,
-                 guidance_scale=args.guidance, max_sequence_length=512, generator=gen, output_type="pil")  # fmt: skip
+            pipe(
+                "a photo of a purple umbrella and a green clock",
+                height=size,
+                width=size,
+                num_inference_steps=steps,
+                guidance_scale=args.guidance,
+                max_sequence_length=512,
+                generator=gen,
+                output_type="pil",
+            )
 
     print(
         f"render: FLUX.1-dev architecture, {report['flux_params'] / 1e6:,.1f}M params, {size}x{size}, {steps} steps",
@@ -251,8 +278,11 @@ def main() -> None:
     report["policy_params"] = n_params(model)
     report["policy_build_s"] = time.perf_counter() - t
     ids = policy_input(tok, prompt_tokens, device)
-    print(f"rewrite: Qwen2.5-3B architecture, {report['policy_params'] / 1e6:,.1f}M params, {prompt_tokens} in, "
-          f"{new_tokens} out", flush=True)  # fmt: skip
+    print(
+        f"rewrite: Qwen2.5-3B architecture, {report['policy_params'] / 1e6:,.1f}M params, {prompt_tokens} in, "
+        f"{new_tokens} out",
+        flush=True,
+    )
     variants: dict[str, Any] = {}
     errors: dict[str, str] = {}
     lookup = {"prompt_lookup_num_tokens": args.lookup_tokens}
@@ -309,7 +339,7 @@ def main() -> None:
             tokens_per_s=new_tokens / v["median"],
             share_of_render=v["median"] / render_s,
             meets_10pct_target=v["median"] <= 0.10 * render_s,
-        )  # fmt: skip
+        )
         for name, v in variants.items()
     }
 
@@ -319,14 +349,18 @@ def main() -> None:
     print(f"{'':34}{'median s':>10}{'tok/s':>9}{'% of render':>13}{'<= 10%':>8}")
     print(f"{'render (FLUX.1-dev arch) / image':34}{render_s:>10.3f}")
     for name, v in report["rewrite"].items():
-        print(f"{'rewrite: ' + name:34}{v['median']:>10.3f}{v['tokens_per_s']:>9.1f}{v['share_of_render']:>13.1%}"
-              f"{'yes' if v['meets_10pct_target'] else 'no':>8}")  # fmt: skip
+        print(
+            f"{'rewrite: ' + name:34}{v['median']:>10.3f}{v['tokens_per_s']:>9.1f}{v['share_of_render']:>13.1%}"
+            f"{'yes' if v['meets_10pct_target'] else 'no':>8}"
+        )
     if "lookup_verify_cost" in report:
         cost = report["lookup_verify_cost"]
         accepted = report["rewrite"]["prompt lookup"]["tokens_per_forward"]
-        print(f"prompt lookup: {accepted:.2f} tokens per forward with these weights; one forward of "
-              f"{args.lookup_tokens + 1} tokens costs {cost['verify_cost_ratio']:.2f}x one of 1 token, so a model "
-              f"accepting a tokens per forward decodes ~a/{cost['verify_cost_ratio']:.2f} times faster")  # fmt: skip
+        print(
+            f"prompt lookup: {accepted:.2f} tokens per forward with these weights; one forward of "
+            f"{args.lookup_tokens + 1} tokens costs {cost['verify_cost_ratio']:.2f}x one of 1 token, so a model "
+            f"accepting a tokens per forward decodes ~a/{cost['verify_cost_ratio']:.2f} times faster"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -151,8 +151,19 @@ def summarize_freeform(rows: list[dict[str, Any]]) -> dict[str, Any]:
         before.update({f["kind"] for f in guard.get("findings", [])})
         actions[guard.get("action", "none")] += 1
     # "before" is the policy's own rewrite (re-checked here, so the off mode counts too)
-    pre = violations([(r["original"], (r["guard"]["rejected"][0]["prompt"] if r.get("guard") and r["guard"]["rejected"]
-                                       else r["prompt"])) for r in rows])  # fmt: skip
+    pre = violations(
+        [
+            (
+                r["original"],
+                (
+                    r["guard"]["rejected"][0]["prompt"]
+                    if r.get("guard") and r["guard"]["rejected"]
+                    else r["prompt"]
+                ),
+            )
+            for r in rows
+        ]
+    )
     post = violations([(r["original"], r["prompt"]) for r in rows])
     return {
         "before": pre,
@@ -161,7 +172,7 @@ def summarize_freeform(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "rendered_original": sum(r["prompt"] == r["original"] for r in rows),
         "format_fallback": sum(
             bool(r["fallback"]) and (r.get("guard") or {}).get("action") != "fallback" for r in rows
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -179,22 +190,50 @@ def run_geneval(args: argparse.Namespace, modes: list[str]) -> None:
     from reprompt.policy import GenerationOptions
 
     policy, backbone = shared_policy(args), load_backbone("sketch")
-    kwargs = policy_kwargs(argparse.Namespace(tags=None, policy_device="cpu", policy_dtype="auto",
-                                              api_base="http://127.0.0.1:8000/v1", api_model=None,
-                                              api_key_env="OPENAI_API_KEY", trust_remote_code=False))  # fmt: skip
+    kwargs = policy_kwargs(
+        argparse.Namespace(
+            tags=None,
+            policy_device="cpu",
+            policy_dtype="auto",
+            api_base="http://127.0.0.1:8000/v1",
+            api_model=None,
+            api_key_env="OPENAI_API_KEY",
+            trust_remote_code=False,
+        )
+    )
     for mode in modes:
         folder = geneval_dir(args, mode)
         options = GenerationOptions(
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, guard=mode
         )
-        config = GenerateConfig(metadata=args.metadata, out=str(folder), policy=args.policy, policy_kwargs=kwargs,
-                                generation=options, backbone="sketch", limit=args.limit, progress=False)  # fmt: skip
+        config = GenerateConfig(
+            metadata=args.metadata,
+            out=str(folder),
+            policy=args.policy,
+            policy_kwargs=kwargs,
+            generation=options,
+            backbone="sketch",
+            limit=args.limit,
+            progress=False,
+        )
         t = time.perf_counter()
         stats = generate_run(config, rewriter=policy, backbone=backbone)
-        print(f"geneval, guard {mode}: {stats.done_now} prompts generated in {time.perf_counter() - t:.0f} s, "
-              f"{stats.remaining} left", flush=True)  # fmt: skip
-        cmd = [sys.executable, "-m", "reprompt.cli.main", "eval", "geneval-score", str(folder), "--detector", "oracle",
-               "--no-progress"]  # fmt: skip
+        print(
+            f"geneval, guard {mode}: {stats.done_now} prompts generated in {time.perf_counter() - t:.0f} s, "
+            f"{stats.remaining} left",
+            flush=True,
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "reprompt.cli.main",
+            "eval",
+            "geneval-score",
+            str(folder),
+            "--detector",
+            "oracle",
+            "--no-progress",
+        ]
         subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
 
 
@@ -221,10 +260,21 @@ def geneval_report(args: argparse.Namespace, modes: list[str]) -> dict[str, Any]
         if mode != "off":
             cmp_path = Path(args.runs) / f"compare-off-vs-{mode}.json"
             subprocess.run(
-                [sys.executable, "-m", "reprompt.cli.main", "eval", "compare", str(runs["off"]), str(folder),
-                 "--out", str(cmp_path)],
-                check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "reprompt.cli.main",
+                    "eval",
+                    "compare",
+                    str(runs["off"]),
+                    str(folder),
+                    "--out",
+                    str(cmp_path),
+                ],
+                check=True,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+            )
             cmp = json.loads(cmp_path.read_text())
             entry["vs_off"] = {"overall": cmp["overall"], "tags": cmp["tags"]}
     return out
@@ -246,8 +296,10 @@ def print_tables(report: dict[str, Any]) -> None:
             for stage in ("before", "after"):
                 if stage in r:
                     v = r[stage]
-                    print(f"{mode:10}{stage:8}{v['prompts']:>8}{v['violating']:>10}"
-                          + "".join(f"{v['per_kind'][k]:>8}" for k in KINDS))  # fmt: skip
+                    print(
+                        f"{mode:10}{stage:8}{v['prompts']:>8}{v['violating']:>10}"
+                        + "".join(f"{v['per_kind'][k]:>8}" for k in KINDS)
+                    )
         if part == "geneval":
             print(f"\n{'guard':10}{'overall':>9}{'vs off':>9}{'95% CI':>20}{'originals rendered':>20}")
             for mode, r in res.items():
@@ -291,8 +343,13 @@ def main() -> None:
         found = geneval_report(args, ["off", "warn", "retry", "fallback"])
         if found:
             report["geneval"] = found
-    report["settings"] = {"policy": args.policy, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-                          "limit": args.limit, "machine": "2-core CPU, shared with other jobs"}  # fmt: skip
+    report["settings"] = {
+        "policy": args.policy,
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "limit": args.limit,
+        "machine": "2-core CPU, shared with other jobs",
+    }
     print_tables(report)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -38,7 +38,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from reprompt.backbones import load_backbone
-    from reprompt.bench.latency import (
+    from reprompt.latency.measure import (
         DEFAULT_PROMPTS,
         LatencyConfig,
         accuracy_table,
@@ -48,8 +48,8 @@ def main() -> None:
         measure_rewrite,
     )
     from reprompt.policy import GenerationOptions, load_policy
+    from reprompt.testing import build_tiny
     from reprompt.utils.io import atomic_write_json
-    from reprompt.zoo import build_tiny
 
     metas = load_metadata(args.metadata, args.n_prompts) if Path(args.metadata).is_file() else None
     prompts = [m["prompt"] for m in metas] if metas else list(DEFAULT_PROMPTS)[: args.n_prompts]
@@ -77,11 +77,16 @@ def main() -> None:
         print(f"timing render: {name} ...", flush=True)
         render = measure_render(make(), rewritten, seed=42, images_per_prompt=1, warmup=1)
         r1, rb = rewrite["batch_1"]["median"], rewrite["batched"]["median"]
-        rows.append({
-            "backbone": name, "render": render,
-            "total_per_image_batch_1": r1 + render["median"], "rewrite_share_batch_1": r1 / (r1 + render["median"]),
-            "total_per_image_batched": rb + render["median"], "rewrite_share_batched": rb / (rb + render["median"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "backbone": name,
+                "render": render,
+                "total_per_image_batch_1": r1 + render["median"],
+                "rewrite_share_batch_1": r1 / (r1 + render["median"]),
+                "total_per_image_batched": rb + render["median"],
+                "rewrite_share_batched": rb / (rb + render["median"]),
+            }
+        )
 
     table = None
     if metas and args.table_prompts:
@@ -91,24 +96,42 @@ def main() -> None:
         )
         cfg = LatencyConfig(n_prompts=args.table_prompts, iterative_rounds=args.rounds)
         table_metas = load_metadata(args.metadata, args.table_prompts)
-        table = accuracy_table(policy, load_backbone("sketch"), table_metas, cfg, GenerationOptions(
-            max_new_tokens=args.max_new_tokens, batch_size=1))  # fmt: skip
+        table = accuracy_table(
+            policy,
+            load_backbone("sketch"),
+            table_metas,
+            cfg,
+            GenerationOptions(max_new_tokens=args.max_new_tokens, batch_size=1),
+        )
 
-    report = {"policy": args.policy, "environment": environment(), "prompts": prompts,
-              "max_new_tokens": args.max_new_tokens, "rewrite": rewrite, "backbones": rows, "table": table}  # fmt: skip
+    report = {
+        "policy": args.policy,
+        "environment": environment(),
+        "prompts": prompts,
+        "max_new_tokens": args.max_new_tokens,
+        "rewrite": rewrite,
+        "backbones": rows,
+        "table": table,
+    }
     rw = rewrite
-    print(f"\n{report['environment']['device']}, torch threads {args.threads}; policy {args.policy}, greedy, "
-          f"<= {args.max_new_tokens} new tokens (median {rw['completion_tokens']['median']:.0f}), "
-          f"{rw['tokens_per_second_batch_1']:.1f} tok/s at batch 1")  # fmt: skip
-    print(f"rewrite s/prompt: batch 1 median {rw['batch_1']['median']:.2f} p90 {rw['batch_1']['p90']:.2f}; "
-          f"batch {args.batch_size} median {rw['batched']['median']:.2f} p90 {rw['batched']['p90']:.2f}")  # fmt: skip
+    print(
+        f"\n{report['environment']['device']}, torch threads {args.threads}; policy {args.policy}, greedy, "
+        f"<= {args.max_new_tokens} new tokens (median {rw['completion_tokens']['median']:.0f}), "
+        f"{rw['tokens_per_second_batch_1']:.1f} tok/s at batch 1"
+    )
+    print(
+        f"rewrite s/prompt: batch 1 median {rw['batch_1']['median']:.2f} p90 {rw['batch_1']['p90']:.2f}; "
+        f"batch {args.batch_size} median {rw['batched']['median']:.2f} p90 {rw['batched']['p90']:.2f}"
+    )
     print(
         f"\n{'backbone':30}{'render s/img':>14}{'p90':>8}{'total s/img':>13}{'rewrite share':>15}{'(batched)':>11}"
     )
     for r in rows:
-        print(f"{r['backbone']:30}{r['render']['median']:>14.3f}{r['render']['p90']:>8.3f}"
-              f"{r['total_per_image_batch_1']:>13.2f}{r['rewrite_share_batch_1']:>15.1%}"
-              f"{r['rewrite_share_batched']:>11.1%}")  # fmt: skip
+        print(
+            f"{r['backbone']:30}{r['render']['median']:>14.3f}{r['render']['p90']:>8.3f}"
+            f"{r['total_per_image_batch_1']:>13.2f}{r['rewrite_share_batch_1']:>15.1%}"
+            f"{r['rewrite_share_batched']:>11.1%}"
+        )
     if table:
         print(f"\n{'method (sketch backbone)':62}{'accuracy':>9}{'s/img':>9}{'rounds':>8}")
         for row in table:

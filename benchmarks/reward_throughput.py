@@ -30,13 +30,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+# fmt: off
 FALLBACK_PROMPTS = [
     {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]},
     {"tag": "two_object", "prompt": "a photo of a dog and a cup",
      "include": [{"class": "dog", "count": 1}, {"class": "cup", "count": 1}]},
-]  # fmt: skip
+]
 STYLES = ["a realistic photo", "a clean studio photo", "a sharp detailed photo", "a bright natural-light photo",
-          "a centered photo", "a wide-angle photo", "a close photo", "a simple photo"]  # fmt: skip
+          "a centered photo", "a wide-angle photo", "a close photo", "a simple photo"]
+# fmt: on
 
 
 def load_rows(path: Path, n: int) -> list[dict]:
@@ -74,13 +76,13 @@ def setup_config(name: str, k: int, imagereward: bool) -> dict:
             "images_per_completion": k,
             "paired_baseline": True,
         }
-    from reprompt.zoo import build_tiny
+    from reprompt.testing import build_tiny
 
     components = ["clipscore", "format", "length"]
     options: dict = {"clipscore": {"model": str(build_tiny("tiny-clip"))}}
     if imagereward:
-        from reprompt.rewards.imagereward_model import build_tiny_imagereward
-        from reprompt.zoo import default_cache_dir
+        from reprompt.testing import default_cache_dir
+        from reprompt.testing.imagereward import build_tiny_imagereward
 
         folder = default_cache_dir() / "tiny-imagereward"
         if not (folder / "model.safetensors").is_file():

@@ -58,7 +58,7 @@ TRAINING = {
             "prompt",
             "--system_prompt",
             NO_REASON_SYSTEM,
-        ],  # fmt: skip
+        ],
     ),
     "grpo": ("reprompt.train.grpo", GRPO_RECIPE, ["--policy", "{root}/sft", "--output_dir", "{root}/grpo"]),
     "grpo-noreason": (
@@ -149,10 +149,38 @@ def make_data(root: Path, args: argparse.Namespace, timings: Timings) -> None:
     t0 = time.perf_counter()
     reprompt = [sys.executable, "-m", "reprompt.cli.main"]
     # single_object: with COCO names all 80 single-object prompts are GenEval test prompts
-    run([*reprompt, "data", "prompts", "--out", str(data), "--n-sft", str(args.n_sft), "--n-rl", str(args.n_rl),
-         "--n-heldout", str(args.n_heldout), "--tag-weights", "single_object=0", "--exclude", str(GENEVAL)])  # fmt: skip
-    run([*reprompt, "data", "sft", "--prompts", str(data / "sft_prompts.jsonl"), "--out", str(data / "sft.jsonl"),
-         "--teacher", "generic"])  # fmt: skip
+    run(
+        [
+            *reprompt,
+            "data",
+            "prompts",
+            "--out",
+            str(data),
+            "--n-sft",
+            str(args.n_sft),
+            "--n-rl",
+            str(args.n_rl),
+            "--n-heldout",
+            str(args.n_heldout),
+            "--tag-weights",
+            "single_object=0",
+            "--exclude",
+            str(GENEVAL),
+        ]
+    )
+    run(
+        [
+            *reprompt,
+            "data",
+            "sft",
+            "--prompts",
+            str(data / "sft_prompts.jsonl"),
+            "--out",
+            str(data / "sft.jsonl"),
+            "--teacher",
+            "generic",
+        ]
+    )
     timings.add("data", time.perf_counter() - t0)
 
 
@@ -182,7 +210,7 @@ def train(stage: str, root: Path, timings: Timings, extra: list[str], base: str)
         module,
         "--config",
         recipe,
-        *(o.format(root=root) for o in overrides),
+        *(o.format(root=root, base=base) for o in overrides),
         *extra,
     ]
     if module.endswith("grpo"):
@@ -216,9 +244,16 @@ def evaluate(row: str, root: Path, per_tag: int, timings: Timings, max_new_token
             raise SystemExit(f"row {row} needs the trained policy {root / stage}")
         t0 = time.perf_counter()
         config = GenerateConfig(
-            metadata=str(GENEVAL), out=str(out), policy=policy, per_tag=per_tag, images=4, seed=42,
-            backbone=backbone, generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16), progress=False,
-        )  # fmt: skip
+            metadata=str(GENEVAL),
+            out=str(out),
+            policy=policy,
+            per_tag=per_tag,
+            images=4,
+            seed=42,
+            backbone=backbone,
+            generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
+            progress=False,
+        )
         generate_run(config)
         score_run(out, ScoreConfig(detector="oracle"))
         timings.add(f"eval {row}", time.perf_counter() - t0)
@@ -260,12 +295,32 @@ def train_curve(folder: Path) -> list[dict]:
     path = folder / "log_history.json"
     if not path.exists():
         return []
-    keep = ("step", "reward", "reward_std", "frac_reward_zero_std", "rewards/geneval/mean", "rewards/format/mean",
-            "rewards/length/mean", "reward/geneval/mean", "reward/format/mean", "reward/length/mean",
-            "reward/improvement/geneval", "reward/geneval/group_std", "reward/geneval/zero_std_groups",
-            "completions/format_ok", "completions/fallback", "completions/prompt_tokens", "kl",
-            "clip_ratio/region_mean", "timing/step_s", "timing/generation_s", "timing/sampling_s",
-            "timing/logprobs_s", "timing/reward_s", "timing/train_s")  # fmt: skip
+    keep = (
+        "step",
+        "reward",
+        "reward_std",
+        "frac_reward_zero_std",
+        "rewards/geneval/mean",
+        "rewards/format/mean",
+        "rewards/length/mean",
+        "reward/geneval/mean",
+        "reward/format/mean",
+        "reward/length/mean",
+        "reward/improvement/geneval",
+        "reward/geneval/group_std",
+        "reward/geneval/zero_std_groups",
+        "completions/format_ok",
+        "completions/fallback",
+        "completions/prompt_tokens",
+        "kl",
+        "clip_ratio/region_mean",
+        "timing/step_s",
+        "timing/generation_s",
+        "timing/sampling_s",
+        "timing/logprobs_s",
+        "timing/reward_s",
+        "timing/train_s",
+    )
     return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
 
 
@@ -302,8 +357,12 @@ def plots(results: dict, out: Path) -> list[str]:
                 steps, [h.get("reward/length/mean", float("nan")) for h in c], "--", label=f"{name}: length"
             )
             hc = r.get("heldout_curve") or []
-            axes[2].plot([h["step"] for h in hc], [h.get("heldout/geneval", float("nan")) for h in hc], "o-",
-                         label=name)  # fmt: skip
+            axes[2].plot(
+                [h["step"] for h in hc],
+                [h.get("heldout/geneval", float("nan")) for h in hc],
+                "o-",
+                label=name,
+            )
         axes[0].set_title("training reward: GenEval partial credit (raw mean)")
         axes[1].set_title("training reward: format and length (raw means)")
         axes[2].set_title("held-out strict GenEval (greedy)")
@@ -354,8 +413,10 @@ def plots(results: dict, out: Path) -> list[str]:
 
 
 def table(results: dict) -> str:
-    lines = ["| row | overall | position | counting | color_attr | vs no rewrite | vs the row it builds on |",
-             "|---|---:|---:|---:|---:|---|---|"]  # fmt: skip
+    lines = [
+        "| row | overall | position | counting | color_attr | vs no rewrite | vs the row it builds on |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
     cmp = results["comparisons"]
     builds_on = {"sft_grpo": "sft", "sft_grpo_noreason": "sft_noreason", "sft_grpo@sketch-b": "sft@sketch-b"}
     for row, s in results["rows"].items():
@@ -385,20 +446,23 @@ def main() -> int:
     p.add_argument("--n-rl", type=int, default=240)
     p.add_argument("--n-heldout", type=int, default=48)
     p.add_argument("--only", default=None, help="one stage: data, a training stage, eval:<row>, or report")
-    p.add_argument("--train-args", default="", help="extra overrides for every training stage (tiny runs)")
+    p.add_argument("--sft-args", default="", help="extra overrides for the SFT stages (tiny runs)")
+    p.add_argument("--grpo-args", default="", help="extra overrides for the GRPO stages (tiny runs)")
     p.add_argument("--base-policy", default="smollm2", help="the untrained policy (SFT start, GRPO alone)")
     p.add_argument("--max-new-tokens", type=int, default=192, help="rewrite budget at evaluation")
     p.add_argument("--out", default=str(HERE / "results" / "rl_evidence.json"))
     args = p.parse_args()
     root = (REPO / args.root).resolve() if not Path(args.root).is_absolute() else Path(args.root)
     timings = Timings(root / "timings.json")
-    extra = shlex.split(args.train_args)
+    extra = {"sft": shlex.split(args.sft_args), "grpo": shlex.split(args.grpo_args)}
 
     if args.only in (None, "data"):
         make_data(root, args, timings)
     for stage in TRAINING:
         if args.only in (None, stage):
-            train(stage, root, timings, extra, args.base_policy)
+            train(
+                stage, root, timings, extra["grpo" if stage.startswith("grpo") else "sft"], args.base_policy
+            )
     rows = {}
     for row in ROWS:
         if args.only in (None, f"eval:{row}", "report"):
@@ -415,8 +479,9 @@ def main() -> int:
     for row, base in PAIRS:
         if row in rows and base in rows:
             c = compare_runs(root / "eval" / base, root / "eval" / row, resamples=10_000, seed=0)
-            comparisons[f"{row} vs {base}"] = {k: round(v, 4) if isinstance(v, float) else v
-                                               for k, v in c["overall"].items()}  # fmt: skip
+            comparisons[f"{row} vs {base}"] = {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in c["overall"].items()
+            }
             comparisons[f"{row} vs {base}"]["tags"] = {
                 t: {
                     "diff": round(d["diff"], 4),

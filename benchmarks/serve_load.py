@@ -37,10 +37,25 @@ def percentile(values: list[float], q: float) -> float:
 
 def start_server(args: argparse.Namespace, port: int, batching: bool) -> subprocess.Popen:
     cmd = [
-        sys.executable, "-m", "reprompt.cli.main", "serve", "--policy", args.policy, "--backbone", "sketch",
-        "--port", str(port), "--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.users),
-        "--max-queue", str(max(32, 2 * args.users)), "--served-model-name", "reprompt",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "reprompt.cli.main",
+        "serve",
+        "--policy",
+        args.policy,
+        "--backbone",
+        "sketch",
+        "--port",
+        str(port),
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+        "--batch-size",
+        str(args.users),
+        "--max-queue",
+        str(max(32, 2 * args.users)),
+        "--served-model-name",
+        "reprompt",
+    ]
     if not batching:
         cmd.append("--no-micro-batching")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
@@ -186,8 +201,10 @@ def main() -> None:
             f"{name:16} {r['ok']:>4} {r['errors']:>4} {r['wall_s']:>8} {r['throughput_rps']:>7} {r['p50_s']:>7} "
             f"{r['p99_s']:>7} {r['server_batches']:>8} {r['mean_batch']!s:>7}"
         )
-    print(f"throughput ratio (micro-batching / one at a time): {result['throughput_ratio']}x; "
-          f"same greedy text: {result['same_greedy_text']}")  # fmt: skip
+    print(
+        f"throughput ratio (micro-batching / one at a time): {result['throughput_ratio']}x; "
+        f"same greedy text: {result['same_greedy_text']}"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -40,7 +40,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     else to a session temporary folder.
     """
     _single_thread_torch()
-    from reprompt.zoo import build_tiny
+    from reprompt.testing import build_tiny
 
     cache = os.environ.get("REPROMPT_TEST_CACHE")
     root = Path(cache).expanduser() if cache else tmp_path_factory.mktemp("tiny-zoo")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reprompt.backbones import backbone_names, load_backbone
+from reprompt.backbones.sketch import sketch_config
 from reprompt.errors import ModelNotFoundError, RepromptError
 
 # preset name -> tiny zoo model of the same architecture
@@ -101,8 +102,8 @@ def test_sketch_calibrations_are_accepted_wherever_a_backbone_is_named(tmp_path,
 
     from reprompt.backbones import is_simulator
     from reprompt.cli.main import main
+    from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig
-    from reprompt.rewards.pipeline import RewardPipeline
 
     assert {"sketch", "sketch-b"} <= set(backbone_names()) and is_simulator("sketch-b")
     assert not is_simulator("flux-dev")
@@ -111,8 +112,8 @@ def test_sketch_calibrations_are_accepted_wherever_a_backbone_is_named(tmp_path,
     config = RewardConfig.from_dict(
         {"backbone": "sketch-b", "backbone_options": {"width": 32, "height": 32}, "components": ["geneval"]}
     )
-    backbone = RewardPipeline.from_config(config).backbone
-    assert backbone.name == "sketch-b" and backbone.config.explicit_count_cues == ("restated", "enumerated")
+    backbone = CompositeReward.from_config(config).backbone
+    assert backbone.name == "sketch-b" and backbone.config == sketch_config("sketch-b", width=32, height=32)
 
     meta = {
         "tag": "counting",
@@ -122,14 +123,50 @@ def test_sketch_calibrations_are_accepted_wherever_a_backbone_is_named(tmp_path,
     completion = (
         "<reason>Three cats.</reason><prompt>A photo of three cats. All three cats sit in a row.</prompt>"
     )
-    rc = main(["score", "--prompt", "a photo of three cats", "--completion", completion, "--backbone", "sketch-b",
-               "--width", "64", "--height", "64", "--rewards", "geneval", "--metadata", json.dumps(meta), "--json"])  # fmt: skip
+    rc = main(
+        [
+            "score",
+            "--prompt",
+            "a photo of three cats",
+            "--completion",
+            completion,
+            "--backbone",
+            "sketch-b",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--rewards",
+            "geneval",
+            "--metadata",
+            json.dumps(meta),
+            "--json",
+        ]
+    )
     assert rc == 0 and json.loads(capsys.readouterr().out)["components"]["geneval"][0] == 1.0
 
     out = tmp_path / "run"
-    rc = main(["eval", "geneval", "--metadata", str(shared_benchmarks / "geneval" / "evaluation_metadata.jsonl"),
-               "--out", str(out), "--policy", "none", "--backbone", "sketch-b", "--height", "64", "--per-tag", "1",
-               "--images", "2", "--no-progress"])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "geneval",
+            "--metadata",
+            str(shared_benchmarks / "geneval" / "evaluation_metadata.jsonl"),
+            "--out",
+            str(out),
+            "--policy",
+            "none",
+            "--backbone",
+            "sketch-b",
+            "--height",
+            "64",
+            "--per-tag",
+            "1",
+            "--images",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     run = json.loads((out / "run.json").read_text())
     assert (

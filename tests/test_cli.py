@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys; from reprompt.cli.main import make_parser; make_parser().format_help(); "
-        "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'trl') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'trl', 'numpy', 'fastapi') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -145,3 +145,95 @@ def test_generate_on_a_tiny_diffusers_backbone(capsys, tiny_model, tmp_path):
         str(tmp_path / "f"),
     )
     assert code == 0 and (tmp_path / "f" / "image_0.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # flags written before the options were generated from the config dataclasses still parse, to the same values
+        (
+            [
+                "eval",
+                "geneval",
+                "--metadata",
+                "m",
+                "--out",
+                "o",
+                "--no-progress",
+                "--score-device",
+                "cuda",
+                "--detector-batch-size",
+                "2",
+                "--results-dir",
+                "r",
+                "--force",
+                "--threshold",
+                "0.5",
+            ],
+            {
+                "progress": False,
+                "score_device": "cuda",
+                "detector_batch_size": 2,
+                "results_dir": "r",
+                "force": True,
+                "threshold": 0.5,
+            },
+        ),
+        (
+            ["eval", "geneval-score", "run", "--no-progress", "--colors", "oracle", "--detector", "oracle"],
+            {"progress": False, "colors": "oracle", "detector": "oracle"},
+        ),
+        (
+            [
+                "eval",
+                "compbench",
+                "generate",
+                "--data-dir",
+                "d",
+                "--out-dir",
+                "o",
+                "--images-per-prompt",
+                "2",
+                "--no-progress",
+                "--shard",
+                "1/2",
+            ],
+            {"out": "o", "images": 2, "progress": False, "shard": "1/2", "data_dir": "d"},
+        ),
+        (["serve", "--no-micro-batching", "--max-queue", "5"], {"micro_batching": False, "max_queue": 5}),
+        (
+            [
+                "rewrite",
+                "x",
+                "--candidates",
+                "3",
+                "--temperature",
+                "0.7",
+                "--policy-seed",
+                "1",
+                "--prompt-lookup",
+                "4",
+            ],
+            {"candidates": 3, "temperature": 0.7, "policy_seed": 1, "prompt_lookup": 4},
+        ),
+    ],
+)
+def test_old_flags_still_parse(argv, expected):
+    from reprompt.cli.main import make_parser
+
+    args = vars(make_parser().parse_args(argv))
+    assert {k: args[k] for k in expected} == expected
+
+
+def test_generated_flags_build_the_configs_with_their_defaults():
+    """A command's config built from its flags equals the dataclass's own defaults: each default lives once."""
+    from reprompt.cli.common import generation_options
+    from reprompt.cli.eval import _score_config
+    from reprompt.cli.main import make_parser
+    from reprompt.eval.geneval.evaluate import ScoreConfig
+    from reprompt.policy import GenerationOptions
+
+    args = make_parser().parse_args(["eval", "geneval-score", "run"])
+    assert _score_config(args) == ScoreConfig()
+    args = make_parser().parse_args(["rewrite", "x"])
+    assert generation_options(args) == GenerationOptions()

@@ -14,8 +14,9 @@ from PIL import Image
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import nlp, rules
-from reprompt.eval.compbench.generate import GenerateConfig, generate, read_records
+from reprompt.eval.compbench.generate import CompBenchRunConfig, GenerateConfig, generate, read_records
 from reprompt.geneval.rules import Detection
+from reprompt.policy import GenerationOptions
 
 RULES = nlp.RuleAnalyzer()
 
@@ -58,8 +59,13 @@ def test_counted_objects_and_singular() -> None:
     # "a picnic" is no object the detector knows: the official word list would not contain it either
     assert nlp.counted_objects("six people gathered for a picnic", RULES, known) == [("person", 6)]
     assert [nlp.singular(w) for w in ("knives", "butterflies", "boxes", "fish", "shoes", "glasses")] == [
-        "knife", "butterfly", "box", "fish", "shoe", "glass",
-    ]  # fmt: skip
+        "knife",
+        "butterfly",
+        "box",
+        "fish",
+        "shoe",
+        "glass",
+    ]
 
 
 def test_class_mapping() -> None:
@@ -186,9 +192,9 @@ def data_dir(tmp_path: Path, shared_benchmarks: Path) -> Path:
     return out
 
 
-def _cfg(data_dir: Path, out: Path, **kw) -> GenerateConfig:
-    base = dict(categories="spatial,numeracy", limit=3, images_per_prompt=3, progress=False)
-    return GenerateConfig(data_dir=str(data_dir), out_dir=str(out), **{**base, **kw})
+def _cfg(data_dir: Path, out: Path, **kw) -> CompBenchRunConfig:
+    base = dict(categories="spatial,numeracy", limit=3, images=3, progress=False)
+    return CompBenchRunConfig(data_dir=str(data_dir), out=str(out), **{**base, **kw})
 
 
 def test_generate_layout_resume_and_shards(tmp_path: Path, data_dir: Path) -> None:
@@ -211,16 +217,50 @@ def test_generate_layout_resume_and_shards(tmp_path: Path, data_dir: Path) -> No
     rec_file.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])  # torn last line
     assert generate(_cfg(data_dir, out), backbone=sketch)["spatial"]["rendered"] == 1
     # other settings into the same run folder are refused
-    with pytest.raises(RepromptError, match="other settings"):
-        generate(_cfg(data_dir, out, images_per_prompt=2), backbone=sketch)
+    with pytest.raises(RepromptError, match="different run.*images_per_prompt"):
+        generate(_cfg(data_dir, out, images=2), backbone=sketch)
     # shards split the prompts and write their own record files
     sharded = tmp_path / "sharded"
     for i in range(2):
         generate(_cfg(data_dir, sharded, shard=f"{i}/2"), backbone=sketch)
     assert sorted(p.name for p in (sharded / "spatial").glob("records*")) == [
-        "records-0-of-2.jsonl", "records-1-of-2.jsonl",
-    ]  # fmt: skip
+        "records-0-of-2.jsonl",
+        "records-1-of-2.jsonl",
+    ]
     assert sorted(p.name for p in (sharded / "spatial" / "samples").iterdir()) == files
+
+
+def test_the_old_config_and_run_folders_still_work(tmp_path: Path, data_dir: Path) -> None:
+    """GenerateConfig of before the shared runner is converted (with a deprecation warning), and a run folder
+    whose run.json was written before it resumes, or is refused if the settings differ."""
+    import json
+    import warnings
+
+    from reprompt.backbones import load_backbone
+
+    sketch = load_backbone("sketch")
+    old = GenerateConfig(
+        data_dir=str(data_dir), out_dir=str(tmp_path / "old"), categories="spatial", limit=2,
+        images_per_prompt=2, progress=False,
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert generate(old, backbone=sketch)["spatial"] == {"rendered": 2, "already_done": 0}
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    settings = {"task": "t2i-compbench", "task_version": 1, "backbone": "sketch", "model": None, "policy": "none",
+                "api_model": None, "images_per_prompt": 2, "seed": 42, "max_new_tokens": 256}  # fmt: skip
+    (legacy / "run.json").write_text(json.dumps({"settings": settings, "data_dir": str(data_dir)}))
+    with pytest.raises(RepromptError, match="different run.*images_per_prompt: 2 -> 3"):
+        generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=3), backbone=sketch)
+    assert (
+        generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=2), backbone=sketch)["spatial"][
+            "rendered"
+        ]
+        == 1
+    )
+    assert json.loads((legacy / "run.json").read_text())["format"] == "reprompt-compbench-run/1"  # upgraded
 
 
 def test_paired_seeds_across_rewriters(tmp_path: Path, data_dir: Path, tiny_model) -> None:
@@ -231,7 +271,14 @@ def test_paired_seeds_across_rewriters(tmp_path: Path, data_dir: Path, tiny_mode
     generate(_cfg(data_dir, tmp_path / "a", categories="spatial", limit=2), backbone=sketch)
     policy = load_policy(str(tiny_model("tiny-qwen2")))
     generate(
-        _cfg(data_dir, tmp_path / "b", categories="spatial", limit=2, policy="tiny", max_new_tokens=8),
+        _cfg(
+            data_dir,
+            tmp_path / "b",
+            categories="spatial",
+            limit=2,
+            policy="tiny",
+            generation=GenerationOptions(max_new_tokens=8),
+        ),
         backbone=sketch,
         rewriter=policy,
     )
@@ -251,10 +298,18 @@ def _tiny_depth(folder: Path) -> Path:
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=32,
-        patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
-        reassemble_factors=[4, 2, 1, 0.5], is_hybrid=False,
-    )  # fmt: skip
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        image_size=32,
+        patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        reassemble_factors=[4, 2, 1, 0.5],
+        is_hybrid=False,
+    )
     torch.manual_seed(0)
     DPTForDepthEstimation(config).eval().save_pretrained(folder)
     DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(folder)
@@ -316,14 +371,17 @@ def test_score_run_end_to_end(tmp_path: Path, data_dir: Path, tiny_model) -> Non
     from reprompt.eval.compbench.evaluate import EvaluateConfig, evaluate
 
     run = tmp_path / "run"
-    generate(
-        _cfg(data_dir, run, categories="all", limit=1, images_per_prompt=2), backbone=load_backbone("sketch")
-    )
+    generate(_cfg(data_dir, run, categories="all", limit=1, images=2), backbone=load_backbone("sketch"))
     cfg = EvaluateConfig(
-        run_dir=str(run), data_dir=str(data_dir), blip_model=str(tiny_model("tiny-blip-vqa")),
-        clip_model=str(tiny_model("tiny-clip")), depth_model=str(_tiny_depth(tmp_path / "dpt")),
-        depth_image_size=None, nlp="rules", progress=False,
-    )  # fmt: skip
+        run_dir=str(run),
+        data_dir=str(data_dir),
+        blip_model=str(tiny_model("tiny-blip-vqa")),
+        clip_model=str(tiny_model("tiny-clip")),
+        depth_model=str(_tiny_depth(tmp_path / "dpt")),
+        depth_image_size=None,
+        nlp="rules",
+        progress=False,
+    )
     summary = evaluate(cfg)
     assert set(summary["scores"]) == set(cats.CATEGORY_NAMES)
     assert all(0 <= s <= 1 or cat in ("non_spatial", "complex") for cat, s in summary["scores"].items())
@@ -338,8 +396,15 @@ def test_score_run_end_to_end(tmp_path: Path, data_dir: Path, tiny_model) -> Non
     (run / "compbench_summary.json").unlink()
     assert evaluate(cfg)["scores"] == summary["scores"]
     # the transformers detector path (tiny random Mask2Former: COCO labels, real post-processing)
-    m2f = EvaluateConfig(**{**cfg.__dict__, "categories": "spatial,numeracy,3d_spatial", "detector": "mask2former",
-                            "detector_model": str(tiny_model("tiny-mask2former")), "threshold": 0.0})  # fmt: skip
+    m2f = EvaluateConfig(
+        **{
+            **cfg.__dict__,
+            "categories": "spatial,numeracy,3d_spatial",
+            "detector": "mask2former",
+            "detector_model": str(tiny_model("tiny-mask2former")),
+            "threshold": 0.0,
+        }
+    )
     scores = evaluate(m2f)["scores"]
     assert set(scores) == {"spatial", "numeracy", "3d_spatial"} and all(0 <= s <= 1 for s in scores.values())
     assert (
@@ -349,8 +414,13 @@ def test_score_run_end_to_end(tmp_path: Path, data_dir: Path, tiny_model) -> Non
     # a folder in the official layout (no records): prompts come from the file names
     official = tmp_path / "official" / "color" / "samples"
     shutil.copytree(run / "color" / "samples", official)
-    cfg2 = EvaluateConfig(run_dir=str(tmp_path / "official"), categories="color", blip_model=cfg.blip_model,
-                          nlp="rules", progress=False)  # fmt: skip
+    cfg2 = EvaluateConfig(
+        run_dir=str(tmp_path / "official"),
+        categories="color",
+        blip_model=cfg.blip_model,
+        nlp="rules",
+        progress=False,
+    )
     assert evaluate(cfg2)["scores"]["color"] == pytest.approx(summary["scores"]["color"], abs=1e-6)
 
 
@@ -359,7 +429,7 @@ def test_cli_help_is_light() -> None:
     import sys
 
     code = (
-        "import sys, argparse; from reprompt.eval.compbench import cli; "
+        "import sys, argparse; from reprompt.cli import compbench as cli; "
         "p = argparse.ArgumentParser(); cli.add_parser(p.add_subparsers()); "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )

@@ -37,10 +37,10 @@ from reprompt.data.prompts import (
 from reprompt.data.sft_data import build_sft_data, dropped_path, sft_examples
 from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, load_teacher
 from reprompt.errors import ConfigError, RepromptError
-from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.format import PromptSpec, parse_completion
 from reprompt.geneval.detectors import load_detector
 from reprompt.geneval.scoring import score_images
-from reprompt.format import PromptSpec, parse_completion
+from reprompt.geneval.vocabulary import GENEVAL_TAGS
 from reprompt.utils.io import append_jsonl, read_jsonl, scan_jsonl
 
 
@@ -54,9 +54,17 @@ def geneval_file(shared_benchmarks: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("wine glass", "wine glasses"), ("bench", "benches"), ("person", "people"), ("sheep", "sheep"),
-     ("knife", "knives"), ("dog", "dogs"), ("skis", "skis"), ("butterfly", "butterflies")],
-)  # fmt: skip
+    [
+        ("wine glass", "wine glasses"),
+        ("bench", "benches"),
+        ("person", "people"),
+        ("sheep", "sheep"),
+        ("knife", "knives"),
+        ("dog", "dogs"),
+        ("skis", "skis"),
+        ("butterfly", "butterflies"),
+    ],
+)
 def test_plural_and_back(name: str, expected: str) -> None:
     assert plural(name) == expected
     assert singular(expected, [name]) == name
@@ -124,8 +132,14 @@ def test_template_spaces_number_every_meaning_exactly_once() -> None:
             keys.add(meaning_key(space.meta(i)))
         assert len(keys) == space.size  # no two numbers share a meaning
     sizes = {t: TemplateSpace(t, cfg).size for t in cfg.tags}
-    assert sizes == {"single_object": 4, "two_object": 6, "counting": 8, "colors": 12, "position": 24,
-                     "color_attr": 54}  # fmt: skip
+    assert sizes == {
+        "single_object": 4,
+        "two_object": 6,
+        "counting": 8,
+        "colors": 12,
+        "position": 24,
+        "color_attr": 54,
+    }
     assert TemplateSpace("two_object", cfg).index_of("two_object", [{"class": "cat", "count": 1}] * 2) is None
     assert (
         TemplateSpace("colors", cfg).index_of("colors", [{"class": "cat", "count": 1, "color": "pink"}])
@@ -190,8 +204,11 @@ def test_test_prompts_are_never_emitted(geneval_file: Path) -> None:
     rows = generate_prompts(3000, PromptGenConfig(tags=("position",), seed=1), exclude=mirrored).records
     assert not any(meaning_key(r) in mirrored for r in rows)
     assert not any(r["prompt"] == "a photo of a dog above a zebra" for r in rows)
-    worded = generate_prompts(3, PromptGenConfig(tags=("single_object",), vocabulary=("cat", "dog", "cow", "owl")),
-                              exclude_texts=["A photo of a cat."]).records  # fmt: skip
+    worded = generate_prompts(
+        3,
+        PromptGenConfig(tags=("single_object",), vocabulary=("cat", "dog", "cow", "owl")),
+        exclude_texts=["A photo of a cat."],
+    ).records
     assert {r["prompt"] for r in worded} == {"a photo of a dog", "a photo of a cow", "a photo of an owl"}
 
 
@@ -223,8 +240,14 @@ def test_lvis_vocabulary_is_licensed_disjoint_from_coco_and_reads_back_from_ever
     for (
         name
     ) in lvis:  # every name round-trips through all six templates (also plurals: 'capes' is not cap+es)
-        metas = [single_object(name), colors(name, "red"), *(counting(name, n) for n in range(2, 10)),
-                 two_object(name, "cat"), position("cat", "above", name), color_attr(name, "blue", "cat", "green")]  # fmt: skip
+        metas = [
+            single_object(name),
+            colors(name, "red"),
+            *(counting(name, n) for n in range(2, 10)),
+            two_object(name, "cat"),
+            position("cat", "above", name),
+            color_attr(name, "blue", "cat", "green"),
+        ]
         for meta in metas:
             assert meaning_key(parse_template(meta["prompt"], vocab) or {}) == meaning_key(meta), meta[
                 "prompt"
@@ -443,14 +466,34 @@ def test_cli_data_prompts_and_sft(tmp_path: Path, geneval_file: Path, capsys: py
     from reprompt.cli.main import main
 
     out = tmp_path / "data"
-    rc = main(["data", "prompts", "--out", str(out), "--n-sft", "40", "--n-rl", "10", "--n-heldout", "5",
-               "--exclude", str(geneval_file), "--seed", "1", "--tag-weights", "single_object=0"])  # fmt: skip
+    rc = main(
+        [
+            "data",
+            "prompts",
+            "--out",
+            str(out),
+            "--n-sft",
+            "40",
+            "--n-rl",
+            "10",
+            "--n-heldout",
+            "5",
+            "--exclude",
+            str(geneval_file),
+            "--seed",
+            "1",
+            "--tag-weights",
+            "single_object=0",
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "prompts_summary.json").read_text())
     assert summary["counts"] == {"sft": 40, "rl": 10, "heldout": 5} and summary["excluded_prompts"] >= 550
-    assert summary["asked"]["rl"] == summary["produced"]["rl"] == {"single_object": 0, "two_object": 2,
-                                                                  "counting": 2, "colors": 2, "position": 2,
-                                                                  "color_attr": 2}  # fmt: skip
+    assert (
+        summary["asked"]["rl"]
+        == summary["produced"]["rl"]
+        == {"single_object": 0, "two_object": 2, "counting": 2, "colors": 2, "position": 2, "color_attr": 2}
+    )
     assert summary["templates"]["single_object"] == {
         "space": 80,
         "excluded": 80,
@@ -514,14 +557,31 @@ def test_cli_data_prompts_fails_loudly_or_warns_on_short_quotas(
     assert "not among the tags" in capsys.readouterr().err
 
 
-def test_cli_rl_split_from_a_prompt_file(tmp_path: Path, geneval_file: Path, shared_benchmarks: Path,
-                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_cli_rl_split_from_a_prompt_file(
+    tmp_path: Path, geneval_file: Path, shared_benchmarks: Path, capsys: pytest.CaptureFixture
+) -> None:
     from reprompt.cli.main import main
 
     reference = shared_benchmarks / "reprompt-rl-prompts" / "generation_prompts_1k_filterd.txt"
     out = tmp_path / "data"
-    rc = main(["data", "prompts", "--out", str(out), "--n-sft", "120", "--n-heldout", "12", "--vocab", "lvis",
-               "--rl-from", str(reference), "--exclude", str(geneval_file)])  # fmt: skip
+    rc = main(
+        [
+            "data",
+            "prompts",
+            "--out",
+            str(out),
+            "--n-sft",
+            "120",
+            "--n-heldout",
+            "12",
+            "--vocab",
+            "lvis",
+            "--rl-from",
+            str(reference),
+            "--exclude",
+            str(geneval_file),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert (
@@ -556,8 +616,24 @@ def test_openai_compatible_teacher_through_the_cli(tmp_path: Path, capsys: pytes
     prompts.write_text("a photo of a cat\na photo of a dog\na photo of a bench\n")
     out = tmp_path / "sft.jsonl"
     with FakeOpenAI(reply) as srv:
-        rc = main(["data", "sft", "--prompts", str(prompts), "--out", str(out), "--teacher", "openai",
-                   "--api-model", "teacher", "--api-base", srv.base_url, "--api-key-env", "NO_SUCH_KEY"])  # fmt: skip
+        rc = main(
+            [
+                "data",
+                "sft",
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(out),
+                "--teacher",
+                "openai",
+                "--api-model",
+                "teacher",
+                "--api-base",
+                srv.base_url,
+                "--api-key-env",
+                "NO_SUCH_KEY",
+            ]
+        )
     assert rc == 0 and "kept 2 of 3" in capsys.readouterr().out
     rows = read_jsonl(out)
     assert [r["teacher"] for r in rows] == ["policy:openai:teacher"] * 2

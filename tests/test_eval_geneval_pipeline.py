@@ -70,8 +70,8 @@ def test_task_yaml_matches_the_official_defaults_everywhere():
     from dataclasses import asdict
 
     from reprompt.cli.main import make_parser
-    from reprompt.geneval.rules import GenEvalOptions
     from reprompt.eval.registry import get_metric, load_task
+    from reprompt.geneval.rules import GenEvalOptions
 
     task = load_task("geneval")
     assert task.tags == ("single_object", "two_object", "counting", "colors", "position", "color_attr")

@@ -12,16 +12,20 @@ from PIL import Image
 
 from reprompt.backbones.base import SceneObject
 from reprompt.errors import RepromptError
-from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 from reprompt.geneval.detectors import DETECTORS, coco_name, label_mapping, load_detector
 from reprompt.geneval.rules import Detection, GenEvalResult
 from reprompt.geneval.scoring import make_record, score_image, score_images
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 
 # --------------------------------------------------------------------------------------------- registry
 
 
 def test_registry_and_unknown_name():
-    assert set(DETECTORS) == {"oracle", "mask2former", "mmdet"}
+    from reprompt.geneval.scorer import DETECTOR_CHOICES
+
+    # every detector the scorer config (and so the CLI) offers is registered, under its own name
+    assert set(DETECTORS) == set(DETECTOR_CHOICES) - {"auto"}
+    assert all(cls.name == key for key, cls in DETECTORS.items())
     with pytest.raises(RepromptError, match="Did you mean 'oracle'"):
         load_detector("oracel")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
 from reprompt.geneval.rules import (
     Detection,
     GenEvalOptions,
@@ -18,6 +17,7 @@ from reprompt.geneval.rules import (
     score_detections,
 )
 from reprompt.geneval.scoring import make_record, summarize
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
 
 
 def single(cls: str = "dog") -> dict:

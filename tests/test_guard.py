@@ -40,9 +40,16 @@ def kinds(original: str, rewrite: str) -> list[tuple[str, str]]:
         (CATS, "Three cats sleeping on a couch next to a laptop.", [("color", "dropped")]),
         (CATS, "Three cats sleeping on a red couch.", [("object", "dropped")]),
         # colors bound to the right object; a color on a new object is fine
-        ("a photo of a red car and a blue bench", "A photo of a blue car and a red bench.",
-         [("color", "changed"), ("color", "changed")]),
-        ("a photo of a red car and a blue bench", "A red car on the left. A bench on the right, painted blue.", []),
+        (
+            "a photo of a red car and a blue bench",
+            "A photo of a blue car and a red bench.",
+            [("color", "changed"), ("color", "changed")],
+        ),
+        (
+            "a photo of a red car and a blue bench",
+            "A red car on the left. A bench on the right, painted blue.",
+            [],
+        ),
         ("a photo of a red car and a blue bench", "A car on the left and a blue bench; red tones.", []),
         ("a woman dressed in red walking a dog", "A woman in a red dress walks her puppy.", []),
         ("a photo of a grey cat", "A gray cat.", []),
@@ -72,10 +79,13 @@ def kinds(original: str, rewrite: str) -> list[tuple[str, str]]:
         ("Spider-Man eating a hot dog", "Spider-Man eats a hot dog on a rooftop.", []),
         ("A Cat On A Red Couch", "A cat on a red couch.", []),  # title case is not a list of names
         # more detail, style and layout never count against the rewrite
-        ("a photo of a bird left of a couch",
-         "A bird on the left side of the image, a brown couch on the right side. Soft light, high detail.", []),
+        (
+            "a photo of a bird left of a couch",
+            "A bird on the left side of the image, a brown couch on the right side. Soft light, high detail.",
+            [],
+        ),
     ],
-)  # fmt: skip
+)
 def test_check_rewrite(original, rewrite, expected):
     assert kinds(original, rewrite) == expected
 
@@ -129,13 +139,15 @@ def test_faithful_rewrites_of_every_geneval_prompt_pass(shared_benchmarks):
 
 
 def test_lexicon_covers_the_simulators_synonyms_and_plurals():
-    """The guard accepts every word the sketch simulator maps onto a class, and its irregular plurals."""
+    """The guard accepts every word the sketch simulator maps onto a class, and every irregular plural of the
+    shared English table (reprompt.utils.english, which the simulator writes and reads with)."""
     from reprompt.backbones import sketch_text
+    from reprompt.utils.english import IRREGULAR_PLURALS
 
     for cls, synonyms in sketch_text._SYNONYMS.items():
         for syn in synonyms:
             assert check_rewrite(f"a photo of a {cls}", f"a photo of a {syn}").ok, (cls, syn)
-    for singular, plural in sketch_text._IRREGULAR_PLURALS.items():
+    for singular, plural in IRREGULAR_PLURALS.items():
         assert noun_forms(singular) & noun_forms(plural), (singular, plural)
     assert "sofa" in accepted_forms("couches") and "woman" in accepted_forms("people")
 

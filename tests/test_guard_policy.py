@@ -159,8 +159,19 @@ def test_smollm2_sketch_drops_the_cats_and_the_guard_reports_it(sketch_policy):
 def test_cli_guard_fallback_on_smollm2_sketch(capsys):
     from reprompt.cli.main import main
 
-    code = main(["rewrite", CATS, "--policy", "smollm2-sketch", "--guard", "fallback", "--max-new-tokens", "160",
-                 "--json"])  # fmt: skip
+    code = main(
+        [
+            "rewrite",
+            CATS,
+            "--policy",
+            "smollm2-sketch",
+            "--guard",
+            "fallback",
+            "--max-new-tokens",
+            "160",
+            "--json",
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["prompt"] == CATS and record["fallback"]

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reprompt.bench.iterative import GenEvalOracleJudge, load_judge, revise, run_iterative
-from reprompt.bench.latency import (
+from reprompt.errors import ConfigError
+from reprompt.latency.iterative import GenEvalOracleJudge, load_judge, revise, run_iterative
+from reprompt.latency.measure import (
     LatencyConfig,
     accuracy_table,
     format_report,
@@ -22,7 +23,6 @@ from reprompt.bench.latency import (
     run_benchmark,
     stats,
 )
-from reprompt.errors import ConfigError
 from reprompt.policy import GenerationOptions, load_policy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,8 +114,13 @@ def test_reward_component_as_judge(sketch, tiny_model) -> None:
 
 def test_revise_with_tiny_policy(tiny_model) -> None:
     policy = load_policy(str(tiny_model("tiny-qwen2")))
-    new = revise(policy, "a photo of two cats", "a photo of two cats", "expected cat>=2, found 1",
-                 GenerationOptions(max_new_tokens=8))  # fmt: skip
+    new = revise(
+        policy,
+        "a photo of two cats",
+        "a photo of two cats",
+        "expected cat>=2, found 1",
+        GenerationOptions(max_new_tokens=8),
+    )
     assert isinstance(new, str) and new.strip()
     assert revise(load_policy("none"), "x", "previous", "feedback", None) == "previous"
 
@@ -125,8 +130,26 @@ def test_cli_latency(tmp_path: Path, shared_benchmarks: Path) -> None:
 
     out = tmp_path / "lat.json"
     meta = shared_benchmarks / "geneval" / "evaluation_metadata.jsonl"
-    rc = main(["bench", "latency", "--policy", "none", "--backbone", "sketch", "--n-prompts", "3", "--warmup", "0",
-               "--metadata", str(meta), "--iterative-rounds", "2", "--out", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "bench",
+            "latency",
+            "--policy",
+            "none",
+            "--backbone",
+            "sketch",
+            "--n-prompts",
+            "3",
+            "--warmup",
+            "0",
+            "--metadata",
+            str(meta),
+            "--iterative-rounds",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["policy"] == "none" and len(report["table"]) == 3
@@ -136,8 +159,16 @@ def test_gpu_script_tiny_on_cpu(tmp_path: Path) -> None:
     """The GPU script's code path (FLUX.1-dev + Qwen2.5 architectures from configs), shrunk, on CPU."""
     out = tmp_path / "gpu.json"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(REPO / "benchmarks" / "gpu_latency.py"), "--tiny", "--no-compile", "--repeats", "1",
-           "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "gpu_latency.py"),
+        "--tiny",
+        "--no-compile",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
     report = json.loads(out.read_text())
     assert report["tiny"] and report["steps"] == 2 and report["new_tokens"] == 8

@@ -115,6 +115,17 @@ def test_identity_rewriter():
     assert r.prompt == "a cat" and r.format_ok and not r.fallback
 
 
+def test_identity_rewriter_keeps_the_rewriter_contract():
+    """len(prompts) * num_candidates rewrites grouped by prompt, like every other rewriter."""
+    options = GenerationOptions(num_candidates=3, temperature=0.7)
+    out = IdentityRewriter().rewrite(["a cat", "two dogs"], options=options)
+    assert [(r.original, r.candidate) for r in out] == [("a cat", k) for k in range(3)] + [
+        ("two dogs", k) for k in range(3)
+    ]  # before: one rewrite per prompt, whatever num_candidates asked for
+    assert all(r.prompt == r.original and not r.fallback for r in out)
+    assert len(IdentityRewriter().rewrite("a cat", num_candidates=2, temperature=0.5)) == 2
+
+
 def test_openai_backend_parses_and_sends_key(monkeypatch):
     from tests.fake_openai import FakeOpenAI
 

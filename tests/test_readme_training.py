@@ -38,8 +38,13 @@ def readme_training_commands() -> list[list[str]]:
 
 def test_the_readme_lists_data_sft_and_grpo_in_that_order() -> None:
     kinds = [" ".join(c[:3]) if c[0] == "reprompt" else c[-1] for c in readme_training_commands()]
-    assert kinds == ["reprompt data prompts", "reprompt data prompts", "reprompt data sft",
-                     "configs/sft/qwen2.5-3b.yaml", "configs/grpo/qwen2.5-3b_flux-dev.yaml"]  # fmt: skip
+    assert kinds == [
+        "reprompt data prompts",
+        "reprompt data prompts",
+        "reprompt data sft",
+        "configs/sft/qwen2.5-3b.yaml",
+        "configs/grpo/qwen2.5-3b_flux-dev.yaml",
+    ]
 
 
 def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Path, tmp_path: Path) -> None:
@@ -48,22 +53,50 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
     (work / "configs").symlink_to(REPO / "configs")
     (tmp_path / "shared").symlink_to(shared_benchmarks.parent)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    tiny = {name: str(tiny_model(name)) for name in ("tiny-qwen2", "tiny-flux", "tiny-imagereward",
-                                                     "tiny-mask2former", "tiny-clip")}  # fmt: skip
-    small = ["--bf16", "false", "--use_cpu", "true", "--activation_checkpointing", "false", "--max_steps", "1",
-             "--gradient_accumulation_steps", "1", "--save_strategy", "no", "--report_to", "none",
-             "--disable_tqdm", "true"]  # fmt: skip
+    tiny = {
+        name: str(tiny_model(name))
+        for name in ("tiny-qwen2", "tiny-flux", "tiny-imagereward", "tiny-mask2former", "tiny-clip")
+    }
+    small = [
+        "--bf16",
+        "false",
+        "--use_cpu",
+        "true",
+        "--activation_checkpointing",
+        "false",
+        "--max_steps",
+        "1",
+        "--gradient_accumulation_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+    ]
     with FakeOpenAI("Counts and colors are right.\nFinal score: 7") as judge:
         paper = yaml.safe_load((REPO / "configs" / "rewards" / "paper.yaml").read_text())
-        paper.update(backbone_model=tiny["tiny-flux"],
-                     backbone_options={"device": "cpu", "dtype": "float32", "steps": 2, "height": 32, "width": 32})  # fmt: skip
+        paper.update(
+            backbone_model=tiny["tiny-flux"],
+            backbone_options={"device": "cpu", "dtype": "float32", "steps": 2, "height": 32, "width": 32},
+        )
         paper["options"]["imagereward"] = {"model": tiny["tiny-imagereward"], "device": "cpu"}
         paper["options"]["vlm_judge"].update(base_url=judge.base_url, api_key_env=None, model="fake-model")
         (tmp_path / "rewards.yaml").write_text(yaml.safe_dump(paper))
-        heldout = {"components": ["geneval"], "normalization": "none",
-                   "options": {"geneval": {"mode": "strict", "detector": "mask2former", "device": "cpu",
-                                           "detector_options": {"model_id_or_path": tiny["tiny-mask2former"]},
-                                           "color_model": tiny["tiny-clip"]}}}  # fmt: skip
+        heldout = {
+            "components": ["geneval"],
+            "normalization": "none",
+            "options": {
+                "geneval": {
+                    "mode": "strict",
+                    "detector": "mask2former",
+                    "device": "cpu",
+                    "detector_options": {"model_id_or_path": tiny["tiny-mask2former"]},
+                    "color_model": tiny["tiny-clip"],
+                }
+            },
+        }
         overrides = {
             "configs/sft/qwen2.5-3b.yaml": [
                 "--policy",
@@ -73,7 +106,7 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
                 "--per_device_train_batch_size",
                 "2",
                 *small,
-            ],  # fmt: skip
+            ],
             "configs/grpo/qwen2.5-3b_flux-dev.yaml": [
                 "--rewards",
                 str(tmp_path / "rewards.yaml"),
@@ -90,7 +123,7 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
                 "--samples_every",
                 "0",
                 *small,
-            ],  # fmt: skip
+            ],
         }
         for cmd in readme_training_commands():
             if cmd[0] == "reprompt":

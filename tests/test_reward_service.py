@@ -21,8 +21,10 @@ from reprompt.serving.reward_client import RewardClient
 from reprompt.serving.reward_service import BackgroundServer, create_app, free_port
 
 REPO = Path(__file__).resolve().parents[1]
+# fmt: off
 CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}],
-        "exclude": [{"class": "cat", "count": 4}]}  # fmt: skip
+        "exclude": [{"class": "cat", "count": 4}]}
+# fmt: on
 COMPLETIONS = [
     "<reason>count</reason><prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>",
     "<reason>count</reason><prompt>three cats</prompt>",
@@ -154,12 +156,13 @@ def test_oversized_and_malformed_bodies(service):
     assert r.status_code == 422
 
 
-def test_client_refusals_are_not_retried(service, token_env):
+def test_client_refusals_are_not_retried(service, token_env, monkeypatch):
+    sleeps: list[float] = []
+    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
     client = RewardClient(service.url, retries=5, backoff=5.0)
-    t0 = time.perf_counter()
     with pytest.raises(RemoteServiceError, match="batch of 9 completions exceeds"):
         client.score(["a"] * 9, ["x"] * 9)
-    assert time.perf_counter() - t0 < 2.0
+    assert sleeps == []  # a 413 would fail again: asked once, no backoff
 
 
 def test_round_robin_and_a_dead_url(token_env):
@@ -178,7 +181,7 @@ def test_round_robin_and_a_dead_url(token_env):
             s.stop()
 
 
-def test_client_survives_a_server_restart(token_env):
+def test_client_survives_a_server_restart(token_env, monkeypatch):
     pipeline = build_rewards(CONFIG)
     server = BackgroundServer(create_app(pipeline, ServiceConfig())).start()
     port = server.port
@@ -193,13 +196,19 @@ def test_client_survives_a_server_restart(token_env):
             BackgroundServer(create_app(build_rewards(CONFIG), ServiceConfig()), port=port).start()
         )
 
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleep)
     thread = threading.Thread(target=restart)
     thread.start()
     try:
-        t0 = time.perf_counter()
         second = client.score(*request_args())  # the server is down for ~1 s: retried until it is back
-        assert time.perf_counter() - t0 >= 0.9
-        assert second.total == first.total
+        assert sleeps and sleeps == sorted(sleeps)  # it backed off (growing waits) until the server was back
+        assert restarted and second.total == first.total
     finally:
         thread.join()
         for s in restarted:
@@ -215,8 +224,11 @@ def test_serve_rewards_cli_in_a_subprocess(tmp_path):
     env = {**os.environ, "TEST_REWARD_TOKEN": "tok-123", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "reprompt.cli.main", "serve-rewards", "--config", str(config)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         client = RewardClient(
             f"http://127.0.0.1:{port}", token_env="TEST_REWARD_TOKEN", retries=12, backoff=0.25

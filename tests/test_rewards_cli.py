@@ -28,10 +28,30 @@ def test_score_prints_each_component_and_the_total(capsys, tmp_path):
     f = tmp_path / "c.txt"
     f.write_text(GOOD)
     code, out, err = run(
-        capsys, "score", "--prompt", "a photo of three cats", "--completion-file", str(f), "--completion", "junk",
-        "--backbone", "sketch", "--width", "64", "--height", "64", "--rewards", "format,length,geneval",
-        "--metadata", META, "--baseline", "--images-per-completion", "2", "--save-images", str(tmp_path / "img"),
-    )  # fmt: skip
+        capsys,
+        "score",
+        "--prompt",
+        "a photo of three cats",
+        "--completion-file",
+        str(f),
+        "--completion",
+        "junk",
+        "--backbone",
+        "sketch",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--rewards",
+        "format,length,geneval",
+        "--metadata",
+        META,
+        "--baseline",
+        "--images-per-completion",
+        "2",
+        "--save-images",
+        str(tmp_path / "img"),
+    )
     assert code == 0, err
     assert "rendered prompt (well-formed): A photo of exactly three orange cats" in out
     assert "rendered prompt (fallback to original): a photo of three cats" in out
@@ -43,19 +63,43 @@ def test_score_prints_each_component_and_the_total(capsys, tmp_path):
 
 def test_score_json_weights_options_and_config(capsys):
     code, out, _ = run(
-        capsys, "score", "--prompt", "a photo of three cats", "--completion", GOOD, "--rewards", "format,geneval",
-        "--weights", "geneval=2,format=0.5", "--option", "geneval.mode=strict", "--metadata", META, "--json",
-        "--width", "64",
-    )  # fmt: skip
+        capsys,
+        "score",
+        "--prompt",
+        "a photo of three cats",
+        "--completion",
+        GOOD,
+        "--rewards",
+        "format,geneval",
+        "--weights",
+        "geneval=2,format=0.5",
+        "--option",
+        "geneval.mode=strict",
+        "--metadata",
+        META,
+        "--json",
+        "--width",
+        "64",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["weights"] == {"format": 0.5, "geneval": 2.0}
     assert data["components"]["geneval"][0] in (0.0, 1.0)
     assert data["raw_total"][0] == pytest.approx(0.5 + 2.0 * data["components"]["geneval"][0])
     code, out, _ = run(
-        capsys, "score", "--config", str(REPO / "configs/rewards/cpu.yaml"), "--prompt", "a photo of three cats",
-        "--completion", GOOD, "--completion", "x", "--metadata", META,
-    )  # fmt: skip
+        capsys,
+        "score",
+        "--config",
+        str(REPO / "configs/rewards/cpu.yaml"),
+        "--prompt",
+        "a photo of three cats",
+        "--completion",
+        GOOD,
+        "--completion",
+        "x",
+        "--metadata",
+        META,
+    )
     assert code == 0 and "normalization group" in out and "render calls: 4" in out
 
 
@@ -74,13 +118,15 @@ def test_score_list(capsys):
         (["--prompt", "a cat", "--completion", "x", "--metadata", "@/nonexistent.json"], "does not exist"),
         (["--prompt", "a cat", "--completion", "x", "--rewards", "formt"], "Did you mean 'format'"),
         (["--prompt", "a cat", "--completion", "x", "--option", "geneval"], "component.key=value"),
-        (["--prompt", "a cat", "--completion", "x", "--rewards", "geneval", "--option", "geneval.mdoe=x"],
-         "Did you mean 'mode'"),
+        (
+            ["--prompt", "a cat", "--completion", "x", "--rewards", "geneval", "--option", "geneval.mdoe=x"],
+            "Did you mean 'mode'",
+        ),
         (["--prompt", "a cat", "--completion", "x", "--weights", "format"], "name=number"),
         (["--prompt", "a cat", "--completion", "x", "--config", "/nonexistent.yaml"], "not found"),
         (["--prompt", "a cat", "--completion", "x", "--backbone", "flux-devv"], "Did you mean 'flux-dev'"),
     ],
-)  # fmt: skip
+)
 def test_score_user_errors(capsys, argv, message):
     code, _, err = run(capsys, "score", *argv)
     assert code == 2 and err.startswith("reprompt: error:") and message in err

@@ -226,11 +226,19 @@ def test_geneval_reward_and_evaluator_share_one_scorer_config():
 def test_geneval_reward_reads_its_old_option_keys():
     from reprompt.rewards.geneval_reward import upgrade_options
 
-    old = {"detector": "mask2former", "detector_options": {"model_id_or_path": "m2f", "device": "cuda"},
-           "color_model": "clip", "rules": {"threshold": 0.2}}  # fmt: skip
+    old = {
+        "detector": "mask2former",
+        "detector_options": {"model_id_or_path": "m2f", "device": "cuda"},
+        "color_model": "clip",
+        "rules": {"threshold": 0.2},
+    }
     assert upgrade_options(old) == {
-        "detector": "mask2former", "detector_model": "m2f", "device": "cuda", "clip_model": "clip", "threshold": 0.2,
-    }  # fmt: skip
+        "detector": "mask2former",
+        "detector_model": "m2f",
+        "device": "cuda",
+        "clip_model": "clip",
+        "threshold": 0.2,
+    }
     with pytest.raises(RepromptError, match="detector_options.score_floor is not supported"):
         upgrade_options({"detector_options": {"score_floor": 0.1}})
 
@@ -261,12 +269,16 @@ def test_geneval_with_tiny_mask2former_and_clip(tiny_model):
         (json.dumps(TWO), {**TWO, "prompt": ""}),
         # `datasets` struct columns fill absent keys with None
         (
-            {"tag": "two_object", "prompt": "p", "exclude": None,
-             "include": [{"class": "cat", "count": 1, "color": None, "position": None}]},
+            {
+                "tag": "two_object",
+                "prompt": "p",
+                "exclude": None,
+                "include": [{"class": "cat", "count": 1, "color": None, "position": None}],
+            },
             {"tag": "two_object", "prompt": "p", "include": [{"class": "cat", "count": 1}]},
         ),
     ],
-)  # fmt: skip
+)
 def test_parse_metadata(value, expected):
     assert parse_metadata(value) == expected
 

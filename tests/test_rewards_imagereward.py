@@ -18,14 +18,13 @@ from PIL import Image
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.rewards import build_component
 from reprompt.rewards.imagereward_model import (
-    TINY_ARCH,
     ImageRewardModel,
     arch_from_state_dict,
-    build_tiny_imagereward,
     convert_checkpoint,
     convert_state_dict,
     preprocess,
 )
+from reprompt.testing.imagereward import TINY_ARCH, build_tiny_imagereward
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def tiny_ir(tmp_path_factory):
 
 
 def tiny_tokenizer():
-    from reprompt.zoo import tokenizers
+    from reprompt.testing import tokenizers
 
     tok = tokenizers.bert_tokenizer()
     tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
@@ -118,15 +117,33 @@ def reference_reward(sd, arch, input_ids, attention_mask, pixels):
     mask = (1.0 - attention_mask[:, None, None, :].float()) * -10000.0
     for i in range(arch.text_layers):
         p = f"{t}encoder.layer.{i}."
-        a = attend(lin(y, p + "attention.self.query"), lin(y, p + "attention.self.key"),
-                   lin(y, p + "attention.self.value"), arch.text_heads, mask)  # fmt: skip
-        y = ln(lin(a, p + "attention.output.dense") + y, (hdim,), sd[p + "attention.output.LayerNorm.weight"],
-               sd[p + "attention.output.LayerNorm.bias"], eps=1e-12)  # fmt: skip
-        c = attend(lin(y, p + "crossattention.self.query"), lin(image, p + "crossattention.self.key"),
-                   lin(image, p + "crossattention.self.value"), arch.text_heads)  # fmt: skip
-        y = ln(lin(c, p + "crossattention.output.dense") + y, (hdim,),
-               sd[p + "crossattention.output.LayerNorm.weight"], sd[p + "crossattention.output.LayerNorm.bias"],
-               eps=1e-12)  # fmt: skip
+        a = attend(
+            lin(y, p + "attention.self.query"),
+            lin(y, p + "attention.self.key"),
+            lin(y, p + "attention.self.value"),
+            arch.text_heads,
+            mask,
+        )
+        y = ln(
+            lin(a, p + "attention.output.dense") + y,
+            (hdim,),
+            sd[p + "attention.output.LayerNorm.weight"],
+            sd[p + "attention.output.LayerNorm.bias"],
+            eps=1e-12,
+        )
+        c = attend(
+            lin(y, p + "crossattention.self.query"),
+            lin(image, p + "crossattention.self.key"),
+            lin(image, p + "crossattention.self.value"),
+            arch.text_heads,
+        )
+        y = ln(
+            lin(c, p + "crossattention.output.dense") + y,
+            (hdim,),
+            sd[p + "crossattention.output.LayerNorm.weight"],
+            sd[p + "crossattention.output.LayerNorm.bias"],
+            eps=1e-12,
+        )
         z = lin(F.gelu(lin(y, p + "intermediate.dense")), p + "output.dense")
         y = ln(z + y, (hdim,), sd[p + "output.LayerNorm.weight"], sd[p + "output.LayerNorm.bias"], eps=1e-12)
     r = y[:, 0, :]
@@ -247,8 +264,15 @@ def test_component_converts_a_pt_once(tmp_path, monkeypatch):
     tok.save_pretrained(tok_dir)
     arch = dataclasses.replace(TINY_ARCH, text_vocab=len(tok), text_heads=2, vision_heads=2)
     # heads inferred as width // 64 are wrong for toy widths; a real checkpoint uses 64-dim heads.
-    arch = dataclasses.replace(arch, vision_hidden=64, vision_heads=1, text_hidden=64, text_heads=1,
-                               vision_mlp=64, text_intermediate=64)  # fmt: skip
+    arch = dataclasses.replace(
+        arch,
+        vision_hidden=64,
+        vision_heads=1,
+        text_hidden=64,
+        text_heads=1,
+        vision_mlp=64,
+        text_intermediate=64,
+    )
     pt = tmp_path / "my.pt"
     torch.save(random_original_checkpoint(arch), pt)
     reward = build_component("imagereward", {"model": str(pt), "tokenizer": str(tok_dir)})

@@ -13,15 +13,17 @@ from reprompt.backbones import load_backbone
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.rewards import build_component, build_rewards, component_names
 from reprompt.rewards.base import ImageComponent
+from reprompt.rewards.composite import CompositeReward, derive_seeds, normalize, weighted_sum
 from reprompt.rewards.config import RewardConfig
-from reprompt.rewards.pipeline import RewardPipeline, derive_seeds, normalize, weighted_sum
 
 REPO = Path(__file__).resolve().parents[1]
 
+# fmt: off
 CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}],
-        "exclude": [{"class": "cat", "count": 4}]}  # fmt: skip
+        "exclude": [{"class": "cat", "count": 4}]}
 DOG_LEFT = {"tag": "position", "prompt": "a photo of a dog left of a cup",
-            "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}]}  # fmt: skip
+            "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}]}
+# fmt: on
 
 
 def good(prompt: str) -> str:
@@ -85,10 +87,10 @@ class ImageCounter(ImageComponent):
 
 def make(
     components=("format", "length", "geneval"), backbone=None, **kw
-) -> tuple[RewardPipeline, RecordingSketch]:
+) -> tuple[CompositeReward, RecordingSketch]:
     backbone = backbone or RecordingSketch()
     comps = [build_component(c) if isinstance(c, str) else c for c in components]
-    return RewardPipeline(comps, backbone=backbone, **kw), backbone
+    return CompositeReward(comps, backbone=backbone, **kw), backbone
 
 
 def batch():
@@ -103,8 +105,12 @@ def batch():
 @pytest.mark.parametrize("baseline", [False, True])
 def test_render_once_per_completion_and_seed(k, baseline):
     ink = ImageCounter()
-    pipe, bb = make(("format", "length", "geneval", ink), images_per_completion=k, paired_baseline=baseline,
-                    dedupe_renders=False)  # fmt: skip
+    pipe, bb = make(
+        ("format", "length", "geneval", ink),
+        images_per_completion=k,
+        paired_baseline=baseline,
+        dedupe_renders=False,
+    )
     originals, completions, metadata = batch()
     result = pipe.score(originals, completions, metadata)
     n, groups = len(completions), 2
@@ -141,6 +147,25 @@ def test_dedupe_shares_identical_renders_with_the_baseline():
     assert result.render_calls == len(completions)
     assert result.baseline_render_calls == 1
     assert bb.images_rendered == len(completions) + 1
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_identical_completions_in_a_group_are_rendered_once(k):
+    """Two completions of one group that render the same prompt (the same rewrite twice, two fallbacks) share
+    one render per seed: GRPO groups often hold such duplicates, and each render is seconds on a GPU."""
+    same = good("A photo of exactly three cats in a row in the center of the image, nothing else around.")
+    completions = [same, "no tags", same, "still no tags", good("three cats")]
+    originals, metadata = [CATS["prompt"]] * len(completions), [CATS] * len(completions)
+    pipe, bb = make(images_per_completion=k, dedupe_renders=True)
+    result = pipe.score(originals, completions, metadata, keep_images=True)
+    distinct = {result.prompts[i] for i in range(len(completions))}
+    assert len(distinct) == 3  # the rewrite, the original (both fallbacks), "three cats"
+    assert result.render_calls == bb.images_rendered == 3 * k  # without dedupe: 5 * k
+    assert result.images[0] == result.images[2] and result.images[1] == result.images[3]  # the same images
+    assert result.components["geneval"][0] == result.components["geneval"][2]
+    undeduped, bb2 = make(images_per_completion=k, dedupe_renders=False)
+    again = undeduped.score(originals, completions, metadata)
+    assert bb2.images_rendered == 5 * k and again.components == result.components  # same scores, more renders
 
 
 def test_round_and_explicit_seeds():
@@ -246,7 +271,7 @@ def test_a_missing_score_is_neutral_within_its_group_in_every_mode(mode):
     nothing to that difference, in every normalization mode (before: raw 0 under none, the batch mean under
     batch)."""
     judge = HalfMissing({1, 5})
-    pipe = RewardPipeline([judge], backbone=load_backbone("sketch", width=64, height=64), normalization=mode)
+    pipe = CompositeReward([judge], backbone=load_backbone("sketch", width=64, height=64), normalization=mode)
     originals = [CATS["prompt"]] * 4 + [DOG_LEFT["prompt"]] * 2
     r = pipe.score(originals, GROUP_CATS + GROUP_DOG)
     assert r.components["judge"][1] is None and r.components["judge"][5] is None
@@ -279,7 +304,7 @@ def test_std_floor_from_the_config_and_logged():
             "backbone_options": {"width": 64},
         }
     )
-    pipe = RewardPipeline.from_config(cfg)
+    pipe = CompositeReward.from_config(cfg)
     assert pipe.std_floor == {"geneval": 0.5, "format": 0.0}
     originals, completions, metadata = batch()
     r = pipe.score(originals, completions, metadata)
@@ -292,14 +317,17 @@ def test_std_floor_from_the_config_and_logged():
 
 
 def test_an_empty_reason_block_is_not_well_formed_in_the_reward():
-    pipe = RewardPipeline(
+    pipe = CompositeReward(
         [build_component("format")],
         backbone=load_backbone("sketch", width=64, height=64),
         normalization="none",
     )
     prompt = "A photo of exactly three cats on the left side of the image."
-    completions = [f"<reason></reason><prompt>{prompt}</prompt>", f"<reason> </reason><prompt>{prompt}</prompt>",
-                   good(prompt)]  # fmt: skip
+    completions = [
+        f"<reason></reason><prompt>{prompt}</prompt>",
+        f"<reason> </reason><prompt>{prompt}</prompt>",
+        good(prompt),
+    ]
     r = pipe.score([CATS["prompt"]] * 3, completions)
     assert r.components["format"] == [-1.0, -1.0, 1.0]
     assert r.prompts[0] == prompt  # the prompt itself is still rendered
@@ -326,8 +354,8 @@ def test_bad_inputs_are_clear_errors():
         pipe.score(["a"], [None])
     with pytest.raises(RepromptError, match="not valid JSON"):
         pipe.score(["a"], ["x"], ["{not json"])
-    with pytest.raises(ConfigError, match="give the pipeline a backbone"):
-        RewardPipeline([build_component("geneval")])
+    with pytest.raises(ConfigError, match="give the composite reward a backbone"):
+        CompositeReward([build_component("geneval")])
     assert len(pipe.score([], [])) == 0
 
 

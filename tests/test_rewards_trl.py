@@ -12,7 +12,7 @@ import pytest
 from reprompt.backbones import load_backbone
 from reprompt.format import PromptSpec
 from reprompt.rewards import build_component, make_trl_reward_funcs
-from reprompt.rewards.pipeline import RewardPipeline
+from reprompt.rewards.composite import CompositeReward
 from reprompt.rewards.trl import EXPECTED_COLUMNS, completion_text, original_prompt
 
 CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]}
@@ -36,7 +36,7 @@ class CountingSketch:
 def pipeline(**kw):
     bb = CountingSketch()
     comps = [build_component(n) for n in ("geneval", "format", "length")]
-    return RewardPipeline(
+    return CompositeReward(
         comps, backbone=bb, weights={"geneval": 2.0, "format": 0.5, "length": 0.5}, **kw
     ), bb
 
@@ -100,8 +100,12 @@ def test_original_column_wins_and_recovery_from_messages():
     assert original_prompt([{"role": "user", "content": [{"type": "text", "text": "a dog"}]}]) == "a dog"
     assert completion_text([{"role": "assistant", "content": "x"}]) == "x"
     # metadata as dict, JSON string, None, or a datasets struct with None-filled keys
-    struct = {"tag": "counting", "prompt": "p", "exclude": None,
-              "include": [{"class": "cat", "count": 3, "color": None, "position": None}]}  # fmt: skip
+    struct = {
+        "tag": "counting",
+        "prompt": "p",
+        "exclude": None,
+        "include": [{"class": "cat", "count": 3, "color": None, "position": None}],
+    }
     prompts, comps = conversational([CATS["prompt"]] * 4, [GOOD] * 4)
     out = geneval(prompts, comps, None, metadata=[CATS, json.dumps(CATS), None, struct])
     assert out[0] == out[1] == out[3] == 1.0
@@ -134,8 +138,14 @@ def test_grpo_trainer_step_with_the_reward(tiny_model, tmp_path):
     pipe, bb = pipeline(dedupe_renders=False)  # a random policy falls back a lot: count every render
     funcs, weights = make_trl_reward_funcs(pipe)
     spec = PromptSpec()
-    rows = [CATS, {"tag": "two_object", "prompt": "a photo of a dog and a cup",
-                   "include": [{"class": "dog", "count": 1}, {"class": "cup", "count": 1}]}]  # fmt: skip
+    rows = [
+        CATS,
+        {
+            "tag": "two_object",
+            "prompt": "a photo of a dog and a cup",
+            "include": [{"class": "dog", "count": 1}, {"class": "cup", "count": 1}],
+        },
+    ]
     data = Dataset.from_list(
         [
             {"prompt": spec.messages(r["prompt"]), "original": r["prompt"], "metadata": json.dumps(r)}

@@ -17,18 +17,50 @@ def test_rl_evidence_script_runs_end_to_end_and_resumes(
     tiny_model, shared_benchmarks: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "results" / "rl_evidence.json"
-    train_args = ("--max_steps 1 --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --num_iterations 1 "
-                  "--max_completion_length 12 --heldout_max 2 --save_strategy no --max_length 256 "
-                  "--logging_steps 1")  # fmt: skip
-    cmd = [sys.executable, str(REPO / "benchmarks" / "rl_evidence.py"), "--root", str(tmp_path / "run"),
-           "--base-policy", str(tiny_model("tiny-qwen2")), "--per-tag", "1", "--n-sft", "8", "--n-rl", "4",
-           "--n-heldout", "2", "--max-new-tokens", "12", "--train-args", train_args, "--out", str(out)]  # fmt: skip
+    grpo_args = (
+        "--max_steps 1 --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --num_iterations 1 "
+        "--max_completion_length 12 --heldout_max 2 --save_strategy no --logging_steps 1"
+    )
+    sft_args = "--max_steps 1 --save_strategy no --max_length 256 --logging_steps 1"
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "rl_evidence.py"),
+        "--root",
+        str(tmp_path / "run"),
+        "--base-policy",
+        str(tiny_model("tiny-qwen2")),
+        "--per-tag",
+        "1",
+        "--n-sft",
+        "8",
+        "--n-rl",
+        "4",
+        "--n-heldout",
+        "2",
+        "--max-new-tokens",
+        "12",
+        "--grpo-args",
+        grpo_args,
+        "--sft-args",
+        sft_args,
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert set(results["rows"]) == {"none", "sft", "sft_grpo", "grpo_alone", "sft_noreason", "sft_grpo_noreason",
-                                    "none@sketch-b", "sft@sketch-b", "sft_grpo@sketch-b"}  # fmt: skip
+    assert set(results["rows"]) == {
+        "none",
+        "sft",
+        "sft_grpo",
+        "grpo_alone",
+        "sft_noreason",
+        "sft_grpo_noreason",
+        "none@sketch-b",
+        "sft@sketch-b",
+        "sft_grpo@sketch-b",
+    }
     assert {"sft_grpo vs sft", "sft_grpo vs none", "sft_grpo@sketch-b vs sft@sketch-b"} <= set(
         results["comparisons"]
     )

@@ -45,8 +45,13 @@ def test_compatible_jobs_merge_up_to_max_batch(held):
     release.set()
     results = [job.result(timeout=20) for job in jobs]
     assert [[r.original for r in res.rewrites] for res in results] == [
-        ["prompt 0"], ["prompt 1"], ["prompt 2"], ["prompt 3"], ["sampled"], ["prompt 5", "prompt 6"]
-    ]  # fmt: skip
+        ["prompt 0"],
+        ["prompt 1"],
+        ["prompt 2"],
+        ["prompt 3"],
+        ["sampled"],
+        ["prompt 5", "prompt 6"],
+    ]
     # first batch: 3 greedy prompts (the limit); then prompt 3 with the 2-prompt job; the sampled one alone
     assert policy.calls == [
         ["prompt 0", "prompt 1", "prompt 2"],

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprompt.backbones import load_backbone
-from reprompt.geneval.vocabulary import GENEVAL_COLORS, GENEVAL_TAGS
 from reprompt.geneval.metadata import MetadataError, validate_metadata
 from reprompt.geneval.rules import RELATIONS, detections_from_boxes, score_detections
+from reprompt.geneval.vocabulary import GENEVAL_COLORS, GENEVAL_TAGS
 from reprompt.policy.base import GenerationOptions, IdentityRewriter
 from reprompt.rewards import build_rewards
 from reprompt.rewards.config import ServiceConfig

@@ -18,12 +18,14 @@ from reprompt.eval.geneval.generate import GenerateConfig, generate_run, load_me
 from reprompt.utils.lock import folder_lock
 
 REPO = Path(__file__).resolve().parents[1]
+# fmt: off
 META = [
     {"tag": "single_object", "include": [{"class": "cat", "count": 1}], "prompt": "a photo of a cat"},
     {"tag": "counting", "include": [{"class": "dog", "count": 2}], "exclude": [{"class": "dog", "count": 3}],
      "prompt": "a photo of two dogs"},
     {"tag": "colors", "include": [{"class": "car", "count": 1, "color": "red"}], "prompt": "a photo of a red car"},
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.fixture

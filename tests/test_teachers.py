@@ -31,8 +31,8 @@ from reprompt.data.teachers import (
     load_teacher,
 )
 from reprompt.errors import ConfigError
-from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 from reprompt.format import parse_completion
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 
 REPO = Path(__file__).resolve().parents[1]
 TEACHERS_PY = REPO / "reprompt" / "data" / "teachers.py"
@@ -199,6 +199,7 @@ META_CNT = templates.counting("cup", 4)
 META_COL = templates.colors("car", "pink")
 META_TWO = templates.two_object("cup", "dog")
 
+# fmt: off
 DETECT_CASES = [
     # (a) absolute places, and what is only relative
     ("A cup on the left side of the image and a dog on the right side.", META_POS,
@@ -236,7 +237,8 @@ DETECT_CASES = [
     ("A pink car in a garden. The car is painted bright pink.", META_COL, {"color_clauses": True}),
     ("A sofa and a cup. The couch is soft.", templates.two_object("couch", "cup"),
      {"one_object_per_sentence": False}),  # "sofa" is a couch: named in both sentences
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize(("prompt", "meta", "expected"), DETECT_CASES, ids=[c[0][:40] for c in DETECT_CASES])
@@ -267,8 +269,20 @@ def test_data_sft_generic_end_to_end_and_blind_to_the_backbone(tmp_path: Path, c
     outs = {}
     for backbone in ("sketch", "sketch-b"):
         out = tmp_path / f"sft-{backbone}.jsonl"
-        rc = main(["data", "sft", "--prompts", str(prompts), "--out", str(out), "--teacher", "generic",
-                   "--backbone", backbone])  # fmt: skip
+        rc = main(
+            [
+                "data",
+                "sft",
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(out),
+                "--teacher",
+                "generic",
+                "--backbone",
+                backbone,
+            ]
+        )
         assert rc == 0
         outs[backbone] = [json.loads(line) for line in out.read_text().splitlines()]
     assert "kept 12 of 12" in capsys.readouterr().out

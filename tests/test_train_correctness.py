@@ -74,14 +74,29 @@ def _grpo_cfg(policy: Path, tmp: Path, **over) -> object:
     prompts = tmp / "prompts.txt"
     prompts.write_text(PROMPT + "\n")
     cfg = {
-        "policy": str(policy), "prompts": str(prompts), "output_dir": str(tmp / "out"),
-        "rewards": {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                    "components": ["format", "length"]},
-        "max_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "num_generations": 2,
-        "max_completion_length": 64, "temperature": 0.05, "learning_rate": 1e-4, "save_strategy": "no",
-        "logging_steps": 1, "report_to": "none", "disable_tqdm": True, "seed": 0, "heldout_every": 0,
+        "policy": str(policy),
+        "prompts": str(prompts),
+        "output_dir": str(tmp / "out"),
+        "rewards": {
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["format", "length"],
+        },
+        "max_steps": 1,
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "num_generations": 2,
+        "max_completion_length": 64,
+        "temperature": 0.05,
+        "learning_rate": 1e-4,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": 0,
+        "heldout_every": 0,
         "samples_every": 0,
-    }  # fmt: skip
+    }
     cfg.update(over)
     path = tmp / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -140,13 +155,27 @@ def test_a_judge_outage_stops_training(chatty: Path, tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    judge = {"backend": "openai", "model": "judge", "base_url": f"http://127.0.0.1:{port}/v1",
-             "api_key_env": None, "retries": 0, "timeout": 2}  # fmt: skip
+    judge = {
+        "backend": "openai",
+        "model": "judge",
+        "base_url": f"http://127.0.0.1:{port}/v1",
+        "api_key_env": None,
+        "retries": 0,
+        "timeout": 2,
+    }
     cfg = _grpo_cfg(
-        chatty, tmp_path, max_steps=4, max_missing_steps=2, temperature=1.0,
-        rewards={"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                 "components": ["vlm_judge", "format"], "options": {"vlm_judge": judge}},
-    )  # fmt: skip
+        chatty,
+        tmp_path,
+        max_steps=4,
+        max_missing_steps=2,
+        temperature=1.0,
+        rewards={
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["vlm_judge", "format"],
+            "options": {"vlm_judge": judge},
+        },
+    )
     trainer, _, _ = grpo.build_trainer(cfg)
     with pytest.raises(RewardOutageError, match="vlm_judge") as err:
         trainer.train()
@@ -185,10 +214,36 @@ def _sft_lora(tiny: Path, tmp: Path) -> Path:
         json.dumps({"prompt": PROMPT, "reasoning": "One cat in the center.", "rewritten": "A gray cat."})
         + "\n"
     )
-    args = ["--policy", str(tiny), "--sft_data", str(data), "--output_dir", str(tmp / "sft-lora"),
-            "--use_peft", "true", "--lora_r", "4", "--lora_alpha", "8", "--max_steps", "2",
-            "--per_device_train_batch_size", "1", "--learning_rate", "1e-2", "--save_strategy", "no",
-            "--report_to", "none", "--disable_tqdm", "true", "--system_prompt", "Rewrite.", "--few_shot", "false"]  # fmt: skip
+    args = [
+        "--policy",
+        str(tiny),
+        "--sft_data",
+        str(data),
+        "--output_dir",
+        str(tmp / "sft-lora"),
+        "--use_peft",
+        "true",
+        "--lora_r",
+        "4",
+        "--lora_alpha",
+        "8",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "1",
+        "--learning_rate",
+        "1e-2",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--system_prompt",
+        "Rewrite.",
+        "--few_shot",
+        "false",
+    ]
     out = sft.train(sft.parse(args))
     assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
     return out
@@ -205,14 +260,29 @@ def test_a_lora_sft_output_is_a_grpo_starting_point(tiny_model, tmp_path: Path, 
 
     adapter = _sft_lora(tiny_model("tiny-qwen2"), tmp_path)
     cfg = {
-        "policy": str(adapter), "prompts": str(tmp_path / "p.txt"), "output_dir": str(tmp_path / "grpo"),
-        "rewards": {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                    "components": ["format", "length"]},
-        "use_peft": use_peft, "max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2,
-        "gradient_accumulation_steps": 1, "max_completion_length": 16, "temperature": 1.0, "beta": 0.04,
-        "learning_rate": 1e-2, "save_strategy": "no", "report_to": "none", "disable_tqdm": True,
-        "heldout_every": 0, "samples_every": 0,
-    }  # fmt: skip
+        "policy": str(adapter),
+        "prompts": str(tmp_path / "p.txt"),
+        "output_dir": str(tmp_path / "grpo"),
+        "rewards": {
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["format", "length"],
+        },
+        "use_peft": use_peft,
+        "max_steps": 1,
+        "per_device_train_batch_size": 2,
+        "num_generations": 2,
+        "gradient_accumulation_steps": 1,
+        "max_completion_length": 16,
+        "temperature": 1.0,
+        "beta": 0.04,
+        "learning_rate": 1e-2,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "heldout_every": 0,
+        "samples_every": 0,
+    }
     (tmp_path / "p.txt").write_text(PROMPT + "\n")
     (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", "grpo", "--config", str(tmp_path / "grpo.yaml")]) == 0

@@ -45,26 +45,69 @@ def primed(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("primed")
     data = root / "prime.jsonl"
-    data.write_text("".join(json.dumps({"id": f"t{i}", "prompt": p, "reasoning": r, "rewritten": w}) + "\n"
-                            for i, (p, r, w) in enumerate(PRIME)))  # fmt: skip
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"t{i}", "prompt": p, "reasoning": r, "rewritten": w}) + "\n"
+            for i, (p, r, w) in enumerate(PRIME)
+        )
+    )
     args = [
-        "--policy", str(tiny_model("tiny-qwen2")), "--sft_data", str(data), "--output_dir", str(root / "policy"),
-        "--max_steps", "120", "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
-        "--warmup_steps", "0", "--lr_scheduler_type", "constant", "--save_strategy", "no", "--report_to", "none",
-        "--disable_tqdm", "true", "--system_prompt", "Rewrite.", "--few_shot", "false", "--logging_steps", "200",
-    ]  # fmt: skip
+        "--policy",
+        str(tiny_model("tiny-qwen2")),
+        "--sft_data",
+        str(data),
+        "--output_dir",
+        str(root / "policy"),
+        "--max_steps",
+        "120",
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-2",
+        "--warmup_steps",
+        "0",
+        "--lr_scheduler_type",
+        "constant",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--system_prompt",
+        "Rewrite.",
+        "--few_shot",
+        "false",
+        "--logging_steps",
+        "200",
+    ]
     return sft.train(sft.parse(args))
 
 
 def _sketch_config(policy: Path, prompts: Path, out: Path, **over) -> dict:
     cfg = {
-        "policy": str(policy), "prompts": str(prompts), "output_dir": str(out),
-        "rewards": {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                    "components": ["geneval", "format", "length"], "options": {"geneval": {"mode": "partial"}}},
-        "max_steps": 2, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "num_generations": 2,
-        "max_completion_length": 24, "temperature": 1.0, "learning_rate": 1e-3, "save_steps": 1,
-        "logging_steps": 1, "report_to": "none", "disable_tqdm": True, "seed": 0,
-    }  # fmt: skip
+        "policy": str(policy),
+        "prompts": str(prompts),
+        "output_dir": str(out),
+        "rewards": {
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["geneval", "format", "length"],
+            "options": {"geneval": {"mode": "partial"}},
+        },
+        "max_steps": 2,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "num_generations": 2,
+        "max_completion_length": 24,
+        "temperature": 1.0,
+        "learning_rate": 1e-3,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": 0,
+    }
     cfg.update(over)
     return cfg
 
@@ -86,16 +129,28 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
 
     prompts = _prompts(tmp_path)
     cfg = _sketch_config(
-        primed, prompts, tmp_path / "out",
-        rewards={"backbone": "flux-dev", "backbone_model": str(tiny_model("tiny-flux")),
-                 "backbone_options": {"height": 32, "width": 32, "steps": 2},
-                 "components": ["clipscore", "format", "length"],
-                 "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}}},
-        heldout_prompts=str(prompts), heldout_every=1, heldout_max=2,
-        heldout_rewards={"components": ["clipscore"], "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}},
-                         "normalization": "none"},
-        samples_every=1, samples_per_table=2, beta=0.04,
-    )  # fmt: skip
+        primed,
+        prompts,
+        tmp_path / "out",
+        rewards={
+            "backbone": "flux-dev",
+            "backbone_model": str(tiny_model("tiny-flux")),
+            "backbone_options": {"height": 32, "width": 32, "steps": 2},
+            "components": ["clipscore", "format", "length"],
+            "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}},
+        },
+        heldout_prompts=str(prompts),
+        heldout_every=1,
+        heldout_max=2,
+        heldout_rewards={
+            "components": ["clipscore"],
+            "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}},
+            "normalization": "none",
+        },
+        samples_every=1,
+        samples_per_table=2,
+        beta=0.04,
+    )
     out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
 
     before, after = _weights(primed), _weights(out)
@@ -103,14 +158,33 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
     assert not unchanged, f"weights not trained: {unchanged}"
     history = json.loads((out / "log_history.json").read_text())
     step = next(h for h in history if h.get("step") == 2 and "loss" in h)
-    for key in ("rewards/clipscore/mean", "rewards/clipscore/std", "rewards/format/mean", "rewards/length/mean",
-                "completions/format_ok", "completions/fallback", "completions/prompt_tokens", "kl",
-                "heldout/clipscore", "heldout/format_ok", "reward/render_calls"):  # fmt: skip
+    for key in (
+        "rewards/clipscore/mean",
+        "rewards/clipscore/std",
+        "rewards/format/mean",
+        "rewards/length/mean",
+        "completions/format_ok",
+        "completions/fallback",
+        "completions/prompt_tokens",
+        "kl",
+        "heldout/clipscore",
+        "heldout/format_ok",
+        "reward/render_calls",
+    ):
         assert key in step, f"{key} not logged"
     # the step-time split: generation (sampling + log-prob passes), reward (render + each component), training
     t = {k.removeprefix("timing/"): v for k, v in step.items() if k.startswith("timing/")}
-    assert {"step_s", "generation_s", "sampling_s", "logprobs_s", "reward_s", "render_s", "clipscore_s", "train_s",
-            "optimizer_s"} <= set(t), sorted(t)  # fmt: skip
+    assert {
+        "step_s",
+        "generation_s",
+        "sampling_s",
+        "logprobs_s",
+        "reward_s",
+        "render_s",
+        "clipscore_s",
+        "train_s",
+        "optimizer_s",
+    } <= set(t), sorted(t)
     assert all(v >= 0 for v in t.values())
     assert t["generation_s"] + t["reward_s"] + t["train_s"] == pytest.approx(t["step_s"], rel=1e-3)
     assert 0 < t["sampling_s"] <= t["generation_s"] + 1e-6 and t["optimizer_s"] <= t["train_s"]
@@ -142,8 +216,15 @@ def test_grpo_against_the_reward_service(
     from reprompt.train import grpo
 
     prompts = _prompts(tmp_path)
-    cfg = _sketch_config(primed, prompts, tmp_path / "out", max_steps=1, heldout_prompts=str(prompts),
-                         heldout_every=1, heldout_max=2)  # fmt: skip
+    cfg = _sketch_config(
+        primed,
+        prompts,
+        tmp_path / "out",
+        max_steps=1,
+        heldout_prompts=str(prompts),
+        heldout_every=1,
+        heldout_max=2,
+    )
     reward = cfg.pop("rewards")  # partial-credit GenEval + format + length, in the service
     monkeypatch.setenv("TEST_REWARD_TOKEN", "tok-123")
     with BackgroundServer(create_app(build_rewards(reward), ServiceConfig(), token="tok-123")) as server:
@@ -151,9 +232,13 @@ def test_grpo_against_the_reward_service(
         # without a reward of its own the guard would silently score with the training reward: refused
         with pytest.raises(ConfigError, match="held-out guard needs its own reward"):
             grpo.build_trainer(grpo.parse(["--config", str(_write(cfg, tmp_path / "bad.yaml"))]))
-        cfg["heldout_rewards"] = {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                                  "components": ["geneval"], "options": {"geneval": {"mode": "strict"}},
-                                  "normalization": "none"}  # fmt: skip
+        cfg["heldout_rewards"] = {
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["geneval"],
+            "options": {"geneval": {"mode": "strict"}},
+            "normalization": "none",
+        }
         out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
     step = next(h for h in json.loads((out / "log_history.json").read_text()) if "loss" in h)
     assert {"rewards/geneval/mean", "rewards/format/mean", "heldout/geneval", "completions/format_ok"} <= set(
@@ -171,8 +256,16 @@ def test_grpo_lora_trains_only_the_adapter(primed: Path, tmp_path: Path) -> None
 
     from reprompt.train import grpo
 
-    cfg = _sketch_config(primed, _prompts(tmp_path), tmp_path / "out", use_peft=True, lora_r=4, lora_alpha=8,
-                         max_steps=1, learning_rate=1e-2)  # fmt: skip
+    cfg = _sketch_config(
+        primed,
+        _prompts(tmp_path),
+        tmp_path / "out",
+        use_peft=True,
+        lora_r=4,
+        lora_alpha=8,
+        max_steps=1,
+        learning_rate=1e-2,
+    )
     out = grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
     adapter = load_file(str(out / "adapter_model.safetensors"))
     assert any("lora_B" in k and adapter[k].abs().sum() > 0 for k in adapter)
@@ -197,8 +290,18 @@ def test_killed_run_resumes_from_its_last_checkpoint(primed: Path, tmp_path: Pat
     """A real SIGKILL of a training process after a checkpoint; the same command then finishes the run."""
     out = tmp_path / "out"
     prompts = _prompts(tmp_path)
-    cfg = _sketch_config(primed, prompts, out, max_steps=12, save_steps=2, save_total_limit=2,
-                         max_completion_length=32, heldout_prompts=str(prompts), heldout_every=2, heldout_max=2)  # fmt: skip
+    cfg = _sketch_config(
+        primed,
+        prompts,
+        out,
+        max_steps=12,
+        save_steps=2,
+        save_total_limit=2,
+        max_completion_length=32,
+        heldout_prompts=str(prompts),
+        heldout_every=2,
+        heldout_max=2,
+    )
     cmd = [sys.executable, "-m", "reprompt.train.grpo", "--config", str(_write(cfg, tmp_path / "cfg.yaml"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,12 +343,34 @@ def test_config_mistakes_name_the_fix(primed: Path, tmp_path: Path) -> None:
         grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path)])
     with pytest.raises(ConfigError, match="rewards file"):
         grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--rewards", "nope.yaml"])
-    cfg = grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path),
-                      "--rewards", '{"components": ["format", "length"], "backbone": "sketch"}'])  # fmt: skip
+    cfg = grpo.parse(
+        [
+            "--policy",
+            str(primed),
+            "--prompts",
+            str(prompts),
+            "--output_dir",
+            str(tmp_path),
+            "--rewards",
+            '{"components": ["format", "length"], "backbone": "sketch"}',
+        ]
+    )
     assert cfg.reward_config()["components"] == ["format", "length"]
     with pytest.raises(ConfigError, match="divisible by num_generations"):
-        grpo.parse(["--policy", str(primed), "--prompts", str(prompts), "--output_dir", str(tmp_path),
-                    "--rewards", "configs/rewards/cpu.yaml", "--per_device_train_batch_size", "3"])  # fmt: skip
+        grpo.parse(
+            [
+                "--policy",
+                str(primed),
+                "--prompts",
+                str(prompts),
+                "--output_dir",
+                str(tmp_path),
+                "--rewards",
+                "configs/rewards/cpu.yaml",
+                "--per_device_train_batch_size",
+                "3",
+            ]
+        )
 
 
 GRPO_RECIPES = sorted([*(REPO / "configs" / "grpo").glob("*.yaml"), *(REPO / "configs").glob("*-grpo.yaml")])
@@ -280,9 +405,18 @@ def test_grpo_recipes_parse_and_validate(
         RewardConfig.from_dict(dict(cfg.heldout_rewards))
     assert cfg.generation_batch_size % cfg.num_generations == 0
     if recipe.name == "qwen2.5-3b_flux-dev.yaml":  # the paper's recipe
-        got = (cfg.num_generations, cfg.learning_rate, cfg.beta, cfg.epsilon, cfg.temperature, cfg.num_train_epochs,
-               cfg.max_completion_length, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps,
-               cfg.max_prompts)  # fmt: skip
+        got = (
+            cfg.num_generations,
+            cfg.learning_rate,
+            cfg.beta,
+            cfg.epsilon,
+            cfg.temperature,
+            cfg.num_train_epochs,
+            cfg.max_completion_length,
+            cfg.per_device_train_batch_size,
+            cfg.gradient_accumulation_steps,
+            cfg.max_prompts,
+        )
         assert got == (4, 2e-6, 0.04, 0.2, 0.9, 3, 256, 8, 2, 1000)
         assert RewardConfig.from_dict(cfg.reward_config()).backbone == "flux-dev"
 
@@ -315,9 +449,25 @@ def test_a_run_resumed_at_an_epoch_boundary_ends_with_identical_weights(primed: 
     prompts = _prompts(tmp_path)  # 4 prompts, 2 per step: an epoch is 2 steps
 
     def run(out: Path, kill: bool) -> None:
-        cfg = grpo.parse(["--config", str(_write(_sketch_config(primed, prompts, out, max_steps=4, save_steps=2,
-                                                                 lr_scheduler_type="constant", beta=0.04),
-                                                  tmp_path / f"{out.name}.yaml"))])  # fmt: skip
+        cfg = grpo.parse(
+            [
+                "--config",
+                str(
+                    _write(
+                        _sketch_config(
+                            primed,
+                            prompts,
+                            out,
+                            max_steps=4,
+                            save_steps=2,
+                            lr_scheduler_type="constant",
+                            beta=0.04,
+                        ),
+                        tmp_path / f"{out.name}.yaml",
+                    )
+                ),
+            ]
+        )
         trainer, spec, record = grpo.build_trainer(cfg)
         if kill:
             trainer.add_callback(KillAfterStep2())

@@ -31,9 +31,21 @@ def _launch(stage: str, config: dict, tmp: Path, name: str, record: Path | None 
     path.write_text(yaml.safe_dump(config))
     from reprompt.serving.reward_service import free_port
 
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE),
-           "--num_processes", "2", "--main_process_port", str(free_port()),
-           str(LAUNCHER), stage, str(path), str(record or tmp)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ACCELERATE),
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(free_port()),
+        str(LAUNCHER),
+        stage,
+        str(path),
+        str(record or tmp),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -52,13 +64,28 @@ def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sft_on_two_processes(tiny_model, tmp_path: Path) -> None:
     data = tmp_path / "sft.jsonl"
-    data.write_text("".join(json.dumps({"prompt": p, "reasoning": f"Plan for {p}.", "rewritten": p.capitalize()})
-                            + "\n" for p in PROMPTS))  # fmt: skip
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": p, "reasoning": f"Plan for {p}.", "rewritten": p.capitalize()}) + "\n"
+            for p in PROMPTS
+        )
+    )
     out = tmp_path / "sft"
-    cfg = {"policy": str(tiny_model("tiny-qwen2")), "sft_data": str(data), "output_dir": str(out),
-           "max_steps": 2, "per_device_train_batch_size": 1, "learning_rate": 1e-3, "save_steps": 1,
-           "logging_steps": 1, "report_to": "none", "disable_tqdm": True, "few_shot": False, "system_prompt": "Rewrite.",
-           "use_cpu": True}  # fmt: skip
+    cfg = {
+        "policy": str(tiny_model("tiny-qwen2")),
+        "sft_data": str(data),
+        "output_dir": str(out),
+        "max_steps": 2,
+        "per_device_train_batch_size": 1,
+        "learning_rate": 1e-3,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "few_shot": False,
+        "system_prompt": "Rewrite.",
+        "use_cpu": True,
+    }
     _launch("sft", cfg, tmp_path, "sft")
     assert (out / "model.safetensors").exists() and (out / "reprompt_format.json").exists()
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
@@ -77,15 +104,36 @@ def test_grpo_on_two_processes_whole_groups_shared_seeds_heldout_and_resume(
     out, record = tmp_path / "grpo", tmp_path / "record"
     record.mkdir()
     cfg = {
-        "policy": str(tiny_model("tiny-qwen2")), "prompts": str(prompts), "output_dir": str(out),
-        "rewards": {"backbone": "sketch", "backbone_options": {"width": 64, "height": 64},
-                    "components": ["geneval", "format", "length"], "options": {"geneval": {"mode": "partial"}}},
-        "num_generations": 2, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-        "max_completion_length": 12, "temperature": 1.0, "learning_rate": 1e-3, "beta": 0.04,
-        "max_steps": 2, "save_steps": 1, "logging_steps": 1, "report_to": "none", "disable_tqdm": True,
-        "heldout_prompts": str(prompts), "heldout_every": 1, "heldout_max": 3, "samples_every": 0,
-        "seed": 0, "few_shot": False, "system_prompt": "Rewrite.", "use_cpu": True,
-    }  # fmt: skip
+        "policy": str(tiny_model("tiny-qwen2")),
+        "prompts": str(prompts),
+        "output_dir": str(out),
+        "rewards": {
+            "backbone": "sketch",
+            "backbone_options": {"width": 64, "height": 64},
+            "components": ["geneval", "format", "length"],
+            "options": {"geneval": {"mode": "partial"}},
+        },
+        "num_generations": 2,
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "max_completion_length": 12,
+        "temperature": 1.0,
+        "learning_rate": 1e-3,
+        "beta": 0.04,
+        "max_steps": 2,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "heldout_prompts": str(prompts),
+        "heldout_every": 1,
+        "heldout_max": 3,
+        "samples_every": 0,
+        "seed": 0,
+        "few_shot": False,
+        "system_prompt": "Rewrite.",
+        "use_cpu": True,
+    }
     _launch("grpo", cfg, tmp_path, "grpo", record)
     rows = {
         r: [json.loads(line) for line in (record / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)

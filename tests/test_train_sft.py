@@ -25,11 +25,32 @@ def sft_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _args(policy: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--policy", str(policy), "--sft_data", str(data), "--output_dir", str(out), "--max_steps", "2",
-        "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--save_steps", "1",
-        "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true", "--max_length", "512",
-        "--system_prompt", "Rewrite the request. Plan in <reason></reason>, answer in <prompt></prompt>.", *extra,
-    ]  # fmt: skip
+        "--policy",
+        str(policy),
+        "--sft_data",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--learning_rate",
+        "1e-3",
+        "--save_steps",
+        "1",
+        "--logging_steps",
+        "1",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--max_length",
+        "512",
+        "--system_prompt",
+        "Rewrite the request. Plan in <reason></reason>, answer in <prompt></prompt>.",
+        *extra,
+    ]
 
 
 def _weights(folder: Path) -> dict:
@@ -88,8 +109,21 @@ def test_lora_sft_saves_an_adapter_that_loads_with_its_spec(
     from reprompt.policy import RePrompter
     from reprompt.train import sft
 
-    out = sft.train(sft.parse(_args(tiny_model("tiny-qwen2"), sft_file, tmp_path / "lora", "--use_peft", "true",
-                                    "--lora_r", "4", "--lora_alpha", "8")))  # fmt: skip
+    out = sft.train(
+        sft.parse(
+            _args(
+                tiny_model("tiny-qwen2"),
+                sft_file,
+                tmp_path / "lora",
+                "--use_peft",
+                "true",
+                "--lora_r",
+                "4",
+                "--lora_alpha",
+                "8",
+            )
+        )
+    )
     assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
     from safetensors.torch import load_file
 

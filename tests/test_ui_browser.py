@@ -19,7 +19,7 @@ EDITED = "A red apple on the left side of the image. A blue car on the right sid
 
 
 def test_ui_in_a_real_browser(tmp_path, tiny_model):
-    from reprompt.ui.browser import browser_skip_reason, drive
+    from reprompt.testing.browser import browser_skip_reason, drive
 
     reason = browser_skip_reason()
     if reason and os.environ.get("CI"):  # scripts/setup.sh installs Chromium in CI: it must run there

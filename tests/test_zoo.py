@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from reprompt.errors import RepromptError
-from reprompt.zoo import MARKER, TINY_MODELS, build_tiny, list_tiny
-from reprompt.zoo.vision import COCO_CLASSES
+from reprompt.testing import MARKER, TINY_MODELS, build_tiny, list_tiny
+from reprompt.testing.vision import COCO_CLASSES
 
 TAGGED = "<reason>Two red apples go left of a blue dog.</reason><prompt>A photo of two red apples.</prompt>"
 
@@ -62,6 +61,10 @@ def test_default_folder_is_under_reprompt_cache(tmp_path: Path, monkeypatch: pyt
     assert [p.name for p in (tmp_path / "tiny").iterdir()] == ["tiny-llama"]  # no temporary leftovers
 
 
+def _must_not_build(folder: Path, seed: int) -> None:
+    raise AssertionError("rebuilt a cached tiny model")
+
+
 def test_idempotent_and_rebuilds_on_other_seed(tmp_path: Path) -> None:
     import torch
 
@@ -71,9 +74,10 @@ def test_idempotent_and_rebuilds_on_other_seed(tmp_path: Path) -> None:
     assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
     weights = folder / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
-    start = time.perf_counter()
-    assert build_tiny("tiny-llama", folder) == folder
-    assert time.perf_counter() - start < 0.05
+    from unittest import mock
+
+    with mock.patch.dict("reprompt.testing.TINY_MODELS", {"tiny-llama": _must_not_build}):
+        assert build_tiny("tiny-llama", folder) == folder  # a matching marker: nothing is built again
     assert weights.stat().st_mtime_ns == stamp
     build_tiny("tiny-llama", folder, seed=1)
     assert json.loads((folder / MARKER).read_text())["seed"] == 1
@@ -97,7 +101,7 @@ def test_tokenizers_do_not_depend_on_hash_seed() -> None:
     import sys
 
     code = (
-        "import hashlib; from reprompt.zoo import tokenizers as t; "
+        "import hashlib; from reprompt.testing import tokenizers as t; "
         "print([hashlib.sha256(f().backend_tokenizer.to_str().encode()).hexdigest() "
         "for f in (t.qwen2_tokenizer, t.smollm2_tokenizer, t.clip_tokenizer, t.t5_tokenizer, t.bert_tokenizer)])"
     )
@@ -215,10 +219,9 @@ def test_flux_as_a_user_loads_it(tiny_model) -> None:
         generator = torch.Generator().manual_seed(0)
         return pipe(prompt, height=64, width=64, num_inference_steps=2, generator=generator).images[0]
 
-    start = time.perf_counter()
     image = render("a photo of a cat")
-    assert time.perf_counter() - start < 2.0
     assert image.size == (64, 64)
+    assert image.tobytes() == render("a photo of a cat").tobytes()  # seeded: the same image again
     assert image.tobytes() != render("three green umbrellas above a red car").tobytes()
 
 
@@ -338,10 +341,10 @@ def test_qwen2_vl_auto_processor(tiny_model) -> None:
 
 
 def test_full_size_architectures_have_the_published_parameter_counts() -> None:
-    """reprompt.zoo.full (GPU timing at the paper's shapes) builds the real sizes: checked on the meta device,
+    """reprompt.testing.full (GPU timing at the paper's shapes) builds the real sizes: checked on the meta device,
     against the published counts (Qwen2.5-3B 3.09B, FLUX.1-dev transformer 11.9B, T5-v1.1-XXL encoder 4.76B,
     CLIP ViT-L/14 text 123M, FLUX VAE 84M, ImageReward-v1.0 (BLIP ViT-L + BERT-base) 0.45B, Qwen2.5-VL-3B 3.75B)."""
-    from reprompt.zoo.full import parameter_counts
+    from reprompt.testing.full import parameter_counts
 
     billions = {k: round(v / 1e9, 2) for k, v in parameter_counts().items()}
     assert billions == {
@@ -358,7 +361,7 @@ def test_full_size_architectures_have_the_published_parameter_counts() -> None:
 def test_materialize_builds_on_the_given_device_and_dtype_and_restores() -> None:
     import torch
 
-    from reprompt.zoo.full import materialize
+    from reprompt.testing.full import materialize
 
     with materialize("cpu", "bfloat16"):
         layer = torch.nn.Linear(4, 4)

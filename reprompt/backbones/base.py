@@ -42,9 +42,29 @@ class RenderOutput:
 
 @runtime_checkable
 class Backbone(Protocol):
-    """A frozen text-to-image model. Image k is fully determined by (prompt k, seed k)."""
+    """A frozen text-to-image model. Image k is fully determined by (prompt k, seed k) and :meth:`settings`.
+
+    ``width``/``height`` are the size of the images it renders; :meth:`settings` the values that decide its
+    images (recorded with every benchmark run, so two runs pair up only if they match) and :meth:`source`
+    what was loaded (resolved name or path, and a revision: hub commit, folder fingerprint or package
+    version). Callers rely on these instead of probing attributes.
+    """
 
     name: str
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide the images (size, steps, guidance, a simulator's rates ...)."""
+        ...
+
+    def source(self) -> tuple[str, str | None]:
+        """(what was loaded: a folder, a hub id or a simulator name; its revision or None)."""
+        ...
 
     def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput: ...
 

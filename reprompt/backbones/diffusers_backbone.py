@@ -20,70 +20,70 @@ from reprompt.utils.hub import from_pretrained
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DiffusersPreset:
     """A named backbone: hub id and the sampling settings we (and the paper) use for it."""
 
-    model: str
+    model: str = field(metadata={"help": "hub id of the pipeline"})
     pipeline: str = field(metadata={"help": "diffusers pipeline class name"})
-    height: int = 512
-    width: int = 512
-    steps: int = 28
-    guidance: float | None = 3.5
-    max_sequence_length: int | None = None
+    height: int = field(default=512, metadata={"help": "image height in pixels"})
+    width: int = field(default=512, metadata={"help": "image width in pixels"})
+    steps: int = field(default=28, metadata={"help": "denoising steps"})
+    guidance: float | None = field(default=3.5, metadata={"help": "guidance scale (None: the pipeline's)"})
+    max_sequence_length: int | None = field(
+        default=None, metadata={"help": "T5 prompt length (None: the pipeline's; CLIP-only pipelines)"}
+    )
     description: str = ""
 
 
 PRESETS: dict[str, DiffusersPreset] = {
     "flux-dev": DiffusersPreset(
-        "black-forest-labs/FLUX.1-dev",
-        "FluxPipeline",
-        512,
-        512,
-        50,
-        3.5,
-        512,
-        "FLUX.1-dev at the paper's setting (512², 50 steps, guidance 3.5)",
+        model="black-forest-labs/FLUX.1-dev",
+        pipeline="FluxPipeline",
+        height=512,
+        width=512,
+        steps=50,
+        guidance=3.5,
+        max_sequence_length=512,
+        description="FLUX.1-dev at the paper's setting (512², 50 steps, guidance 3.5)",
     ),
     "flux-schnell": DiffusersPreset(
-        "black-forest-labs/FLUX.1-schnell",
-        "FluxPipeline",
-        512,
-        512,
-        4,
-        0.0,
-        256,
-        "FLUX.1-schnell, 4 steps, no guidance",
+        model="black-forest-labs/FLUX.1-schnell",
+        pipeline="FluxPipeline",
+        height=512,
+        width=512,
+        steps=4,
+        guidance=0.0,
+        max_sequence_length=256,
+        description="FLUX.1-schnell, 4 steps, no guidance",
     ),
     "sd3": DiffusersPreset(
-        "stabilityai/stable-diffusion-3-medium-diffusers",
-        "StableDiffusion3Pipeline",
-        1024,
-        1024,
-        28,
-        7.0,
-        None,
-        "Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
+        model="stabilityai/stable-diffusion-3-medium-diffusers",
+        pipeline="StableDiffusion3Pipeline",
+        height=1024,
+        width=1024,
+        steps=28,
+        guidance=7.0,
+        description="Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
     ),
     "pixart-sigma": DiffusersPreset(
-        "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
-        "PixArtSigmaPipeline",
-        1024,
-        1024,
-        20,
-        4.5,
-        300,
-        "PixArt-Σ XL 1024, 20 steps, cfg 4.5 (T5 text encoder only)",
+        model="PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
+        pipeline="PixArtSigmaPipeline",
+        height=1024,
+        width=1024,
+        steps=20,
+        guidance=4.5,
+        max_sequence_length=300,
+        description="PixArt-Σ XL 1024, 20 steps, cfg 4.5 (T5 text encoder only)",
     ),
     "sdxl": DiffusersPreset(
-        "stabilityai/stable-diffusion-xl-base-1.0",
-        "StableDiffusionXLPipeline",
-        1024,
-        1024,
-        30,
-        5.0,
-        None,
-        "SDXL base 1.0, 30 steps, cfg 5.0",
+        model="stabilityai/stable-diffusion-xl-base-1.0",
+        pipeline="StableDiffusionXLPipeline",
+        height=1024,
+        width=1024,
+        steps=30,
+        guidance=5.0,
+        description="SDXL base 1.0, 30 steps, cfg 5.0",
     ),
 }
 
@@ -148,7 +148,7 @@ class DiffusersBackbone:
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.to(device)
-        p = preset or DiffusersPreset(id_or_path, type(pipe).__name__)
+        p = preset or DiffusersPreset(model=id_or_path, pipeline=type(pipe).__name__)
         return cls(
             pipe,
             name or id_or_path,
@@ -159,6 +159,24 @@ class DiffusersBackbone:
             max_sequence_length=p.max_sequence_length,
             batch_size=batch_size,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the images besides the weights: size, steps, guidance, T5 length."""
+        return {
+            "height": self.height,
+            "width": self.width,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "max_sequence_length": self.max_sequence_length,
+        }
+
+    def source(self) -> tuple[str, str | None]:
+        """The pipeline's folder or hub id, and its hub commit or the folder's fingerprint."""
+        from reprompt.utils.fingerprint import folder_fingerprint
+
+        config = self.pipe.config
+        resolved = str(getattr(self.pipe, "name_or_path", None) or config.get("_name_or_path", self.name))
+        return resolved, config.get("_commit_hash") or folder_fingerprint(resolved)
 
     def _call_kwargs(self) -> dict[str, Any]:
         import inspect

@@ -92,6 +92,9 @@ Calibrations (:data:`CALIBRATIONS`, each a backbone name)
   (not for "exactly"), fewer color leaks but more ignored colors, reinforced only by a predicate
   ("the car is red"). Train against one and evaluate on both to see whether a rewriter learned
   explicit prompting or one simulator's quirks (``benchmarks/sketch_calibration.py --backbone``).
+
+Why one ~600-line module: the drawing and the seeded failure model are calibrated together
+(``benchmarks/sketch_calibration.py``): splitting them would put one calibration's rates in two places.
 """
 
 from __future__ import annotations
@@ -121,11 +124,12 @@ from reprompt.backbones.sketch_text import (
 )
 from reprompt.errors import ConfigError, did_you_mean
 
+# fmt: off
 COLOR_RGB: dict[str, tuple[int, int, int]] = {
     "red": (214, 39, 40), "orange": (245, 130, 20), "yellow": (240, 215, 35), "green": (44, 160, 60),
     "blue": (31, 90, 220), "purple": (130, 60, 180), "pink": (245, 150, 195), "brown": (125, 75, 35),
     "black": (20, 20, 20), "white": (250, 250, 250),
-}  # fmt: skip
+}
 # A plausible natural color per class, used when the prompt gives none (or it is ignored).
 DEFAULT_COLORS: dict[str, str] = {
     "person": "pink", "bicycle": "black", "car": "red", "motorcycle": "black", "airplane": "white",
@@ -146,7 +150,7 @@ DEFAULT_COLORS: dict[str, str] = {
     "oven": "black", "toaster": "white", "sink": "white", "refrigerator": "white", "book": "red",
     "clock": "white", "vase": "blue", "scissors": "red", "teddy bear": "brown", "hair drier": "white",
     "toothbrush": "blue",
-}  # fmt: skip
+}
 # Width / height of each class's shape (1.0 when absent).
 _ASPECT: dict[str, float] = {
     "person": 0.55, "bottle": 0.45, "giraffe": 0.6, "traffic light": 0.45, "fire hydrant": 0.6,
@@ -156,7 +160,8 @@ _ASPECT: dict[str, float] = {
     "bench": 1.8, "skis": 2.2, "snowboard": 2.0, "surfboard": 2.0, "skateboard": 1.8,
     "computer keyboard": 2.0, "airplane": 1.7, "boat": 1.6, "hot dog": 1.9, "banana": 1.6,
     "knife": 2.2, "fork": 2.0, "spoon": 2.0, "laptop": 1.3, "tv": 1.4, "microwave": 1.4,
-}  # fmt: skip
+}
+# fmt: on
 _SHAPES = ("ellipse", "rect", "triangle", "diamond", "hexagon", "star", "roundrect", "pentagon")
 _H_RANGE = {"left": (0.08, 0.32), "center": (0.40, 0.60), "right": (0.68, 0.92)}
 _V_RANGE = {"top": (0.08, 0.32), "middle": (0.40, 0.60), "bottom": (0.68, 0.92)}
@@ -332,6 +337,24 @@ class SketchBackbone:
     def __init__(self, config: SketchConfig | None = None, name: str = "sketch") -> None:
         self.config = config or sketch_config(name)
         self.name = name
+
+    @property
+    def width(self) -> int:
+        return self.config.width
+
+    @property
+    def height(self) -> int:
+        return self.config.height
+
+    def settings(self) -> dict[str, Any]:
+        """The whole simulator config: its size, reading limit and every failure rate."""
+        return asdict(self.config)
+
+    def source(self) -> tuple[str, str | None]:
+        """A simulator loads no weights: it is its calibration name at this reprompt version."""
+        from reprompt._version import __version__
+
+        return self.name, f"reprompt=={__version__}"
 
     def count_tokens(self, text: str) -> TokenCount:
         """Approximate CLIP tokens (words and punctuation, plus BOS/EOS): the budget that matters."""

@@ -6,6 +6,9 @@ relations between them, and the facts the simulator's failure modes depend on (i
 explicit, is the color reinforced, does the object share its sentence with others). The rules are
 listed in the docstring of :mod:`reprompt.backbones.sketch`; this module is their single
 implementation. Pure functions, no randomness, cached.
+
+Why one ~550-line module: it is one reader (a chain of passes over the same token list); half of it
+is word tables, and the passes share private state that a split would have to make public.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
+from reprompt.utils.english import CARDINALS, INVARIANT, PLURAL_ONLY, plural
 
 COLORS = GENEVAL_COLORS
 CLIP_LIMIT = 77  # CLIP's context, BOS and EOS included
@@ -50,35 +54,28 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "refrigerator": ("fridge",),
     "hair drier": ("hair dryer", "hairdryer", "blow dryer"),
 }
-_IRREGULAR_PLURALS = {
-    "person": "people", "man": "men", "woman": "women", "child": "children", "lady": "ladies",
-    "knife": "knives", "mouse": "mice", "puppy": "puppies", "sheep": "sheep", "skis": "skis",
-    "scissors": "scissors",
-}  # fmt: skip
-_INVARIANT = {"sheep", "skis", "scissors"}  # the same word is singular and plural
-
-_NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12,
-}  # fmt: skip
+_INVARIANT = INVARIANT | PLURAL_ONLY  # the same word is singular and plural
+_NUMBERS = {"a": 1, "an": 1, "single": 1, **CARDINALS, "dozen": 12}
+# Word tables, kept one concept per line block (the formatter would put each word on a line).
+# fmt: off
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
     "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
-}  # fmt: skip
+}
 _EMPHASIS = {"exactly", "precisely", "only", "just"}  # "exactly four"; also "a total of four"
 _INTENSIFIERS = {
     "bright", "vivid", "vibrant", "deep", "solid", "pure", "intense", "entirely", "completely",
     "fully", "totally", "uniformly", "all",
-}  # fmt: skip
+}
 _VAGUE = {"several", "many", "multiple", "some", "few", "various", "numerous", "lots", "plenty"}
 _DEFINITE = {
     "the", "this", "that", "these", "those", "its", "their", "his", "her", "our", "my", "your",
     "each", "every", "all", "both",
-}  # fmt: skip
+}
 _FRAME = {
     "image", "frame", "picture", "photo", "photograph", "scene", "canvas", "composition", "shot",
     "view", "painting", "illustration", "drawing", "render", "artwork", "screen",
-}  # fmt: skip
+}
 # Words that end the backward search for an object's number and color (function words, places).
 _STOP = {
     "of", "on", "in", "at", "to", "with", "from", "by", "for", "into", "onto", "near", "next",
@@ -86,33 +83,34 @@ _STOP = {
     "atop", "left", "right", "top", "bottom", "and", "or", "but", "while", "whereas", "is", "are",
     "was", "were", "be", "been", "being", "has", "have", "had", "there", "here", "it", "they",
     "them", "which", "who", "whose", "than", "as", "not", "no", "nor", "photo", "image", "picture",
-}  # fmt: skip
+}
 # Words allowed between an object and a predicate color ("the car, which is painted bright red").
 _PREDICATE = {
     ",", "-", "which", "that", "who", "is", "are", "was", "were", "appears", "appear", "looks",
     "look", "seems", "seem", "painted", "colored", "coloured", "in", "a", "an", "also", "shown",
     "rendered", "drawn", "depicted",
-}  # fmt: skip
+}
 _COLOR_FILLER = {"-", ",", "colored", "coloured", "shaded", "tinted"}
 _SKIP_TO_OBJECT = (
     {"a", "an", "another", "other", "exactly", "precisely", "only", "just", "-", ","}
     | _DEFINITE | _INTENSIFIERS | _COLOR_FILLER
-)  # fmt: skip
+)
 _CLAUSE_END = {".", "!", "?", ";", ":", "\n"}
 _SUBCLAUSE_END = {",", "and", "while", "whereas", "but", "(", ")"}
 _PLACE_NEXT = {
     "side", "half", "part", "portion", "area", "edge", "corner", "third", "hand", "region",
     "section", "-", "of", "quadrant",
-}  # fmt: skip
+}
 _PLACE_PREV = {
     "the", "to", "on", "at", "far", "top", "bottom", "upper", "lower", "center", "centre",
     "middle", "-", "its", "towards", "toward", "in", "very",
-}  # fmt: skip
+}
 _RELATIVE_WORDS = {
     "above": "above", "over": "above", "atop": "above", "below": "below", "under": "below",
     "underneath": "below", "beneath": "below", "beside": "next to", "besides": "next to",
     "near": "next to", "alongside": "next to",
-}  # fmt: skip
+}
+# fmt: on
 
 # CLIP's pre-tokenizer (letters, single digits, punctuation runs, contractions), one word = one token.
 _CLIP_RE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+")
@@ -165,20 +163,6 @@ class PromptReading:
 def count_clip_tokens(text: str) -> int:
     """Approximate CLIP token count (one per word, digit or punctuation run) plus BOS and EOS."""
     return len(_CLIP_RE.findall(text.lower())) + 2
-
-
-def plural(cls: str) -> str:
-    """Plural of a class name, for writing prompts ("wine glass" -> "wine glasses")."""
-    *head, last = cls.split(" ")
-    if last in _IRREGULAR_PLURALS:
-        last = _IRREGULAR_PLURALS[last]
-    elif last.endswith(("s", "sh", "ch", "x", "z")):
-        last += "es"
-    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return " ".join([*head, last])
 
 
 def _build_aliases() -> dict[tuple[str, ...], tuple[str, bool]]:

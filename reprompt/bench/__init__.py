@@ -1,5 +1,9 @@
-"""Benchmarks of the toolkit itself: latency of rewriting vs rendering, and the iterative baseline.
+"""Renamed :mod:`reprompt.latency` (``bench`` read like the repository's ``benchmarks/`` scripts).
+``reprompt.bench.latency`` and ``reprompt.bench.iterative`` still import: they are the same module objects
+as ``reprompt.latency.measure`` and ``reprompt.latency.iterative``."""
 
-``latency`` (timings, the accuracy/latency table) and ``iterative`` (render -> judge -> revise). Nothing
-heavy is imported here.
-"""
+import importlib
+import sys
+
+for _old, _new in (("latency", "measure"), ("iterative", "iterative")):
+    sys.modules[f"{__name__}.{_old}"] = importlib.import_module(f"reprompt.latency.{_new}")

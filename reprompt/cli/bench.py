@@ -15,8 +15,8 @@ from reprompt.cli.common import add_backbone_args, add_policy_args
 
 
 def add_parser(sub: Any) -> None:
-    from reprompt.bench.latency import LatencyConfig
-    from reprompt.eval.compbench.cli import add_dataclass_args
+    from reprompt.cli.options import add_dataclass_args
+    from reprompt.latency.measure import LatencyConfig
 
     p = sub.add_parser("bench", help="benchmarks of the toolkit: latency")
     bsub = p.add_subparsers(dest="bench_command", metavar="BENCH")
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from reprompt.backbones import is_simulator
-    from reprompt.bench.latency import LatencyConfig, format_report, load_metadata, run_benchmark
     from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args, read_prompts
+    from reprompt.latency.measure import LatencyConfig, format_report, load_metadata, run_benchmark
     from reprompt.utils.io import atomic_write_json
 
     cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})

@@ -9,10 +9,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from reprompt.cli.options import add_dataclass_args, config_from_args
 from reprompt.errors import RepromptError
+from reprompt.utils.dtypes import DTYPE_NAMES
+
+# GenerationOptions fields whose flags have shorter names; guard_temperature has no flag.
+GENERATION_FLAGS = {
+    "num_candidates": "candidates",
+    "seed": "policy_seed",
+    "prompt_lookup_num_tokens": "prompt_lookup",
+}
+_NO_FLAG = ("guard_temperature",)
 
 
 def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> None:
+    """``--policy`` and how to load it, then the decoding flags, generated from :class:`GenerationOptions`
+    (each default and help text lives on its field)."""
+    from reprompt.policy.base import GenerationOptions
+
     g = p.add_argument_group("policy (the rewriter)")
     g.add_argument(
         "--policy",
@@ -20,30 +34,9 @@ def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> Non
         help="none | smollm2 (offline) | openai | qwen2.5-3b | a local folder | a hub id",
     )
     g.add_argument("--tags", default=None, help="tag pair: reason/prompt (default), think/answer, prompt")
-    g.add_argument("--max-new-tokens", type=int, default=256, help="tokens the policy may write")
-    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--repetition-penalty", type=float, default=1.0)
-    g.add_argument("--candidates", type=int, default=1, help="completions per prompt (needs --temperature)")
-    g.add_argument("--policy-seed", type=int, default=None, help="sampling seed")
-    g.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
-    g.add_argument(
-        "--prompt-lookup",
-        type=int,
-        default=None,
-        metavar="N",
-        help="prompt-lookup decoding with N drafted tokens (same output; pays off on GPUs, one prompt at a time)",
-    )
-    g.add_argument(
-        "--guard",
-        default="off",
-        choices=("off", "warn", "retry", "fallback"),
-        help="intent guard: check that the rewrite keeps the prompt's objects, counts, colors, quoted text "
-        "and names; warn = report only, retry = sampled candidates then the original, fallback = the original",
-    )
-    g.add_argument("--guard-candidates", type=int, default=4, help="retry: candidates sampled per violation")
+    add_dataclass_args(g, GenerationOptions, renames=GENERATION_FLAGS, skip=_NO_FLAG)
     g.add_argument("--policy-device", default="cpu")
-    g.add_argument("--policy-dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    g.add_argument("--policy-dtype", default="auto", help=" | ".join(DTYPE_NAMES))
     g.add_argument("--api-base", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible base URL")
     g.add_argument("--api-model", default=None, help="model name at the endpoint")
     g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
@@ -61,7 +54,7 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
     )
     g.add_argument("--model", default=None, help="local folder to load for a preset (same architecture)")
     g.add_argument("--device", default="cpu")
-    g.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    g.add_argument("--dtype", default="auto", help=" | ".join(DTYPE_NAMES))
     g.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload")
     g.add_argument("--height", type=int, default=None)
     g.add_argument("--width", type=int, default=None)
@@ -71,20 +64,10 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
 
 
 def generation_options(args: argparse.Namespace) -> Any:
+    """The :class:`GenerationOptions` the decoding flags of :func:`add_policy_args` describe."""
     from reprompt.policy import GenerationOptions
 
-    return GenerationOptions(
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        num_candidates=args.candidates,
-        seed=args.policy_seed,
-        batch_size=args.batch_size,
-        prompt_lookup_num_tokens=getattr(args, "prompt_lookup", None),
-        guard=getattr(args, "guard", "off"),
-        guard_candidates=getattr(args, "guard_candidates", 4),
-    )
+    return config_from_args(GenerationOptions, args, GENERATION_FLAGS)
 
 
 def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -38,13 +38,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"reprompt.cli.{name}")
-        except ModuleNotFoundError as e:  # a sub-command not built in this checkout
-            if e.name == f"reprompt.cli.{name}":
-                continue
-            raise
-        mod.add_parser(sub)
+        importlib.import_module(f"reprompt.cli.{name}").add_parser(sub)
     return parser
 
 

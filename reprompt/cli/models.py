@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:14} {hub}")
     print("  or any local folder / hub id of a chat LM (a PEFT adapter folder works too)")
     try:
-        from reprompt.zoo import list_tiny
+        from reprompt.testing import list_tiny
 
-        print("\nTiny random-weight models for tests (reprompt.zoo.build_tiny):")
+        print("\nTiny random-weight models for tests (reprompt.testing.build_tiny):")
         print("  " + ", ".join(list_tiny()))
     except ImportError:
         pass

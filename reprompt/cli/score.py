@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
     metadata = read_metadata(args.metadata)
     config = build_config(args)
 
-    from reprompt.rewards.pipeline import RewardPipeline
+    from reprompt.rewards.composite import CompositeReward
 
-    pipeline = RewardPipeline.from_config(config)
+    pipeline = CompositeReward.from_config(config)
     result = pipeline.score(
         [args.prompt] * len(completions),
         completions,

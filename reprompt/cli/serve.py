@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.options import add_dataclass_args, config_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,21 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token-env", default=None, help="environment variable holding a bearer token to require")
-    g = p.add_argument_group("limits and batching")
-    g.add_argument("--max-request-bytes", type=int, default=1024 * 1024, help="413 beyond (default 1 MiB)")
-    g.add_argument(
-        "--max-queue", type=int, default=32, help="requests that may wait; 429 beyond (default 32)"
-    )
-    g.add_argument(
-        "--max-batch", type=int, default=None, help="most prompts per batched generate (default --batch-size)"
-    )
-    g.add_argument(
-        "--batch-wait-ms", type=float, default=10.0, help="idle wait for more requests to batch (default 10)"
-    )
-    g.add_argument("--no-micro-batching", action="store_true", help="run every request alone")
-    g.add_argument(
-        "--served-model-name", default=None, help="model id in /v1/models (default: the --policy name)"
-    )
+    from reprompt.serving.config import ServeConfig
+
+    # the service's limits and batching, generated from ServeConfig (one default per setting)
+    add_dataclass_args(p, ServeConfig, skip=("disconnect_poll_s",), title="limits and batching")
     add_backbone_args(p)
     add_policy_args(p)
     p.set_defaults(func=run)
@@ -44,15 +34,13 @@ def run(args: argparse.Namespace) -> int:
 
     from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args
     from reprompt.errors import RepromptError
+    from reprompt.serving.config import ServeConfig
     from reprompt.serving.http import public_name, warn_if_exposed
-    from reprompt.serving.image_service import ServeConfig, create_app
+    from reprompt.serving.image_service import create_app
 
-    config = ServeConfig(
-        max_request_bytes=args.max_request_bytes,
-        max_queue=args.max_queue,
-        max_batch=args.max_batch,
-        batch_wait_ms=args.batch_wait_ms,
-        micro_batching=not args.no_micro_batching,
+    config = config_from_args(
+        ServeConfig,
+        args,
         # the name the user typed (qwen2.5-3b, smollm2-sketch, a folder's last part); openai: openai:MODEL
         served_model_name=args.served_model_name
         or (None if args.policy == "openai" else public_name(args.policy)),

@@ -9,7 +9,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve-rewards",
         help="serve the reward (render + score) over HTTP for trainers on other GPUs or hosts",
-        description="Serve the reward pipeline of a config. Binds 127.0.0.1 unless --host says otherwise; "
+        description="Serve the composite reward of a config. Binds 127.0.0.1 unless --host says otherwise; "
         "set the env var named by service.token_env (default REPROMPT_REWARD_TOKEN) to require a token.",
     )
     p.add_argument("--config", required=True, help="reward config YAML (configs/rewards/*.yaml)")

@@ -7,220 +7,46 @@ Generation is seeded, stratified (an explicit quota per split and tag, reported 
 unique by the prompt's meaning (not just its text), and never emits a prompt whose meaning is in a given
 test set, so evaluating on that set stays clean. Each template's space of meanings is counted exactly,
 so a quota that cannot be met fails with a message instead of quietly shrinking a split.
+
+Why ~430 lines: the split planner (quotas, shortfalls, exclusions and the report) is one algorithm;
+the templates and their meaning space are :mod:`reprompt.data.templates` and :mod:`reprompt.data.space`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import math
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reprompt.data.space import TemplateSpace, TemplateSupply, _key_meaning  # noqa: F401  (re-exported)
+from reprompt.data.templates import (  # noqa: F401  (re-exported: the names this module always had)
+    INVERSE,
+    NUMBER_WORDS,
+    RELATIONS,
+    VOCABULARIES,
+    WORD_NUMBERS,
+    article,
+    color_attr,
+    colors,
+    counting,
+    load_vocabulary,
+    meaning_key,
+    normalize_text,
+    parse_template,
+    position,
+    single_object,
+    singular,
+    two_object,
+)
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
+from reprompt.utils.english import plural  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
-
-RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
-INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
-NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
-WORD_NUMBERS = {w: n for n, w in NUMBER_WORDS.items()}
-
-# Irregular English plurals of class names (last word only), COCO's and the LVIS vocabulary's; GenEval's
-# own prompts use naive plurals ("sheeps", "knifes"), which ``singular`` also understands.
-_IRREGULAR = {
-    "person": "people",
-    "sheep": "sheep",
-    "mouse": "mice",
-    "knife": "knives",
-    "pocketknife": "pocketknives",
-    "calf": "calves",
-    "scarf": "scarves",
-    "headscarf": "headscarves",
-    "goose": "geese",
-    "deer": "deer",
-    "elk": "elk",
-    "fish": "fish",
-    "salmon": "salmon",
-    "potato": "potatoes",
-    "tomato": "tomatoes",
-    # plural-only nouns: the plural is the name
-    **{w: w for w in ("skis", "scissors", "glasses", "sunglasses", "spectacles", "goggles", "binoculars",
-                      "shorts", "pants", "trousers", "tights", "boxers", "underdrawers", "overalls",
-                      "pajamas", "suspenders", "pliers", "tongs", "sprouts")},
-}  # fmt: skip
-
-
-def article(word: str) -> str:
-    """'a' or 'an' as GenEval writes them (by the first letter)."""
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-def plural(name: str) -> str:
-    """English plural of a (possibly multi-word) class name: 'wine glass' -> 'wine glasses'."""
-    head, _, last = name.rpartition(" ")
-    if last in _IRREGULAR:
-        word = _IRREGULAR[last]
-    elif re.search(r"(s|x|z|ch|sh)$", last):
-        word = last + "es"
-    elif re.search(r"[^aeiou]y$", last):
-        word = last[:-1] + "ies"
-    else:
-        word = last + "s"
-    return f"{head} {word}" if head else word
-
-
-@functools.lru_cache(maxsize=8)
-def _plural_forms(vocabulary: tuple[str, ...]) -> dict[str, str]:
-    """Every name, its plural and GenEval's naive '+s'/'+es' plurals -> the name. A real plural or name
-    wins over a naive form ('capes' is cape, not cap+es); otherwise the first name in the vocabulary."""
-    forms: dict[str, str] = {}
-    for name in vocabulary:
-        forms.setdefault(name, name)
-        forms.setdefault(plural(name), name)
-    for name in vocabulary:
-        forms.setdefault(name + "s", name)
-        forms.setdefault(name + "es", name)
-    return forms
-
-
-def singular(words: str, vocabulary: Iterable[str] = COCO_CLASSES) -> str:
-    """Undo :func:`plural` (and GenEval's naive '+s'/'+es' plurals) using the vocabulary when it can."""
-    name = _plural_forms(tuple(vocabulary)).get(words)
-    if name is not None:
-        return name
-    for suffix, repl in (
-        ("ies", "y"),
-        ("ches", "ch"),
-        ("shes", "sh"),
-        ("sses", "ss"),
-        ("xes", "x"),
-        ("s", ""),
-    ):
-        if words.endswith(suffix) and len(words) > len(suffix) + 1:
-            return words[: -len(suffix)] + repl
-    return words
-
-
-# ------------------------------------------------------------------------------------------ templates
-
-
-def single_object(cls: str) -> dict[str, Any]:
-    return {
-        "tag": "single_object",
-        "include": [{"class": cls, "count": 1}],
-        "prompt": f"a photo of {article(cls)} {cls}",
-    }
-
-
-def two_object(a: str, b: str) -> dict[str, Any]:
-    return {
-        "tag": "two_object",
-        "include": [{"class": a, "count": 1}, {"class": b, "count": 1}],
-        "prompt": f"a photo of {article(a)} {a} and {article(b)} {b}",
-    }
-
-
-def counting(cls: str, n: int) -> dict[str, Any]:
-    if n not in NUMBER_WORDS:
-        raise ConfigError(f"counts must be between 2 and 9, got {n}")
-    return {
-        "tag": "counting",
-        "include": [{"class": cls, "count": n}],
-        "exclude": [{"class": cls, "count": n + 1}],
-        "prompt": f"a photo of {NUMBER_WORDS[n]} {plural(cls)}",
-    }
-
-
-def colors(cls: str, color: str) -> dict[str, Any]:
-    return {
-        "tag": "colors",
-        "include": [{"class": cls, "count": 1, "color": color}],
-        "prompt": f"a photo of {article(color)} {color} {cls}",
-    }
-
-
-def position(a: str, relation: str, b: str) -> dict[str, Any]:
-    """'a photo of a {a} {relation} a {b}': GenEval puts the reference object ``b`` first."""
-    return {
-        "tag": "position",
-        "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [relation, 0]}],
-        "prompt": f"a photo of {article(a)} {a} {relation} {article(b)} {b}",
-    }
-
-
-def color_attr(a: str, color_a: str, b: str, color_b: str) -> dict[str, Any]:
-    return {
-        "tag": "color_attr",
-        "include": [{"class": a, "count": 1, "color": color_a}, {"class": b, "count": 1, "color": color_b}],
-        "prompt": f"a photo of {article(color_a)} {color_a} {a} and {article(color_b)} {color_b} {b}",
-    }
-
-
-def meaning_key(meta: Mapping[str, Any]) -> str:
-    """A key equal for prompts that ask for the same thing (two_object in either order, 'A left of B' and
-    'B right of A'), so dedup and test-set exclusion work on meaning, not wording."""
-    tag = meta.get("tag")
-    inc = [dict(c) for c in meta.get("include", [])]
-    exc = sorted(json.dumps(c, sort_keys=True) for c in meta.get("exclude", []))
-    if tag == "position" and len(inc) == 2 and "position" in inc[1]:
-        rel = inc[1]["position"][0]
-        a, b = inc[1]["class"], inc[0]["class"]
-        if (a, rel) > (b, INVERSE.get(rel, rel)):  # canonical direction
-            a, b, rel = b, a, INVERSE.get(rel, rel)
-        return json.dumps(["position", a, rel, b, exc])
-    clauses = sorted(json.dumps({k: v for k, v in c.items() if k != "position"}, sort_keys=True) for c in inc)
-    return json.dumps([tag, clauses, exc])
-
-
-def normalize_text(prompt: str) -> str:
-    return re.sub(r"\s+", " ", prompt.strip().lower().rstrip("."))
-
-
-# ------------------------------------------------------------------------------------------ vocabularies
-
-_VOCAB_DIR = Path(__file__).resolve().parent.parent / "assets" / "vocab"
-VOCABULARIES: dict[str, str] = {
-    "coco": "COCO's 80 classes, GenEval's own: every object can be verified by a COCO detector or the "
-    "sketch oracle (the GenEval reward)",
-    "lvis": "COCO's 80 + 783 LVIS v1 object names (CC BY 4.0, reprompt/assets/vocab/lvis.txt): far more "
-    "prompts, but non-COCO objects cannot be verified by a COCO detector or the sketch oracle (use judge "
-    "or preference rewards)",
-}
-
-
-def _read_names(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [n for n in (ln.split("#", 1)[0].strip().lower() for ln in lines) if n]
-
-
-def load_vocabulary(
-    path: str | Path | None = None, extend: bool = True, base: str = "coco"
-) -> tuple[str, ...]:
-    """Object names: the named ``base`` vocabulary (:data:`VOCABULARIES`), extended by a file of one name
-    per line ('#' comments), or replaced by it (``extend=False``)."""
-    if base not in VOCABULARIES:
-        raise ConfigError(
-            f"unknown vocabulary {base!r}.{did_you_mean(base, tuple(VOCABULARIES))} "
-            f"Use: {', '.join(VOCABULARIES)}"
-        )
-    names: list[str] = []
-    if extend or path is None:
-        names = [*COCO_CLASSES, *(_read_names(_VOCAB_DIR / f"{base}.txt") if base != "coco" else [])]
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise RepromptError(f"vocabulary file {p} not found")
-        names += _read_names(p)
-    return tuple(dict.fromkeys(names))
-
 
 # ------------------------------------------------------------------------------------------ generator
 
@@ -297,126 +123,6 @@ class PromptGenConfig:
         for i in by_remainder[: n - sum(out)]:
             out[i] += 1
         return dict(zip(self.tags, out, strict=True))
-
-
-def _unpair(p: int) -> tuple[int, int]:
-    """The ``p``-th pair ``i < j`` in the order (0,1), (0,2), (1,2), (0,3), ...: ``p = j(j-1)/2 + i``."""
-    j = (1 + math.isqrt(1 + 8 * p)) // 2
-    return p - j * (j - 1) // 2, j
-
-
-def _pair(i: int, j: int) -> int:
-    lo, hi = min(i, j), max(i, j)
-    return hi * (hi - 1) // 2 + lo
-
-
-class TemplateSpace:
-    """Every distinct meaning one template can express with a vocabulary, colours and counts, numbered
-    ``0 .. size-1`` (one number per meaning: 'a cat and a dog' and 'a dog and a cat' share one, as do
-    'A left of B' and 'B right of A'). Sampling numbers without replacement gives unique prompts with no
-    rejection loop, and the size says exactly when a quota cannot be met."""
-
-    def __init__(self, tag: str, cfg: PromptGenConfig) -> None:
-        self.tag, self.vocab, self.colors, self.counts = tag, cfg.vocabulary, cfg.colors, cfg.counts
-        self._vocab_ix = {v: i for i, v in enumerate(self.vocab)}
-        v, c, pairs = len(self.vocab), len(self.colors), len(self.vocab) * (len(self.vocab) - 1) // 2
-        self.size = {
-            "single_object": v,
-            "two_object": pairs,
-            "counting": v * len(self.counts),
-            "colors": v * c,
-            "position": pairs * len(RELATIONS),
-            "color_attr": pairs * c * c,
-        }[tag]
-
-    def meta(self, i: int, flip: bool = False) -> dict[str, Any]:
-        """The prompt numbered ``i``; ``flip`` picks the other wording of two-object meanings."""
-        v, tag = self.vocab, self.tag
-        if tag == "single_object":
-            return single_object(v[i])
-        if tag == "counting":
-            return counting(v[i // len(self.counts)], self.counts[i % len(self.counts)])
-        if tag == "colors":
-            return colors(v[i // len(self.colors)], self.colors[i % len(self.colors)])
-        if tag == "two_object":
-            lo, hi = _unpair(i)
-            return two_object(v[hi], v[lo]) if flip else two_object(v[lo], v[hi])
-        if tag == "position":
-            p, r = divmod(i, len(RELATIONS))
-            lo, hi = _unpair(p)
-            rel = RELATIONS[r]
-            return position(v[hi], INVERSE[rel], v[lo]) if flip else position(v[lo], rel, v[hi])
-        p, cc = divmod(i, len(self.colors) ** 2)
-        (lo, hi), (c_lo, c_hi) = _unpair(p), divmod(cc, len(self.colors))
-        a, b = (v[lo], self.colors[c_lo]), (v[hi], self.colors[c_hi])
-        return color_attr(*b, *a) if flip else color_attr(*a, *b)
-
-    def wordings(self, i: int) -> set[str]:
-        """Normalised texts of every wording of meaning ``i``."""
-        return {normalize_text(self.meta(i, flip)["prompt"]) for flip in (False, True)}
-
-    def index_of(self, tag: str | None, include: Sequence[Mapping[str, Any]]) -> int | None:
-        """The number of a meaning (GenEval ``tag`` + ``include`` clauses), or None if it is not in this
-        space (another template, an object/colour/count outside the configuration)."""
-        if tag != self.tag:
-            return None
-        try:
-            cls = [self._vocab_ix[c["class"]] for c in include]
-            col = [self.colors.index(c["color"]) if "color" in c else None for c in include]
-            cnt = [int(c.get("count", 1)) for c in include]
-        except (KeyError, ValueError, TypeError):
-            return None
-        one_each = all(n == 1 for n in cnt)
-        if tag in ("single_object", "counting", "colors"):
-            if len(cls) != 1:
-                return None
-            if tag == "single_object":
-                return cls[0] if one_each and col == [None] else None
-            if tag == "colors":
-                return cls[0] * len(self.colors) + col[0] if one_each and col[0] is not None else None
-            if col != [None] or cnt[0] not in self.counts:
-                return None
-            return cls[0] * len(self.counts) + self.counts.index(cnt[0])
-        if len(cls) != 2 or cls[0] == cls[1] or not one_each:
-            return None
-        pair = _pair(*cls)
-        if tag == "two_object":
-            return pair if col == [None, None] else None
-        if tag == "color_attr":
-            if None in col:
-                return None
-            c_lo, c_hi = (col[0], col[1]) if cls[0] < cls[1] else (col[1], col[0])
-            return (pair * len(self.colors) + c_lo) * len(self.colors) + c_hi
-        rel_clause = include[1].get("position")  # position: include = [reference B, A with [rel, 0]]
-        if not rel_clause or rel_clause[0] not in RELATIONS or col != [None, None]:
-            return None
-        a, b, rel = cls[1], cls[0], rel_clause[0]
-        rel = rel if a < b else INVERSE[rel]  # the space numbers "lower-index object REL higher-index object"
-        return pair * len(RELATIONS) + RELATIONS.index(rel)
-
-
-def _key_meaning(key: str) -> tuple[str | None, list[dict[str, Any]]]:
-    """(tag, include clauses) back from a :func:`meaning_key`."""
-    parts = json.loads(key)
-    if parts[0] == "position":
-        _, a, rel, b, _ = parts
-        return "position", position(a, rel, b)["include"]
-    return parts[0], [json.loads(c) for c in parts[1]]
-
-
-@dataclass
-class TemplateSupply:
-    """How many prompts one template can give: its whole space, less test-set and reserved meanings."""
-
-    space: int
-    excluded: int = 0
-    """Meanings in the space that are in the excluded (test) sets."""
-    reserved: int = 0
-    """Meanings in the space already taken by a split read from a file (``--rl-from``)."""
-
-    @property
-    def available(self) -> int:
-        return self.space - self.excluded - self.reserved
 
 
 @dataclass
@@ -699,48 +405,6 @@ def load_exclusions(
         if rec.get("tag"):
             keys.add(meaning_key(rec))
     return keys, texts
-
-
-_COLOR_RE = "|".join(GENEVAL_COLORS)
-_NUM_RE = "|".join(WORD_NUMBERS)
-_REL_RE = "|".join(RELATIONS)
-_PATTERNS = (
-    ("color_attr", re.compile(rf"^a photo of an? ({_COLOR_RE}) (.+?) and an? ({_COLOR_RE}) (.+)$")),
-    ("position", re.compile(rf"^a photo of an? (.+?) ({_REL_RE}) an? (.+)$")),
-    ("two_object", re.compile(r"^a photo of an? (.+?) and an? (.+)$")),
-    ("counting", re.compile(rf"^a photo of ({_NUM_RE}) (.+)$")),
-    ("colors", re.compile(rf"^a photo of an? ({_COLOR_RE}) (.+)$")),
-    ("single_object", re.compile(r"^a photo of an? (.+)$")),
-)
-
-
-def parse_template(prompt: str, vocabulary: Iterable[str] = COCO_CLASSES) -> dict[str, Any] | None:
-    """GenEval metadata for a prompt written in one of the six templates, else None.
-
-    Recovers the metadata of plain prompt lists such as the paper's RL prompts (whose vocabulary goes
-    beyond COCO, so their classes may be unknown to a COCO detector)."""
-    text = normalize_text(prompt)
-    vocabulary = tuple(vocabulary)
-    for tag, pattern in _PATTERNS:
-        m = pattern.match(text)
-        if not m:
-            continue
-        g = m.groups()
-        if tag == "color_attr":
-            meta = color_attr(g[1], g[0], g[3], g[2])
-        elif tag == "position":
-            meta = position(g[0], g[1], g[2])
-        elif tag == "two_object":
-            meta = two_object(g[0], g[1])
-        elif tag == "counting":
-            meta = counting(singular(g[1], vocabulary), WORD_NUMBERS[g[0]])
-        elif tag == "colors":
-            meta = colors(g[1], g[0])
-        else:
-            meta = single_object(g[0])
-        meta["prompt"] = prompt.strip()
-        return meta
-    return None
 
 
 def load_prompts(path: str | Path, vocabulary: Iterable[str] = COCO_CLASSES) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 from reprompt.backbones.sketch_text import object_mentions as _object_mentions
 from reprompt.backbones.sketch_text import words
 from reprompt.data.prompts import INVERSE
+from reprompt.utils.english import CARDINALS
 
 STRATEGIES: dict[str, str] = {
     "absolute_places": "(a) every requested object is placed absolutely in the frame, in a clause naming it "
@@ -39,34 +40,37 @@ HIDDEN = ("mirrored_relation",)
 _SENTENCE_END = {".", "!", "?", ";", ":", "\n"}
 _CLAUSE_END = {",", "and", "while", "but", "whereas"}
 _EMPHASIS = {"exactly", "precisely", "only", "just"}
-_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12,
-}  # fmt: skip
+_NUMBERS = {**CARDINALS, "dozen": 12}
 # Words that may stand between a number and its noun ("four small red cups"), besides adjectives.
 _NUMBER_STOP = {"of", "on", "in", "at", "with", "and", "or", "the", "a", "an", "is", "are", "than", "to"}
 # Words between a noun and its predicate color ("the car is painted bright red").
+# fmt: off
 _PREDICATE = {
     "is", "are", "was", "were", "appears", "looks", "painted", "colored", "coloured", "finished", "in",
     "a", "an", "entirely", "completely", "fully", "all", "over", "deep", "bright", "vivid", "rich",
     "glossy", "matte", "soft", "muted", "solid", "pure", "shade", "of", "which", "that", "-",
-}  # fmt: skip
+}
 _FRAME = {
     "image", "frame", "picture", "photo", "photograph", "scene", "canvas", "composition", "shot", "view",
-}  # fmt: skip
+}
+# fmt: on
 _PLACE_WORDS = {"left", "right", "top", "bottom", "upper", "lower", "center", "centre", "middle"}
 _ALWAYS_PLACE = {"leftmost", "rightmost", "topmost", "bottommost", "centered", "centred"}
 _PLACE_PREV = {"the", "to", "on", "at", "in", "far", "very", "upper", "lower", "top", "bottom", "-", "its"}
+# fmt: off
 _PLACE_NEXT = {
     "side", "half", "edge", "corner", "third", "part", "portion", "area", "region", "section", "quadrant",
     "hand", "-",
-}  # fmt: skip
+}
+# fmt: on
 _COLORS = {"red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"}
 # Relation words -> GenEval relation; "left"/"right" need a following "of".
+# fmt: off
 _RELATION_WORDS = {
     "above": "above", "over": "above", "atop": "above", "below": "below", "under": "below",
     "underneath": "below", "beneath": "below",
-}  # fmt: skip
+}
+# fmt: on
 
 
 class _Text:

@@ -10,6 +10,10 @@ are parsed and filtered like everything else.
 
 No teacher here reads a simulator, a reward or the simulator's rules: they see the prompt and its
 metadata only (``tests/test_teachers.py`` checks the imports).
+
+Why one ~700-line module: ``tests/test_teachers.py`` proves, by reading this file's imports, that no
+teacher sees the simulator, a reward or GenEval's rules; one file keeps that check whole. Most of its
+length is the generic teacher's phrase tables.
 """
 
 from __future__ import annotations
@@ -282,18 +286,21 @@ class GenericTeacherConfig:
         return {name: getattr(self, name) for name in GENERIC_STRATEGIES}
 
 
+# fmt: off
 _G_OPENERS = (
     "A photo of", "A high-resolution photograph of", "A realistic photo of", "A detailed photograph of",
     "A candid shot of", "A well-composed photo of", "A cinematic photograph of", "An editorial-style photo of",
-)  # fmt: skip
+)
 _G_ADJECTIVES = (
     "small", "large", "classic", "modern", "charming", "sturdy", "lovely", "striking", "simple", "elegant",
-)  # fmt: skip
+)
+# fmt: on
 # Shade words a writer puts before a color ("a glossy red car"): finishes, never intensifiers such as
 # "bright": those reinforce a color like restating it, and would add an uncontrolled strategy.
 _G_FINISHES = ("glossy", "matte", "rich", "soft", "muted", "smooth")
 # Backgrounds that name no COCO object (extra objects come only from props, at their own rate), as
 # (phrase in the prompt, words in the plan).
+# fmt: off
 _G_SETTINGS = (
     ("in a sunlit park", "a sunlit park"), ("on a quiet city street", "a quiet street"),
     ("in a cozy living room", "a cozy interior"), ("against a soft gray backdrop", "a soft gray backdrop"),
@@ -301,7 +308,8 @@ _G_SETTINGS = (
     ("in a bright modern kitchen", "a modern kitchen"), ("on a sandy beach", "a beach setting"),
     ("in a snowy landscape", "a snowy landscape"), ("inside a spacious loft", "a spacious loft"),
     ("in a quiet garden", "a garden setting"), ("on a rustic wooden floor", "a rustic interior"),
-)  # fmt: skip
+)
+# fmt: on
 # Mistake: a background that names an extra everyday object, as (its class, phrase, words in the plan).
 _G_PROPS = (
     ("dining table", "on a wooden table", "a wooden table"),
@@ -312,23 +320,27 @@ _G_PROPS = (
     ("vase", "beside a small vase", "a small vase"),
     ("clock", "under a wall clock", "a wall clock"),
 )
+# fmt: off
 _G_LIGHTING = (
     "soft natural light", "warm golden-hour light", "gentle morning light", "dramatic side lighting",
     "diffused overcast light", "crisp studio lighting", "moody evening light", "soft window light",
-)  # fmt: skip
+)
 _G_STYLE = (
     "photorealistic", "shallow depth of field", "sharp focus", "35mm film look", "ultra-detailed",
     "high dynamic range", "cinematic composition", "natural colors", "award-winning photography",
-)  # fmt: skip
+)
+# fmt: on
 _G_MOOD = ("a calm, inviting atmosphere", "a cheerful mood", "a serene feel", "a nostalgic feel")
 _G_ARRANGEMENTS = ("arranged in a loose group", "lined up neatly", "grouped together", "spread out casually")
 # Common English synonyms a writer uses for a single object's name.
+# fmt: off
 _G_SYNONYMS = {
     "couch": ("sofa",), "motorcycle": ("motorbike",), "cell phone": ("smartphone", "mobile phone"),
     "tv": ("television",), "donut": ("doughnut",), "bicycle": ("bike",), "hair drier": ("hair dryer",),
     "dining table": ("table",), "sports ball": ("ball",), "tv remote": ("remote control",),
     "computer keyboard": ("keyboard",), "potted plant": ("houseplant",), "airplane": ("plane",),
-}  # fmt: skip
+}
+# fmt: on
 _G_RELATIONS = {
     "left of": ("to the left of", "left of", "positioned to the left of", "just left of"),
     "right of": ("to the right of", "right of", "positioned to the right of", "just right of"),
@@ -336,6 +348,7 @@ _G_RELATIONS = {
     "below": ("below", "beneath", "underneath", "directly below"),
 }
 # Absolute places, one family per target so a prompt reads consistently.
+# fmt: off
 _G_PLACES = (
     {"left": "on the left side of the image", "right": "on the right side of the image",
      "top": "at the top of the image", "bottom": "at the bottom of the image",
@@ -348,7 +361,8 @@ _G_PLACES = (
      "center": "in the center of the picture"},
     {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom",
      "center": "in the center"},
-)  # fmt: skip
+)
+# fmt: on
 _TOKEN_RE = re.compile(r"[^\W\d_]+|\d|[^\s\w]+")
 
 

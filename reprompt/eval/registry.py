@@ -1,10 +1,11 @@
 """Benchmark tasks as versioned YAML files, and their metrics registered with their meaning.
 
 As in lm-evaluation-harness: a task is declared in ``reprompt/eval/<task>/task.yaml`` (tags, metrics,
-protocol defaults, ``metadata.version``); a metric is registered with an aggregation and
-``higher_is_better``, separately from the per-image scorer that produces its inputs. Aggregations are
-plain functions from per-item values to one number. Tasks are discovered by scanning for ``task.yaml``
-files, so adding a benchmark needs no edit here. Nothing heavy is imported.
+protocol defaults, ``metadata.version``, and ``layout: module:Class``, the task's side of the shared runner
+in :mod:`reprompt.eval.runner`); a metric is registered with an aggregation and ``higher_is_better``,
+separately from the per-image scorer that produces its inputs. Aggregations are plain functions from
+per-item values to one number. Tasks are discovered by scanning for ``task.yaml`` files, so adding a
+benchmark needs no edit here: a task file and its layout class. Nothing heavy is imported.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class TaskConfig:
     metrics: tuple[Metric, ...]
     protocol: dict[str, Any]
     path: Path
+    layout: str | None = None
+    """``module:Class`` of the task's :class:`~reprompt.eval.runner.Layout` (None: scoring only)."""
 
     def metric(self, name: str) -> Metric:
         for m in self.metrics:
@@ -194,4 +197,16 @@ def load_task(name_or_path: str) -> TaskConfig:
         metrics=tuple(metrics),
         protocol=dict(data.get("protocol", {})),
         path=path,
+        layout=data.get("layout"),
     )
+
+
+def get_layout(name: str) -> Any:
+    """A new instance of the runner layout that task ``name`` declares."""
+    import importlib
+
+    task = load_task(name)
+    if not task.layout or ":" not in task.layout:
+        raise ConfigError(f"task {name!r} ({task.path}) declares no runner layout ('layout: module:Class')")
+    module, attr = task.layout.split(":")
+    return getattr(importlib.import_module(module), attr)()

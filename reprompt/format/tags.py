@@ -30,12 +30,6 @@ class TagFormat:
     def tag_names(self) -> tuple[str, ...]:
         return (self.reason, self.prompt) if self.reason else (self.prompt,)
 
-    def open(self, tag: str) -> str:
-        return f"<{tag}>"
-
-    def close(self, tag: str) -> str:
-        return f"</{tag}>"
-
 
 REASON_PROMPT = TagFormat("reason", "prompt")
 THINK_ANSWER = TagFormat("think", "answer")

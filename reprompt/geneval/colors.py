@@ -21,12 +21,13 @@ from PIL import Image
 from reprompt.geneval.rules import Detection
 from reprompt.geneval.vocabulary import GENEVAL_COLORS
 from reprompt.utils.dtypes import resolve_dtype
-from reprompt.utils.hub import from_pretrained
+from reprompt.utils.hub import embeddings, from_pretrained
 
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+from reprompt.geneval.scorer import DEFAULT_CLIP  # noqa: E402  (re-exported: its old home)
+
 TEMPLATES: tuple[str, ...] = (
     "a photo of a {c} {cls}",
     "a photo of a {c}-colored {cls}",
@@ -92,7 +93,7 @@ class ClipColorClassifier:
             texts = [t.format(c=c, cls=classname) for c in GENEVAL_COLORS for t in TEMPLATES]
             tokens = self.processor.tokenizer(texts, padding=True, return_tensors="pt").to(self.device)
             with torch.no_grad():
-                feats = _features(self.model.get_text_features(**tokens)).float()
+                feats = embeddings(self.model.get_text_features(**tokens)).float()
             feats = torch.nn.functional.normalize(feats, dim=-1).view(len(GENEVAL_COLORS), len(TEMPLATES), -1)
             self._text[classname] = torch.nn.functional.normalize(feats.mean(dim=1), dim=-1)
         return self._text[classname]
@@ -112,7 +113,7 @@ class ClipColorClassifier:
             )
             pixels = batch["pixel_values"].to(self.device, self.dtype)
             with torch.no_grad():
-                feats = _features(self.model.get_image_features(pixel_values=pixels)).float()
+                feats = embeddings(self.model.get_image_features(pixel_values=pixels)).float()
             logits = torch.nn.functional.normalize(feats, dim=-1) @ text.T
             out.extend(GENEVAL_COLORS[i] for i in logits.argmax(dim=-1).tolist())
         return out
@@ -125,9 +126,3 @@ class ClipColorClassifier:
             return self.classify(image, classname, objects)
 
         return classify_colors
-
-
-def _features(output: Any) -> torch.Tensor:
-    # transformers 5.x returns an output object whose pooler_output is the projected embedding;
-    # 4.x returned the tensor itself.
-    return output if hasattr(output, "dim") else output.pooler_output

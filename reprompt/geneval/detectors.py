@@ -90,7 +90,7 @@ class OracleColors:
 
 # ---------------------------------------------------------------------------------------- mask2former
 
-DEFAULT_MASK2FORMER = "facebook/mask2former-swin-small-coco-instance"
+from reprompt.geneval.scorer import DEFAULT_MASK2FORMER  # noqa: E402  (re-exported: its old home)
 
 # Other spellings of GenEval's names (compared lower-case, without spaces, "_" or "-"): COCO's
 # instance labels use "mouse"/"remote"/"keyboard"; VOC-style and older label sets use the rest.
@@ -236,7 +236,7 @@ class Mask2FormerDetector:
         result: Detections = {}
         for n, j in enumerate(keep):
             mask = None if masks_np is None else masks_np[n]
-            det = Detection(box=tuple(boxes[n]), score=score_list[j], mask=mask)  # type: ignore[arg-type]
+            det = Detection(box=tuple(boxes[n]), score=score_list[j], mask=mask)
             result.setdefault(self.labels[label_ids[j]], []).append(det)
         return result
 
@@ -295,7 +295,7 @@ def from_mmdet(result: Any) -> Detections:
             zip(inst.bboxes.tolist(), inst.scores.tolist(), inst.labels.tolist(), strict=True)
         ):
             mask = None if masks is None else masks[j]
-            dets.setdefault(COCO_CLASSES[label], []).append(Detection(tuple(box), float(score), mask))  # type: ignore[arg-type]
+            dets.setdefault(COCO_CLASSES[label], []).append(Detection(tuple(box), float(score), mask))
         return dets
     bbox = result[0] if isinstance(result, tuple) else result
     segm = result[1] if isinstance(result, tuple) and len(result) > 1 else None

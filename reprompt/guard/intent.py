@@ -108,9 +108,13 @@ def _names(tokens: list[str]) -> tuple[list[tuple[str, ...]], set[int]]:
     def plain_start(i: int) -> bool:  # "The", "Three", "Red" at a sentence start are not names
         low = tokens[i].lower()
         return (
-            low in lx.DETERMINERS or low in lx.FUNCTION_WORDS or lx.is_number(low) or low in lx.COLORS
-            or low in lx.SKIP_WORDS or low in lx.NOT_OBJECTS
-        )  # fmt: skip
+            low in lx.DETERMINERS
+            or low in lx.FUNCTION_WORDS
+            or lx.is_number(low)
+            or low in lx.COLORS
+            or low in lx.SKIP_WORDS
+            or low in lx.NOT_OBJECTS
+        )
 
     def cont(j: int) -> bool:  # the name goes on at j ("Leonardo da Vinci", "Spider-Man")
         link = tokens[j].lower() in _NAME_LINKS or tokens[j] == "-" if j < len(tokens) else False
@@ -197,20 +201,25 @@ def _chunks(tokens: list[str], skip: set[int]) -> list[_Chunk]:
         verb = lx.looks_like_verb(low) or (
             after_plural
             and (low in lx.NOUN_VERB_BASES or (low in lx.NOUNS_ENDING_LIKE_VERBS and low.endswith("ing")))
-        )  # fmt: skip  ("four people walk", "three children building a sandcastle")
+        )  # ("four people walk", "three children building a sandcastle")
         if prev in lx.RELATIVE_PRONOUNS and lx.looks_plural(low):
             verb = True  # "a sign that reads ..."
         if (
-            verb and prev not in lx.ARTICLES
+            verb
+            and prev not in lx.ARTICLES
             and (cur.words or low in lx.VERB_FORMS or prev in lx.RELATIVE_PRONOUNS)
-        ):  # fmt: skip
+        ):
             close()
             after_copula = False
             continue
         if (
-            low.endswith("s") and not low.endswith(("ss", "us", "is")) and cur.singular and cur.words
-            and not cur.words[-1].endswith("s") and cur.words[-1] not in lx.COLORS
-        ):  # fmt: skip
+            low.endswith("s")
+            and not low.endswith(("ss", "us", "is"))
+            and cur.singular
+            and cur.words
+            and not cur.words[-1].endswith("s")
+            and cur.words[-1] not in lx.COLORS
+        ):
             close()  # "a man holds ...": a singular subject, then a verb
             continue
         if not cur.words and not cur.colors and not cur.numbers and cur.det is None:

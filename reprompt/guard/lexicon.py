@@ -2,21 +2,23 @@
 
 General English, not the ``sketch`` simulator's reading rules: the simulator deliberately reads like a weak
 text-to-image model (80 COCO classes, 10 colors, numbers up to twelve), while the guard must follow any
-prompt a user writes. Its synonym and plural tables include the simulator's ones
-(``reprompt.backbones.sketch_text``; ``tests/test_guard.py`` checks that they stay included), but cannot
-import them: the guard sits below ``backbones`` and ``eval`` in the package layers.
+prompt a user writes. Number words and irregular plurals come from :mod:`reprompt.utils.english`, which the
+simulator, the data and T2I-CompBench's parser share; its synonym table includes the simulator's synonyms
+(``tests/test_guard.py`` checks that they stay included) but cannot import them: the guard sits below
+``backbones`` in the package layers.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+from reprompt.utils.english import CARDINALS, IRREGULAR_SINGULARS
+
 # fmt: off
 NUMBER_WORDS: dict[str, int] = {
-    "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12,
+    **CARDINALS, "single": 1, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
+    "dozen": 12,
 }
 """Words that state a count ("a"/"an" state an implicit one and are handled apart)."""
 GROUP_NOUNS: dict[str, int] = {"pair": 2, "couple": 2, "trio": 3, "quartet": 4}
@@ -31,14 +33,7 @@ SAME_COLOR: dict[str, str] = {"grey": "gray", "golden": "gold"}
 COLOR_SHADES = frozenset({"light", "dark", "pale", "bright", "deep", "vivid", "vibrant", "solid", "pastel"})
 
 # Irregular plural -> singular (regular ones are handled by ``noun_forms``).
-IRREGULAR_SINGULAR: dict[str, str] = {
-    "people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
-    "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox", "dice": "die", "lice": "louse",
-    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "wolves": "wolf",
-    "halves": "half", "shelves": "shelf", "loaves": "loaf", "calves": "calf", "elves": "elf",
-    "scarves": "scarf", "thieves": "thief", "hooves": "hoof", "cacti": "cactus", "fungi": "fungus",
-    "ladies": "lady", "puppies": "puppy",
-}
+IRREGULAR_SINGULAR: dict[str, str] = IRREGULAR_SINGULARS
 INVARIANT_NOUNS = frozenset({"sheep", "deer", "fish", "moose", "series", "species", "aircraft", "skis", "scissors"})
 
 # Words that name the same thing, either way round.

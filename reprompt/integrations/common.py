@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from reprompt.policy.base import Rewrite, Rewriter
 
 
-def is_url(spec: str) -> bool:
-    """Whether a policy spec names an OpenAI-compatible endpoint rather than a local model."""
-    return spec.strip().lower().startswith(("http://", "https://"))
+def is_url(name: str) -> bool:
+    """Whether a policy name is an OpenAI-compatible endpoint rather than a local model."""
+    return name.strip().lower().startswith(("http://", "https://"))
 
 
 def served_models(
@@ -43,7 +43,7 @@ def served_models(
         ) from e
 
 
-def load_policy_spec(spec: str, **kw: Any) -> Rewriter:
+def load_named_policy(name: str, **kw: Any) -> Rewriter:
     """``load_policy`` that also takes an OpenAI-compatible base URL as the policy name.
 
     A URL becomes ``load_policy("openai", api_base=URL, ...)``; without ``api_model`` it uses the first
@@ -52,18 +52,22 @@ def load_policy_spec(spec: str, **kw: Any) -> Rewriter:
     """
     from reprompt.policy import load_policy
 
-    spec = (spec or "").strip()
-    if not spec:
+    name = (name or "").strip()
+    if not name:
         raise RepromptError("name a policy: none, smollm2-sketch, a model folder, or an http(s) URL")
-    if is_url(spec):
-        kw["api_base"] = spec
+    if is_url(name):
+        kw["api_base"] = name
         if not kw.get("api_model"):
-            models = served_models(spec, kw.get("api_key_env", "OPENAI_API_KEY"))
+            models = served_models(name, kw.get("api_key_env", "OPENAI_API_KEY"))
             if not models:
-                raise RemoteServiceError(f"{spec} lists no models; name one with api_model")
+                raise RemoteServiceError(f"{name} lists no models; name one with api_model")
             kw["api_model"] = models[0]
-        spec = "openai"
-    return load_policy(spec, **kw)
+        name = "openai"
+    return load_policy(name, **kw)
+
+
+load_policy_spec = load_named_policy
+"""The old name (the ComfyUI node uses it): "spec" in reprompt means a :class:`~reprompt.format.PromptSpec`."""
 
 
 def pick_rewrite(candidates: Sequence[Rewrite]) -> Rewrite:

@@ -23,7 +23,7 @@ from typing import Any
 from diffusers.utils import BaseOutput
 
 from reprompt.errors import RepromptError
-from reprompt.integrations.common import group_candidates, load_policy_spec, pick_rewrite
+from reprompt.integrations.common import group_candidates, load_named_policy, pick_rewrite
 from reprompt.policy.base import GenerationOptions, Rewrite, Rewriter
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class RePromptDiffusionPipeline:
     """A diffusers pipeline that rewrites its prompt first.
 
     ``policy`` is a built :class:`~reprompt.policy.base.Rewriter` or a name for
-    :func:`~reprompt.integrations.common.load_policy_spec` (``smollm2-sketch``, ``qwen2.5-3b``, a folder,
+    :func:`~reprompt.integrations.common.load_named_policy` (``smollm2-sketch``, ``qwen2.5-3b``, a folder,
     an OpenAI-compatible URL; ``policy_kwargs`` go to it). ``options`` are the default decoding options
     (greedy by default); ``rewrite_options`` overrides them per call.
     """
@@ -70,7 +70,7 @@ class RePromptDiffusionPipeline:
         if not callable(pipe) or not hasattr(pipe, "components"):
             raise RepromptError(f"expected a diffusers pipeline, got {type(pipe).__name__}")
         self.pipe = pipe
-        self.policy = load_policy_spec(policy, **policy_kwargs) if isinstance(policy, str) else policy
+        self.policy = load_named_policy(policy, **policy_kwargs) if isinstance(policy, str) else policy
         self.options = options or GenerationOptions()
         self._backbone: Any = None
 

@@ -86,7 +86,7 @@ def _adapter_base(folder: Path) -> str:
     return base
 
 
-def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) -> Rewriter:
+def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) -> Rewriter:
     """Build a rewriter from a name: ``none``, ``smollm2``, ``openai`` (needs ``api_model=``, optional
     ``api_base=``/``api_key_env=``), an alias like ``qwen2.5-3b``, a local folder or a hub id.
 
@@ -94,9 +94,9 @@ def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
     The untrained ``smollm2`` preset uses one worked example: a 135M model cannot follow the format
     from the system prompt alone.
     """
-    if spec == "none":
+    if name == "none":
         return IdentityRewriter()
-    if spec == "openai":
+    if name == "openai":
         from reprompt.policy.openai_compat import OpenAIRewriter
 
         return OpenAIRewriter(
@@ -109,7 +109,7 @@ def load_policy(spec: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
     kw = {k: v for k, v in kw.items() if k in ("device", "dtype", "base_model", "trust_remote_code")}
     from reprompt.policy.hf import RePrompter
 
-    source = resolve_policy_source(spec, base_model=kw.pop("base_model", None))
+    source = resolve_policy_source(name, base_model=kw.pop("base_model", None))
     if source.adapter is not None:
         kw["base_model"] = source.model
     return RePrompter.from_pretrained(source.adapter or source.model, spec=prompt_spec or source.spec, **kw)

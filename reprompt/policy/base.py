@@ -33,18 +33,19 @@ class GenerationOptions:
     prompt_lookup_num_tokens: int | None = field(
         default=None,
         metadata={
-            "help": "prompt-lookup (n-gram) decoding: draft this many tokens copied from the context and "
-            "verify them in one forward pass; outputs are unchanged. Decodes one sequence at a time, so it "
-            "pays off for single prompts on memory-bandwidth-bound hardware (GPUs), not on a small CPU"
+            "help": "prompt-lookup decoding with N drafted tokens (same output; pays off on GPUs, one prompt "
+            "at a time)",
+            "metavar": "N",
         },
     )
     # --- intent guard (reprompt.guard) ---
     guard: str = field(
         default="off",
         metadata={
-            "help": "check that each rewrite keeps the original's objects, counts, colors, quoted text and "
-            "names: off | warn (report only) | retry (try sampled candidates, then the original) | "
-            "fallback (the original on any violation)"
+            "help": "intent guard: check that the rewrite keeps the prompt's objects, counts, colors, quoted "
+            "text and names; warn = report only, retry = sampled candidates then the original, fallback = "
+            "the original",
+            "choices": GUARD_MODES,
         },
     )
     guard_candidates: int = field(
@@ -125,6 +126,13 @@ def check_prompt(prompt: str) -> str:
 TokenCounter = Callable[[str], TokenCount]
 
 
+def resolve_options(options: GenerationOptions | None, overrides: dict[str, Any]) -> GenerationOptions:
+    """``options`` (default: greedy) with ``overrides`` (field names of :class:`GenerationOptions`) on top."""
+    if options is None:
+        return GenerationOptions(**overrides)
+    return GenerationOptions(**{**asdict(options), **overrides}) if overrides else options
+
+
 class Rewriter(ABC):
     """A policy: turns user prompts into :class:`Rewrite` objects.
 
@@ -161,10 +169,7 @@ class Rewriter(ABC):
         if isinstance(prompts, str):
             prompts = [prompts]
         prompts = [check_prompt(p) for p in prompts]
-        if options is None:
-            options = GenerationOptions(**overrides)
-        elif overrides:
-            options = GenerationOptions(**{**asdict(options), **overrides})
+        options = resolve_options(options, overrides)
         out: list[Rewrite] = []
         batches = range(0, len(prompts), options.batch_size)
         if progress:
@@ -237,9 +242,6 @@ class Rewriter(ABC):
                     tc = counter(rw.prompt)
                     rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
 
-    def rewrite_one(self, prompt: str, **kw: Any) -> Rewrite:
-        return self.rewrite([prompt], **kw)[0]
-
     def _make(
         self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
     ) -> Rewrite:
@@ -264,21 +266,41 @@ class Rewriter(ABC):
 
 
 class IdentityRewriter(Rewriter):
-    """No rewriting: the baseline every comparison needs (``--policy none``)."""
+    """No rewriting: the baseline every comparison needs (``--policy none``). Keeps the :class:`Rewriter`
+    contract: ``num_candidates`` rewrites per prompt (all the original), grouped by prompt."""
 
     name = "none"
 
-    def generate(self, messages, options):  # type: ignore[override]
-        raise NotImplementedError  # never called: rewrite() is overridden
+    def generate(
+        self, messages: list[list[dict[str, str]]], options: GenerationOptions
+    ) -> list[list[tuple[str, int]]]:
+        raise NotImplementedError("the identity rewriter generates nothing: rewrite() returns the originals")
 
-    def rewrite(self, prompts, options=None, token_counter=None, progress=False, **overrides):  # type: ignore[override]
+    def rewrite(
+        self,
+        prompts: str | Sequence[str],
+        options: GenerationOptions | None = None,
+        token_counter: TokenCounter | None = None,
+        progress: bool = False,
+        **overrides: Any,
+    ) -> list[Rewrite]:
         if isinstance(prompts, str):
             prompts = [prompts]
+        options = resolve_options(options, overrides)
         out = []
         for p in (check_prompt(p) for p in prompts):
-            rw = Rewrite(original=p, prompt=p, reasoning="", completion="", format_ok=True, fallback=False)
-            if token_counter is not None:
-                tc = token_counter(p)
-                rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
-            out.append(rw)
+            tc = token_counter(p) if token_counter is not None else None
+            for k in range(options.num_candidates):
+                rw = Rewrite(
+                    original=p,
+                    prompt=p,
+                    reasoning="",
+                    completion="",
+                    format_ok=True,
+                    fallback=False,
+                    candidate=k,
+                )
+                if tc is not None:
+                    rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
+                out.append(rw)
         return out

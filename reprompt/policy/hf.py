@@ -4,47 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.format import PromptSpec
 from reprompt.policy.base import GenerationOptions, Rewriter
+from reprompt.utils.dtypes import resolve_dtype  # also re-exported here, its old home
+from reprompt.utils.hub import not_found
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "Qwen/Qwen2.5-3B-Instruct"
 
 
-def resolve_dtype(dtype: str | Any | None, device: str) -> Any:
-    import torch
-
-    if dtype is None or dtype == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    if isinstance(dtype, str):
-        try:
-            return {
-                "float32": torch.float32,
-                "fp32": torch.float32,
-                "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16,
-                "float16": torch.float16,
-                "fp16": torch.float16,
-            }[dtype]
-        except KeyError:
-            raise RepromptError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
-    return dtype
-
-
 def _load_error(id_or_path: str, err: Exception) -> ModelNotFoundError:
-    if os.path.sep in id_or_path or id_or_path.startswith("."):
-        return ModelNotFoundError(f"no model folder at {id_or_path!r} ({type(err).__name__})")
-    return ModelNotFoundError(
-        f"could not load {id_or_path!r}: not a local folder and not in the Hugging Face cache "
-        f"(download it first with network access, or pass a local folder). {type(err).__name__}: "
-        f"{str(err).splitlines()[0][:200] if str(err) else ''}"
-    )
+    return not_found("policy", id_or_path, err)
 
 
 class RePrompter(Rewriter):
@@ -64,7 +39,7 @@ class RePrompter(Rewriter):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.spec = spec or PromptSpec()
-        self.name = name or getattr(model.config, "_name_or_path", "policy")
+        self.name = str(name or getattr(model.config, "_name_or_path", None) or "policy")
         if tokenizer.chat_template is None:
             raise RepromptError(f"{self.name!r} has no chat template: use an instruct/chat model")
         tokenizer.padding_side = "left"

@@ -1,7 +1,7 @@
-"""Rewards: named components, the render-once pipeline that combines them, and TRL adapters.
+"""Rewards: named components, the render-once composite reward that combines them, and TRL adapters.
 
 Names turn into components here only (:data:`COMPONENTS`, loaded lazily so importing this package never
-imports torch). ``build_rewards(config)`` returns a :class:`RewardPipeline`; its ``score(originals,
+imports torch). ``build_rewards(config)`` returns a :class:`CompositeReward`; its ``score(originals,
 completions, metadata, seeds, round)`` is what GRPO, evaluation, the CLI and the reward service call.
 """
 
@@ -18,8 +18,8 @@ from reprompt.utils.lazy import lazy_exports
 if TYPE_CHECKING:
     from reprompt.backbones.base import Backbone
     from reprompt.rewards.base import RewardComponent
+    from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig
-    from reprompt.rewards.pipeline import RewardPipeline
 
 # name -> "module:builder"; a builder takes (options: dict | None) and returns a component.
 COMPONENTS: dict[str, str | Callable[..., Any]] = {
@@ -69,30 +69,30 @@ def build_component(name: str, options: dict[str, Any] | None = None) -> RewardC
 
 def build_rewards(
     config: RewardConfig | dict[str, Any] | str | Path, backbone: Backbone | None = None
-) -> RewardPipeline:
-    """The reward pipeline for a config (object, mapping or YAML path); ``backbone`` overrides its own."""
+) -> CompositeReward:
+    """The composite reward for a config (object, mapping or YAML path); ``backbone`` overrides its own."""
+    from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig
-    from reprompt.rewards.pipeline import RewardPipeline
 
     if isinstance(config, str | Path):
         config = RewardConfig.from_yaml(config)
     elif isinstance(config, dict):
         config = RewardConfig.from_dict(config)
-    return RewardPipeline.from_config(config, backbone=backbone)
+    return CompositeReward.from_config(config, backbone=backbone)
 
 
 _LAZY = {
     "RewardConfig": "reprompt.rewards.config",
     "ServiceConfig": "reprompt.rewards.config",
-    "RewardPipeline": "reprompt.rewards.pipeline",
-    "derive_seeds": "reprompt.rewards.pipeline",
-    "normalize": "reprompt.rewards.pipeline",
+    "CompositeReward": "reprompt.rewards.composite",
+    "RewardPipeline": "reprompt.rewards.composite",
+    "derive_seeds": "reprompt.rewards.composite",
+    "normalize": "reprompt.rewards.composite",
     "RewardBatch": "reprompt.rewards.base",
     "ScoredBatch": "reprompt.rewards.base",
     "RewardComponent": "reprompt.rewards.base",
     "ImageComponent": "reprompt.rewards.base",
     "log_metric": "reprompt.rewards.base",
-    "drain_metrics": "reprompt.rewards.base",
     "make_trl_reward_funcs": "reprompt.rewards.trl",
 }
 

@@ -1,7 +1,7 @@
 """What a reward component sees and returns, and where its sub-scores are logged.
 
 A component is a small picklable object with a stable ``name`` (its log key) called on a
-:class:`RewardBatch`: N completions, each already parsed and rendered K times by the pipeline. It returns
+:class:`RewardBatch`: N completions, each already parsed and rendered K times by the composite reward. It returns
 one ``float`` or ``None`` (missing: GRPO ignores it, it is never read as 0) per completion. Components get
 images, never a pipeline, so rendering happens once and every image component shares it.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,7 +37,8 @@ class RewardBatch:
     completions: list[str]
     parsed: list[ParsedCompletion]
     prompts: list[str]
-    metadata: list[dict[str, Any] | None]
+    metadata: list[dict[str, Any] | str | None]
+    """GenEval metadata per row (a mapping, or its JSON text as a dataset column holds it), or None."""
     seeds: list[list[int]]
     groups: list[int]
     """Row i belongs to group ``groups[i]``: rows with the same original prompt share an id (and seeds)."""
@@ -84,13 +83,15 @@ class ImageComponent:
         originals: list[str],
         images: list[Image.Image],
         scenes: list[list[SceneObject] | None],
-        metadata: list[dict[str, Any] | None],
+        metadata: list[dict[str, Any] | str | None],
     ) -> list[Score]:
         raise NotImplementedError
 
     def __call__(self, batch: RewardBatch) -> list[Score]:
         if batch.images is None:
-            raise ValueError(f"reward {self.name!r} needs rendered images; the pipeline did not render any")
+            raise ValueError(
+                f"reward {self.name!r} needs rendered images; the composite reward rendered none"
+            )
         rows: list[int] = []
         originals, images, scenes, metadata = [], [], [], []
         for i, row_images in enumerate(batch.images):
@@ -116,7 +117,7 @@ class ImageComponent:
 
 @dataclass
 class ScoredBatch:
-    """Everything the pipeline computed for one batch, one entry per completion in every list.
+    """Everything the composite reward computed for one batch, one entry per completion in every list.
 
     ``components`` are raw scores (None = missing); ``normalized`` the values actually summed: normalized as
     configured (raw under ``none``), with each missing value replaced by the mean of its group's values of
@@ -181,38 +182,26 @@ class ScoredBatch:
 
 # ------------------------------------------------------------------------------------------- metrics
 
+# The batch being scored collects its components' sub-scores here (one store per batch, so concurrent
+# batches in the reward service never mix). This is the only place a reward's metrics go: they reach
+# ScoredBatch.metrics, and in training TRL's log line through the reward functions (rewards.trl).
 _batch_metrics: ContextVar[dict[str, list[float]] | None] = ContextVar(
     "reprompt_reward_metrics", default=None
 )
-_global_lock = threading.Lock()
-_global_metrics: dict[str, list[float]] = defaultdict(list)
 
 
 def log_metric(name: str, value: float) -> None:
-    """Record a scalar sub-score (e.g. ``vlm_judge/failures``).
-
-    It lands in the :class:`ScoredBatch` being computed (``metrics``, averaged per batch) and in a
-    process-wide log that a trainer callback can :func:`drain_metrics`.
-    """
-    value = float(value)
+    """Record a scalar sub-score (e.g. ``vlm_judge/failures``) of the batch being scored: it lands in its
+    :class:`ScoredBatch` (``metrics``, averaged per batch). Outside a batch (a component called on its own)
+    there is nothing to report to, and the value is dropped."""
     current = _batch_metrics.get()
     if current is not None:
-        current.setdefault(name, []).append(value)
-    with _global_lock:
-        _global_metrics[name].append(value)
-
-
-def drain_metrics() -> dict[str, float]:
-    """Means of everything logged since the last drain (and clear them)."""
-    with _global_lock:
-        out = {k: sum(v) / len(v) for k, v in _global_metrics.items() if v}
-        _global_metrics.clear()
-    return out
+        current.setdefault(name, []).append(float(value))
 
 
 @contextlib.contextmanager
 def collect_metrics() -> Iterator[dict[str, list[float]]]:
-    """Collect ``log_metric`` calls made in this context (the pipeline wraps each batch in one)."""
+    """Collect ``log_metric`` calls made in this context (the composite reward wraps each batch in one)."""
     store: dict[str, list[float]] = {}
     token = _batch_metrics.set(store)
     try:

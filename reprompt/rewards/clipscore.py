@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError
 from reprompt.rewards.base import ImageComponent, Score
 from reprompt.rewards.config import build_options
+from reprompt.utils.hub import embeddings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -63,32 +65,45 @@ class ClipScore(ImageComponent):
     def score_images(
         self, originals: list[str], images: list[Image.Image], scenes: list[Any], metadata: list[Any]
     ) -> list[Score]:
-        import torch
-
         self.load()
-        o, model = self.options, self._model
-        out: list[Score] = []
-        for start in range(0, len(images), o.batch_size):
-            texts = originals[start : start + o.batch_size]
-            chunk = [im.convert("RGB") for im in images[start : start + o.batch_size]]
-            text_in = self._processor.tokenizer(
-                texts, padding=True, truncation=True, max_length=77, return_tensors="pt"
-            ).to(o.device)
-            pixels = self._processor.image_processor(chunk, return_tensors="pt")["pixel_values"]
-            pixels = pixels.to(o.device, next(model.parameters()).dtype)
-            with torch.inference_mode():
-                t = _pooled(model.get_text_features(**text_in)).float()
-                v = _pooled(model.get_image_features(pixel_values=pixels)).float()
-            cos = torch.nn.functional.cosine_similarity(t, v, dim=-1)
-            if o.style == "clipscore":
-                cos = 2.5 * cos.clamp(min=0)
-            out.extend(float(x) for x in cos.cpu().tolist())
-        return out
+        o = self.options
+        cos = clip_similarity(self._model, self._processor, images, originals, o.device, o.batch_size)
+        if o.style == "clipscore":
+            return [2.5 * max(c, 0.0) for c in cos]
+        return list(cos)
 
 
-def _pooled(output: Any) -> Any:
-    # transformers 5.x returns an output object whose pooler_output is the projected embedding.
-    return output if hasattr(output, "dim") else output.pooler_output
+def clip_similarity(
+    model: Any,
+    processor: Any,
+    images: Sequence[Image.Image],
+    texts: Sequence[str],
+    device: str,
+    batch_size: int,
+) -> list[float]:
+    """Cosine similarity of each image's and its text's CLIP embedding, texts cut at CLIP's 77 tokens: the
+    one implementation behind the ``clipscore`` reward and T2I-CompBench's CLIP metrics."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    out: list[float] = []
+    for start in range(0, len(images), batch_size):
+        chunk = [im.convert("RGB") for im in images[start : start + batch_size]]
+        tok = processor.tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=77,
+            return_tensors="pt",
+        )
+        pixels = processor.image_processor(chunk, return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            img = embeddings(model.get_image_features(pixel_values=pixels.to(device, dtype))).float()
+            text = embeddings(model.get_text_features(**{k: v.to(device) for k, v in tok.items()})).float()
+        img = img / img.norm(dim=-1, keepdim=True)
+        text = text / text.norm(dim=-1, keepdim=True)
+        out.extend((img * text).sum(-1).tolist())
+    return out
 
 
 def build_clipscore(options: dict[str, Any] | None, **_: Any) -> ClipScore:

@@ -64,7 +64,7 @@ class LengthReward:
     A fallback (no usable prompt block: the ORIGINAL prompt was rendered) scores None: the policy wrote no
     prompt to measure, and the format reward alone penalises the fallback. Measuring the original instead
     would penalise it twice (GenEval prompts are 7-14 tokens, below the lower bound), and None is neutral
-    within its group (see ``reprompt.rewards.pipeline.impute_missing``).
+    within its group (see ``reprompt.rewards.composite.impute_missing``).
     """
 
     needs_images = False

@@ -138,7 +138,7 @@ class GenEvalReward(ImageComponent):
         originals: list[str],
         images: list[Image.Image],
         scenes: list[list[SceneObject] | None],
-        metadata: list[dict[str, Any] | None],
+        metadata: list[dict[str, Any] | str | None],
     ) -> list[Score]:
         metas = [parse_metadata(m) for m in metadata]
         rows = [i for i, m in enumerate(metas) if m is not None]

@@ -197,11 +197,11 @@ def preprocess(images: list[Image.Image], arch: ImageRewardArch) -> torch.Tensor
             new_w, new_h = size, int(size * h / w)
         else:
             new_w, new_h = int(size * w / h), size
-        image = image.resize((new_w, new_h), PILImage.BICUBIC)
+        image = image.resize((new_w, new_h), PILImage.Resampling.BICUBIC)
         left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
         image = image.crop((left, top, left + size, top + size)).convert("RGB")
-        arr = np.asarray(image, dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(arch.image_mean, dtype=np.float32)) / np.asarray(
+        pixels = np.asarray(image, dtype=np.float32) / 255.0
+        arr = (pixels - np.asarray(arch.image_mean, dtype=np.float32)) / np.asarray(
             arch.image_std, dtype=np.float32
         )
         out.append(torch.from_numpy(arr.transpose(2, 0, 1).copy()))
@@ -329,46 +329,3 @@ def convert_checkpoint(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
-
-
-# ------------------------------------------------------------------------------------------ tiny
-
-TINY_ARCH = ImageRewardArch(
-    image_size=32,
-    patch_size=8,
-    vision_hidden=32,
-    vision_layers=2,
-    vision_heads=4,
-    vision_mlp=64,
-    text_hidden=32,
-    text_layers=2,
-    text_heads=4,
-    text_intermediate=64,
-    text_max_positions=64,
-)
-
-
-def build_imagereward(
-    folder: str | Path, seed: int = 0, arch: ImageRewardArch | None = None, fit_vocab: bool = False
-) -> None:
-    """A random-weight ImageReward (default: ImageReward-v1.0's sizes) with the zoo's BERT tokenizer, saved in
-    our folder format. The embedding keeps ``arch.text_vocab`` rows (the real 30,524) unless ``fit_vocab``
-    sizes it to the small tokenizer."""
-    from reprompt.zoo import tokenizers
-
-    tok = tokenizers.bert_tokenizer()
-    tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
-    arch = arch or ImageRewardArch()
-    vocab = len(tok) if fit_vocab else max(arch.text_vocab, len(tok))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ImageRewardModel(dataclasses.replace(arch, text_vocab=vocab)).eval()
-    model.save(folder, tok)
-
-
-def build_tiny_imagereward(folder: str | Path, seed: int = 0) -> None:
-    """A random ImageReward with the real architecture at toy sizes (32 px, 2+2 layers, width 32).
-
-    Same signature as the zoo's builders, so it can be registered as ``tiny-imagereward``.
-    """
-    build_imagereward(folder, seed, TINY_ARCH, fit_vocab=True)

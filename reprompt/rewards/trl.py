@@ -4,8 +4,8 @@
 ``GRPOConfig(reward_weights=weights)``. Each function has ``__name__`` = the component name, so TRL logs
 ``rewards/<name>/mean``. The first function called on a batch scores the whole batch (one render of every
 completion, every component) and the others read the cached result. Each returns the component's
-NORMALIZED values (as configured in the pipeline; raw when normalization is ``none``) so that TRL's
-weighted sum equals the pipeline's ``total``. A missing score reaches TRL as its group's mean of that
+NORMALIZED values (as configured in the composite reward; raw when normalization is ``none``) so that TRL's
+weighted sum equals the composite reward's ``total``. A missing score reaches TRL as its group's mean of that
 component (neutral for the completion's advantage), never as None, because TRL's weighted ``nansum``
 would read None as a raw 0.
 
@@ -40,7 +40,7 @@ EXPECTED_COLUMNS = {
 
 
 class Scorer(Protocol):
-    """What the adapters need: a local :class:`RewardPipeline` or a remote ``RewardClient``."""
+    """What the adapters need: a local :class:`CompositeReward` or a remote ``RewardClient``."""
 
     component_names: list[str]
     weights: dict[str, float]
@@ -192,7 +192,9 @@ class TRLRewardFunc:
                     if metric.startswith("seconds/"):  # the step-time split: render_s, <component>_s
                         if metric != "seconds/batch":
                             log(f"timing/{metric.removeprefix('seconds/')}_s", value)
-                    elif not metric.startswith("completions"):
+                    elif metric.startswith("completions/"):  # how the policy wrote (format, length)
+                        log(metric, value)
+                    elif metric != "completions":
                         log(f"reward/{metric}", value)
             log_extra = kwargs.get("log_extra")
             if callable(log_extra):
@@ -204,7 +206,7 @@ class TRLRewardFunc:
 
 
 def failure_components(scorer: Any) -> list[str]:
-    """The components whose missing scores mean a failure: from the pipeline, or the service's /info."""
+    """The components whose missing scores mean a failure: from the composite reward, or the service's /info."""
     names = getattr(scorer, "failure_components", None)
     if names is None and hasattr(scorer, "info"):
         names = (scorer.info() or {}).get("failure_components")

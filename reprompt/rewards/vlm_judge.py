@@ -12,6 +12,9 @@ Backends (``options.vlm_judge.backend``):
 
 A judgement that still fails after its retries is MISSING (None), which GRPO ignores; failures are
 counted (``vlm_judge/failures``) and logged, never turned into 0 (the reference code's defect).
+
+Why one ~500-line module: both backends share the prompt, the score parser and the options; the
+HTTP backend is half of it and is not used anywhere else.
 """
 
 from __future__ import annotations
@@ -370,11 +373,11 @@ class LocalJudge:
             )
         return None
 
-    def _score_trie(self) -> dict[int, Any]:
+    def _score_trie(self) -> dict[int | None, Any]:
         """Token paths spelling 0..10 after the prefill; a node holding None marks a complete number."""
         tok = self.tokenizer
         base = tok.encode(self.PREFILL, add_special_tokens=False)
-        trie: dict[int, Any] = {}
+        trie: dict[int | None, Any] = {}
         for s in range(11):
             ids = tok.encode(self.PREFILL + str(s), add_special_tokens=False)
             if ids[: len(base)] != base or len(ids) == len(base):
@@ -455,7 +458,7 @@ class LocalJudge:
         return allowed or self.eos_ids[:1]
 
     @staticmethod
-    def _trie_depth(node: dict[int, Any] | None) -> int:
+    def _trie_depth(node: dict[int | None, Any] | None) -> int:
         if not isinstance(node, dict):
             return 0
         return max(
@@ -480,7 +483,7 @@ class VLMJudge(ImageComponent):
         self, originals: list[str], images: list[Image.Image], scenes: list[Any], metadata: list[Any]
     ) -> list[Score]:
         results = self.backend.judge(originals, images)
-        failed = Counter(reason for score, reason in results if score is None)
+        failed = Counter(reason or "unknown" for score, reason in results if score is None)
         self.failures.update(failed)
         n_failed = sum(failed.values())
         log_metric(f"{self.name}/failures", n_failed)

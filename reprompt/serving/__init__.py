@@ -13,7 +13,7 @@ _LAZY = {
     "create_app": "reprompt.serving.reward_service",
     "serve": "reprompt.serving.reward_service",
     "BackgroundServer": "reprompt.serving.http",
-    "ServeConfig": "reprompt.serving.image_service",
+    "ServeConfig": "reprompt.serving.config",
     "ModelWorker": "reprompt.serving.batching",
     "encode_png": "reprompt.utils.images",
     "decode_png": "reprompt.utils.images",

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,20 @@ def bearer_matches(header: str | None, token: str) -> bool:
     """``Authorization: Bearer <token>`` check; the scheme is case-insensitive (RFC 7235)."""
     scheme, _, given = (header or "").strip().partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def require_bearer(token: str | None, token_env: str | None = None) -> Callable[[Request], None]:
+    """A FastAPI dependency refusing requests without ``Authorization: Bearer <token>`` (no-op when
+    ``token`` is None or empty): one 401 for every service, naming where the client reads the token."""
+    where = f" (the client reads it from ${token_env})" if token_env else ""
+
+    def check(request: Request) -> None:
+        if token and not bearer_matches(request.headers.get("authorization"), token):
+            raise HTTPException(
+                401, f"missing or wrong bearer token{where}", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return check
 
 
 def is_loopback(host: str) -> bool:

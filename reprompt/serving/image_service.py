@@ -23,7 +23,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -34,13 +33,14 @@ from starlette.exceptions import HTTPException
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.policy.base import MAX_PROMPT_CHARS
 from reprompt.serving.batching import ModelWorker, QueueFull
+from reprompt.serving.config import ServeConfig
 from reprompt.serving.http import (
     BodyLimit,
     SafeJSONResponse,
     SafeStr,
-    bearer_matches,
     openai_error,
     public_name,
+    require_bearer,
     validation_message,
 )
 
@@ -50,46 +50,6 @@ MAX_IMAGES = 8
 MAX_BATCH_PROMPTS = 64
 MAX_SEED = 2**31 - 1 - MAX_IMAGES
 UPSTREAM_FAILED = "the policy backend failed to answer; the server log has the details"
-
-
-@dataclass
-class ServeConfig:
-    """Limits and batching of ``reprompt serve`` (CLI flags of the same names)."""
-
-    max_request_bytes: int = field(
-        default=1024 * 1024, metadata={"help": "largest request body in bytes (413 beyond)"}
-    )
-    max_queue: int = field(
-        default=32, metadata={"help": "requests that may wait for the model (429 with Retry-After beyond)"}
-    )
-    max_batch: int | None = field(
-        default=None, metadata={"help": "most prompts in one micro-batched generate (default: --batch-size)"}
-    )
-    batch_wait_ms: float = field(
-        default=10.0, metadata={"help": "how long an idle worker waits for more requests to batch (ms)"}
-    )
-    micro_batching: bool = field(
-        default=True, metadata={"help": "merge concurrent rewrites into one batched generate"}
-    )
-    served_model_name: str | None = field(
-        default=None,
-        metadata={"help": "model id of /v1/models and chat replies (default: the policy's name)"},
-    )
-    disconnect_poll_s: float = field(
-        default=0.2, metadata={"help": "how often a waiting request checks that its client is still there"}
-    )
-
-    def __post_init__(self) -> None:
-        if self.max_request_bytes < 1024:
-            raise RepromptError("--max-request-bytes must be at least 1024")
-        if self.max_queue < 1:
-            raise RepromptError("--max-queue must be >= 1")
-        if self.max_batch is not None and self.max_batch < 1:
-            raise RepromptError("--max-batch must be >= 1")
-        if self.batch_wait_ms < 0:
-            raise RepromptError("--batch-wait-ms must be >= 0")
-        if self.disconnect_poll_s <= 0:
-            raise RepromptError("disconnect_poll_s must be > 0")
 
 
 class ImagesRequest(BaseModel):
@@ -125,11 +85,9 @@ async def wait_for_job(request: Request, future: concurrent.futures.Future, poll
             raise ClientGone
 
 
-def backbone_size(backbone: Any) -> tuple[Any, Any]:
-    config = getattr(backbone, "config", None)
-    width = getattr(backbone, "width", None) or getattr(config, "width", None)
-    height = getattr(backbone, "height", None) or getattr(config, "height", None)
-    return width, height
+def backbone_size(backbone: Any) -> tuple[int, int]:
+    """(width, height) the backbone renders (the :class:`~reprompt.backbones.base.Backbone` contract)."""
+    return backbone.width, backbone.height
 
 
 def create_app(
@@ -171,9 +129,7 @@ def create_app(
     app.state.worker, app.state.model_id = worker, model_id
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes, error=lambda s, m: openai_error(s, m))
 
-    def auth(request: Request) -> None:
-        if token and not bearer_matches(request.headers.get("authorization"), token):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    auth = require_bearer(token, token_env)
 
     async def run_job(request: Request, submit: Any) -> Any:
         try:

@@ -1,4 +1,4 @@
-"""Client of the reward service: the same ``score(...)`` as an in-process :class:`RewardPipeline`.
+"""Client of the reward service: the same ``score(...)`` as an in-process :class:`CompositeReward`.
 
 Several service URLs are used in turn. A URL that fails (connection refused, timeout, 5xx) is marked
 dead and skipped until ``probe_after`` seconds have passed, then tried again, so a dead host costs one

@@ -2,7 +2,7 @@
 
 ``POST /score`` takes JSON ``{originals, completions, metadata?, seeds?, round?, return_images?}`` and
 returns the :class:`ScoredBatch` as JSON (images, when asked for, as base64 PNG). No pickle anywhere.
-``GET /health`` (no auth) says it is up; ``GET /info`` describes the pipeline; ``GET /openapi.json``
+``GET /health`` (no auth) says it is up; ``GET /info`` describes the reward; ``GET /openapi.json``
 publishes the request schema. A bearer token is required when the env var named by
 ``service.token_env`` is set.
 
@@ -14,7 +14,7 @@ client disconnected while it waited is skipped. An internal failure is a 500 wit
 ``"retryable": false``: the same request would fail again, so the client does not retry it.
 
 FastAPI is imported at module level (it resolves the endpoints' annotations from module globals); torch
-is not: the pipeline brings it.
+is not: the composite reward brings it.
 """
 
 from __future__ import annotations
@@ -24,24 +24,24 @@ import logging
 import os
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 
 from reprompt.errors import RepromptError
 from reprompt.serving.http import (
     BackgroundServer,
     BodyLimit,
     SafeJSONResponse,
-    bearer_matches,
     clean_message,
     free_port,
     is_loopback,
     public_name,
+    require_bearer,
     warn_if_exposed,
 )
 
 if TYPE_CHECKING:
+    from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig, ServiceConfig
-    from reprompt.rewards.pipeline import RewardPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _request_model() -> type:
     return ScoreRequest
 
 
-def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | None = None) -> FastAPI:
+def create_app(pipeline: CompositeReward, service: ServiceConfig, token: str | None = None) -> FastAPI:
     """The FastAPI app around ``pipeline``. ``token``: required bearer token (None: no auth)."""
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
@@ -115,13 +115,7 @@ def create_app(pipeline: RewardPipeline, service: ServiceConfig, token: str | No
     async def _validation_error(_: Request, exc: RequestValidationError) -> SafeJSONResponse:
         return error(422, f"invalid request: {_details(exc.errors())}")
 
-    def check_token(request: Request) -> None:
-        if token is not None and not bearer_matches(request.headers.get("authorization"), token):
-            raise HTTPException(
-                401,
-                f"missing or wrong bearer token (the client reads it from ${service.token_env})",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    check_token = require_bearer(token, service.token_env)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -227,18 +221,18 @@ def serve(
     config: RewardConfig,
     host: str | None = None,
     port: int | None = None,
-    pipeline: RewardPipeline | None = None,
+    pipeline: CompositeReward | None = None,
 ) -> None:
-    """Build the pipeline and run the service with uvicorn until interrupted."""
+    """Build the composite reward and run the service with uvicorn until interrupted."""
     import uvicorn
 
-    from reprompt.rewards.pipeline import RewardPipeline
+    from reprompt.rewards.composite import CompositeReward
 
     host = host or config.service.host
     port = port or config.service.port
     token = service_token(config.service)
     warn_if_exposed(host, token, config.service.token_env, "rewards")
-    pipeline = pipeline or RewardPipeline.from_config(config)
+    pipeline = pipeline or CompositeReward.from_config(config)
     app = create_app(pipeline, config.service, token)
     print(
         f"reprompt reward service on http://{host}:{port} (components: {', '.join(pipeline.component_names)})"

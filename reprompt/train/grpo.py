@@ -109,7 +109,7 @@ def _reward_mapping(value: dict[str, Any] | str) -> dict[str, Any]:
 
 
 def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
-    """The reward pipeline (in-process) or the reward service client."""
+    """The composite reward (in-process) or the reward service client."""
     from reprompt.errors import ConfigError
 
     if cfg.reward_service:
@@ -183,7 +183,7 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
 def build_trainer(
     cfg: RepromptGRPOConfig, scorer: Any | None = None
 ) -> tuple[RePromptGRPOTrainer, Any, dict[str, Any]]:
-    """(trainer, spec, run record) ready to train. ``scorer``: a reward pipeline built by the caller (e.g.
+    """(trainer, spec, run record) ready to train. ``scorer``: a composite reward built by the caller (e.g.
     around a backbone already in memory) instead of the one ``cfg`` describes."""
     from transformers import AutoTokenizer
 
@@ -212,15 +212,12 @@ def build_trainer(
     cfg._check_std_floor(info)
     guard = OutageGuard(failure_components(scorer), cfg.max_missing_fraction, cfg.max_missing_steps)
     funcs, weights = make_trl_reward_funcs(scorer, guard)
-    backbone = getattr(scorer, "backbone", None)
     samples = SamplesWriter(
         scorer, Path(cfg.output_dir) / "samples", cfg.samples_every, cfg.samples_per_table, spec.fmt
     )
     sink = MetricsSink()
     timer = StepTimer(sink)
-    funcs[0] = observe(
-        funcs[0], RewardObserver(spec.fmt, getattr(backbone, "count_tokens", None), samples, timer)
-    )
+    funcs[0] = observe(funcs[0], RewardObserver(samples, timer))
     if cfg.reward_weights is None:
         cfg.reward_weights = weights
     if len(cfg.reward_weights) != len(funcs):

@@ -3,10 +3,18 @@ time split, a samples table with images every N steps, and a held-out reward on 
 reward-hacking guard).
 
 TRL already logs each reward function's mean/std (``rewards/<name>/mean``), the total and its std, and the
-KL. The per-completion statistics come from :class:`RewardObserver`, which :func:`observe` wraps around the
-first reward function and which reports through TRL's public ``log_metric`` hook; the step timer and the
-held-out reward are callbacks whose values reach TRL's log stream through :class:`MetricsSink` (merged by
-the trainer's ``log``).
+KL. Where each of our metrics comes from:
+
+- **Inside a reward call** (per batch, averaged across processes by TRL): the composite reward's own metrics
+  (``completions/format_ok``, ``completions/prompt_tokens``, component sub-scores, render time), which the
+  reward functions of :mod:`reprompt.rewards.trl` pass to TRL's public ``log_metric`` hook. Nothing here
+  parses a completion again: the reward already did.
+- **Outside a reward call** (callbacks: the step-time split, the held-out reward): TRL has no public hook for
+  callbacks, so they put their values in the :class:`MetricsSink` that the trainer's ``log`` merges into the
+  same log line.
+
+:class:`RewardObserver` (wrapped around the first reward function by :func:`observe`) times the reward call
+for the step timer and writes the samples table; it logs nothing itself.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ class MetricsSink:
 class SamplesWriter:
     """Every ``every`` steps: re-scores a few rows with images and writes ``samples/step-N.json`` plus PNGs.
 
-    The rows are rendered and scored again by ``scorer`` (the reward pipeline or the service client) with
+    The rows are rendered and scored again by ``scorer`` (the composite reward or the service client) with
     ``keep_images=True``, so the table shows the image each enhanced prompt gives and its component scores.
     """
 
@@ -175,34 +183,10 @@ class StepTimer(TrainerCallback):
 
 
 class RewardObserver:
-    """Per-batch statistics of the completions: format-OK rate, fallback rate, prompt length."""
+    """Sees each reward call: times it (for :class:`StepTimer`) and every N steps writes the samples table."""
 
-    def __init__(
-        self,
-        fmt: TagFormat,
-        token_counter: Callable[[str], Any] | None = None,
-        samples: SamplesWriter | None = None,
-        timer: StepTimer | None = None,
-    ) -> None:
-        self.fmt, self.token_counter, self.samples, self.timer = fmt, token_counter, samples, timer
-
-    def stats(self, completions: list, kwargs: dict[str, Any]) -> None:
-        texts = [completion_text(c) for c in completions]
-        originals = list(kwargs.get("original") or [""] * len(texts))
-        parsed = [parse_completion(t, o, self.fmt) for t, o in zip(texts, originals, strict=True)]
-        metrics = {
-            "completions/format_ok": _mean([p.format_ok for p in parsed]),
-            "completions/fallback": _mean([p.fallback for p in parsed]),
-            "completions/recovered": _mean([p.recovered for p in parsed]),
-        }
-        if self.token_counter is not None:
-            counts = [self.token_counter(p.prompt) for p in parsed]
-            metrics["completions/prompt_tokens"] = _mean([c.tokens for c in counts])
-            metrics["completions/prompt_truncated"] = _mean([bool(c.truncated) for c in counts])
-        log_metric = kwargs.get("log_metric")
-        if log_metric is not None:
-            for name, value in metrics.items():
-                log_metric(name, value)
+    def __init__(self, samples: SamplesWriter | None = None, timer: StepTimer | None = None) -> None:
+        self.samples, self.timer = samples, timer
 
     def after(self, start: float, completions: list, kwargs: dict[str, Any]) -> None:
         """Called once the wrapped reward returned: record its time, maybe write a samples table."""
@@ -227,7 +211,6 @@ def observe(func: Callable, observer: RewardObserver) -> Callable:
 
             async def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
                 start = time.perf_counter()
-                observer.stats(completions, kwargs)
                 out = await func(prompts=prompts, completions=completions, **kwargs)
                 observer.after(start, completions, kwargs)
                 return out
@@ -239,7 +222,6 @@ def observe(func: Callable, observer: RewardObserver) -> Callable:
 
         def __call__(self, prompts, completions, **kwargs):  # noqa: ANN001
             start = time.perf_counter()
-            observer.stats(completions, kwargs)
             out = func(prompts=prompts, completions=completions, **kwargs)
             observer.after(start, completions, kwargs)
             return out

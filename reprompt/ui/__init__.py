@@ -1,3 +1,3 @@
 """The browser UI (``reprompt ui``): :mod:`reprompt.ui.studio` is the engine (no web framework),
-:mod:`reprompt.ui.app` the Gradio page, :mod:`reprompt.ui.browser` drives it in headless Chromium (the
+:mod:`reprompt.ui.app` the Gradio page; :mod:`reprompt.testing.browser` drives it in headless Chromium (the
 browser test and the README screenshot). Nothing here is imported by ``import reprompt``."""

@@ -4,6 +4,9 @@ It loads the policy and the backbone the way the CLI does (``reprompt.cli.common
 the original and the enhanced prompt with the same seeds, re-renders a prompt the user edited against
 the same original images, and writes every turn (``record.json``, the images, the side-by-side
 comparison and a zip of all of it) to its own folder for download.
+
+Why one ~450-line module: the session (loading, turns, edits, downloads) is one state machine; the
+Gradio page (``app.py``) is separate.
 """
 
 from __future__ import annotations
@@ -74,12 +77,8 @@ def render_settings(backbone: Any, s: RenderSettings) -> Iterator[None]:
 
 def backbone_defaults(backbone: Any) -> dict[str, Any]:
     """The backbone's own width/height/steps/guidance (what an empty settings field means)."""
-    src = (
-        backbone.config
-        if hasattr(backbone, "config") and dataclasses.is_dataclass(backbone.config)
-        else backbone
-    )
-    return {n: getattr(src, n, None) for n in ("width", "height", "steps", "guidance")}
+    settings = backbone.settings()
+    return {n: settings.get(n) for n in ("width", "height", "steps", "guidance")}
 
 
 @dataclass
@@ -143,7 +142,7 @@ class Studio:
         """The (policy, backbone) pair named (default: the CLI's), loading only what changed and
         freeing what it replaces."""
         from reprompt.cli.common import backbone_kwargs, policy_kwargs
-        from reprompt.integrations.common import free_memory, load_policy_spec
+        from reprompt.integrations.common import free_memory, load_named_policy
 
         policy = (policy or self.policy_name).strip()
         backbone = (backbone or self.backbone_name).strip()
@@ -170,7 +169,7 @@ class Studio:
                 progress(0.05, f"loading policy {policy}")
             self._policy = None
             free_memory()
-            self._policy = load_policy_spec(policy, **policy_kwargs(self.args))
+            self._policy = load_named_policy(policy, **policy_kwargs(self.args))
             self._names["policy"] = policy
         return self._policy, self._backbone
 

@@ -33,6 +33,12 @@ def not_found(
     )
 
 
+def embeddings(output: Any) -> Any:
+    """The projected embeddings of ``get_text_features``/``get_image_features``: transformers 5 returns an
+    output object (``pooler_output``), 4.x the tensor itself."""
+    return output if hasattr(output, "dim") else output.pooler_output
+
+
 def from_pretrained(
     loader: Any,
     id_or_path: str,

@@ -48,9 +48,11 @@ def categories() -> dict[str, Category]:
     return out
 
 
+# fmt: off
 CATEGORY_NAMES: tuple[str, ...] = (
     "color", "shape", "texture", "spatial", "3d_spatial", "numeracy", "non_spatial", "complex",
-)  # fmt: skip
+)
+# fmt: on
 
 
 def get_category(name: str) -> Category:

@@ -186,7 +186,8 @@ def _run_info(run_dir: Path) -> dict[str, Any]:
 def _default_detector(run_dir: Path) -> str:
     from reprompt.backbones import is_simulator
 
-    backbone = _run_info(run_dir).get("settings", {}).get("backbone") or ""
+    info = _run_info(run_dir)
+    backbone = (info.get("backbone") or {}).get("name") or info.get("settings", {}).get("backbone") or ""
     return "oracle" if is_simulator(backbone) else "mask2former"
 
 
@@ -363,6 +364,15 @@ def _three_in_one(
     out = []
     for i, kind in enumerate(kinds):
         score = rules.three_in_one(kind, attribute[i], spatial.get(i), action.get(i))
-        out.append({"score": score, "details": {"kind": kind, "attribute": attribute[i], "spatial": spatial.get(i),
-                                                 "action": action.get(i)}})  # fmt: skip
+        out.append(
+            {
+                "score": score,
+                "details": {
+                    "kind": kind,
+                    "attribute": attribute[i],
+                    "spatial": spatial.get(i),
+                    "action": action.get(i),
+                },
+            }
+        )
     return out

@@ -1,35 +1,219 @@
-"""Render T2I-CompBench images in the official layout: ``RUN/<category>/samples/{prompt}_{index:06d}.png``.
+"""Render T2I-CompBench images in the official layout, on the shared benchmark runner (:mod:`reprompt.eval.runner`).
 
-Each prompt is rewritten once (greedy) by the chosen rewriter, then rendered ``images_per_prompt`` times with
-seeds ``seed + n`` (official: 42 ... 51). The file name keeps the ORIGINAL prompt, so the scorers judge the
-image against what the user asked for. Seeds depend only on n, so two runs with different rewriters are
-paired image by image.
+``RUN/<category>/samples/{prompt}_{index:06d}.png``: each prompt is rewritten once (greedy) by the chosen
+rewriter, then rendered ``images`` times (official: 10) with seeds ``seed + n`` (official: 42 ... 51). The
+file name keeps the ORIGINAL prompt, so the scorers judge the image against what the user asked for.
 
-Resumable and shardable: a prompt is finished once its record line (written after all its images, each
-saved atomically) is in ``RUN/<category>/records*.jsonl``; shard ``i/n`` takes prompts with index % n == i
-and writes its own records file, so processes never share a file.
+Seeds, shards, resume and the run identity are the runner's. A prompt is finished once its record line
+(written after all its images, each saved atomically) is in ``RUN/<category>/records*.jsonl`` and its images
+are whole; shard ``i/n`` takes the prompts with index % n == i of each category and writes its own records
+file, so processes never share a file. Simulator scenes go inline into the record, in the one scene encoding
+of :mod:`reprompt.geneval.scene` (boxes only by default).
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError
+from reprompt.eval import runner
 from reprompt.eval.compbench import categories as cats
-from reprompt.utils.io import append_jsonl, atomic_save_image, atomic_write_json, read_jsonl
+from reprompt.eval.runner import RUN_FILE, Item, RunConfig, RunContext, parse_shard  # noqa: F401
+from reprompt.geneval.scene import objects_from_json, objects_to_json
+from reprompt.utils.images import png_problem
+from reprompt.utils.io import append_jsonl, atomic_save_image, read_jsonl
+
+if TYPE_CHECKING:
+    from reprompt.backbones.base import RenderOutput
+    from reprompt.geneval.scene import SceneObject
+    from reprompt.policy import Rewrite
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
+RUN_FORMAT = "reprompt-compbench-run/1"
+
+
+@dataclass(kw_only=True)
+class CompBenchRunConfig(RunConfig):
+    """One T2I-CompBench generation run (``reprompt eval compbench generate``)."""
+
+    data_dir: str = field(metadata={"help": "folder with the official *_val.txt prompt files"})
+    categories: str = field(default="all", metadata={"help": "comma-separated categories, or 'all'"})
+    out: str = field(metadata={"help": "run folder (one sub-folder per category)", "aliases": ("--out-dir",)})
+    images: int = field(
+        default=10, metadata={"help": "images per prompt (official: 10)", "aliases": ("--images-per-prompt",)}
+    )
+    limit: int | None = field(default=None, metadata={"help": "only the first N prompts of each category"})
+    scenes: str = field(
+        default="boxes",
+        metadata={
+            "help": "simulator scenes kept in the records for the oracle detector: with RLE masks, boxes "
+            "only, or none",
+            "choices": runner.SCENE_MODES,
+        },
+    )
+
+
+def records_file(category_dir: Path, shard_index: int, shard_count: int) -> Path:
+    if shard_count == 1:
+        return category_dir / "records.jsonl"
+    return category_dir / f"records-{shard_index}-of-{shard_count}.jsonl"
+
+
+def read_records(category_dir: str | Path) -> list[dict[str, Any]]:
+    """All finished prompts of a category (every shard), by prompt index; later lines win."""
+    by_index: dict[int, dict[str, Any]] = {}
+    for path in sorted(Path(category_dir).glob("records*.jsonl")):
+        for rec in read_jsonl(path):
+            by_index[int(rec["prompt_index"])] = rec
+    return [by_index[i] for i in sorted(by_index)]
+
+
+def scene_from_json(data: list[dict[str, Any]] | None) -> list[SceneObject] | None:
+    """A record's inline scene (objects without masks, or with them: both encodings read)."""
+    return None if data is None else objects_from_json(data)
+
+
+class CompBenchLayout:
+    """T2I-CompBench's side of the runner: prompts from the category files, images named by prompt."""
+
+    task = "t2i-compbench"
+    run_format = RUN_FORMAT
+    lock_name = "compbench"
+    label = "T2I-CompBench"
+
+    def select(self, config: CompBenchRunConfig) -> tuple[list[Item], list[str]]:
+        items: list[Item] = []
+        groups = []
+        for cat in cats.resolve_categories(config.categories):
+            prompts = cats.load_prompts(cat, config.data_dir)
+            n = min(len(prompts), config.limit) if config.limit else len(prompts)
+            items += [
+                Item(key=(cat.name, i), prompt=prompts[i], group=cat.name, position=i) for i in range(n)
+            ]
+            groups.append(cat.name)
+        return items, groups
+
+    def describe(self, config: CompBenchRunConfig, items: list[Item]) -> dict[str, Any]:
+        groups = list(dict.fromkeys(it.group for it in items))
+        return {
+            "data_dir": str(Path(config.data_dir).resolve()),
+            "categories": groups,
+            "selection": {"limit": config.limit, "n_selected": len(items)},
+        }
+
+    def identity(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {"task_version": info["task_version"]}
+
+    def legacy_diff(self, existing: dict[str, Any], info: dict[str, Any]) -> list[str] | None:
+        """``run.json`` as written before the shared runner: ``{"settings": {...}, "data_dir", "created"}``."""
+        old = existing.get("settings")
+        if not isinstance(old, dict) or old.get("task") != self.task:
+            return None
+        now = {
+            "task_version": str(info["task_version"]),
+            "backbone": info["backbone"]["name"],
+            "model": info["backbone"]["settings"].get("model"),
+            "policy": info["policy"]["name"],
+            "images_per_prompt": info["seeds"]["images_per_prompt"],
+            "seed": info["seeds"]["base_seed"],
+        }
+        before = {**{k: old.get(k) for k in now}, "task_version": str(old.get("task_version"))}
+        return [f"{k}: {before[k]!r} -> {now[k]!r}" for k in now if before[k] != now[k]]
+
+    def check_new_folder(self, out: Path) -> None:
+        return None  # category folders without run.json are official layouts that only `score` reads
+
+    def unfinished(self, out: Path, items: list[Item], check_images: bool = True) -> list[Item]:
+        done: dict[str, set[int]] = {}
+        for group in dict.fromkeys(it.group for it in items):
+            done[group] = self._finished(out / group, check_images)
+        return [it for it in items if it.key[1] not in done[it.group]]
+
+    @staticmethod
+    def _finished(category_dir: Path, check_images: bool) -> set[int]:
+        """Prompt indices with a record whose images are there (and, ``check_images``, whole PNGs)."""
+        samples = category_dir / "samples"
+        finished = set()
+        for rec in read_records(category_dir):
+            problems = []
+            for name in rec["files"]:
+                path = samples / name
+                why = png_problem(path) if check_images else (None if path.exists() else "is missing")
+                if why:
+                    problems.append(f"{path} {why}")
+                    if check_images:
+                        logger.warning("%s %s: generating prompt %d again", path, why, rec["prompt_index"])
+            if not problems:
+                finished.add(int(rec["prompt_index"]))
+        return finished
+
+    def write(
+        self,
+        out: Path,
+        item: Item,
+        rw: Rewrite,
+        render: RenderOutput,
+        seeds: list[int],
+        run: RunContext,
+    ) -> None:
+        category, index = item.key
+        cat_dir = out / category
+        k = len(seeds)
+        indices = [cats.global_index(index, j, k) for j in range(k)]
+        files = [cats.image_name(item.prompt, g) for g in indices]
+        for name, image in zip(files, render.images, strict=True):
+            atomic_save_image(cat_dir / "samples" / name, image)
+        mode = run.info["scenes"]
+        scenes = None
+        if render.scenes is not None and mode != "none":
+            scenes = [objects_to_json(s, masks=mode == "rle") for s in render.scenes]
+        append_jsonl(
+            records_file(cat_dir, *run.shard),
+            {
+                "prompt_index": index,
+                "prompt": item.prompt,
+                "rendered_prompt": rw.prompt,
+                "reasoning": rw.reasoning,
+                "rewrite": {
+                    key: value
+                    for key, value in asdict(rw).items()
+                    if key not in ("original", "prompt", "reasoning")
+                },
+                "policy": run.policy,
+                "backbone": run.backbone,
+                "seeds": list(seeds),
+                "indices": indices,
+                "files": files,
+                "render_seconds": round(render.seconds, 4),
+                "warnings": list(render.warnings),
+                "scenes": scenes,
+            },
+        )
+
+
+def run_generate(
+    config: CompBenchRunConfig, *, rewriter: Any = None, backbone: Any = None
+) -> dict[str, dict[str, int]]:
+    """Render every unfinished prompt of this shard; returns ``{category: {"rendered", "already_done"}}``.
+
+    ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None to
+    load them from ``config``; either way they load only when there is work left."""
+    return runner.run_task("t2i-compbench", config, rewriter=rewriter, backbone=backbone).groups
+
+
+# ------------------------------------------------------------------------------------- old interface
 
 
 @dataclass
 class GenerateConfig:
-    """Settings of a T2I-CompBench generation run."""
+    """The settings of a T2I-CompBench run before the shared runner (deprecated: use
+    :class:`CompBenchRunConfig`, whose fields are those of every benchmark run). Still accepted by
+    :func:`generate`, which converts it with :meth:`to_run_config`."""
 
     data_dir: str = field(metadata={"help": "folder with the official *_val.txt prompt files"})
     out_dir: str = field(metadata={"help": "run folder (one sub-folder per category)"})
@@ -60,217 +244,68 @@ class GenerateConfig:
             raise ConfigError("limit must be >= 1")
         self.shard_index, self.shard_count = parse_shard(self.shard)
 
-    def run_settings(self) -> dict[str, Any]:
-        """What makes two shards (or a resumed run) the same run; mixing different ones is refused."""
-        return {
-            "task": cats.task_config()["task"],
-            "task_version": cats.task_version(),
-            "backbone": self.backbone,
-            "model": self.model,
-            "policy": self.policy,
-            "api_model": self.api_model,
-            "images_per_prompt": self.images_per_prompt,
-            "seed": self.seed,
-            "max_new_tokens": self.max_new_tokens,
-        }
+    def policy_kwargs(self) -> dict[str, Any]:
+        if self.policy == "openai":
+            return {"api_model": self.api_model, "api_base": self.api_base}
+        return {"device": self.device, "dtype": self.dtype}
 
+    def backbone_kwargs(self) -> dict[str, Any]:
+        from reprompt.backbones import is_simulator
 
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise ConfigError(f"--shard {text}: need 0 <= i < n")
-    return i, n
+        if is_simulator(self.backbone):
+            return {}
+        return {"model": self.model, "device": self.device, "dtype": self.dtype}
 
+    def to_run_config(self, options: Any = None) -> CompBenchRunConfig:
+        from reprompt.policy import GenerationOptions
 
-def records_file(category_dir: Path, shard_index: int, shard_count: int) -> Path:
-    if shard_count == 1:
-        return category_dir / "records.jsonl"
-    return category_dir / f"records-{shard_index}-of-{shard_count}.jsonl"
-
-
-def read_records(category_dir: str | Path) -> list[dict[str, Any]]:
-    """All finished prompts of a category (every shard), by prompt index; later lines win."""
-    by_index: dict[int, dict[str, Any]] = {}
-    for path in sorted(Path(category_dir).glob("records*.jsonl")):
-        for rec in read_jsonl(path):
-            by_index[int(rec["prompt_index"])] = rec
-    return [by_index[i] for i in sorted(by_index)]
-
-
-def _finished(category_dir: Path) -> set[int]:
-    samples = category_dir / "samples"
-    return {
-        int(r["prompt_index"])
-        for r in read_records(category_dir)
-        if all((samples / f).exists() for f in r["files"])
-    }
-
-
-def check_run(out_dir: Path, settings: dict[str, Any], data_dir: str | None = None) -> None:
-    """Write ``run.json`` on first use; refuse to add images made with other settings to a run."""
-    path = out_dir / RUN_FILE
-    if path.exists():
-        import json
-
-        old = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
-        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if diff:
-            details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-            raise RepromptError(
-                f"{out_dir} holds a run with other settings ({details}); use a new --out folder"
-            )
-        return
-    record = {"settings": settings, "data_dir": str(Path(data_dir).resolve()) if data_dir else None}
-    atomic_write_json(path, record | {"created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-
-
-def scene_to_json(scene: list[Any] | None) -> list[dict[str, Any]] | None:
-    if scene is None:
-        return None
-    return [
-        {"cls": o.cls, "box": [float(v) for v in o.box], "color": o.color, "score": float(o.score)}
-        for o in scene
-    ]
-
-
-def scene_from_json(data: list[dict[str, Any]] | None) -> list[Any] | None:
-    if data is None:
-        return None
-    from reprompt.backbones.base import SceneObject
-
-    return [
-        SceneObject(cls=o["cls"], box=tuple(o["box"]), color=o.get("color"), score=o.get("score", 1.0))
-        for o in data
-    ]
+        return CompBenchRunConfig(
+            data_dir=self.data_dir,
+            categories=self.categories,
+            out=self.out_dir,
+            policy=self.policy,
+            policy_kwargs=self.policy_kwargs(),
+            generation=options
+            or GenerationOptions(max_new_tokens=self.max_new_tokens, batch_size=self.rewrite_batch_size),
+            backbone=self.backbone,
+            backbone_kwargs=self.backbone_kwargs(),
+            images=self.images_per_prompt,
+            seed=self.seed,
+            limit=self.limit,
+            shard=self.shard,
+            progress=self.progress,
+        )
 
 
 def build_rewriter(cfg: GenerateConfig) -> Any:
     from reprompt.policy import load_policy
 
-    kw: dict[str, Any] = {"device": cfg.device, "dtype": cfg.dtype}
-    if cfg.policy == "openai":
-        kw = {"api_model": cfg.api_model, "api_base": cfg.api_base}
-    return load_policy(cfg.policy, **kw)
+    return load_policy(cfg.policy, **cfg.policy_kwargs())
 
 
 def build_backbone(cfg: GenerateConfig) -> Any:
-    from reprompt.backbones import is_simulator, load_backbone
+    from reprompt.backbones import load_backbone
 
-    if is_simulator(cfg.backbone):
-        return load_backbone(cfg.backbone)
-    return load_backbone(cfg.backbone, model=cfg.model, device=cfg.device, dtype=cfg.dtype)
+    return load_backbone(cfg.backbone, **cfg.backbone_kwargs())
 
 
 def generate(
-    cfg: GenerateConfig, rewriter: Any = None, backbone: Any = None, options: Any = None
+    cfg: CompBenchRunConfig | GenerateConfig, rewriter: Any = None, backbone: Any = None, options: Any = None
 ) -> dict[str, Any]:
-    """Render every unfinished prompt of this shard; returns counts per category.
+    """Render every unfinished prompt of this shard; returns counts per category (see :func:`run_generate`).
 
-    ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None
-    to load them from ``cfg``; either way they load only when there is work left. ``options`` are the
-    policy's :class:`GenerationOptions` (default: greedy, ``cfg.max_new_tokens``). Holds a lock on
-    (``out_dir``, shard) meanwhile: a second identical command is refused with a message.
-    """
-    from reprompt.utils.lock import folder_lock
+    Takes a :class:`CompBenchRunConfig`, or the deprecated :class:`GenerateConfig` (with ``options``, the
+    policy's :class:`GenerationOptions`)."""
+    if isinstance(cfg, GenerateConfig):
+        warnings.warn(
+            "compbench.generate.GenerateConfig is deprecated: use CompBenchRunConfig (out=, images=, "
+            "policy_kwargs=, backbone_kwargs=, generation=)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        cfg = cfg.to_run_config(options)
+    elif options is not None:
+        from dataclasses import replace
 
-    i, n = cfg.shard_index, cfg.shard_count
-    with folder_lock(cfg.out_dir, f"compbench-shard-{i}-of-{n}", f"T2I-CompBench shard {i}/{n}"):
-        return _generate(cfg, rewriter, backbone, options)
-
-
-def _generate(cfg: GenerateConfig, rewriter: Any, backbone: Any, options: Any) -> dict[str, Any]:
-    from reprompt.policy import GenerationOptions
-
-    out_dir = Path(cfg.out_dir)
-    check_run(out_dir, cfg.run_settings(), cfg.data_dir)
-    plan: list[tuple[cats.Category, list[int], list[str]]] = []
-    summary: dict[str, Any] = {}
-    for cat in cats.resolve_categories(cfg.categories):
-        prompts = cats.load_prompts(cat, cfg.data_dir)
-        n = min(len(prompts), cfg.limit) if cfg.limit else len(prompts)
-        done = _finished(out_dir / cat.name)
-        mine = [i for i in range(n) if i % cfg.shard_count == cfg.shard_index]
-        todo = [i for i in mine if i not in done]
-        plan.append((cat, todo, prompts))
-        summary[cat.name] = {"rendered": 0, "already_done": len(mine) - len(todo)}
-    total = sum(len(todo) for _, todo, _ in plan)
-    if total == 0:
-        return summary
-    backbone = _build(backbone, lambda: build_backbone(cfg), "render")
-    rewriter = _build(rewriter, lambda: build_rewriter(cfg), "rewrite")
-    options = options or GenerationOptions(
-        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.rewrite_batch_size
-    )
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="compbench", unit="prompt")
-    for cat, todo, prompts in plan:
-        cat_dir = out_dir / cat.name
-        rec_path = records_file(cat_dir, cfg.shard_index, cfg.shard_count)
-        if bar is not None:
-            bar.set_description(f"compbench {cat.name}")
-        for start in range(0, len(todo), cfg.rewrite_batch_size):
-            chunk = todo[start : start + cfg.rewrite_batch_size]
-            rewrites = rewriter.rewrite(
-                [prompts[i] for i in chunk], options, token_counter=backbone.count_tokens
-            )
-            for i, rw in zip(chunk, rewrites, strict=True):
-                _render_prompt(cfg, backbone, rewriter, cat_dir, rec_path, i, prompts[i], rw)
-                summary[cat.name]["rendered"] += 1
-                if bar is not None:
-                    bar.update(1)
-    if bar is not None:
-        bar.close()
-    return summary
-
-
-def _build(obj: Any, default: Any, method: str) -> Any:
-    if obj is None:
-        return default()
-    return obj if hasattr(obj, method) else obj()
-
-
-def _render_prompt(
-    cfg: GenerateConfig,
-    backbone: Any,
-    rewriter: Any,
-    cat_dir: Path,
-    rec_path: Path,
-    index: int,
-    prompt: str,
-    rw: Any,
-) -> None:
-    k = cfg.images_per_prompt
-    seeds = [cfg.seed + n for n in range(k)]
-    out = backbone.render([rw.prompt] * k, seeds)
-    indices = [cats.global_index(index, n, k) for n in range(k)]
-    files = [cats.image_name(prompt, g) for g in indices]
-    for name, image in zip(files, out.images, strict=True):
-        atomic_save_image(cat_dir / "samples" / name, image)
-    append_jsonl(
-        rec_path,
-        {
-            "prompt_index": index,
-            "prompt": prompt,
-            "rendered_prompt": rw.prompt,
-            "reasoning": rw.reasoning,
-            "rewrite": {
-                key: value
-                for key, value in asdict(rw).items()
-                if key not in ("original", "prompt", "reasoning")
-            },
-            "policy": getattr(rewriter, "name", cfg.policy),
-            "backbone": getattr(backbone, "name", cfg.backbone),
-            "seeds": seeds,
-            "indices": indices,
-            "files": files,
-            "render_seconds": round(out.seconds, 4),
-            "warnings": list(out.warnings),
-            "scenes": [scene_to_json(s) for s in out.scenes] if out.scenes is not None else None,
-        },
-    )
+        cfg = replace(cfg, generation=options)
+    return run_generate(cfg, rewriter=rewriter, backbone=backbone)

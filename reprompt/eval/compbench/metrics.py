@@ -68,6 +68,7 @@ DEVIATIONS: dict[str, str] = {
     "clip": "CLIP ViT-B/32 via transformers (same OpenAI weights and preprocessing as the clip package).",
 }
 
+# fmt: off
 METRIC_DEVIATIONS: dict[str, tuple[str, ...]] = {
     "blip_vqa": ("nlp", "blip_image_size"),
     "clip": ("clip",),
@@ -77,7 +78,8 @@ METRIC_DEVIATIONS: dict[str, tuple[str, ...]] = {
     "three_in_one": (
         "nlp", "blip_image_size", "clip", "detector", "detector_threshold", "object_names", "on_top_of",
     ),
-}  # fmt: skip
+}
+# fmt: on
 
 
 def deviations_markdown() -> str:
@@ -135,8 +137,12 @@ class BlipVqaScorer:
         if size is None:
             proc_size = getattr(self.processor.image_processor, "size", None)
             size = getattr(proc_size, "height", None) or (proc_size or {}).get("height")
-        return {"model": self.name, "image_size": size, "enc_token": self.enc_id is not None,
-                "max_phrases": self.max_phrases}  # fmt: skip
+        return {
+            "model": self.name,
+            "image_size": size,
+            "enc_token": self.enc_id is not None,
+            "max_phrases": self.max_phrases,
+        }
 
     def questions(self, prompt: str, analyzer: nlp.TextAnalyzer) -> list[str]:
         return [f"{chunk}?" for chunk in nlp.noun_chunks(prompt, analyzer)[: self.max_phrases]]
@@ -235,28 +241,9 @@ class ClipScorer:
         return {"model": self.name}
 
     def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> list[float]:
-        import torch
+        from reprompt.rewards.clipscore import clip_similarity
 
-        out: list[float] = []
-        for start in range(0, len(images), self.batch_size):
-            batch = [im.convert("RGB") for im in images[start : start + self.batch_size]]
-            txt = list(texts[start : start + self.batch_size])
-            pixels = self.processor.image_processor(batch, return_tensors="pt")["pixel_values"]
-            tok = self.processor.tokenizer(
-                txt, padding=True, truncation=True, max_length=77, return_tensors="pt"
-            )
-            with torch.inference_mode():
-                img = _embeds(self.model.get_image_features(pixel_values=pixels.to(self.device, self.dtype)))
-                text = _embeds(self.model.get_text_features(**{k: v.to(self.device) for k, v in tok.items()}))
-            img = img.float() / img.float().norm(dim=-1, keepdim=True)
-            text = text.float() / text.float().norm(dim=-1, keepdim=True)
-            out.extend((img * text).sum(-1).tolist())
-        return out
-
-
-def _embeds(output: Any) -> Any:
-    """transformers 5 returns an output object from get_*_features (projected embeds in pooler_output)."""
-    return output if hasattr(output, "norm") else output.pooler_output
+        return clip_similarity(self.model, self.processor, images, texts, self.device, self.batch_size)
 
 
 # ----------------------------------------------------------------------------------------------- depth
@@ -355,8 +342,14 @@ def spatial_2d(
     names = [rules.to_class(w, vocab) for w in pair]
     relation = nlp.find_relation(prompt, nlp.POSITION_WORDS)
     res = rules.pair_score(found, names[0], names[1], relation)
-    return {"score": res.score, "objects": list(pair), "classes": names, "relation": relation,
-            "found": list(res.found), "position": res.position}  # fmt: skip
+    return {
+        "score": res.score,
+        "objects": list(pair),
+        "classes": names,
+        "relation": relation,
+        "found": list(res.found),
+        "position": res.position,
+    }
 
 
 def spatial_3d(
@@ -366,8 +359,14 @@ def spatial_3d(
     names = [rules.to_class(w, vocab) for w in pair]
     relation = nlp.find_relation(prompt, nlp.DEPTH_WORDS)
     res = rules.pair_score(found, names[0], names[1], relation, depth=depth, cut_below_half=False)
-    return {"score": res.score, "objects": list(pair), "classes": names, "relation": relation,
-            "found": list(res.found), "position": res.position}  # fmt: skip
+    return {
+        "score": res.score,
+        "objects": list(pair),
+        "classes": names,
+        "relation": relation,
+        "found": list(res.found),
+        "position": res.position,
+    }
 
 
 def numeracy(
@@ -376,5 +375,9 @@ def numeracy(
     wanted = nlp.counted_objects(prompt, analyzer, lambda name: rules.to_class(name, vocab) is not None)
     mapped = [(rules.to_class(name, vocab), count) for name, count in wanted]
     score, counts = rules.numeracy_score(found, mapped)
-    return {"score": score, "wanted": [[n, c] for n, c in wanted], "classes": [m for m, _ in mapped],
-            "counts": counts}  # fmt: skip
+    return {
+        "score": score,
+        "wanted": [[n, c] for n, c in wanted],
+        "classes": [m for m, _ in mapped],
+        "counts": counts,
+    }

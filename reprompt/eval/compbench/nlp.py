@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from reprompt.errors import RepromptError
+from reprompt.utils.english import CARDINALS, IRREGULAR_SINGULARS
 
 
 def _words(text: str) -> frozenset[str]:
@@ -23,10 +24,7 @@ def _words(text: str) -> frozenset[str]:
 # --------------------------------------------------------------------------------------------- lexicons
 
 _DET = _words("a an the this that these those some each every another any no its his her their my your our")
-NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12,
-}  # fmt: skip
+NUMBER_WORDS = CARDINALS
 _CCONJ = _words("and or but nor")
 _ADP = _words(
     "of on in at by with from to into onto over under above below behind beside besides near next between among "
@@ -71,13 +69,17 @@ _VERB = _words(
 # Colour words that are nouns at the end of a phrase ("a blue orange").
 _COLOR_NOUNS = _words("orange gold silver cream olive navy ivory tan lavender bronze crystal")
 _NOUN_LY = _words("family lily belly jelly fly butterfly dragonfly holly bully ally rally")
+# fmt: off
 _NOUN_ING = _words("building ring king wing string painting ceiling clothing pudding wedding evening morning "
-                "railing icing dumpling sapling swing thing")  # fmt: skip
+                "railing icing dumpling sapling swing thing")
+# fmt: on
 
 _TOKEN_RE = re.compile(r"[A-Za-z]+(?:[-'][A-Za-z]+)*|\d+(?:\.\d+)?|[^\sA-Za-z\d]")
 
+# fmt: off
 POSITION_WORDS = ("on side of", "next to", "near", "on the left of", "on the right of", "on the bottom of",
-                  "on the top of", "on top of")  # fmt: skip
+                  "on the top of", "on top of")
+# fmt: on
 """2D relations in the order the official scorer searches the prompt for them."""
 COMPLEX_PREPOSITIONS = (
     "on top of",
@@ -326,12 +328,8 @@ def counted_objects(
     return out
 
 
-_IRREGULAR = {
-    "people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse", "geese": "goose",
-    "teeth": "tooth", "feet": "foot", "knives": "knife", "wolves": "wolf", "leaves": "leaf", "shelves": "shelf",
-    "loaves": "loaf", "halves": "half", "calves": "calf", "scarves": "scarf", "oxen": "ox", "dice": "die",
-    "skis": "skis", "glasses": "glass", "buses": "bus", "octopi": "octopus", "cacti": "cactus",
-}  # fmt: skip
+# In these prompts "glasses" are drinking glasses, and "buses" is no "buse".
+_IRREGULAR = {**IRREGULAR_SINGULARS, "skis": "skis", "glasses": "glass", "buses": "bus"}
 _SAME = _words("sheep fish deer shrimp moose bison salmon trout squid series species aircraft skis")
 
 

@@ -17,6 +17,7 @@ Box = tuple[float, float, float, float]
 
 PERSON_WORDS = frozenset(("girl", "boy", "man", "woman", "person", "people", "child", "kid", "lady", "guy"))
 # Official renames (numeracy_eval.py) plus COCO's own names for common words.
+# fmt: off
 _RENAMES = {
     "ship": "boat", "telivision": "tv", "television": "tv", "goldfish": "fish", "painting": "picture",
     "sofa": "couch", "table": "dining table", "mouse": "computer mouse", "phone": "cell phone",
@@ -24,7 +25,8 @@ _RENAMES = {
     "motorbike": "motorcycle", "fridge": "refrigerator", "doughnut": "donut", "hydrant": "fire hydrant",
     "remote": "tv remote", "keyboard": "computer keyboard", "racket": "tennis racket", "plant": "potted plant",
     "teddy": "teddy bear", "puppy": "dog", "kitten": "cat", "ball": "sports ball",
-}  # fmt: skip
+}
+# fmt: on
 
 
 @dataclass

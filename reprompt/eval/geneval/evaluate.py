@@ -32,7 +32,7 @@ from reprompt.geneval.scorer import ScorerConfig, build_scorer
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 if TYPE_CHECKING:
-    from reprompt.eval.schema import GenEvalSummary, SampleRecord, ScorerInfo
+    from reprompt.eval.schema import GenEvalSummary, ImageResult, SampleRecord, ScorerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def build_summary(
     for index, recs in sorted(by_prompt.items()):
         meta = read_prompt_metadata(run_dir, index)
         seeds = meta.get("seeds") or []
-        images = []
+        images: list[ImageResult] = []
         for r in recs:
             k = _image_index(r["filename"])[1]
             seed = seeds[k] if k < len(seeds) else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.geneval.vocabulary import COCO_CLASSES  # one list for the detector and its tiny twin
-from reprompt.zoo import text, tokenizers
+from reprompt.testing import text, tokenizers
 
 __all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]
 
@@ -154,7 +154,7 @@ def build_blip_vqa(folder: Path, seed: int) -> None:
 
 # Qwen2.5-VL sizes: the zoo's tiny one (images capped at 64 merged tokens, ``max_pixels`` 224x224, to keep
 # tests fast) and Qwen2.5-VL-3B-Instruct's published config with its processor's pixel range, which
-# reprompt.zoo.full builds with random weights for GPU timing.
+# reprompt.testing.full builds with random weights for GPU timing.
 QWEN2_5_VL_TINY: dict[str, Any] = {
     "text": {**text.QWEN2_TINY, "mrope_section": [2, 3, 3]},
     "vision": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reprompt.zoo import tokenizers
+from reprompt.testing import tokenizers
 
 
 def _clip_text(
@@ -105,7 +105,7 @@ def _vae(
 
 # FluxPipeline component sizes: the zoo's tiny ones, and FLUX.1-dev's published ones (transformer 19 double +
 # 38 single blocks, CLIP ViT-L/14 text, T5-v1.1-XXL encoder, the 16-channel VAE), which
-# reprompt.zoo.full builds with random weights for GPU timing.
+# reprompt.testing.full builds with random weights for GPU timing.
 FLUX_TINY: dict[str, dict[str, Any]] = {
     "transformer": {
         "num_layers": 1,

@@ -48,7 +48,7 @@ def build_qwen2_5_3b(
     """A Qwen2.5-3B-Instruct-architecture policy saved as a ``from_pretrained`` folder (safetensors)."""
     import torch
 
-    from reprompt.zoo import text, tokenizers
+    from reprompt.testing import text, tokenizers
 
     folder = Path(folder)
     tok = tokenizers.qwen2_tokenizer()
@@ -63,7 +63,7 @@ def build_qwen2_5_3b(
 
 def flux_dev_pipeline(seed: int = 0, device: str = "cuda", dtype: Any = "bfloat16") -> Any:
     """A FluxPipeline of FLUX.1-dev's sizes, in memory on ``device`` (about 34 GB in bf16)."""
-    from reprompt.zoo import diffusion
+    from reprompt.testing import diffusion
 
     with materialize(device, dtype):
         pipe = diffusion.flux_pipeline(seed, diffusion.FLUX_DEV)
@@ -72,7 +72,7 @@ def flux_dev_pipeline(seed: int = 0, device: str = "cuda", dtype: Any = "bfloat1
 
 def build_imagereward_v1(folder: str | Path, seed: int = 0, device: str = "cuda") -> Path:
     """An ImageReward-v1.0-architecture reward model (BLIP ViT-L/16 + BERT-base + MLP) in our folder format."""
-    from reprompt.rewards.imagereward_model import build_imagereward
+    from reprompt.testing.imagereward import build_imagereward
 
     with materialize(device, "float32"):
         build_imagereward(folder, seed)
@@ -83,7 +83,7 @@ def build_qwen2_5_vl_3b(
     folder: str | Path, seed: int = 0, device: str = "cuda", dtype: Any = "bfloat16"
 ) -> Path:
     """A Qwen2.5-VL-3B-Instruct-architecture judge with its processor, saved as a ``from_pretrained`` folder."""
-    from reprompt.zoo import vision
+    from reprompt.testing import vision
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def build_qwen2_5_vl_3b(
 def parameter_counts() -> dict[str, int]:
     """Parameters of each full-size model, counted on the meta device (no memory, no weights)."""
     from reprompt.rewards.imagereward_model import ImageRewardArch, ImageRewardModel
-    from reprompt.zoo import diffusion, text, tokenizers, vision
+    from reprompt.testing import diffusion, text, tokenizers, vision
 
     def count(module: Any) -> int:
         return sum(p.numel() for p in module.parameters())

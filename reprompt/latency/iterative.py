@@ -66,13 +66,15 @@ class ComponentJudge:
 
     def __init__(self, name: str, options: dict[str, Any] | None = None, pass_score: float = 0.6) -> None:
         from reprompt.rewards import build_component
+        from reprompt.rewards.base import ImageComponent
 
         try:
-            self.component = build_component(name, options)
+            component = build_component(name, options)
         except ModuleNotFoundError as err:
             raise RepromptError(f"judge {name!r} is not available in this install ({err})") from err
-        if not hasattr(self.component, "score_images"):
+        if not isinstance(component, ImageComponent):
             raise RepromptError(f"reward component {name!r} does not judge images")
+        self.component = component
         self.name, self.pass_score = name, pass_score
 
     def __call__(
@@ -81,10 +83,14 @@ class ComponentJudge:
         score = self.component.score_images([original], [image], [scene], [metadata])[0]
         score = float("-inf") if score is None else float(score)
         ok = score >= self.pass_score
-        feedback = "none" if ok else (
-            f"the image scored {score:.2f} for how well it shows the request; name every object with its count, "
-            "colour and position explicitly"
-        )  # fmt: skip
+        feedback = (
+            "none"
+            if ok
+            else (
+                f"the image scored {score:.2f} for how well it shows the request; name every object with its count, "
+                "colour and position explicitly"
+            )
+        )
         return Verdict(ok, score, feedback)
 
 
@@ -174,6 +180,14 @@ def run_iterative(
             break
     best = max(range(len(verdicts)), key=lambda i: (verdicts[i].ok, verdicts[i].score, -i))
     return IterativeResult(
-        original, prompts, verdicts, best, time.perf_counter() - t_start, rewrite_s, render_s, judge_s,
-        image=images[best], scene=scenes[best],
-    )  # fmt: skip
+        original,
+        prompts,
+        verdicts,
+        best,
+        time.perf_counter() - t_start,
+        rewrite_s,
+        render_s,
+        judge_s,
+        image=images[best],
+        scene=scenes[best],
+    )

@@ -77,8 +77,14 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     pos = 0.9 * (len(v) - 1)
     lo = int(pos)
     p90 = v[lo] + (v[min(lo + 1, len(v) - 1)] - v[lo]) * (pos - lo)
-    return {"median": statistics.median(v), "p90": p90, "mean": statistics.fmean(v), "min": v[0], "max": v[-1],
-            "n": len(v)}  # fmt: skip
+    return {
+        "median": statistics.median(v),
+        "p90": p90,
+        "mean": statistics.fmean(v),
+        "min": v[0],
+        "max": v[-1],
+        "n": len(v),
+    }
 
 
 def measure_rewrite(
@@ -162,8 +168,8 @@ def accuracy_table(
     """Accuracy (GenEval, one image per prompt) and seconds per image of: the backbone alone, one rewrite,
     and the iterative baseline. Scored by the GenEval scorer with ``detector`` (``oracle`` needs the sketch
     backbone), the same scorer ``reprompt eval geneval`` builds."""
-    from reprompt.bench.iterative import load_judge, run_iterative
     from reprompt.geneval.scorer import ScorerConfig, build_scorer
+    from reprompt.latency.iterative import load_judge, run_iterative
     from reprompt.policy import GenerationOptions
 
     options = options or GenerationOptions(batch_size=1)
@@ -188,8 +194,14 @@ def accuracy_table(
             times.append(time.perf_counter() - t)
             images.append(out.images[0])
             scenes.append(out.scenes[0] if out.scenes is not None else None)
-        rows.append({"method": method, "accuracy": score(images, scenes), "seconds_per_image": stats(times)["mean"],
-                     "rounds": 0 if method == "backbone only" else 1})  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "accuracy": score(images, scenes),
+                "seconds_per_image": stats(times)["mean"],
+                "rounds": 0 if method == "backbone only" else 1,
+            }
+        )
     if cfg.iterative_rounds:
         judge = load_judge(cfg.judge, json.loads(cfg.judge_options) if cfg.judge_options else None)
         results = [
@@ -202,16 +214,18 @@ def accuracy_table(
                 rounds=cfg.iterative_rounds,
                 seed=cfg.seed,
                 options=options,
-            )  # fmt: skip
+            )
             for m in metas
         ]
-        rows.append({
-            "method": f"iterative (Idea2Img-style, K={cfg.iterative_rounds}, judge={judge.name})",
-            "accuracy": score([r.image for r in results], [r.scene for r in results]),
-            "seconds_per_image": stats([r.seconds for r in results])["mean"],
-            "rounds": stats([r.rounds for r in results])["mean"],
-            "judge_is_evaluator": judge.name == "geneval-oracle",
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": f"iterative (Idea2Img-style, K={cfg.iterative_rounds}, judge={judge.name})",
+                "accuracy": score([r.image for r in results], [r.scene for r in results]),
+                "seconds_per_image": stats([r.seconds for r in results])["mean"],
+                "rounds": stats([r.rounds for r in results])["mean"],
+                "judge_is_evaluator": judge.name == "geneval-oracle",
+            }
+        )
     return rows
 
 
@@ -223,8 +237,14 @@ def environment() -> dict[str, Any]:
     else:
         device = f"cpu: {_cpu_name()}, {os.cpu_count()} cores"
     load = os.getloadavg() if hasattr(os, "getloadavg") else None  # a shared machine inflates timings
-    return {"device": device, "torch": torch.__version__, "threads": torch.get_num_threads(), "load_average": load,
-            "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+    return {
+        "device": device,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_average": load,
+        "python": platform.python_version(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def _cpu_name() -> str:

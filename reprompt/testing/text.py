@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reprompt.zoo import tokenizers
+from reprompt.testing import tokenizers
 
 
 def _pad_to(n: int, multiple: int) -> int:
@@ -17,7 +17,7 @@ def _pad_to(n: int, multiple: int) -> int:
 
 
 # Qwen2ForCausalLM sizes. The tiny one is the zoo's; QWEN2_5_3B is Qwen2.5-3B(-Instruct)'s published config
-# (reprompt.zoo.full builds it with random weights for GPU timing).
+# (reprompt.testing.full builds it with random weights for GPU timing).
 QWEN2_TINY: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 128,

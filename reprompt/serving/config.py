@@ -1,0 +1,48 @@
+"""Settings of ``reprompt serve``, in a module of their own: the CLI builds its flags from them without
+importing the web framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reprompt.errors import RepromptError
+
+
+@dataclass
+class ServeConfig:
+    """Limits and batching of ``reprompt serve`` (CLI flags of the same names)."""
+
+    max_request_bytes: int = field(
+        default=1024 * 1024, metadata={"help": "largest request body in bytes (413 beyond)"}
+    )
+    max_queue: int = field(
+        default=32, metadata={"help": "requests that may wait for the model (429 with Retry-After beyond)"}
+    )
+    max_batch: int | None = field(
+        default=None, metadata={"help": "most prompts in one micro-batched generate (default: --batch-size)"}
+    )
+    batch_wait_ms: float = field(
+        default=10.0, metadata={"help": "how long an idle worker waits for more requests to batch (ms)"}
+    )
+    micro_batching: bool = field(
+        default=True, metadata={"help": "merge concurrent rewrites into one batched generate"}
+    )
+    served_model_name: str | None = field(
+        default=None,
+        metadata={"help": "model id of /v1/models and chat replies (default: the policy's name)"},
+    )
+    disconnect_poll_s: float = field(
+        default=0.2, metadata={"help": "how often a waiting request checks that its client is still there"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_request_bytes < 1024:
+            raise RepromptError("--max-request-bytes must be at least 1024")
+        if self.max_queue < 1:
+            raise RepromptError("--max-queue must be >= 1")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise RepromptError("--max-batch must be >= 1")
+        if self.batch_wait_ms < 0:
+            raise RepromptError("--batch-wait-ms must be >= 0")
+        if self.disconnect_poll_s <= 0:
+            raise RepromptError("disconnect_poll_s must be > 0")

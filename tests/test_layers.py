@@ -1,0 +1,169 @@
+"""The package's import graph only points down the layers written in the README ("Repository layout").
+
+Every ``import`` and ``from ... import`` in ``reprompt/`` is checked, module-level or lazy (inside a
+function), under ``TYPE_CHECKING`` too, and so are the dotted module names in lazy-export tables (string
+constants such as ``"reprompt.rewards.composite"``). A module may import its own package and the layers
+below its own; packages that share a layer may not import each other. ``reprompt.testing`` (tiny test
+models) is outside the layers: it may import anything, and only the CLI's model listing may import it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "reprompt"
+
+# Lowest first. A unit is a package or module; the longest matching unit decides a module's layer.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("errors", ("reprompt.errors", "reprompt._version")),
+    ("utilities", ("reprompt.utils",)),
+    ("definitions", ("reprompt.format", "reprompt.geneval")),
+    ("renderers", ("reprompt.backbones",)),
+    ("intent guard", ("reprompt.guard",)),
+    ("policies", ("reprompt.policy",)),
+    ("rewrite + render", ("reprompt.pipeline",)),
+    ("rewards", ("reprompt.rewards",)),
+    ("training data", ("reprompt.data",)),
+    ("evaluation", ("reprompt.eval",)),
+    ("latency benchmark", ("reprompt.latency",)),
+    ("its old name", ("reprompt.bench",)),
+    ("services", ("reprompt.serving",)),
+    ("training", ("reprompt.train",)),
+    ("integrations", ("reprompt.integrations",)),
+    ("flags from configs", ("reprompt.cli.options",)),
+    ("shared flag groups", ("reprompt.cli.common",)),
+    ("browser UI", ("reprompt.ui",)),
+    ("command line", ("reprompt.cli",)),
+    ("public API", ("reprompt",)),
+]
+OUTSIDE = ("reprompt.testing", "reprompt.zoo")  # test models, and their old name
+MAY_IMPORT_OUTSIDE = {"reprompt.cli.models"}  # `reprompt models` lists the tiny test models
+_DOTTED = re.compile(r"^reprompt(\.[A-Za-z_]\w*)+(:\w+)?$")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def unit_of(module: str) -> tuple[int, str] | None:
+    """(layer index, unit) of a module, or None for modules outside the layers."""
+    if any(module == o or module.startswith(o + ".") for o in OUTSIDE):
+        return None
+    best: tuple[int, str] | None = None
+    for index, (_, units) in enumerate(LAYERS):
+        for unit in units:
+            if (module == unit or module.startswith(unit + ".")) and (
+                best is None or len(unit) > len(best[1])
+            ):
+                best = (index, unit)
+    if best is None:
+        raise AssertionError(f"{module} is in no layer: add its package to LAYERS (and to the README)")
+    return best
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every reprompt import in a file, lazy ones and dotted module strings included."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            out.append((node.lineno, target))
+            out += [(node.lineno, f"{target}.{a.name}") for a in node.names]  # `from pkg import module`
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _DOTTED.match(node.value):
+            out.append((node.lineno, node.value.split(":")[0]))
+    return [(line, name) for line, name in out if name == "reprompt" or name.startswith("reprompt.")]
+
+
+def _existing(name: str) -> str:
+    """``pkg.module.attr`` -> the longest prefix that is a module of the package."""
+    parts = name.split(".")
+    while parts:
+        candidate = ROOT.parent.joinpath(*parts)
+        if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+            return ".".join(parts)
+        parts.pop()
+    return name
+
+
+def problems_in(path: Path) -> list[str]:
+    """Imports of one file against the layer order."""
+    problems: list[str] = []
+    module = module_name(path)
+    mine = unit_of(module)
+    if mine is None:
+        return problems
+    for line, target in dict.fromkeys((line, _existing(raw)) for line, raw in imports_of(path)):
+        theirs = unit_of(target)
+        where = f"{path.relative_to(ROOT.parent)}:{line}: {module} -> {target}"
+        if theirs is None:
+            if module not in MAY_IMPORT_OUTSIDE:
+                problems.append(f"{where} (test models are not a runtime layer)")
+            continue
+        if theirs[1] == mine[1] or target == module:
+            continue
+        if theirs[0] > mine[0]:
+            problems.append(f"{where} (up: {LAYERS[mine[0]][0]} -> {LAYERS[theirs[0]][0]})")
+        elif theirs[0] == mine[0]:
+            problems.append(f"{where} (sideways within {LAYERS[mine[0]][0]})")
+    return problems
+
+
+def upward_imports() -> list[str]:
+    return [problem for path in sorted(ROOT.rglob("*.py")) for problem in problems_in(path)]
+
+
+def test_imports_only_point_down() -> None:
+    problems = upward_imports()
+    assert not problems, "imports against the layer order:\n" + "\n".join(problems)
+
+
+def test_every_package_has_a_layer() -> None:
+    for path in ROOT.rglob("*.py"):
+        unit_of(module_name(path))  # raises for a module in no layer
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from reprompt.eval.geneval.rules import Detection\n", "up"),  # a renderer importing evaluation
+        ("def f():\n    from reprompt.policy.hf import resolve_dtype\n", "up"),  # lazy imports count
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from reprompt.rewards import x\n", "up"),
+        ('_LAZY = {"x": "reprompt.serving.codec"}\n', "up"),  # lazy-export tables count
+        ("from reprompt.geneval.scene import SceneObject\n", None),
+        ("from . import sketch_text\n", None),
+    ],
+)
+def test_the_check_catches_upward_arrows(tmp_path: Path, source: str, expected: str | None) -> None:
+    """The checker itself: planted in the renderers' layer, each upward import is reported."""
+    planted = ROOT / "backbones" / "_layer_probe.py"
+    planted.write_text(source)
+    try:
+        found = problems_in(planted)
+    finally:
+        planted.unlink()
+    assert (expected in found[0]) if expected else not found, found
+
+
+def test_long_modules_say_why() -> None:
+    """A module over ~400 lines is a signal to split it; the ones kept whole say why at their top."""
+    unexplained = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 420 and "Why " not in (ast.get_docstring(ast.parse(text)) or ""):
+            unexplained.append(f"{path.relative_to(ROOT.parent)} ({text.count(chr(10))} lines)")
+    assert not unexplained, "split these or write why they stay whole: " + ", ".join(unexplained)
