@@ -272,7 +272,7 @@ def rewrites(run_dir: Path) -> list[dict]:
 def strategy_rates(rows: list[dict]) -> dict:
     from reprompt.data.strategies import strategy_table
 
-    return strategy_table((r.get("rewritten") or r["prompt"], r) for r in rows)
+    return strategy_table((r.get("rewritten_prompt") or r["prompt"], r) for r in rows)
 
 
 def heldout_strategy_curve(folder: Path, heldout: dict[str, dict]) -> list[dict]:
@@ -325,8 +325,11 @@ def train_curve(folder: Path) -> list[dict]:
 
 
 def heldout_curve(folder: Path) -> list[dict]:
+    """One row per evaluated step (the last one written: a run killed before its first checkpoint and
+    restarted evaluates step 0 again)."""
     path = folder / "heldout.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -346,16 +349,15 @@ def plots(results: dict, out: Path) -> list[str]:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         for name, r in runs.items():
             c = r["train_curve"]
-            steps = [h["step"] for h in c]
-            axes[0].plot(
-                steps, [h.get("reward/geneval/mean", float("nan")) for h in c], label=f"{name}: geneval"
-            )
-            axes[1].plot(
-                steps, [h.get("reward/format/mean", float("nan")) for h in c], label=f"{name}: format"
-            )
-            axes[1].plot(
-                steps, [h.get("reward/length/mean", float("nan")) for h in c], "--", label=f"{name}: length"
-            )
+
+            def series(key: str, curve: list[dict] = c) -> tuple[list, list]:
+                """(steps, values) of the steps that logged ``key`` (rewards are logged on generation steps)."""
+                pts = [(h["step"], h[key]) for h in curve if key in h]
+                return [p[0] for p in pts], [p[1] for p in pts]
+
+            axes[0].plot(*series("reward/geneval/mean"), label=f"{name}: geneval")
+            axes[1].plot(*series("reward/format/mean"), label=f"{name}: format")
+            axes[1].plot(*series("reward/length/mean"), "--", label=f"{name}: length")
             hc = r.get("heldout_curve") or []
             axes[2].plot(
                 [h["step"] for h in hc],

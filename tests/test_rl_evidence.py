@@ -74,3 +74,19 @@ def test_rl_evidence_script_runs_end_to_end_and_resumes(
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "$ " not in again.stdout, again.stdout[-2000:]
     assert json.loads(out.read_text())["rows"] == results["rows"]
+
+
+def test_strategy_rates_read_the_rewrite_each_run_folder_stores(tmp_path: Path) -> None:
+    """The strategy table must read the rendered rewrite (``rewritten_prompt`` in GenEval's metadata.jsonl),
+    not the original prompt: a first version read a key that does not exist and reported 0 everywhere."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rl_evidence", REPO / "benchmarks" / "rl_evidence.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    meta = {"tag": "counting", "prompt": "a photo of four cups", "include": [{"class": "cup", "count": 4}],
+            "exclude": [{"class": "cup", "count": 5}], "rewritten_prompt": "Exactly four cups on a table."}  # fmt: skip
+    (tmp_path / "00000").mkdir()
+    (tmp_path / "00000" / "metadata.jsonl").write_text(json.dumps(meta) + "\n")
+    table = module.strategy_rates(module.rewrites(tmp_path))
+    assert table["exact_counts"]["used"] == 1 and table["exact_counts"]["applicable"] == 1

@@ -309,3 +309,22 @@ def test_two_identical_runs_on_one_output_folder_refuse_the_second(chatty: Path,
     cfg = _grpo_cfg(chatty, tmp_path)
     with run_lock(cfg), pytest.raises(RepromptError, match="is in use"):
         grpo.train(cfg)
+
+
+def test_a_fresh_start_does_not_keep_held_out_lines_of_a_run_killed_before_its_first_checkpoint(
+    chatty: Path, tmp_path: Path
+) -> None:
+    """Before: a run killed after its step-0 held-out evaluation but before any checkpoint left that line,
+    and the restarted run appended its own step 0: two step-0 rows in heldout.jsonl."""
+    from reprompt.train import grpo
+
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text(PROMPT + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "heldout.jsonl").write_text(json.dumps({"step": 0, "heldout/format_ok": 0.0}) + "\n")
+    cfg = _grpo_cfg(chatty, tmp_path, heldout_prompts=str(heldout), heldout_every=1, heldout_max=1,
+                    heldout_rewards={"components": ["format"], "normalization": "none"})  # fmt: skip
+    grpo.train(cfg)
+    steps = [json.loads(line)["step"] for line in (out / "heldout.jsonl").read_text().splitlines()]
+    assert steps == [0, 1]

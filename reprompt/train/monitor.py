@@ -263,12 +263,14 @@ class HeldoutRewardCallback(TrainerCallback):
         self._done: set[int] = set()
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-        if state.global_step > 0:  # resumed: the steps the killed run already evaluated stay as they are
-            path = Path(args.output_dir) / "heldout.jsonl"
-            if state.is_world_process_zero and path.exists():
+        path = Path(args.output_dir) / "heldout.jsonl"
+        if state.is_world_process_zero and path.exists():
+            if state.global_step > 0:  # resumed: the steps the killed run already evaluated stay as they are
                 self._done.update(
                     int(json.loads(line)["step"]) for line in path.read_text().splitlines() if line
                 )
+            else:  # a fresh start: lines left by a run killed before its first checkpoint belong to no run
+                path.unlink()
         self._run(args, state, kwargs)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
