@@ -64,6 +64,11 @@ def test_user_errors_are_one_line_and_nonzero(capsys, argv, message):
 def test_models_lists_registries(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "flux-dev" in out and "black-forest-labs/FLUX.1-dev" in out and "smollm2" in out
+    # every registered reward component is listed (it looked up a name that does not exist and said nothing)
+    from reprompt.rewards import component_names
+
+    assert "Reward components" in out and all(f"  {name} " in out for name in component_names())
+    assert "GenEval detectors: oracle" in out
 
 
 def test_rewrite_json_with_tiny_policy(capsys, tiny_model, tmp_path):

@@ -35,15 +35,11 @@ def run(args: argparse.Namespace) -> int:
         print("  " + ", ".join(list_tiny()))
     except ImportError:
         pass
-    for title, mod, attr in (
-        ("Reward components", "reprompt.rewards", "REWARDS"),
-        ("GenEval detectors", "reprompt.geneval.detectors", "DETECTORS"),
-    ):
-        try:
-            import importlib
+    from reprompt.geneval.detectors import DETECTORS
+    from reprompt.rewards import DESCRIPTIONS, component_names
 
-            names = getattr(importlib.import_module(mod), attr)
-            print(f"\n{title}: " + ", ".join(names))
-        except (ImportError, AttributeError):
-            pass
+    print("\nReward components (reprompt score --list):")
+    for name in component_names():
+        print(f"  {name:14} {DESCRIPTIONS.get(name, '')}")
+    print("\nGenEval detectors: " + ", ".join(DETECTORS))
     return 0
