@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from training_runs import Timings, finished, heldout_curve, train_curve
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
@@ -65,26 +67,6 @@ LABELS = {
     "sft_grpo": "after SFT+GRPO",
     "sft_grpo_no_reason": "SFT+GRPO, no reason block",
 }
-
-
-class Timings:
-    """Wall seconds per stage, summed over invocations (a resumed stage adds up), saved after each."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.data: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
-
-
-def finished(folder: Path) -> bool:
-    """A training output is final once its model and its prompt spec are both saved."""
-    return (folder / "reprompt_format.json").exists() and (
-        (folder / "model.safetensors").exists() or (folder / "adapter_model.safetensors").exists()
-    )
 
 
 def train(stage: str, module: str, args: list[str], out: Path, timings: Timings, logs: Path) -> None:
@@ -178,31 +160,6 @@ def weights_sha(folder: Path) -> str | None:
     for f in files:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
-
-
-def heldout_curve(folder: Path) -> list[dict]:
-    path = folder / "heldout.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def train_curve(folder: Path) -> list[dict]:
-    path = folder / "log_history.json"
-    if not path.exists():
-        return []
-    keep = (
-        "step",
-        "reward",
-        "rewards/geneval/mean",
-        "rewards/format/mean",
-        "completions/format_ok",
-        "completions/fallback",
-        "completions/prompt_tokens",
-        "kl",
-        "reward/geneval/mean",
-        "reward/improvement/geneval",
-        "step_time",
-    )
-    return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
 
 
 def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dict) -> dict:

@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from training_runs import Timings, finished, heldout_curve, train_curve
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
@@ -117,29 +119,6 @@ STRATEGY_ROWS = ["sft", "sft_grpo", "grpo_alone", "sft_noreason", "sft_grpo_nore
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-class Timings:
-    """Wall seconds per stage, summed over invocations (a resumed stage adds up), saved after each."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.data: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
-
-
-def finished(folder: Path) -> bool:
-    """A training output is final once its weights and its prompt spec are both saved."""
-    return (folder / "reprompt_format.json").exists() and (
-        (folder / "model.safetensors").exists() or (folder / "adapter_model.safetensors").exists()
-    )
-
-
-# ------------------------------------------------------------------------------------------------ stages
 
 
 def make_data(root: Path, args: argparse.Namespace, timings: Timings) -> None:
@@ -289,47 +268,6 @@ def heldout_strategy_curve(folder: Path, heldout: dict[str, dict]) -> list[dict]
             {"step": int(path.stem.split("-")[1]), **{k: round(v["rate"], 4) for k, v in table.items()}}
         )
     return out
-
-
-def train_curve(folder: Path) -> list[dict]:
-    path = folder / "log_history.json"
-    if not path.exists():
-        return []
-    keep = (
-        "step",
-        "reward",
-        "reward_std",
-        "frac_reward_zero_std",
-        "rewards/geneval/mean",
-        "rewards/format/mean",
-        "rewards/length/mean",
-        "reward/geneval/mean",
-        "reward/format/mean",
-        "reward/length/mean",
-        "reward/improvement/geneval",
-        "reward/geneval/group_std",
-        "reward/geneval/zero_std_groups",
-        "completions/format_ok",
-        "completions/fallback",
-        "completions/prompt_tokens",
-        "kl",
-        "clip_ratio/region_mean",
-        "timing/step_s",
-        "timing/generation_s",
-        "timing/sampling_s",
-        "timing/logprobs_s",
-        "timing/reward_s",
-        "timing/train_s",
-    )
-    return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
-
-
-def heldout_curve(folder: Path) -> list[dict]:
-    """One row per evaluated step (the last one written: a run killed before its first checkpoint and
-    restarted evaluates step 0 again)."""
-    path = folder / "heldout.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    return sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
 
 
 # ------------------------------------------------------------------------------------------------ report

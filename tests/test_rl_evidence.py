@@ -76,11 +76,12 @@ def test_rl_evidence_script_runs_end_to_end_and_resumes(
     assert json.loads(out.read_text())["rows"] == results["rows"]
 
 
-def test_strategy_rates_read_the_rewrite_each_run_folder_stores(tmp_path: Path) -> None:
+def test_strategy_rates_read_the_rewrite_each_run_folder_stores(tmp_path: Path, monkeypatch) -> None:
     """The strategy table must read the rendered rewrite (``rewritten_prompt`` in GenEval's metadata.jsonl),
     not the original prompt: a first version read a key that does not exist and reported 0 everywhere."""
     import importlib.util
 
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # the script imports its sibling training_runs
     spec = importlib.util.spec_from_file_location("rl_evidence", REPO / "benchmarks" / "rl_evidence.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

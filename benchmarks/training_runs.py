@@ -1,0 +1,53 @@
+"""What the CPU training benchmarks (cpu_smoke_training.py, rl_evidence.py) share: stage timings that add up
+over resumed invocations, "is this training output final?", and the curves read back from a GRPO run folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+TRAIN_KEYS = (
+    "step", "reward", "reward_std", "frac_reward_zero_std", "rewards/geneval/mean", "rewards/format/mean",
+    "rewards/length/mean", "reward/geneval/mean", "reward/format/mean", "reward/length/mean",
+    "reward/improvement/geneval", "reward/geneval/group_std", "reward/geneval/zero_std_groups",
+    "completions/format_ok", "completions/fallback", "completions/prompt_tokens", "kl", "clip_ratio/region_mean",
+    "step_time", "timing/step_s", "timing/generation_s", "timing/sampling_s", "timing/logprobs_s",
+    "timing/reward_s", "timing/train_s",
+)  # fmt: skip
+
+
+class Timings:
+    """Wall seconds per stage, summed over invocations (a resumed stage adds up), saved after each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
+
+
+def finished(folder: Path) -> bool:
+    """A training output is final once its weights and its prompt spec are both saved."""
+    return (folder / "reprompt_format.json").exists() and (
+        (folder / "model.safetensors").exists() or (folder / "adapter_model.safetensors").exists()
+    )
+
+
+def train_curve(folder: Path, keep: Sequence[str] = TRAIN_KEYS) -> list[dict]:
+    """The logged optimizer steps of a run (``log_history.json``), restricted to ``keep``."""
+    path = folder / "log_history.json"
+    if not path.exists():
+        return []
+    return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
+
+
+def heldout_curve(folder: Path) -> list[dict]:
+    """One row per evaluated step (the last one written: a run killed before its first checkpoint and
+    restarted evaluates step 0 again)."""
+    path = folder / "heldout.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
