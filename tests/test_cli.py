@@ -242,3 +242,18 @@ def test_generated_flags_build_the_configs_with_their_defaults():
     assert _score_config(args) == ScoreConfig()
     args = make_parser().parse_args(["rewrite", "x"])
     assert generation_options(args) == GenerationOptions()
+
+
+def test_data_prompts_flags_carry_the_prompt_config_defaults():
+    """`reprompt data prompts` takes its counts, seed and allow-short defaults from PromptGenConfig."""
+    from reprompt.cli.data import PROMPT_FLAGS_BY_HAND
+    from reprompt.cli.main import make_parser
+    from reprompt.cli.options import config_values
+    from reprompt.data.prompts import PromptGenConfig
+
+    args = make_parser().parse_args(["data", "prompts", "--out", "x"])
+    plain = config_values(PromptGenConfig, args, skip=PROMPT_FLAGS_BY_HAND)
+    assert plain == {"n_sft": 8000, "n_heldout": 0, "seed": 0, "allow_short": False}
+    assert args.n_rl is None and args.counts == "2,3,4"  # None: 1000 unless --rl-from
+    args = make_parser().parse_args(["data", "prompts", "--out", "x", "--no-allow-short", "--n-sft", "5"])
+    assert (args.allow_short, args.n_sft) == (False, 5)

@@ -10,6 +10,9 @@ from pathlib import Path
 from reprompt.cli.common import add_backbone_args
 from reprompt.errors import RepromptError
 
+PROMPT_FLAGS_BY_HAND = ("n_rl", "tags", "tag_weights", "counts", "vocabulary", "colors")
+"""PromptGenConfig fields whose flags need a conversion from text (declared by hand in add_parser)."""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="make training data: GenEval-style prompts and SFT targets")
@@ -24,15 +27,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Writes sft_prompts.jsonl, rl_prompts.jsonl, heldout_prompts.jsonl and prompts_summary.json "
         "(asked vs produced per split and template), and prints the same table.",
     )
+    from reprompt.cli.options import add_dataclass_args
+    from reprompt.data.prompts import PromptGenConfig
+
     pp.add_argument("--out", required=True, help="output folder")
-    pp.add_argument("--n-sft", type=int, default=8000, help="SFT prompts (default 8000, the paper's count)")
+    # the plain fields come from PromptGenConfig (one home for their defaults and help); the others need a
+    # conversion from text (lists, tag=weight pairs, a vocabulary name) and are declared below
+    add_dataclass_args(pp, PromptGenConfig, skip=PROMPT_FLAGS_BY_HAND)
+    defaults = PromptGenConfig()
     pp.add_argument(
         "--n-rl",
         type=int,
         default=None,
-        help="RL prompts (default 1000, the paper's count; not with --rl-from)",
+        help=f"RL prompts (default {defaults.n_rl}, the paper's count; not with --rl-from)",
     )
-    pp.add_argument("--n-heldout", type=int, default=0, help="held-out prompts (held-out reward, eval)")
     pp.add_argument(
         "--rl-from",
         default=None,
@@ -41,7 +49,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "it; its test prompts (--exclude) and repeats are dropped and reported, and SFT / held-out avoid "
         "its prompts",
     )
-    pp.add_argument("--seed", type=int, default=0)
     pp.add_argument("--tags", default=None, help="comma-separated templates (default: all six)")
     pp.add_argument(
         "--tag-weights",
@@ -50,12 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(1,1,2,1,1,1) or tag=weight pairs (single_object=0,counting=2; others stay 1)",
     )
     pp.add_argument(
-        "--allow-short",
-        action="store_true",
-        help="when a template cannot fill its quotas, warn and write short splits (RL first, then "
-        "held-out, then SFT) instead of failing",
+        "--counts",
+        default=",".join(map(str, defaults.counts)),
+        help="numbers for the counting template, comma-separated (GenEval: 2,3,4)",
     )
-    pp.add_argument("--counts", default="2,3,4", help="numbers for the counting template (GenEval: 2,3,4)")
     pp.add_argument(
         "--vocab",
         default="coco",
@@ -159,14 +164,16 @@ def run_prompts(args: argparse.Namespace) -> int:
         from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
         kw["tag_weights"] = _tag_weights(args.tag_weights, kw.get("tags", GENEVAL_TAGS))
+    from reprompt.cli.options import config_values
+
+    if args.rl_from:
+        kw["n_rl"] = 0
+    elif args.n_rl is not None:
+        kw["n_rl"] = args.n_rl
     cfg = PromptGenConfig(
-        n_sft=args.n_sft,
-        n_rl=0 if args.rl_from else (1000 if args.n_rl is None else args.n_rl),
-        n_heldout=args.n_heldout,
-        seed=args.seed,
+        **config_values(PromptGenConfig, args, skip=PROMPT_FLAGS_BY_HAND),
         counts=_ints(args.counts),
         vocabulary=load_vocabulary(args.vocab_file, extend=not args.vocab_only, base=args.vocab),
-        allow_short=args.allow_short,
         **kw,
     )
     keys, texts = load_exclusions(args.exclude, cfg.vocabulary)
