@@ -257,3 +257,53 @@ def test_data_prompts_flags_carry_the_prompt_config_defaults():
     assert args.n_rl is None and args.counts == "2,3,4"  # None: 1000 unless --rl-from
     args = make_parser().parse_args(["data", "prompts", "--out", "x", "--no-allow-short", "--n-sft", "5"])
     assert (args.allow_short, args.n_sft) == (False, 5)
+
+
+def test_loading_flags_and_loaders_share_one_default():
+    """The policy and backbone loading flags, and the loaders' keyword defaults, come from
+    PolicyLoadOptions / BackboneOptions: a default changed there changes everywhere."""
+    import dataclasses
+    import inspect
+
+    from reprompt.backbones.base import BackboneOptions
+    from reprompt.backbones.diffusers_backbone import DiffusersBackbone
+    from reprompt.cli.common import backbone_kwargs, policy_kwargs
+    from reprompt.cli.main import make_parser
+    from reprompt.policy.base import PolicyLoadOptions
+    from reprompt.policy.hf import RePrompter
+    from reprompt.policy.openai_compat import OpenAIRewriter
+
+    args = make_parser().parse_args(["generate", "a cat", "--backbone", "flux-dev"])
+    kw = policy_kwargs(args)
+    assert kw.pop("prompt_spec") is None
+    assert kw == dataclasses.asdict(PolicyLoadOptions())
+    expected = {k: v for k, v in dataclasses.asdict(BackboneOptions()).items() if v is not None}
+    assert backbone_kwargs(args) == expected
+    loaders = [
+        (
+            inspect.signature(DiffusersBackbone.from_pretrained),
+            BackboneOptions(),
+            ("device", "dtype", "batch_size"),
+        ),
+        (
+            inspect.signature(RePrompter.from_pretrained),
+            PolicyLoadOptions(),
+            ("device", "dtype", "trust_remote_code"),
+        ),
+    ]
+    for sig, options, names in loaders:
+        for name in names:
+            assert sig.parameters[name].default == getattr(options, name), name
+    sig = inspect.signature(OpenAIRewriter.__init__)
+    assert sig.parameters["base_url"].default == PolicyLoadOptions().api_base
+    assert sig.parameters["api_key_env"].default == PolicyLoadOptions().api_key_env
+    args = make_parser().parse_args(
+        ["generate", "a cat", "--policy-device", "cuda:1", "--render-batch-size", "2"]
+    )
+    assert policy_kwargs(args)["device"] == "cuda:1" and args.device == "cpu"
+    assert (
+        backbone_kwargs(
+            make_parser().parse_args(["generate", "x", "--backbone", "sd3", "--render-batch-size", "2"])
+        )["batch_size"]
+        == 2
+    )

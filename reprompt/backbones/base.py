@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reprompt.geneval.scene import SceneObject
+from reprompt.utils.dtypes import DTYPE_NAMES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,6 +39,25 @@ class RenderOutput:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackboneOptions:
+    """How a diffusers backbone is loaded and run (the simulator takes only ``width``/``height``). ``None``
+    keeps the preset's value (FLUX.1-dev: 1024², 50 steps, guidance 3.5, ...). The one home of these
+    defaults: the loaders and the command-line flags read them here."""
+
+    model: str | None = field(
+        default=None, metadata={"help": "local folder to load for a preset (same architecture)"}
+    )
+    device: str = field(default="cpu", metadata={"help": "device of the pipeline: cpu, cuda, cuda:1"})
+    dtype: str = field(default="auto", metadata={"help": " | ".join(DTYPE_NAMES)})
+    cpu_offload: bool = field(default=False, metadata={"help": "diffusers model CPU offload"})
+    height: int | None = field(default=None, metadata={"help": "image height (default: the preset's)"})
+    width: int | None = field(default=None, metadata={"help": "image width (default: the preset's)"})
+    steps: int | None = field(default=None, metadata={"help": "denoising steps (default: the preset's)"})
+    guidance: float | None = field(default=None, metadata={"help": "guidance scale (default: the preset's)"})
+    batch_size: int = field(default=4, metadata={"help": "images per pipeline call"})
 
 
 @runtime_checkable
@@ -73,4 +93,4 @@ class Backbone(Protocol):
         ...
 
 
-__all__ = ["Backbone", "RenderOutput", "SceneObject", "TokenCount"]
+__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "SceneObject", "TokenCount"]

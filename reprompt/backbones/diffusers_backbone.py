@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import RenderOutput, TokenCount
+from reprompt.backbones.base import BackboneOptions, RenderOutput, TokenCount
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -117,14 +117,14 @@ class DiffusersBackbone:
         *,
         preset: DiffusersPreset | None = None,
         name: str | None = None,
-        device: str = "cpu",
-        dtype: str | Any | None = "auto",
-        cpu_offload: bool = False,
+        device: str = BackboneOptions.device,
+        dtype: str | Any | None = BackboneOptions.dtype,
+        cpu_offload: bool = BackboneOptions.cpu_offload,
         height: int | None = None,
         width: int | None = None,
         steps: int | None = None,
         guidance: float | None = None,
-        batch_size: int = 4,
+        batch_size: int = BackboneOptions.batch_size,
         trust_remote_code: bool = False,
     ) -> DiffusersBackbone:
         import diffusers

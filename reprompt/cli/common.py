@@ -9,9 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reprompt.cli.options import add_dataclass_args, config_from_args
+from reprompt.cli.options import add_dataclass_args, config_from_args, config_values
 from reprompt.errors import RepromptError
-from reprompt.utils.dtypes import DTYPE_NAMES
 
 # GenerationOptions fields whose flags have shorter names; guard_temperature has no flag.
 GENERATION_FLAGS = {
@@ -20,12 +19,15 @@ GENERATION_FLAGS = {
     "prompt_lookup_num_tokens": "prompt_lookup",
 }
 _NO_FLAG = ("guard_temperature",)
+# PolicyLoadOptions / BackboneOptions fields whose flags say which model they are for
+POLICY_LOAD_FLAGS = {"device": "policy_device", "dtype": "policy_dtype"}
+BACKBONE_FLAGS = {"batch_size": "render_batch_size"}
 
 
 def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> None:
     """``--policy`` and how to load it, then the decoding flags, generated from :class:`GenerationOptions`
     (each default and help text lives on its field)."""
-    from reprompt.policy.base import GenerationOptions
+    from reprompt.policy.base import GenerationOptions, PolicyLoadOptions
 
     g = p.add_argument_group("policy (the rewriter)")
     g.add_argument(
@@ -35,15 +37,13 @@ def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> Non
     )
     g.add_argument("--tags", default=None, help="tag pair: reason/prompt (default), think/answer, prompt")
     add_dataclass_args(g, GenerationOptions, renames=GENERATION_FLAGS, skip=_NO_FLAG)
-    g.add_argument("--policy-device", default="cpu")
-    g.add_argument("--policy-dtype", default="auto", help=" | ".join(DTYPE_NAMES))
-    g.add_argument("--api-base", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible base URL")
-    g.add_argument("--api-model", default=None, help="model name at the endpoint")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
-    g.add_argument("--trust-remote-code", action="store_true", help="allow model repos to run their code")
+    add_dataclass_args(g, PolicyLoadOptions, renames=POLICY_LOAD_FLAGS)
 
 
 def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> None:
+    """``--backbone`` and how to load and run it, generated from :class:`BackboneOptions`."""
+    from reprompt.backbones.base import BackboneOptions
+
     g = p.add_argument_group("backbone (the text-to-image model)")
     g.add_argument(
         "--backbone",
@@ -52,15 +52,7 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
         "pixart-sigma | sdxl | "
         "a diffusers folder or hub id",
     )
-    g.add_argument("--model", default=None, help="local folder to load for a preset (same architecture)")
-    g.add_argument("--device", default="cpu")
-    g.add_argument("--dtype", default="auto", help=" | ".join(DTYPE_NAMES))
-    g.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload")
-    g.add_argument("--height", type=int, default=None)
-    g.add_argument("--width", type=int, default=None)
-    g.add_argument("--steps", type=int, default=None, help="denoising steps")
-    g.add_argument("--guidance", type=float, default=None)
-    g.add_argument("--render-batch-size", type=int, default=4)
+    add_dataclass_args(g, BackboneOptions, renames=BACKBONE_FLAGS)
 
 
 def generation_options(args: argparse.Namespace) -> Any:
@@ -73,16 +65,10 @@ def generation_options(args: argparse.Namespace) -> Any:
 def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``load_policy`` keywords from the shared policy flags (JSON-able, so runs can record them)."""
     from reprompt.format import PromptSpec
+    from reprompt.policy.base import PolicyLoadOptions
 
-    return {
-        "prompt_spec": PromptSpec(tags=args.tags) if args.tags else None,
-        "device": args.policy_device,
-        "dtype": args.policy_dtype,
-        "api_base": args.api_base,
-        "api_model": args.api_model,
-        "api_key_env": args.api_key_env,
-        "trust_remote_code": args.trust_remote_code,
-    }
+    spec = PromptSpec(tags=args.tags) if args.tags else None
+    return {"prompt_spec": spec, **config_values(PolicyLoadOptions, args, POLICY_LOAD_FLAGS)}
 
 
 def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,17 +81,9 @@ def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if args.height or args.width:
             return {"width": args.width or args.height, "height": args.height or args.width}
         return {}
-    kw = {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "cpu_offload": args.cpu_offload,
-        "height": args.height,
-        "width": args.width,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "batch_size": args.render_batch_size,
-    }
+    from reprompt.backbones.base import BackboneOptions
+
+    kw = config_values(BackboneOptions, args, BACKBONE_FLAGS)
     return {k: v for k, v in kw.items() if v is not None}
 
 

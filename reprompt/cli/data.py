@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 from reprompt.cli.common import add_backbone_args
+from reprompt.cli.options import add_dataclass_args, config_values
 from reprompt.errors import RepromptError
 
+TEACHER_LOAD_FLAGS = {"device": "teacher_device", "dtype": "teacher_dtype"}
+"""PolicyLoadOptions fields whose flags name the teacher (``data sft``)."""
 PROMPT_FLAGS_BY_HAND = ("n_rl", "tags", "tag_weights", "counts", "vocabulary", "colors")
 """PromptGenConfig fields whose flags need a conversion from text (declared by hand in add_parser)."""
 
@@ -27,8 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Writes sft_prompts.jsonl, rl_prompts.jsonl, heldout_prompts.jsonl and prompts_summary.json "
         "(asked vs produced per split and template), and prints the same table.",
     )
-    from reprompt.cli.options import add_dataclass_args
     from reprompt.data.prompts import PromptGenConfig
+    from reprompt.policy.base import PolicyLoadOptions
 
     pp.add_argument("--out", required=True, help="output folder")
     # the plain fields come from PromptGenConfig (one home for their defaults and help); the others need a
@@ -107,11 +110,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--teacher-tags", default=None, help="the teacher's own tag format (default: its spec)")
     g.add_argument("--max-new-tokens", type=int, default=512)
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    g.add_argument("--teacher-device", default="cpu")
-    g.add_argument("--teacher-dtype", default="auto")
-    g.add_argument("--api-base", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible base URL")
-    g.add_argument("--api-model", default=None, help="model name at the endpoint")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+    add_dataclass_args(g, PolicyLoadOptions, renames=TEACHER_LOAD_FLAGS, skip=("trust_remote_code",))
     add_backbone_args(ps)
     ps.set_defaults(func=run_sft)
     p.set_defaults(func=lambda args: p.print_help() or 0)
@@ -164,8 +163,6 @@ def run_prompts(args: argparse.Namespace) -> int:
         from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
         kw["tag_weights"] = _tag_weights(args.tag_weights, kw.get("tags", GENEVAL_TAGS))
-    from reprompt.cli.options import config_values
-
     if args.rl_from:
         kw["n_rl"] = 0
     elif args.n_rl is not None:
@@ -228,15 +225,12 @@ def run_sft(args: argparse.Namespace) -> int:
     else:
         from reprompt.format import PromptSpec
         from reprompt.policy import GenerationOptions, load_policy
+        from reprompt.policy.base import PolicyLoadOptions
 
         policy = load_policy(
             args.teacher,
             prompt_spec=PromptSpec(tags=args.teacher_tags) if args.teacher_tags else None,
-            device=args.teacher_device,
-            dtype=args.teacher_dtype,
-            api_base=args.api_base,
-            api_model=args.api_model,
-            api_key_env=args.api_key_env,
+            **config_values(PolicyLoadOptions, args, TEACHER_LOAD_FLAGS, skip=("trust_remote_code",)),
         )
         options = GenerationOptions(
             max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RemoteServiceError, RepromptError
+from reprompt.utils.endpoints import API_KEY_ENV
 
 if TYPE_CHECKING:
     from reprompt.policy.base import Rewrite, Rewriter
@@ -24,9 +25,7 @@ def is_url(name: str) -> bool:
     return name.strip().lower().startswith(("http://", "https://"))
 
 
-def served_models(
-    base_url: str, api_key_env: str | None = "OPENAI_API_KEY", timeout: float = 10.0
-) -> list[str]:
+def served_models(base_url: str, api_key_env: str | None = API_KEY_ENV, timeout: float = 10.0) -> list[str]:
     """Model ids listed by ``GET {base_url}/models`` (the OpenAI convention, also vLLM's and reprompt's)."""
     import httpx
 
@@ -58,7 +57,7 @@ def load_named_policy(name: str, **kw: Any) -> Rewriter:
     if is_url(name):
         kw["api_base"] = name
         if not kw.get("api_model"):
-            models = served_models(name, kw.get("api_key_env", "OPENAI_API_KEY"))
+            models = served_models(name, kw.get("api_key_env", API_KEY_ENV))
             if not models:
                 raise RemoteServiceError(f"{name} lists no models; name one with api_model")
             kw["api_model"] = models[0]

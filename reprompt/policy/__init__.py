@@ -8,7 +8,14 @@ from typing import Any
 
 from reprompt.errors import ModelNotFoundError, RepromptError, did_you_mean
 from reprompt.format import ONE_SHOT, PromptSpec
-from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter, check_prompt
+from reprompt.policy.base import (
+    GenerationOptions,
+    IdentityRewriter,
+    PolicyLoadOptions,
+    Rewrite,
+    Rewriter,
+    check_prompt,
+)
 from reprompt.utils.lazy import lazy_exports
 
 # Named policies. Anything else is a local folder or a hub id.
@@ -101,8 +108,8 @@ def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
 
         return OpenAIRewriter(
             model=kw.pop("api_model", None) or "",
-            base_url=kw.pop("api_base", None) or "http://127.0.0.1:8000/v1",
-            api_key_env=kw.pop("api_key_env", "OPENAI_API_KEY"),
+            base_url=kw.pop("api_base", None) or PolicyLoadOptions.api_base,
+            api_key_env=kw.pop("api_key_env", PolicyLoadOptions.api_key_env),
             spec=prompt_spec,
             **{k: v for k, v in kw.items() if k in ("timeout", "retries", "backoff")},
         )
@@ -119,6 +126,7 @@ __all__ = [
     "GenerationOptions",
     "IdentityRewriter",
     "OpenAIRewriter",
+    "PolicyLoadOptions",
     "PolicySource",
     "RePrompter",
     "Rewrite",

@@ -12,9 +12,31 @@ from reprompt.backbones.base import TokenCount
 from reprompt.errors import RepromptError
 from reprompt.format import PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
+from reprompt.utils.dtypes import DTYPE_NAMES
+from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 
 MAX_PROMPT_CHARS = 2000
 """User prompts longer than this are refused: T2I prompts are short, and the policy context is finite."""
+
+
+@dataclass
+class PolicyLoadOptions:
+    """How a policy is loaded (where it runs, or which endpoint serves it); how it decodes is
+    :class:`GenerationOptions`. The one home of these defaults: ``load_policy``, the loaders and the
+    command-line flags read them here."""
+
+    device: str = field(default="cpu", metadata={"help": "device of a local policy: cpu, cuda, cuda:1, mps"})
+    dtype: str = field(default="auto", metadata={"help": " | ".join(DTYPE_NAMES)})
+    api_base: str = field(
+        default=LOCAL_API_BASE, metadata={"help": "OpenAI-compatible base URL (policy openai)"}
+    )
+    api_model: str | None = field(default=None, metadata={"help": "model name at the endpoint"})
+    api_key_env: str = field(
+        default=API_KEY_ENV, metadata={"help": "environment variable holding the endpoint's key"}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow model repos to run their own code (off: safer)"}
+    )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.format import PromptSpec
-from reprompt.policy.base import GenerationOptions, Rewriter
+from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
 from reprompt.utils.dtypes import resolve_dtype  # also re-exported here, its old home
 from reprompt.utils.hub import not_found
 
@@ -51,11 +51,11 @@ class RePrompter(Rewriter):
         cls,
         id_or_path: str = DEFAULT_POLICY,
         *,
-        device: str = "cpu",
-        dtype: str | Any | None = "auto",
+        device: str = PolicyLoadOptions.device,
+        dtype: str | Any | None = PolicyLoadOptions.dtype,
         spec: PromptSpec | None = None,
         base_model: str | None = None,
-        trust_remote_code: bool = False,
+        trust_remote_code: bool = PolicyLoadOptions.trust_remote_code,
         **model_kwargs: Any,
     ) -> RePrompter:
         """Load a local folder, a hub id, or a PEFT adapter folder (its base from the adapter config

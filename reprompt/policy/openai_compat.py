@@ -17,6 +17,7 @@ from typing import Any
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.format import PromptSpec
 from reprompt.policy.base import GenerationOptions, Rewriter
+from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ class OpenAIRewriter(Rewriter):
     def __init__(
         self,
         model: str,
-        base_url: str = "http://127.0.0.1:8000/v1",
-        api_key_env: str | None = "OPENAI_API_KEY",
+        base_url: str = LOCAL_API_BASE,
+        api_key_env: str | None = API_KEY_ENV,
         spec: PromptSpec | None = None,
         timeout: float = 60.0,
         retries: int = 3,

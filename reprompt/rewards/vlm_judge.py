@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
 from reprompt.rewards.base import ImageComponent, Score, log_metric
 from reprompt.rewards.config import build_options
+from reprompt.utils.endpoints import API_KEY_ENV
 from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 if TYPE_CHECKING:
@@ -73,9 +74,7 @@ class VLMJudgeOptions:
     base_url: str = field(
         default="https://api.openai.com/v1", metadata={"help": "OpenAI-compatible base URL"}
     )
-    api_key_env: str | None = field(
-        default="OPENAI_API_KEY", metadata={"help": "env var holding the API key"}
-    )
+    api_key_env: str | None = field(default=API_KEY_ENV, metadata={"help": "env var holding the API key"})
     concurrency: int = field(default=8, metadata={"help": "requests in flight at once"})
     timeout: float = field(default=60.0, metadata={"help": "seconds per request"})
     retries: int = field(default=4, metadata={"help": "retries after a 429/5xx/timeout"})
