@@ -307,3 +307,25 @@ def test_loading_flags_and_loaders_share_one_default():
         )["batch_size"]
         == 2
     )
+
+
+def test_compare_and_bind_flags_use_the_library_defaults():
+    import inspect
+
+    from reprompt.cli.main import make_parser
+    from reprompt.eval.compare import compare_runs
+    from reprompt.eval.report import build_report
+    from reprompt.rewards.config import ServiceConfig
+    from reprompt.serving.http import free_port
+
+    args = make_parser().parse_args(["eval", "compare", "a", "b"])
+    sig = inspect.signature(compare_runs).parameters
+    assert (args.resamples, args.confidence) == (sig["resamples"].default, sig["confidence"].default)
+    assert inspect.signature(build_report).parameters["resamples"].default == args.resamples
+    hosts = {
+        make_parser().parse_args(["serve"]).host,
+        make_parser().parse_args(["ui"]).host,
+        ServiceConfig().host,
+        inspect.signature(free_port).parameters["host"].default,
+    }
+    assert hosts == {"127.0.0.1"}  # servers bind to this machine unless told otherwise

@@ -69,8 +69,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("run_a", help="baseline run (e.g. --policy none)")
     c.add_argument("run_b", help="run to compare (e.g. --policy smollm2)")
     c.add_argument("--out", default=None, help="JSON output (default RUN_B/compare-<name of RUN_A>.json)")
-    c.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
-    c.add_argument("--confidence", type=float, default=0.95, help="interval level")
+    from reprompt.eval.compare import CONFIDENCE, RESAMPLES
+
+    c.add_argument(
+        "--resamples", type=int, default=RESAMPLES, help=f"bootstrap resamples (default {RESAMPLES})"
+    )
+    c.add_argument(
+        "--confidence", type=float, default=CONFIDENCE, help=f"interval level (default {CONFIDENCE})"
+    )
     c.add_argument("--bootstrap-seed", type=int, default=0)
     c.add_argument("--top", type=int, default=10, help="how many worsened prompts to print")
     c.add_argument("--allow-seed-mismatch", action="store_true", help="compare runs with different seeds")

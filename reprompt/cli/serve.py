@@ -6,6 +6,7 @@ import argparse
 
 from reprompt.cli.common import add_backbone_args, add_policy_args
 from reprompt.cli.options import add_dataclass_args, config_from_args
+from reprompt.utils.endpoints import LOCALHOST
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="One model worker serves every endpoint; concurrent chat and rewrite requests are "
         "micro-batched into one generate call. Binds 127.0.0.1 unless --host says otherwise.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
+    p.add_argument("--host", default=LOCALHOST, help=f"bind address (default {LOCALHOST}: this machine only)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token-env", default=None, help="environment variable holding a bearer token to require")
     from reprompt.serving.config import ServeConfig

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 
 from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.ui import UI_PORT
+from reprompt.utils.endpoints import LOCALHOST
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ui", help="browser UI: rewrite, edit, compare same-seed images (Gradio)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default localhost only)")
-    p.add_argument("--port", type=int, default=7860, help="port (0 = a free one)")
+    p.add_argument("--host", default=LOCALHOST, help=f"bind address (default {LOCALHOST}: this machine only)")
+    p.add_argument("--port", type=int, default=UI_PORT, help=f"port (default {UI_PORT}; 0 = a free one)")
     p.add_argument(
         "--out", default=None, help="folder for each turn's record and images (default: a temp folder)"
     )

@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING
 from reprompt.errors import RepromptError
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
+RESAMPLES = 10_000
+"""Bootstrap resamples behind every interval (compare, report): enough for stable 95% bounds."""
+CONFIDENCE = 0.95
+"""Interval level of every comparison unless told otherwise."""
+
 if TYPE_CHECKING:
     from reprompt.eval.schema import CompareResult, GenEvalSummary, PromptChange, TagDifference
 
@@ -65,8 +70,8 @@ def compare_runs(
     *,
     results_a: str | Path | None = None,
     results_b: str | Path | None = None,
-    resamples: int = 10_000,
-    confidence: float = 0.95,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
     seed: int = 0,
     allow_seed_mismatch: bool = False,
 ) -> CompareResult:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
+from reprompt.eval.compare import RESAMPLES
 from reprompt.utils.io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def build_report(
     *,
     thumb: int = 160,
     max_prompts: int | None = None,
-    resamples: int = 10_000,
+    resamples: int = RESAMPLES,
 ) -> Path:
     """Write the HTML report of ``run_dir`` (vs ``baseline`` if given); returns its path."""
     from reprompt.eval.geneval.evaluate import read_results

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, did_you_mean
+from reprompt.utils.endpoints import LOCALHOST
 
 NORMALIZATIONS = ("none", "group", "batch")
 
@@ -20,9 +21,7 @@ NORMALIZATIONS = ("none", "group", "batch")
 class ServiceConfig:
     """The reward service (``reprompt serve-rewards``)."""
 
-    host: str = field(
-        default="127.0.0.1", metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"}
-    )
+    host: str = field(default=LOCALHOST, metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"})
     port: int = field(default=8765, metadata={"help": "TCP port"})
     token_env: str = field(
         default="REPROMPT_REWARD_TOKEN",

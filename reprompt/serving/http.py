@@ -24,6 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from reprompt.utils.endpoints import LOCALHOST
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 600
@@ -213,7 +215,7 @@ class _TooLarge(HTTPException):
 # ----------------------------------------------------------------------------- servers for tests
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = LOCALHOST) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -222,7 +224,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 class BackgroundServer:
     """Run an app with uvicorn in a thread (tests and benchmarks); ``stop()`` shuts it down."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, app: Any, host: str = LOCALHOST, port: int | None = None) -> None:
         import uvicorn
 
         self.host, self.port = host, port or free_port(host)

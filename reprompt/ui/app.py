@@ -20,6 +20,7 @@ import gradio as gr  # noqa: E402
 
 from reprompt.errors import RepromptError  # noqa: E402
 from reprompt.integrations.common import guard_modes  # noqa: E402
+from reprompt.ui import UI_PORT  # noqa: E402
 from reprompt.ui.studio import (  # noqa: E402
     MAX_CANDIDATES,
     MAX_IMAGES,
@@ -29,6 +30,7 @@ from reprompt.ui.studio import (  # noqa: E402
     describe,
     is_loopback,
 )
+from reprompt.utils.endpoints import LOCALHOST  # noqa: E402
 
 HISTORY_HEADERS = ["#", "kind", "original", "rendered prompt", "seed", "fallback"]
 
@@ -320,8 +322,8 @@ def launch(
     args: argparse.Namespace,
     *,
     out_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 7860,
+    host: str = LOCALHOST,
+    port: int = UI_PORT,
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
     """Build and start the app; returns (app, local URL). ``block=False`` serves from a thread (tests)."""

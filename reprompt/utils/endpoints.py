@@ -1,7 +1,11 @@
-"""Defaults for OpenAI-compatible endpoints, in one place: a policy served on this machine (vLLM, or
-``reprompt serve``) and the environment variable that holds its key (never the key itself)."""
+"""Network defaults in one place: every server reprompt starts binds to this machine only unless told
+otherwise, and an OpenAI-compatible policy is looked for on this machine with its key read from the
+environment (never passed or logged as a value)."""
 
-LOCAL_API_BASE = "http://127.0.0.1:8000/v1"
+LOCALHOST = "127.0.0.1"
+"""Default bind address of ``reprompt serve``, ``reprompt ui`` and the reward service."""
+
+LOCAL_API_BASE = f"http://{LOCALHOST}:8000/v1"
 """Where an OpenAI-compatible policy is looked for unless told otherwise: vLLM's default port, on localhost."""
 
 API_KEY_ENV = "OPENAI_API_KEY"
