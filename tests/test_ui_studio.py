@@ -200,7 +200,8 @@ def test_guard_mode_from_the_ui(tmp_path):
 
 
 def test_models_are_fixed_when_others_can_reach_the_ui(tmp_path):
-    from reprompt.ui.studio import Studio, is_loopback
+    from reprompt.ui.studio import Studio
+    from reprompt.utils.endpoints import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")

@@ -87,6 +87,21 @@ def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+MODEL_FIELDS = ("policy", "policy_kwargs", "generation", "backbone", "backbone_kwargs")
+"""The fields of a benchmark run config that name its models: set from the policy and backbone flags."""
+
+
+def model_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The :data:`MODEL_FIELDS` of a run config, from the shared policy and backbone flags."""
+    return {
+        "policy": args.policy,
+        "policy_kwargs": policy_kwargs(args),
+        "generation": generation_options(args),
+        "backbone": args.backbone,
+        "backbone_kwargs": backbone_kwargs(args),
+    }
+
+
 def policy_from_args(args: argparse.Namespace) -> Any:
     from reprompt.policy import load_policy
 

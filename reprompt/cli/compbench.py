@@ -14,12 +14,11 @@ from typing import Any
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # Config fields that the shared --policy/--backbone groups (reprompt.cli.common) provide.
-MODEL_FIELDS = ("policy", "policy_kwargs", "generation", "backbone", "backbone_kwargs")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compbench`` with ``generate`` and ``score`` sub-commands to an ``eval`` sub-parser set."""
-    from reprompt.cli.common import add_backbone_args, add_policy_args
+    from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args
     from reprompt.eval.compbench.evaluate import EvaluateConfig
     from reprompt.eval.compbench.generate import CompBenchRunConfig
 
@@ -44,23 +43,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from reprompt.cli.common import (
-        backbone_from_args,
-        backbone_kwargs,
-        generation_options,
-        policy_from_args,
-        policy_kwargs,
-    )
+    from reprompt.cli.common import backbone_from_args, model_fields, policy_from_args
     from reprompt.eval.compbench.generate import CompBenchRunConfig, run_generate
 
     config = config_from_args(
         CompBenchRunConfig,
         args,
-        policy=args.policy,
-        policy_kwargs=policy_kwargs(args),
-        generation=generation_options(args),
-        backbone=args.backbone,
-        backbone_kwargs=backbone_kwargs(args),
+        **model_fields(args),
     )
     summary = run_generate(
         config, rewriter=lambda: policy_from_args(args), backbone=lambda: backbone_from_args(args)

@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import add_backbone_args, add_policy_args, backbone_kwargs, policy_kwargs
+from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args, model_fields
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # ScoreConfig fields whose flags carry the scorer's name, since `eval geneval` also has --device, --batch-size
 # (the backbone's and the policy's) and --out (the run folder).
 SCORE_RENAMES = {"device": "score_device", "batch_size": "detector_batch_size", "out": "results_dir"}
-# Config fields that the shared --policy/--backbone groups (reprompt.cli.common) provide.
-MODEL_FIELDS = ("policy", "policy_kwargs", "generation", "backbone", "backbone_kwargs")
 
 
 def _add_score_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -95,17 +93,12 @@ def _score_config(args: argparse.Namespace) -> Any:
 
 
 def run_geneval(args: argparse.Namespace) -> int:
-    from reprompt.cli.common import generation_options
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
 
     config = config_from_args(
         GenerateConfig,
         args,
-        policy=args.policy,
-        policy_kwargs=policy_kwargs(args),
-        generation=generation_options(args),
-        backbone=args.backbone,
-        backbone_kwargs=backbone_kwargs(args),
+        **model_fields(args),
     )
     score = None if args.no_score else _score_config(args)  # validate scorer flags before generating
     stats = generate_run(config)

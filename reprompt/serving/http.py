@@ -9,7 +9,6 @@ an echoed input is what made FastAPI's default handler fail with a 500).
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import socket
@@ -24,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from reprompt.utils.endpoints import LOCALHOST
+from reprompt.utils.endpoints import LOCALHOST, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +127,6 @@ def require_bearer(token: str | None, token_env: str | None = None) -> Callable[
             )
 
     return check
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def warn_if_exposed(host: str, token: str | None, token_env: str | None, what: str) -> None:

@@ -28,9 +28,8 @@ from reprompt.ui.studio import (  # noqa: E402
     Studio,
     Turn,
     describe,
-    is_loopback,
 )
-from reprompt.utils.endpoints import LOCALHOST  # noqa: E402
+from reprompt.utils.endpoints import LOCALHOST, is_loopback  # noqa: E402
 
 HISTORY_HEADERS = ["#", "kind", "original", "rendered prompt", "seed", "fallback"]
 

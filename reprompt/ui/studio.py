@@ -397,18 +397,6 @@ class Studio:
         )
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a bind address is reachable from this machine only."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_range(name: str, value: int, lo: int, hi: int) -> None:
     if not lo <= int(value) <= hi:
         raise RepromptError(f"{name} must be between {lo} and {hi}, got {value}")

@@ -2,6 +2,8 @@
 otherwise, and an OpenAI-compatible policy is looked for on this machine with its key read from the
 environment (never passed or logged as a value)."""
 
+import ipaddress
+
 LOCALHOST = "127.0.0.1"
 """Default bind address of ``reprompt serve``, ``reprompt ui`` and the reward service."""
 
@@ -10,3 +12,13 @@ LOCAL_API_BASE = f"http://{LOCALHOST}:8000/v1"
 
 API_KEY_ENV = "OPENAI_API_KEY"
 """The environment variable read for a bearer key (the OpenAI SDK's own default name)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only (servers exposed beyond it want a token)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
