@@ -3,8 +3,9 @@
 Counts, attributes and relations come first, realism second. The 0-10 score maps linearly to [-1, 1].
 Backends (``options.vlm_judge.backend``):
 - ``openai``: any OpenAI-compatible chat endpoint with image input (hosted models, or a local vLLM
-  server with an open VLM); async with bounded concurrency, a timeout, retries with exponential backoff
-  on 429/5xx/timeouts (honouring ``Retry-After``), and score parsing that reads the marked final score
+  server with an open VLM), through the ``openai`` SDK's async client; bounded concurrency, a timeout,
+  retries with exponential backoff on 429/5xx/timeouts (honouring ``Retry-After``; the one policy of
+  :mod:`reprompt.utils.retry`), and score parsing that reads the marked final score
   and refuses ambiguous replies (:func:`parse_score`). The key comes from the env
   var named by ``api_key_env`` and is never logged.
 - ``local``: a transformers VLM (default Qwen/Qwen2.5-VL-3B-Instruct). ``mode: constrained`` prefills
@@ -228,7 +229,6 @@ class OpenAIJudge:
 
     def __init__(self, options: VLMJudgeOptions) -> None:
         self.options = options
-        self.url = options.base_url.rstrip("/") + "/chat/completions"
 
     def judge(self, prompts: list[str], images: list[Image.Image]) -> list[Judgement]:
         from reprompt.utils.images import encode_png
@@ -238,20 +238,29 @@ class OpenAIJudge:
 
     async def _judge_all(self, prompts: list[str], encoded: list[str]) -> list[Judgement]:
         import httpx
+        import openai
 
         o = self.options
         key = os.environ.get(o.api_key_env, "") if o.api_key_env else ""
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         sem = asyncio.Semaphore(o.concurrency)
         limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
-        async with httpx.AsyncClient(timeout=o.timeout, headers=headers, limits=limits) as client:
+        # the openai SDK speaks the protocol (URL, auth, errors); retries are ours (max_retries=0): one policy
+        # for every client (reprompt.utils.retry), plus a re-ask when a reply carries no score
+        async with openai.AsyncOpenAI(
+            api_key=key or "unused",
+            base_url=o.base_url,
+            timeout=o.timeout,
+            max_retries=0,
+            http_client=httpx.AsyncClient(limits=limits, timeout=o.timeout),
+        ) as client:
             return list(
                 await asyncio.gather(
                     *(self._one(client, sem, p, e) for p, e in zip(prompts, encoded, strict=True))
                 )
             )
 
-    def _payload(self, prompt: str, png_b64: str) -> dict[str, Any]:
+    def _request(self, prompt: str, png_b64: str) -> dict[str, Any]:
+        """Keyword arguments of ``chat.completions.create``: the judge prompt and the image as a data URL."""
         o = self.options
         content = [
             {"type": "text", "text": o.prompt.format(prompt=prompt)},
@@ -265,36 +274,36 @@ class OpenAIJudge:
         }
 
     async def _one(self, client: Any, sem: asyncio.Semaphore, prompt: str, png_b64: str) -> Judgement:
-        import httpx
+        import openai
 
         o = self.options
-        payload = self._payload(prompt, png_b64)
+        request = self._request(prompt, png_b64)
         last, parse_left, attempt = "no attempt", o.parse_retries, 0
         while attempt <= o.retries:
             delay: float | None = None
             async with sem:
                 try:
-                    r = await client.post(self.url, json=payload)
-                except httpx.TimeoutException:
+                    # the raw reply, parsed by us: servers differ (content as a list of parts, odd shapes)
+                    raw = await client.chat.completions.with_raw_response.create(**request)
+                except openai.APITimeoutError:
                     last = "timeout"
-                except httpx.TransportError as e:
-                    last = f"connection error ({type(e).__name__})"
+                except openai.APIConnectionError as e:
+                    last = f"connection error ({type(e.__cause__ or e).__name__})"
+                except openai.APIStatusError as e:
+                    if e.status_code not in RETRY_STATUS:
+                        return None, f"HTTP {e.status_code}"  # a request the server will never accept
+                    last = f"HTTP {e.status_code}"
+                    delay = retry_after(e.response.headers)
                 else:
-                    if r.status_code in RETRY_STATUS:
-                        last = f"HTTP {r.status_code}"
-                        delay = retry_after(r.headers)
-                    elif r.status_code >= 400:
-                        return None, f"HTTP {r.status_code}"  # a request the server will never accept
-                    else:
-                        text = _reply_text(r)
-                        score = parse_score(text)
-                        if score is not None:
-                            return score, None
-                        last = "unparseable reply" if text is not None else "malformed response"
-                        if parse_left > 0:
-                            parse_left -= 1
-                            continue  # ask again at once: not a server problem
-                        return None, last
+                    text = _reply_text(raw.http_response)
+                    score = parse_score(text)
+                    if score is not None:
+                        return score, None
+                    last = "unparseable reply" if text is not None else "malformed response"
+                    if parse_left > 0:
+                        parse_left -= 1
+                        continue  # ask again at once: not a server problem
+                    return None, last
             attempt += 1
             if attempt <= o.retries:
                 wait = backoff_delay(attempt - 1, o.backoff, o.max_backoff, jitter=0.25, server_delay=delay)
