@@ -237,21 +237,15 @@ class OpenAIJudge:
         return run_coroutine(self._judge_all(prompts, encoded))
 
     async def _judge_all(self, prompts: list[str], encoded: list[str]) -> list[Judgement]:
-        import httpx
         import openai
 
         o = self.options
         key = os.environ.get(o.api_key_env, "") if o.api_key_env else ""
-        sem = asyncio.Semaphore(o.concurrency)
-        limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
+        sem = asyncio.Semaphore(o.concurrency)  # requests in flight, whatever the client's pool allows
         # the openai SDK speaks the protocol (URL, auth, errors); retries are ours (max_retries=0): one policy
         # for every client (reprompt.utils.retry), plus a re-ask when a reply carries no score
         async with openai.AsyncOpenAI(
-            api_key=key or "unused",
-            base_url=o.base_url,
-            timeout=o.timeout,
-            max_retries=0,
-            http_client=httpx.AsyncClient(limits=limits, timeout=o.timeout),
+            api_key=key or "unused", base_url=o.base_url, timeout=o.timeout, max_retries=0
         ) as client:
             return list(
                 await asyncio.gather(
