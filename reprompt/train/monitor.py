@@ -7,8 +7,9 @@ KL. Where each of our metrics comes from:
 
 - **Inside a reward call** (per batch, averaged across processes by TRL): the composite reward's own metrics
   (``completions/format_ok``, ``completions/prompt_tokens``, component sub-scores, render time), which the
-  reward functions of :mod:`reprompt.rewards.trl` pass to TRL's public ``log_metric`` hook. Nothing here
-  parses a completion again: the reward already did.
+  reward functions of :mod:`reprompt.rewards.trl` pass to TRL's public ``log_metric`` hook. No metric here
+  parses a completion again: the reward already did (only the samples table parses its few rows, to show
+  their reasoning).
 - **Outside a reward call** (callbacks: the step-time split, the held-out reward): TRL has no public hook for
   callbacks, so they put their values in the :class:`MetricsSink` that the trainer's ``log`` merges into the
   same log line.
