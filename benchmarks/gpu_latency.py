@@ -6,10 +6,10 @@
 Needs torch, transformers, diffusers and tokenizers (a GPU image without diffusers can install its pure-Python
 wheel offline). About 45 GB of GPU memory in bf16 (FLUX 12B + T5-XXL 4.8B + Qwen 3.1B).
 
-Builds the real architectures from their configs (``reprompt.zoo.full``): the policy Qwen2.5-3B-Instruct, and
+Builds the real architectures from their configs (``reprompt.testing.full``): the policy Qwen2.5-3B-Instruct, and
 FLUX.1-dev = its transformer (12B) + T5-XXL encoder + CLIP-L text encoder + VAE, at 512x512, 50 steps,
 guidance 3.5, bf16. Random weights cost the same time as trained ones: latency depends on shapes, not values.
-Tokenizers are small ones trained in Python (``reprompt.zoo.tokenizers``); the policy's input is fixed to
+Tokenizers are small ones trained in Python (``reprompt.testing.tokenizers``); the policy's input is fixed to
 ``--prompt-tokens`` ids (our system prompt plus a GenEval request is ~205 tokens with a Qwen-style BPE) and it
 writes exactly ``--new-tokens`` (min_new_tokens = max_new_tokens), so every variant does the same work:
 
@@ -50,11 +50,10 @@ sys.path.insert(0, str(REPO))
 
 
 def build_policy(tiny: bool, device: str, dtype: Any) -> tuple[Any, Any]:
-    """Qwen2.5-3B-Instruct's architecture (``reprompt.zoo.text.QWEN2_5_3B``), or the zoo's tiny Qwen2."""
-    from reprompt.zoo.full import materialize
-    from reprompt.zoo.tokenizers import qwen2_tokenizer
-
-    from reprompt.zoo import text
+    """Qwen2.5-3B-Instruct's architecture (``reprompt.testing.text.QWEN2_5_3B``), or the tiny Qwen2."""
+    from reprompt.testing import text
+    from reprompt.testing.full import materialize
+    from reprompt.testing.tokenizers import qwen2_tokenizer
 
     tok = qwen2_tokenizer()
     with materialize(device, dtype):
@@ -63,11 +62,10 @@ def build_policy(tiny: bool, device: str, dtype: Any) -> tuple[Any, Any]:
 
 
 def build_flux(tiny: bool, device: str, dtype: Any) -> Any:
-    """FLUX.1-dev's architecture (``reprompt.zoo.diffusion.FLUX_DEV``: transformer 12B + T5-XXL + CLIP-L + VAE),
-    or the zoo's tiny FLUX, built directly on ``device`` in ``dtype``."""
-    from reprompt.zoo.full import materialize
-
-    from reprompt.zoo import diffusion
+    """FLUX.1-dev's architecture (``reprompt.testing.diffusion.FLUX_DEV``: transformer 12B + T5-XXL + CLIP-L + VAE),
+    or the tiny FLUX, built directly on ``device`` in ``dtype``."""
+    from reprompt.testing import diffusion
+    from reprompt.testing.full import materialize
 
     with materialize(device, dtype):
         pipe = diffusion.flux_pipeline(0, diffusion.FLUX_TINY if tiny else diffusion.FLUX_DEV)

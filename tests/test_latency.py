@@ -176,3 +176,29 @@ def test_gpu_script_tiny_on_cpu(tmp_path: Path) -> None:
     assert plain["median"] > 0 and plain["share_of_render"] == pytest.approx(
         plain["median"] / report["render_s"]["median"]
     )
+
+
+def test_gpu_render_script_tiny_on_cpu(tmp_path: Path) -> None:
+    """benchmarks/gpu_render.py's code path (FLUX.1-dev architecture, batch sizes), shrunk, on CPU; and its
+    floor is the arithmetic of ../shared/NOTES.md (11.9B parameters x 1,536 tokens x 2 x 50 steps)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from gpu_render import floor_seconds
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    floor = floor_seconds(11_900_000_000, 512, 50, 989.0)
+    assert floor["tokens"] == 1536
+    assert floor["pflop_per_image"] == pytest.approx(1.828, abs=1e-3)
+    assert floor["floor_s"] == pytest.approx(1.848, abs=1e-3)
+
+    out = tmp_path / "render.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = str(REPO / "benchmarks" / "gpu_render.py")
+    cmd = [sys.executable, script, "--tiny", "--no-compile", "--repeats", "1", "--out", str(out)]
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    report = json.loads(out.read_text())
+    assert report["tiny"] and not report["errors"]
+    assert [(r["variant"], r["batch"]) for r in report["rows"]] == [("eager", 1), ("eager", 2)]
+    for row in report["rows"]:
+        assert row["s_per_image"] == pytest.approx(row["median"] / row["batch"])
+        assert row["floor_fraction"] == pytest.approx(report["floor"]["floor_s"] / row["s_per_image"])
