@@ -62,6 +62,13 @@ def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _assert_process_group_ended(record: Path) -> None:
+    """Training tears its process group down before returning on every rank (left to interpreter exit, a
+    finished rank could abort with SIGABRT: "terminate called without an active exception")."""
+    for rank in (0, 1):
+        assert json.loads((record / f"end-rank{rank}.json").read_text()) == {"process_group_alive": False}
+
+
 def test_sft_on_two_processes(tiny_model, tmp_path: Path) -> None:
     data = tmp_path / "sft.jsonl"
     data.write_text(
@@ -88,6 +95,7 @@ def test_sft_on_two_processes(tiny_model, tmp_path: Path) -> None:
     }
     _launch("sft", cfg, tmp_path, "sft")
     assert (out / "model.safetensors").exists() and (out / "reprompt_format.json").exists()
+    _assert_process_group_ended(tmp_path)
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
     assert {p.name for p in (out / "checkpoint-2").glob("rng_state_*.pth")} == {
@@ -150,6 +158,7 @@ def test_grpo_on_two_processes_whole_groups_shared_seeds_heldout_and_resume(
     heldout = [json.loads(line) for line in (out / "heldout.jsonl").read_text().splitlines()]
     assert [h["step"] for h in heldout] == [0, 1, 2]
     assert len(json.loads((out / "heldout" / "step-000002.json").read_text())) == 3
+    _assert_process_group_ended(record)
     # resume: the same command with more steps continues from checkpoint-2
     cfg["max_steps"] = 3
     _launch("grpo", cfg, tmp_path, "grpo", record)

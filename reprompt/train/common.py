@@ -321,4 +321,9 @@ def train_and_save(trainer: Any, cfg: Any, spec: PromptSpec, record: dict[str, A
         history = [h for h in trainer.state.log_history if "step" in h]
         atomic_write_json(Path(cfg.output_dir) / "log_history.json", history)
         save_spec(cfg.output_dir, spec, record)
+    trainer.accelerator.wait_for_everyone()
+    # tear the process group down now (a no-op in one process): left to interpreter exit, gloo's threads can
+    # outlive it and a rank of a finished run aborts ("terminate called without an active exception", exit -6;
+    # seen in the two-process GRPO test)
+    trainer.accelerator.end_training()
     return Path(cfg.output_dir)

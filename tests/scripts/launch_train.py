@@ -19,6 +19,7 @@ def main(stage: str, config: str, record: str) -> None:
         cfg = sft.parse(["--config", config])
         trainer, spec, rec = sft.build_trainer(cfg)
         train_and_save(trainer, cfg, spec, rec)
+        _record_end(record, rank)
         return
     from reprompt.rewards import build_rewards
     from reprompt.train import grpo
@@ -38,6 +39,16 @@ def main(stage: str, config: str, record: str) -> None:
     pipeline.score = score
     trainer, spec, rec = grpo.build_trainer(cfg, scorer=pipeline)
     train_and_save(trainer, cfg, spec, rec)
+    _record_end(record, rank)
+
+
+def _record_end(record: str, rank: int) -> None:
+    """Whether the process group is still up once training has returned (it must not be: a group left to
+    interpreter exit can abort a finished rank)."""
+    import torch.distributed as dist
+
+    alive = dist.is_initialized()
+    (Path(record) / f"end-rank{rank}.json").write_text(json.dumps({"process_group_alive": alive}))
 
 
 if __name__ == "__main__":
