@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import tempfile
@@ -360,8 +359,9 @@ def main() -> None:
             f"accepting a tokens per forward decodes ~a/{cost['verify_cost_ratio']:.2f} times faster"
         )
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        from reprompt.utils.io import atomic_write_json
+
+        atomic_write_json(args.out, report)
         print(f"wrote {args.out}")
 
 

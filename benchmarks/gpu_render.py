@@ -23,10 +23,8 @@ the VAE come on top, so no implementation reaches 100% of it. Prints a table and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from gpu_latency import build_flux, n_params, summary, timed
@@ -178,8 +176,9 @@ def main() -> None:
         f"floor: {floor:.3f} s/image ({report['floor']['pflop_per_image']:.2f} PFLOP at {args.peak_tflops:.0f} TFLOPS)"
     )
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        from reprompt.utils.io import atomic_write_json
+
+        atomic_write_json(args.out, report)
         print(f"wrote {args.out}")
 
 
