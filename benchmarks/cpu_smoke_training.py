@@ -33,11 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from training_runs import Timings, finished, heldout_curve, train_curve
+from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
 SFT_RECIPE = "configs/cpu-smollm2-sketch-sft.yaml"
 GRPO_RECIPE = "configs/cpu-smollm2-sketch-grpo.yaml"
 NO_REASON_SYSTEM = (
@@ -116,31 +113,13 @@ def make_data(root: Path, timings: Timings, n_sft: int, n_rl: int, n_heldout: in
 
 def evaluate(name: str, root: Path, per_tag: int, timings: Timings, max_new_tokens: int) -> dict:
     """Generate + score one condition on GenEval (sketch, oracle); resumable."""
-    from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
-    from reprompt.eval.geneval.generate import GenerateConfig, generate_run
-    from reprompt.policy import GenerationOptions
-
-    policy = policy_of(name, root)
-    out = root / "eval" / name
-    summary_file = out / "summary.json"
-    if not summary_file.exists():
-        t0 = time.perf_counter()
-        config = GenerateConfig(
-            metadata=str(GENEVAL),
-            out=str(out),
-            policy=policy,
-            per_tag=per_tag,
-            images=4,
-            seed=42,
-            backbone="sketch",
-            generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
-            progress=False,
-        )
-        stats = generate_run(config)
-        score_run(out, ScoreConfig(detector="oracle"))
-        timings.add(f"eval_{name}", time.perf_counter() - t0)
-        print(f"[eval {name}] {stats.seconds_total:.0f} s", flush=True)
-    return json.loads(summary_file.read_text())
+    summary, seconds = geneval_run(
+        root / "eval" / name, policy_of(name, root), per_tag=per_tag, max_new_tokens=max_new_tokens
+    )
+    if seconds is not None:
+        timings.add(f"eval_{name}", seconds)
+        print(f"[eval {name}] {seconds:.0f} s", flush=True)
+    return summary
 
 
 def rewrite_stats(run: Path) -> dict:
@@ -164,9 +143,6 @@ def weights_sha(folder: Path) -> str | None:
 
 def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dict) -> dict:
     """Same seeds and config, same numbers: 3 SFT steps and 2 GRPO steps twice (weights hashes), one evaluation redone."""
-    from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
-    from reprompt.eval.geneval.generate import GenerateConfig, generate_run
-    from reprompt.policy import GenerationOptions
 
     scratch = root / "repro"
     hashes = []
@@ -231,23 +207,9 @@ def repro_check(root: Path, per_tag: int, max_new_tokens: int, main_summary: dic
                 stderr=subprocess.DEVNULL,
             )
         grpo_hashes.append(weights_sha(out))
-    out = scratch / "eval-sft"
-    if not (out / "summary.json").exists():
-        generate_run(
-            GenerateConfig(
-                metadata=str(GENEVAL),
-                out=str(out),
-                policy=policy_of("sft", root),
-                per_tag=per_tag,
-                images=4,
-                seed=42,
-                backbone="sketch",
-                generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
-                progress=False,
-            )
-        )
-        score_run(out, ScoreConfig(detector="oracle"))
-    again = json.loads((out / "summary.json").read_text())
+    again, _ = geneval_run(
+        scratch / "eval-sft", policy_of("sft", root), per_tag=per_tag, max_new_tokens=max_new_tokens
+    )
     same_eval = again["results"] == main_summary["results"]
     return {
         "sft_3_steps_weights": hashes,

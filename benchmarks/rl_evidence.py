@@ -34,11 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from training_runs import Timings, finished, heldout_curve, train_curve
+from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
 SFT_RECIPE = "configs/cpu-generic-sft.yaml"
 GRPO_RECIPE = "configs/cpu-generic-grpo.yaml"
 NO_REASON_SYSTEM = (
@@ -211,33 +208,18 @@ def train(stage: str, root: Path, timings: Timings, extra: list[str], base: str)
 
 def evaluate(row: str, root: Path, per_tag: int, timings: Timings, max_new_tokens: int = 192) -> dict:
     """Generate + score one row on GenEval (oracle detector); resumable."""
-    from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
-    from reprompt.eval.geneval.generate import GenerateConfig, generate_run
-    from reprompt.policy import GenerationOptions
-
     stage, backbone = ROWS[row]
-    policy = "none" if stage == "none" else str(root / stage)
     out = root / "eval" / row
-    if not (out / "summary.json").exists():
-        if stage != "none" and not finished(root / stage):
-            raise SystemExit(f"row {row} needs the trained policy {root / stage}")
-        t0 = time.perf_counter()
-        config = GenerateConfig(
-            metadata=str(GENEVAL),
-            out=str(out),
-            policy=policy,
-            per_tag=per_tag,
-            images=4,
-            seed=42,
-            backbone=backbone,
-            generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
-            progress=False,
-        )
-        generate_run(config)
-        score_run(out, ScoreConfig(detector="oracle"))
-        timings.add(f"eval {row}", time.perf_counter() - t0)
+    if stage != "none" and not (out / "summary.json").exists() and not finished(root / stage):
+        raise SystemExit(f"row {row} needs the trained policy {root / stage}")
+    policy = "none" if stage == "none" else str(root / stage)
+    summary, seconds = geneval_run(
+        out, policy, per_tag=per_tag, max_new_tokens=max_new_tokens, backbone=backbone
+    )
+    if seconds is not None:
+        timings.add(f"eval {row}", seconds)
         log(f"[eval {row}] {timings.data[f'eval {row}']:.0f} s")
-    return json.loads((out / "summary.json").read_text())
+    return summary
 
 
 def rewrites(run_dir: Path) -> list[dict]:

@@ -1,11 +1,17 @@
 """What the CPU training benchmarks (cpu_smoke_training.py, rl_evidence.py) share: stage timings that add up
-over resumed invocations, "is this training output final?", and the curves read back from a GRPO run folder."""
+over resumed invocations, "is this training output final?", the GenEval evaluation of a trained policy, and the
+curves read back from a GRPO run folder."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
 
 TRAIN_KEYS = (
     "step", "reward", "reward_std", "frac_reward_zero_std", "rewards/geneval/mean", "rewards/format/mean",
@@ -51,3 +57,33 @@ def heldout_curve(folder: Path) -> list[dict]:
     path = folder / "heldout.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
+
+
+def geneval_run(
+    out: Path, policy: str, *, per_tag: int, max_new_tokens: int, backbone: str = "sketch"
+) -> tuple[dict, float | None]:
+    """GenEval of ``policy`` on ``backbone`` (``per_tag`` prompts per tag x 4 seeds from 42, greedy, oracle
+    detector) into ``out``, unless it already holds a summary. Returns the summary and the seconds spent
+    (None when nothing ran)."""
+    from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
+    from reprompt.eval.geneval.generate import GenerateConfig, generate_run
+    from reprompt.policy import GenerationOptions
+
+    seconds = None
+    if not (out / "summary.json").exists():
+        t0 = time.perf_counter()
+        config = GenerateConfig(
+            metadata=str(GENEVAL),
+            out=str(out),
+            policy=policy,
+            per_tag=per_tag,
+            images=4,
+            seed=42,
+            backbone=backbone,
+            generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
+            progress=False,
+        )
+        generate_run(config)
+        score_run(out, ScoreConfig(detector="oracle"))
+        seconds = time.perf_counter() - t0
+    return json.loads((out / "summary.json").read_text()), seconds
