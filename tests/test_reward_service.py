@@ -71,9 +71,12 @@ def test_same_numbers_and_images_as_in_process(service, token_env):
         "seeds",
         "baseline",
         "improvement",
+        "assigned",
+        "fallback_score",
     ):
         assert getattr(remote, field) == getattr(local, field), field
-    assert remote.render_calls == local.render_calls == 6
+    assert remote.assigned == [False, False, True]  # "no tags": scored by the no-harbour rule, not rendered
+    assert remote.render_calls == local.render_calls == 4
     assert [[im.tobytes() for im in row] for row in remote.images] == [
         [im.tobytes() for im in row] for row in local.images
     ]

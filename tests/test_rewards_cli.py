@@ -54,11 +54,12 @@ def test_score_prints_each_component_and_the_total(capsys, tmp_path):
     )
     assert code == 0, err
     assert "rendered prompt (well-formed): A photo of exactly three orange cats" in out
-    assert "rendered prompt (fallback to original): a photo of three cats" in out
+    assert "fallback rule: group_worst" in out  # the training reward, and it says so
+    assert "no prompt block: not rendered; scores assigned by the fallback rule" in out
     for name in ("format", "length", "geneval", "baseline geneval", "total (weighted raw): +3.0000"):
         assert name in out
-    assert "render calls: 4 (+0 baseline)" in out  # the fallback's renders are the baseline's
-    assert len(list((tmp_path / "img").glob("*.png"))) == 4
+    assert "render calls: 2 (+2 baseline)" in out  # the fallback renders nothing
+    assert len(list((tmp_path / "img").glob("*.png"))) == 2
 
 
 def test_score_json_weights_options_and_config(capsys):
@@ -100,7 +101,7 @@ def test_score_json_weights_options_and_config(capsys):
         "--metadata",
         META,
     )
-    assert code == 0 and "normalization group" in out and "render calls: 4" in out
+    assert code == 0 and "normalization group" in out and "render calls: 2 (+2 baseline)" in out
 
 
 def test_score_list(capsys):

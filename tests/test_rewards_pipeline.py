@@ -113,7 +113,8 @@ def test_render_once_per_completion_and_seed(k, baseline):
     )
     originals, completions, metadata = batch()
     result = pipe.score(originals, completions, metadata)
-    n, groups = len(completions), 2
+    n, groups = sum(not fb for fb in result.fallback), 2  # a fallback renders nothing (no harbour)
+    assert n == len(completions) - 1
     assert len(bb.calls) == 1, "everything is rendered in one backbone call"
     assert result.render_calls == n * k
     assert result.baseline_render_calls == (groups * k if baseline else 0)
@@ -124,7 +125,7 @@ def test_render_once_per_completion_and_seed(k, baseline):
 
 
 def test_group_shares_seeds_and_fallback_renders_the_original():
-    pipe, bb = make(images_per_completion=2)
+    pipe, bb = make(images_per_completion=2, fallback_score="render_original")
     originals, completions, metadata = batch()
     result = pipe.score(originals, completions, metadata)
     cat_seeds = {tuple(s) for s, o in zip(result.seeds, originals, strict=True) if o == CATS["prompt"]}
@@ -140,7 +141,7 @@ def test_group_shares_seeds_and_fallback_renders_the_original():
 
 
 def test_dedupe_shares_identical_renders_with_the_baseline():
-    pipe, bb = make(paired_baseline=True, dedupe_renders=True)
+    pipe, bb = make(paired_baseline=True, dedupe_renders=True, fallback_score="render_original")
     originals, completions, metadata = batch()
     result = pipe.score(originals, completions, metadata)
     # the fallback completion renders exactly what the cat baseline renders: one render saved
@@ -156,14 +157,14 @@ def test_identical_completions_in_a_group_are_rendered_once(k):
     same = good("A photo of exactly three cats in a row in the center of the image, nothing else around.")
     completions = [same, "no tags", same, "still no tags", good("three cats")]
     originals, metadata = [CATS["prompt"]] * len(completions), [CATS] * len(completions)
-    pipe, bb = make(images_per_completion=k, dedupe_renders=True)
+    pipe, bb = make(images_per_completion=k, dedupe_renders=True, fallback_score="render_original")
     result = pipe.score(originals, completions, metadata, keep_images=True)
     distinct = {result.prompts[i] for i in range(len(completions))}
     assert len(distinct) == 3  # the rewrite, the original (both fallbacks), "three cats"
     assert result.render_calls == bb.images_rendered == 3 * k  # without dedupe: 5 * k
     assert result.images[0] == result.images[2] and result.images[1] == result.images[3]  # the same images
     assert result.components["geneval"][0] == result.components["geneval"][2]
-    undeduped, bb2 = make(images_per_completion=k, dedupe_renders=False)
+    undeduped, bb2 = make(images_per_completion=k, dedupe_renders=False, fallback_score="render_original")
     again = undeduped.score(originals, completions, metadata)
     assert bb2.images_rendered == 5 * k and again.components == result.components  # same scores, more renders
 
@@ -198,7 +199,9 @@ def test_image_of_a_completion_does_not_depend_on_the_batch():
 
 
 def test_components_baseline_and_improvement():
-    pipe, _ = make(paired_baseline=True, images_per_completion=2, normalization="none")
+    pipe, _ = make(
+        paired_baseline=True, images_per_completion=2, normalization="none", fallback_score="render_original"
+    )
     originals, completions, metadata = batch()
     r = pipe.score(originals, completions, metadata)
     assert r.components["format"] == [1.0, 1.0, -1.0, 1.0, 1.0, 1.0]
@@ -244,7 +247,8 @@ def test_missing_is_never_zero():
     assert r.components["geneval"] == [None] * 6
     assert r.normalized["geneval"] == [0.0] * 6  # a whole group missing: a constant, neutral in the group
     assert all(t is not None for t in r.total)
-    assert r.metrics["geneval/missing"] == 6
+    # the fallback (row 2) was not rendered: its None is the rule's, not a failed score
+    assert r.metrics["geneval/missing"] == 5
 
 
 class HalfMissing(ImageComponent):
@@ -271,7 +275,12 @@ def test_a_missing_score_is_neutral_within_its_group_in_every_mode(mode):
     nothing to that difference, in every normalization mode (before: raw 0 under none, the batch mean under
     batch)."""
     judge = HalfMissing({1, 5})
-    pipe = CompositeReward([judge], backbone=load_backbone("sketch", width=64, height=64), normalization=mode)
+    pipe = CompositeReward(
+        [judge],
+        backbone=load_backbone("sketch", width=64, height=64),
+        normalization=mode,
+        fallback_score="render_original",  # every row renders: the judge fails on images 1 and 5
+    )
     originals = [CATS["prompt"]] * 4 + [DOG_LEFT["prompt"]] * 2
     r = pipe.score(originals, GROUP_CATS + GROUP_DOG)
     assert r.components["judge"][1] is None and r.components["judge"][5] is None

@@ -13,7 +13,7 @@ from reprompt.backbones import load_backbone
 from reprompt.format import PromptSpec
 from reprompt.rewards import build_component, make_trl_reward_funcs
 from reprompt.rewards.composite import CompositeReward
-from reprompt.rewards.trl import EXPECTED_COLUMNS, completion_text, original_prompt
+from reprompt.rewards.trl import EXPECTED_COLUMNS, NOT_RENDERED, completion_text, original_prompt
 
 CATS = {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]}
 GOOD = "<reason>Plan: the objects, counts and places.</reason><prompt>A photo of exactly three orange cats side by side in the center of the image.</prompt>"
@@ -62,12 +62,14 @@ def test_names_weights_and_one_render_per_batch():
         "log_extra": lambda k, v: extra.__setitem__(k, v),
     }
     outs = [f(prompts, comps, [[1, 2]] * 4, **kwargs) for f in funcs]
-    assert bb.calls == 1 and bb.images == 4 * 2  # three functions, one render of the batch
+    # three functions, one render of the batch; the fallback ("nonsense") renders nothing
+    assert bb.calls == 1 and bb.images == 3 * 2
     expected = pipe.score(originals, completions, [CATS] * 4, round=3)
     for f, out in zip(funcs, outs, strict=True):
         assert out == expected.normalized[f.__name__] and len(out) == 4
-    assert logged["reward/render_calls"] == 8 and "reward/geneval/strict" in logged
-    assert extra["rendered_prompt"][1] == CATS["prompt"]  # the fallback renders the original
+    assert logged["reward/render_calls"] == 6 and "reward/geneval/strict" in logged
+    assert extra["rendered_prompt"][1] == NOT_RENDERED and extra["rendered_prompt"][0] != NOT_RENDERED
+    assert logged["reward/fallback/assigned"] == 0.25
     # the weighted sum TRL computes equals the pipeline's total
     for i in range(4):
         trl_total = sum(w * out[i] for w, out in zip(weights, outs, strict=True) if out[i] is not None)
@@ -135,7 +137,9 @@ def test_grpo_trainer_step_with_the_reward(tiny_model, tmp_path):
     folder = tiny_model("tiny-qwen2")
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    pipe, bb = pipeline(dedupe_renders=False)  # a random policy falls back a lot: count every render
+    # a random policy always falls back: render the original for it (the inference rule), so that every
+    # completion renders and the count below is of real renders
+    pipe, bb = pipeline(dedupe_renders=False, fallback_score="render_original")
     funcs, weights = make_trl_reward_funcs(pipe)
     spec = PromptSpec()
     rows = [

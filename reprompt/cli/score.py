@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reprompt.rewards.config import FALLBACK_SCORES
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score completions with the reward (each component and the total)")
@@ -46,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images-per-completion", type=int, help="renders per completion")
     p.add_argument(
         "--normalization", choices=("none", "group", "batch"), help="default: none, or the config's"
+    )
+    p.add_argument(
+        "--fallback-score",
+        choices=FALLBACK_SCORES,
+        help="how a completion with no prompt block is scored (default: the config's, else group_worst, "
+        "the training rule: not rendered, the worst score of its group; render_original: what inference "
+        "renders)",
     )
     p.add_argument(
         "--baseline", action="store_true", help="also score the original prompt with the same seeds"
@@ -101,6 +110,7 @@ def build_config(args: argparse.Namespace) -> Any:
         ("seed", "seed"),
         ("images_per_completion", "images_per_completion"),
         ("normalization", "normalization"),
+        ("fallback_score", "fallback_score"),
     ):
         if getattr(args, flag) is not None:
             data[key] = getattr(args, flag)
@@ -146,16 +156,28 @@ def _fmt(v: float | None) -> str:
     return "missing" if v is None else f"{v:+.4f}"
 
 
+FALLBACK_RULES = {
+    "group_worst": "the training rule: a completion with no prompt block is not rendered and gets the "
+    "worst score of its group in every component (no safe harbour)",
+    "render_original": "a completion with no prompt block renders the original prompt, as inference does",
+    "render_a_photo": "a completion with no prompt block renders 'a photo' (the reference code's rule)",
+}
+
+
 def format_result(result: Any, completions: list[str], normalization: str) -> str:
-    lines = []
+    rule = result.fallback_score
+    lines = [f"fallback rule: {rule} ({FALLBACK_RULES.get(rule, 'unknown')})"]
     for i in range(len(result)):
         lines.append(f"completion {i}: {completions[i].strip()[:100]!r}")
-        status = (
-            "well-formed"
-            if result.format_ok[i]
-            else ("fallback to original" if result.fallback[i] else "malformed")
-        )
-        lines.append(f"  rendered prompt ({status}): {result.prompts[i]}")
+        if result.assigned and result.assigned[i]:
+            lines.append("  no prompt block: not rendered; scores assigned by the fallback rule")
+        else:
+            status = (
+                "well-formed"
+                if result.format_ok[i]
+                else (f"fallback, {rule}" if result.fallback[i] else "malformed")
+            )
+            lines.append(f"  rendered prompt ({status}): {result.prompts[i]}")
         lines.append(f"  seeds: {result.seeds[i]}")
         lines.append(f"  {'component':<14}{'raw':>10}{'normalized':>12}{'weight':>8}")
         for name, col in result.components.items():

@@ -122,8 +122,11 @@ class ScoredBatch:
     ``components`` are raw scores (None = missing); ``normalized`` the values actually summed: normalized as
     configured (raw under ``none``), with each missing value replaced by the mean of its group's values of
     that component (0 when the whole group is missing), so a missing score neither rewards nor penalises a
-    completion against the others of its prompt; ``total = sum(weight * normalized)``. ``baseline``/``improvement`` hold the image components' score of the
-    ORIGINAL prompt rendered with the same seeds, and the completion's gain over it.
+    completion against the others of its prompt; ``total = sum(weight * normalized)``. ``baseline``/``improvement``
+    hold the image components' score of the ORIGINAL prompt rendered with the same seeds, and the
+    completion's gain over it. ``fallback_score`` names the rule that scored the completions with no usable
+    prompt block; ``assigned[i]`` is True when row i's scores were assigned by that rule (``group_worst``:
+    not rendered, the worst of its group) instead of measured.
     """
 
     components: dict[str, list[Score]]
@@ -135,6 +138,8 @@ class ScoredBatch:
     seeds: list[list[int]]
     format_ok: list[bool]
     fallback: list[bool]
+    assigned: list[bool] | None = None
+    fallback_score: str | None = None
     render_calls: int = 0
     baseline_render_calls: int = 0
     baseline: dict[str, list[Score]] | None = None
@@ -157,6 +162,8 @@ class ScoredBatch:
             "seeds": self.seeds,
             "format_ok": self.format_ok,
             "fallback": self.fallback,
+            "assigned": self.assigned,
+            "fallback_score": self.fallback_score,
             "render_calls": self.render_calls,
             "baseline_render_calls": self.baseline_render_calls,
             "baseline": self.baseline,

@@ -2,8 +2,10 @@
 scores and ``R_total = sum_c weight_c * normalize(component_c)``.
 
 For a batch of N completions :class:`CompositeReward`
-1. parses each completion (:func:`reprompt.format.parse_completion`); an unparseable one renders the
-   ORIGINAL prompt (fallback) and only the format component carries the penalty;
+1. parses each completion (:func:`reprompt.format.parse_completion`); one with no usable prompt block
+   (a fallback) is scored by the configured rule (``fallback_score``): in training it is not rendered and
+   gets the worst score of its group in every component (:func:`no_harbour`), because rendering the
+   user's ORIGINAL prompt for it, as inference does, would make falling back a safe harbour;
 2. gives every completion of one original prompt the same K seeds (the group then differs only by its
    prompts), derived from ``(seed, round, original)`` unless the caller passes seeds;
 3. renders each (prompt, seed) pair once -- N x K images, plus the original prompt with the same seeds
@@ -35,7 +37,7 @@ from reprompt.rewards.base import (
     log_metric,
     mean,
 )
-from reprompt.rewards.config import NORMALIZATIONS, RewardConfig
+from reprompt.rewards.config import A_PHOTO, FALLBACK_SCORES, NORMALIZATIONS, RewardConfig
 
 if TYPE_CHECKING:
     from reprompt.backbones.base import Backbone
@@ -111,6 +113,29 @@ def group_stds(values: Sequence[Score], groups: Sequence[int]) -> list[float]:
     return stds
 
 
+def no_harbour(
+    values: Sequence[Score], fallback: Sequence[bool], groups: Sequence[int], higher_is_better: bool = True
+) -> list[Score]:
+    """No safe harbour for a completion that wrote no prompt: each fallback row gets the worst value among
+    the rows of its group that wrote one (or its own value, when that is worse: the format reward's -1),
+    so in this component it never outscores a completion of its group that wrote a prompt, whatever that
+    prompt drew. A group where every row fell back keeps its own values (equal within the group: no
+    advantage either way); an image component has none there, since the rows were never rendered."""
+    worse = min if higher_is_better else max
+    worst: dict[int, float] = {}
+    for g, v, fb in zip(groups, values, fallback, strict=True):
+        if not fb and v is not None:
+            worst[g] = worse(worst[g], v) if g in worst else v
+    out: list[Score] = []
+    for g, v, fb in zip(groups, values, fallback, strict=True):
+        if not fb:
+            out.append(v)
+            continue
+        candidates = [x for x in (v, worst.get(g)) if x is not None]
+        out.append(worse(candidates) if candidates else None)
+    return out
+
+
 def weighted_sum(columns: dict[str, list[Score]], weights: dict[str, float], n: int) -> list[Score]:
     """Per row: sum of weight x value over the components that are not missing (None if all are)."""
     out: list[Score] = []
@@ -138,6 +163,7 @@ class CompositeReward:
         dedupe_renders: bool = True,
         std_floor: dict[str, float] | None = None,
         min_reason_words: int = 3,
+        fallback_score: str = "group_worst",
     ) -> None:
         names = [c.name for c in components]
         if len(set(names)) != len(names):
@@ -146,6 +172,9 @@ class CompositeReward:
             raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         if images_per_completion < 1:
             raise ConfigError("images_per_completion must be >= 1")
+        if fallback_score not in FALLBACK_SCORES:
+            raise ConfigError(f"fallback_score must be one of {FALLBACK_SCORES}, got {fallback_score!r}")
+        self.fallback_score = fallback_score
         self.components = list(components)
         self.weights = {n: float((weights or {}).get(n, 1.0)) for n in names}
         self.backbone = backbone
@@ -190,6 +219,7 @@ class CompositeReward:
             dedupe_renders=config.dedupe_renders,
             std_floor=config.std_floor,
             min_reason_words=config.min_reason_words,
+            fallback_score=config.fallback_score,
         )
 
     @property
@@ -212,6 +242,7 @@ class CompositeReward:
             "tags": self.fmt.name,
             "std_floor": dict(self.std_floor),
             "min_reason_words": self.min_reason_words,
+            "fallback_score": self.fallback_score,
             "failure_components": self.failure_components,
         }
 
@@ -257,6 +288,10 @@ class CompositeReward:
                 for c, o in zip(completions, originals, strict=True)
             ]
             prompts = [p.prompt for p in parsed]
+            fallback = [p.fallback for p in parsed]
+            if self.fallback_score == "render_a_photo":
+                prompts = [A_PHOTO if fb else p for p, fb in zip(prompts, fallback, strict=True)]
+            assigned = fallback if self.fallback_score == "group_worst" else [False] * n
             batch = RewardBatch(
                 originals=originals,
                 completions=completions,
@@ -270,7 +305,7 @@ class CompositeReward:
             baseline_batch = None
             render_calls = baseline_calls = 0
             if n and self.needs_images:  # text-only rewards render nothing (the baseline is about images)
-                baseline_batch, render_calls, baseline_calls = self._render(batch, group_of)
+                baseline_batch, render_calls, baseline_calls = self._render(batch, group_of, assigned)
             raw: dict[str, list[Score]] = {}
             for comp in self.components:
                 tc = time.perf_counter()
@@ -282,6 +317,13 @@ class CompositeReward:
                 raw[comp.name] = [None if v is None or not math.isfinite(v) else float(v) for v in values]
                 log_metric(f"seconds/{comp.name}", time.perf_counter() - tc)
             baseline, improvement = self._baseline(baseline_batch, raw, groups)
+            measured = raw
+            if any(assigned):
+                raw = {
+                    name: no_harbour(col, assigned, groups, higher_is_better=self.weights[name] >= 0)
+                    for name, col in raw.items()
+                }
+                log_metric("fallback/assigned", sum(assigned) / n)
             normalized: dict[str, list[Score]] = {
                 name: list(
                     impute_missing(normalize(col, groups, self.normalization, self.std_floor[name]), groups)
@@ -291,7 +333,16 @@ class CompositeReward:
             total = weighted_sum(normalized, self.weights, n)
             raw_total = weighted_sum(raw, self.weights, n)
             self._log_batch(
-                raw, normalized, groups, total, baseline, improvement, render_calls, baseline_calls, n
+                measured,
+                raw,
+                normalized,
+                groups,
+                total,
+                baseline,
+                improvement,
+                render_calls,
+                baseline_calls,
+                assigned,
             )
             self._log_completions(parsed, batch.token_counter)
             log_metric("seconds/batch", time.perf_counter() - t0)
@@ -305,7 +356,9 @@ class CompositeReward:
             prompts=prompts,
             seeds=row_seeds,
             format_ok=[p.format_ok for p in parsed],
-            fallback=[p.fallback for p in parsed],
+            fallback=fallback,
+            assigned=list(assigned),
+            fallback_score=self.fallback_score,
             render_calls=render_calls,
             baseline_render_calls=baseline_calls,
             baseline=baseline,
@@ -331,10 +384,18 @@ class CompositeReward:
                 raise RepromptError("each completion needs a non-empty list of non-negative integer seeds")
         return rows
 
-    def _render(self, batch: RewardBatch, group_of: dict[str, int]) -> tuple[RewardBatch | None, int, int]:
-        """Render every (prompt, seed) of the batch (and the baseline) in ONE backbone call."""
+    def _render(
+        self, batch: RewardBatch, group_of: dict[str, int], skip: Sequence[bool]
+    ) -> tuple[RewardBatch | None, int, int]:
+        """Render every (prompt, seed) of the batch (and the baseline) in ONE backbone call; rows in
+        ``skip`` (fallbacks whose scores the rule assigns) render nothing and get no images."""
         assert self.backbone is not None
-        requests = [(p, s) for p, seeds in zip(batch.prompts, batch.seeds, strict=True) for s in seeds]
+        requests = [
+            (p, s)
+            for p, seeds, skipped in zip(batch.prompts, batch.seeds, skip, strict=True)
+            if not skipped
+            for s in seeds
+        ]
         first_row: dict[str, int] = {}
         for i, o in enumerate(batch.originals):
             first_row.setdefault(o, i)
@@ -355,6 +416,10 @@ class CompositeReward:
             main_idx = list(range(len(requests)))
             base_idx = list(range(len(requests), len(unique)))
         t0 = time.perf_counter()
+        if not unique:  # every row fell back and no baseline is asked for
+            batch.images = [[] for _ in batch.prompts]
+            batch.scenes = [[] for _ in batch.prompts]
+            return None, 0, 0
         out = self.backbone.render([p for p, _ in unique], [s for _, s in unique])
         if len(out.images) != len(unique):
             raise RuntimeError(f"backbone returned {len(out.images)} images for {len(unique)} prompts")
@@ -373,7 +438,9 @@ class CompositeReward:
                 j += size
             return imgs, scs
 
-        batch.images, batch.scenes = split(main_idx, [len(s) for s in batch.seeds])
+        batch.images, batch.scenes = split(
+            main_idx, [0 if skipped else len(s) for s, skipped in zip(batch.seeds, skip, strict=True)]
+        )
         baseline_batch = None
         if self.paired_baseline:
             originals = list(first_row)
@@ -429,6 +496,7 @@ class CompositeReward:
 
     def _log_batch(
         self,
+        measured: dict[str, list[Score]],
         raw: dict[str, list[Score]],
         normalized: dict[str, list[Score]],
         groups: list[int],
@@ -437,13 +505,17 @@ class CompositeReward:
         improvement: dict[str, list[Score]] | None,
         render_calls: int,
         baseline_calls: int,
-        n: int,
+        assigned: list[bool],
     ) -> None:
+        n = len(assigned)
         for name, col in raw.items():
-            m = mean(col)
+            m = mean(measured[name])  # what was measured: a fallback's assigned worst score is not
             if m is not None:
                 log_metric(f"{name}/mean", m)
-            log_metric(f"{name}/missing", sum(v is None for v in col))
+            log_metric(  # a measured score that failed, not a fallback the rule scored
+                f"{name}/missing",
+                sum(v is None for v, a in zip(measured[name], assigned, strict=True) if not a),
+            )
             if self.normalization != "none":  # raw spread within groups, and what GRPO sees after scaling
                 if stds := group_stds(col, groups):
                     log_metric(f"{name}/group_std", sum(stds) / len(stds))

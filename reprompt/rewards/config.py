@@ -15,6 +15,10 @@ from reprompt.errors import ConfigError, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST
 
 NORMALIZATIONS = ("none", "group", "batch")
+FALLBACK_SCORES = ("group_worst", "render_original", "render_a_photo")
+"""How a completion with no usable prompt block is scored (see ``RewardConfig.fallback_score``)."""
+A_PHOTO = "a photo"
+"""What the reference code renders for a completion without an answer block (``render_a_photo``)."""
 
 
 @dataclass
@@ -95,6 +99,17 @@ class RewardConfig:
             "reasoning cannot collapse to an empty block for free"
         },
     )
+    fallback_score: str = field(
+        default="group_worst",
+        metadata={
+            "help": "how a completion that writes no usable prompt block is scored. group_worst (training: "
+            "no safe harbour): it is not rendered and every component gives it the worst score of its "
+            "group's completions that wrote a prompt, so falling back never outscores writing a prompt; "
+            "render_original: render the user's prompt, as inference does (what a user gets; the held-out "
+            "reward uses it; in training a harbour: the original often beats a poor rewrite); "
+            "render_a_photo: render 'a photo' (the reference code's rule)"
+        },
+    )
     images_per_completion: int = field(default=1, metadata={"help": "renders per completion (seeds)"})
     seed: int = field(
         default=0, metadata={"help": "base seed; a prompt's seeds derive from (seed, round, prompt)"}
@@ -128,6 +143,11 @@ class RewardConfig:
             )
         if self.images_per_completion < 1:
             raise ConfigError("images_per_completion must be >= 1")
+        if self.fallback_score not in FALLBACK_SCORES:
+            raise ConfigError(
+                f"fallback_score must be one of {FALLBACK_SCORES}, got {self.fallback_score!r}."
+                + did_you_mean(self.fallback_score, FALLBACK_SCORES)
+            )
         for name in list(self.weights) + list(self.options):
             if name not in self.components:
                 raise ConfigError(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
-from reprompt.rewards.base import ImageComponent, Score, log_metric
+from reprompt.rewards.base import ImageComponent, RewardBatch, Score, log_metric
 from reprompt.rewards.config import build_options
 
 if TYPE_CHECKING:
@@ -127,6 +127,11 @@ class GenEvalReward(ImageComponent):
         self.options = options or GenEvalRewardOptions()
         self.name = self.__name__ = name
         self._scorers: dict[bool, GenEvalScorer] = {}  # by "the images came with scenes"
+
+    def __call__(self, batch: RewardBatch) -> list[Score]:
+        for m in batch.metadata:  # bad metadata is the caller's error even on a row that was not rendered
+            parse_metadata(m)
+        return super().__call__(batch)
 
     def scorer(self, has_scenes: bool) -> GenEvalScorer:
         if has_scenes not in self._scorers:

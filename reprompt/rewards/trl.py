@@ -33,6 +33,9 @@ from typing import Any, Protocol
 from reprompt.errors import ConfigError, RepromptError, RewardOutageError
 from reprompt.rewards.base import ScoredBatch
 
+NOT_RENDERED = "(not rendered: no prompt block; scored the worst of its group)"
+"""What the completions table shows for a fallback that the ``group_worst`` rule scored without rendering."""
+
 EXPECTED_COLUMNS = {
     "original": "the user's prompt (str); else the last user message of the conversational prompt",
     "metadata": "GenEval clauses (dict, JSON string or None) for the geneval reward",
@@ -104,12 +107,14 @@ class OutageGuard:
         self.streak = dict.fromkeys(self.components, 0)
 
     def check(self, result: ScoredBatch) -> None:
-        n = len(result)
+        # rows whose scores the fallback rule assigned were never sent to the scorer: not failures
+        scored = [i for i in range(len(result)) if not (result.assigned and result.assigned[i])]
+        n = len(scored)
         for name in self.components:
             col = result.components.get(name)
             if col is None or not n:
                 continue
-            missing = sum(v is None for v in col) / n
+            missing = sum(col[i] is None for i in scored) / n
             self.streak[name] = self.streak[name] + 1 if missing > self.max_fraction else 0
             if self.streak[name] >= self.max_batches:
                 raise RewardOutageError(
@@ -198,7 +203,11 @@ class TRLRewardFunc:
                         log(f"reward/{metric}", value)
             log_extra = kwargs.get("log_extra")
             if callable(log_extra):
-                log_extra("rendered_prompt", list(result.prompts))
+                assigned = result.assigned or [False] * len(result)
+                log_extra(
+                    "rendered_prompt",
+                    [NOT_RENDERED if a else p for p, a in zip(result.prompts, assigned, strict=True)],
+                )
         return list(result.normalized[self.name])
 
     def __repr__(self) -> str:

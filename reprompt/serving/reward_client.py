@@ -262,6 +262,11 @@ def check_scored_reply(data: dict[str, Any], n: int, images: bool = False) -> No
         values = data.get(key)
         if not isinstance(values, list) or len(values) != n or not all(isinstance(v, kind) for v in values):
             raise bad(f"{key} must hold {n} values of type {kind.__name__}")
+    assigned = data.get("assigned")
+    if assigned is not None and (
+        not isinstance(assigned, list) or len(assigned) != n or not all(isinstance(v, bool) for v in assigned)
+    ):
+        raise bad(f"assigned must hold {n} values of type bool")
     if images and (not isinstance(data.get("images"), list) or len(data["images"]) != n):
         raise bad("images were asked for but the reply does not hold one row per completion")
 

@@ -162,10 +162,13 @@ def _mapping_or_path(value: Any, name: str) -> Any:
     return value
 
 
+HELDOUT_FALLBACK = "render_original"
+"""The held-out guard measures what a user gets: a greedy rewrite that falls back renders the original."""
 DEFAULT_HELDOUT_REWARDS: dict[str, Any] = {
     "components": ["geneval"],
     "options": {"geneval": {"mode": "strict"}},
     "normalization": "none",
+    "fallback_score": HELDOUT_FALLBACK,
 }
 
 

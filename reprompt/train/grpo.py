@@ -18,7 +18,7 @@ from typing import Any
 
 from trl import GRPOTrainer, TrlParser
 
-from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, RepromptGRPOConfig
+from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, HELDOUT_FALLBACK, RepromptGRPOConfig
 from reprompt.train.monitor import MetricsSink, StepTimer
 
 logger = logging.getLogger(__name__)
@@ -150,8 +150,19 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
             raise ConfigError(
                 "heldout_service serves the training reward itself: point it at a held-out reward"
             )
+        served = (heldout.info() or {}).get("fallback_score", HELDOUT_FALLBACK)
+        if served != HELDOUT_FALLBACK:
+            raise ConfigError(
+                f"heldout_service scores fallbacks with {served!r}; the held-out guard measures what a user "
+                f"gets, so its service needs `fallback_score: {HELDOUT_FALLBACK}`"
+            )
     elif cfg.heldout_rewards is not None:
         raw = _reward_mapping(cfg.heldout_rewards)
+        if raw.setdefault("fallback_score", HELDOUT_FALLBACK) != HELDOUT_FALLBACK:
+            raise ConfigError(
+                f"heldout_rewards sets fallback_score: {raw['fallback_score']}; the held-out guard measures "
+                f"what a user gets (a fallback renders the original prompt): use {HELDOUT_FALLBACK} or omit it"
+            )
         named = raw.get("backbone")
         if backbone is None and named is None:
             raise ConfigError(
