@@ -125,8 +125,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from reprompt.rewards import build_rewards
     from reprompt.rewards.config import ServiceConfig
+    from reprompt.serving.http import BackgroundServer
     from reprompt.serving.reward_client import RewardClient
-    from reprompt.serving.reward_service import BackgroundServer, create_app
+    from reprompt.serving.reward_service import create_app
 
     rows = load_rows(Path(args.metadata), args.prompts)
     batch = make_batch(rows, args.group)

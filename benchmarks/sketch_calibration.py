@@ -28,12 +28,12 @@ import numpy as np
 
 from reprompt.backbones import SIMULATORS, load_backbone
 from reprompt.backbones.sketch import SketchBackbone
-from reprompt.backbones.sketch_text import plural
 from reprompt.data.strategies import STRATEGIES, strategy_table
 from reprompt.data.teachers import GenericTeacher, GroundedTeacher
 from reprompt.geneval.detectors import OracleDetector
 from reprompt.geneval.rules import score_detections
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.utils.english import plural
 from reprompt.utils.io import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ try:
         auto_device,
         free_memory,
         guard_modes,
-        load_policy_spec,
+        load_named_policy,
         pick_rewrite,
     )
 except ImportError as e:  # ComfyUI's Python lacks the library
@@ -157,7 +157,7 @@ class RePrompt:
             rewriter = _CACHE.pop(key, None)
             try:
                 if rewriter is None:
-                    rewriter = load_policy_spec(
+                    rewriter = load_named_policy(
                         key[0], device=dev, api_model=key[2] or None, api_key_env=key[3] or None
                     )
                 rewrite = pick_rewrite(rewriter.rewrite([prompt], options=options))

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import Backbone, SceneObject
+from reprompt.backbones.base import Backbone
+from reprompt.geneval.scene import SceneObject
 from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter
 from reprompt.utils.io import atomic_save_image, atomic_write_json
 

@@ -176,13 +176,10 @@ def test_sketch_calibrations_are_accepted_wherever_a_backbone_is_named(tmp_path,
     assert summary["scorer"]["detector"] == "oracle" and 0.0 <= summary["results"]["overall"] <= 1.0
 
 
-def test_compbench_builds_and_scores_sketch_b_as_a_simulator(tmp_path):
+def test_compbench_scores_sketch_b_as_a_simulator(tmp_path):
     import json
 
     from reprompt.eval.compbench.evaluate import _default_detector
-    from reprompt.eval.compbench.generate import GenerateConfig, build_backbone
 
-    bb = build_backbone(GenerateConfig(data_dir=str(tmp_path), out_dir=str(tmp_path), backbone="sketch-b"))
-    assert bb.name == "sketch-b"
     (tmp_path / "run.json").write_text(json.dumps({"settings": {"backbone": "sketch-b"}}))
     assert _default_detector(tmp_path) == "oracle"

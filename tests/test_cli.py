@@ -195,9 +195,9 @@ def test_generate_on_a_tiny_diffusers_backbone(capsys, tiny_model, tmp_path):
                 "generate",
                 "--data-dir",
                 "d",
-                "--out-dir",
+                "--out",
                 "o",
-                "--images-per-prompt",
+                "--images",
                 "2",
                 "--no-progress",
                 "--shard",
@@ -223,7 +223,7 @@ def test_generate_on_a_tiny_diffusers_backbone(capsys, tiny_model, tmp_path):
         ),
     ],
 )
-def test_old_flags_still_parse(argv, expected):
+def test_generated_flags_parse(argv, expected):
     from reprompt.cli.main import make_parser
 
     args = vars(make_parser().parse_args(argv))

@@ -12,35 +12,36 @@ import pytest
 import reprompt.data.prompts
 from reprompt.backbones import load_backbone
 from reprompt.data.prompts import (
-    VOCABULARIES,
     PromptGenConfig,
-    TemplateSpace,
-    TemplateSupply,
+    generate_prompts,
+    load_exclusions,
+    load_prompts,
+    split_prompts,
+)
+from reprompt.data.sft_data import build_sft_data, dropped_path, sft_examples
+from reprompt.data.space import TemplateSpace, TemplateSupply
+from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, load_teacher
+from reprompt.data.templates import (
+    VOCABULARIES,
     article,
     color_attr,
     colors,
     counting,
-    generate_prompts,
-    load_exclusions,
-    load_prompts,
     load_vocabulary,
     meaning_key,
     normalize_text,
     parse_template,
-    plural,
     position,
     single_object,
     singular,
-    split_prompts,
     two_object,
 )
-from reprompt.data.sft_data import build_sft_data, dropped_path, sft_examples
-from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, load_teacher
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import PromptSpec, parse_completion
 from reprompt.geneval.detectors import load_detector
 from reprompt.geneval.scoring import score_images
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.utils.english import plural
 from reprompt.utils.io import append_jsonl, read_jsonl, scan_jsonl
 
 

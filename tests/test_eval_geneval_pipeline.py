@@ -24,17 +24,14 @@ from reprompt.eval.geneval.generate import (
     MARKER,
     GenerateConfig,
     generate_run,
-    image_seeds,
-    load_metadata,
     original_metadata,
-    parse_shard,
     prompt_indices,
-    rle_decode,
-    rle_encode,
-    scene_from_json,
     select_indices,
     shard_indices,
 )
+from reprompt.eval.runner import image_seeds, parse_shard
+from reprompt.geneval.metadata import read_metadata_file
+from reprompt.geneval.scene import rle_decode, rle_encode, scene_from_json
 
 REPO = Path(__file__).resolve().parents[1]
 # Timing fields legitimately differ between two runs of the same thing.
@@ -122,7 +119,7 @@ def test_selection_and_shards():
 def test_layout_is_read_back_exactly(metadata: Path, tmp_path: Path):
     out = tmp_path / "run"
     stats = generate_run(_config(metadata, out, images=2, seed=7))
-    metas = load_metadata(metadata)
+    metas = read_metadata_file(metadata)
     selected = select_indices(metas, per_tag=2)
     assert stats.done_now == len(selected) == 12 and stats.remaining == 0
     assert prompt_indices(out) == selected
@@ -196,7 +193,7 @@ def test_resume_after_stop_redoes_nothing_and_loses_nothing(metadata: Path, tmp_
     assert (first.done_now, first.remaining) == (5, 7)
     done_before = {i: (out / f"{i:05d}" / MARKER).stat().st_mtime_ns for i in prompt_indices(out)}
     # A prompt killed mid-write: one image, a temp file, no marker. It must be redone from scratch.
-    broken = out / f"{select_indices(load_metadata(metadata), per_tag=2)[5]:05d}"
+    broken = out / f"{select_indices(read_metadata_file(metadata), per_tag=2)[5]:05d}"
     (broken / "samples").mkdir(parents=True)
     Image.new("RGB", (4, 4)).save(broken / "samples" / "0000.png")
     (broken / "samples" / ".0001.png.abc.tmp").write_bytes(b"partial")

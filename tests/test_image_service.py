@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from reprompt.backbones import load_backbone
 from reprompt.policy import load_policy
 from reprompt.policy.base import GenerationOptions
-from reprompt.serving.codec import decode_png
-from reprompt.serving.image_service import ServeConfig, create_app
+from reprompt.serving.config import ServeConfig
+from reprompt.serving.image_service import create_app
+from reprompt.utils.images import decode_png
 
 
 @pytest.fixture(scope="module")

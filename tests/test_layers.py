@@ -30,7 +30,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training data", ("reprompt.data",)),
     ("evaluation", ("reprompt.eval",)),
     ("latency benchmark", ("reprompt.latency",)),
-    ("its old name", ("reprompt.bench",)),
     ("services", ("reprompt.serving",)),
     ("training", ("reprompt.train",)),
     ("integrations", ("reprompt.integrations",)),
@@ -40,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("command line", ("reprompt.cli",)),
     ("public API", ("reprompt",)),
 ]
-OUTSIDE = ("reprompt.testing", "reprompt.zoo")  # test models, and their old name
+OUTSIDE = ("reprompt.testing",)  # the tiny test models
 MAY_IMPORT_OUTSIDE = {"reprompt.cli.models"}  # `reprompt models` lists the tiny test models
 _DOTTED = re.compile(r"^reprompt(\.[A-Za-z_]\w*)+(:\w+)?$")
 
@@ -140,10 +139,10 @@ def test_every_package_has_a_layer() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("from reprompt.eval.geneval.rules import Detection\n", "up"),  # a renderer importing evaluation
+        ("from reprompt.eval.geneval.evaluate import score_run\n", "up"),  # a renderer importing evaluation
         ("def f():\n    from reprompt.policy.hf import resolve_dtype\n", "up"),  # lazy imports count
         ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from reprompt.rewards import x\n", "up"),
-        ('_LAZY = {"x": "reprompt.serving.codec"}\n', "up"),  # lazy-export tables count
+        ('_LAZY = {"x": "reprompt.serving.http"}\n', "up"),  # lazy-export tables count
         ("from reprompt.geneval.scene import SceneObject\n", None),
         ("from . import sketch_text\n", None),
     ],
@@ -157,6 +156,69 @@ def test_the_check_catches_upward_arrows(tmp_path: Path, source: str, expected: 
     finally:
         planted.unlink()
     assert (expected in found[0]) if expected else not found, found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (every import, lazy ones included; importing
+    ``a.b.c`` imports the packages ``a.b`` and ``a`` too, except those the importer itself lives in)."""
+    modules = {module_name(p): p for p in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        deps: set[str] = set()
+        for _, raw in imports_of(path):
+            parts = _existing(raw).split(".")
+            for i in range(2, len(parts) + 1):
+                dep = ".".join(parts[:i])
+                if dep in modules and dep != module and not module.startswith(dep + "."):
+                    deps.add(dep)
+        graph[module] = deps
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan): each is an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    """No module reaches itself through imports, lazy ones included (a re-export is the usual cause)."""
+    circles = import_circles(import_graph())
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_circles(graph) == [["a", "b", "c"]]
 
 
 def test_long_modules_say_why() -> None:

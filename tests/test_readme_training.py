@@ -92,8 +92,8 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
                     "mode": "strict",
                     "detector": "mask2former",
                     "device": "cpu",
-                    "detector_options": {"model_id_or_path": tiny["tiny-mask2former"]},
-                    "color_model": tiny["tiny-clip"],
+                    "detector_model": tiny["tiny-mask2former"],
+                    "clip_model": tiny["tiny-clip"],
                 }
             },
         }

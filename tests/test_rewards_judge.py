@@ -19,7 +19,7 @@ from PIL import Image
 from reprompt.errors import ConfigError
 from reprompt.rewards import build_component
 from reprompt.rewards.vlm_judge import JUDGE_PROMPT, LocalJudge, parse_score, to_reward
-from reprompt.serving.reward_service import BackgroundServer
+from reprompt.serving.http import BackgroundServer
 
 # -------------------------------------------------------------------------------------------- parsing
 

@@ -12,10 +12,12 @@ import pytest
 from reprompt.backbones import SIMULATORS, is_simulator, load_backbone
 from reprompt.backbones.base import Backbone
 from reprompt.backbones.sketch import CALIBRATIONS, COLOR_RGB, SketchBackbone, SketchConfig, sketch_config
-from reprompt.backbones.sketch_text import COCO_CLASSES, count_clip_tokens, plural, read_prompt
+from reprompt.backbones.sketch_text import count_clip_tokens, read_prompt
 from reprompt.errors import ConfigError
 from reprompt.geneval.detectors import OracleDetector
 from reprompt.geneval.rules import relative_position, score_detections
+from reprompt.geneval.vocabulary import COCO_CLASSES
+from reprompt.utils.english import plural
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -27,7 +27,7 @@ PRIME = [
 
 
 def _prompts(folder: Path) -> Path:
-    from reprompt.data.prompts import parse_template
+    from reprompt.data.templates import parse_template
 
     path = folder / "prompts.jsonl"
     path.write_text(
@@ -212,7 +212,8 @@ def test_grpo_against_the_reward_service(
     independent reward (strict GenEval on its own backbone), never the service's training reward."""
     from reprompt.rewards import build_rewards
     from reprompt.rewards.config import ServiceConfig
-    from reprompt.serving.reward_service import BackgroundServer, create_app
+    from reprompt.serving.http import BackgroundServer
+    from reprompt.serving.reward_service import create_app
     from reprompt.train import grpo
 
     prompts = _prompts(tmp_path)

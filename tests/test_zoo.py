@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reprompt.errors import RepromptError
+from reprompt.geneval.vocabulary import COCO_CLASSES
 from reprompt.testing import MARKER, TINY_MODELS, build_tiny, list_tiny
-from reprompt.testing.vision import COCO_CLASSES
 
 TAGGED = "<reason>Two red apples go left of a blue dog.</reason><prompt>A photo of two red apples.</prompt>"
 

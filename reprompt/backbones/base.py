@@ -93,4 +93,4 @@ class Backbone(Protocol):
         ...
 
 
-__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "SceneObject", "TokenCount"]
+__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "TokenCount"]

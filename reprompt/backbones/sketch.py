@@ -109,12 +109,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reprompt.backbones.base import RenderOutput, SceneObject, TokenCount
+from reprompt.backbones.base import RenderOutput, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
-    COCO_CLASSES,
     COLOR_CUES,
-    COLORS,
     CONVERSE,
     COUNT_CUES,
     ObjectSpec,
@@ -123,6 +121,8 @@ from reprompt.backbones.sketch_text import (
     read_prompt,
 )
 from reprompt.errors import ConfigError, did_you_mean
+from reprompt.geneval.scene import SceneObject
+from reprompt.geneval.vocabulary import COCO_CLASSES
 
 # fmt: off
 COLOR_RGB: dict[str, tuple[int, int, int]] = {
@@ -613,7 +613,6 @@ def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, l
 
 __all__ = [
     "CALIBRATIONS",
-    "COLORS",
     "COLOR_RGB",
     "DEFAULT_COLORS",
     "SketchBackbone",

@@ -20,7 +20,6 @@ from functools import lru_cache
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 from reprompt.utils.english import CARDINALS, INVARIANT, PLURAL_ONLY, plural
 
-COLORS = GENEVAL_COLORS
 CLIP_LIMIT = 77  # CLIP's context, BOS and EOS included
 COUNT_CUES = ("emphasis", "restated", "enumerated")
 COLOR_CUES = ("repeated", "intensified", "predicate")
@@ -319,7 +318,7 @@ class _Reader:
         j, unknown = m.start - 1, 0
         while j >= 0 and not self.in_mention[j] and self.clause[j] == m.clause:
             t = self.toks[j]
-            if t in COLORS:
+            if t in GENEVAL_COLORS:
                 if m.color is None:
                     m.color, m.color_statements = t, 1
                     m.intensified = self.tok(j - 1) in _INTENSIFIERS
@@ -352,7 +351,7 @@ class _Reader:
         k = m.end
         while k < min(m.end + 7, self.n) and not self.in_mention[k]:
             t = self.toks[k]
-            if t in COLORS:
+            if t in GENEVAL_COLORS:
                 nxt = k + 1 + (self.tok(k + 1) in _COLOR_FILLER)
                 if nxt in self.mention_at:  # "a dog in a red car": the color belongs to the car
                     break
@@ -428,7 +427,7 @@ class _Reader:
             t = self.toks[k]
             if t in _FRAME:
                 return "frame", None
-            if t in _SKIP_TO_OBJECT or t in _NUMBERS or t.isdigit() or t in COLORS or t in _ORDINALS:
+            if t in _SKIP_TO_OBJECT or t in _NUMBERS or t.isdigit() or t in GENEVAL_COLORS or t in _ORDINALS:
                 k += 1
                 continue
             if t in _STOP or not t.isalpha() or unknown >= 3:

@@ -141,13 +141,8 @@ def _tag_weights(text: str, tags: tuple[str, ...]) -> tuple[float, ...]:
 
 
 def run_prompts(args: argparse.Namespace) -> int:
-    from reprompt.data.prompts import (
-        PromptGenConfig,
-        load_exclusions,
-        load_prompts,
-        load_vocabulary,
-        split_prompts,
-    )
+    from reprompt.data.prompts import PromptGenConfig, load_exclusions, load_prompts, split_prompts
+    from reprompt.data.templates import load_vocabulary
     from reprompt.utils.io import atomic_write_json, atomic_write_text
 
     if args.vocab_only and not args.vocab_file:

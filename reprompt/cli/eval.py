@@ -109,7 +109,8 @@ def run_geneval(args: argparse.Namespace) -> int:
     )
     if score is None:
         return 0
-    from reprompt.eval.geneval.generate import prompt_indices, read_run_info
+    from reprompt.eval.geneval.generate import prompt_indices
+    from reprompt.eval.runner import read_run_info
 
     info = read_run_info(args.out) or {}
     n_selected = info.get("selection", {}).get("n_selected", 0)

@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reprompt.data.templates import (
     INVERSE,
@@ -22,8 +22,16 @@ from reprompt.data.templates import (
     two_object,
 )
 
-if TYPE_CHECKING:
-    from reprompt.data.prompts import PromptGenConfig
+
+class Vocabulary(Protocol):
+    """What a template space is counted over (a :class:`~reprompt.data.prompts.PromptGenConfig` has it)."""
+
+    @property
+    def vocabulary(self) -> Sequence[str]: ...
+    @property
+    def colors(self) -> Sequence[str]: ...
+    @property
+    def counts(self) -> Sequence[int]: ...
 
 
 def _unpair(p: int) -> tuple[int, int]:
@@ -43,7 +51,7 @@ class TemplateSpace:
     'A left of B' and 'B right of A'). Sampling numbers without replacement gives unique prompts with no
     rejection loop, and the size says exactly when a quota cannot be met."""
 
-    def __init__(self, tag: str, cfg: PromptGenConfig) -> None:
+    def __init__(self, tag: str, cfg: Vocabulary) -> None:
         self.tag, self.vocab, self.colors, self.counts = tag, cfg.vocabulary, cfg.colors, cfg.counts
         self._vocab_ix = {v: i for i, v in enumerate(self.vocab)}
         v, c, pairs = len(self.vocab), len(self.colors), len(self.vocab) * (len(self.vocab) - 1) // 2

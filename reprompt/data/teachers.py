@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from reprompt.data.prompts import INVERSE, NUMBER_WORDS, article, plural
+from reprompt.data.templates import INVERSE, NUMBER_WORDS, article
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import PromptSpec, TagFormat, render_completion
+from reprompt.utils.english import plural
 
 
 @dataclass

@@ -65,10 +65,6 @@ def load_named_policy(name: str, **kw: Any) -> Rewriter:
     return load_policy(name, **kw)
 
 
-load_policy_spec = load_named_policy
-"""The old name (the ComfyUI node uses it): "spec" in reprompt means a :class:`~reprompt.format.PromptSpec`."""
-
-
 def pick_rewrite(candidates: Sequence[Rewrite]) -> Rewrite:
     """The candidate to render: the first one in the format that the intent guard (if it ran) passed,
     else the first one in the format, else the first (which then falls back to the original prompt)."""

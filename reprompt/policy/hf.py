@@ -10,7 +10,7 @@ from typing import Any
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.format import PromptSpec
 from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
-from reprompt.utils.dtypes import resolve_dtype  # also re-exported here, its old home
+from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import not_found
 
 logger = logging.getLogger(__name__)

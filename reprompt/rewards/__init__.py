@@ -85,7 +85,6 @@ _LAZY = {
     "RewardConfig": "reprompt.rewards.config",
     "ServiceConfig": "reprompt.rewards.config",
     "CompositeReward": "reprompt.rewards.composite",
-    "RewardPipeline": "reprompt.rewards.composite",
     "derive_seeds": "reprompt.rewards.composite",
     "normalize": "reprompt.rewards.composite",
     "RewardBatch": "reprompt.rewards.base",

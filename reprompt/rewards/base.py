@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL import Image
 
-    from reprompt.backbones.base import SceneObject, TokenCount
+    from reprompt.backbones.base import TokenCount
     from reprompt.format import ParsedCompletion
+    from reprompt.geneval.scene import SceneObject
 
 logger = logging.getLogger(__name__)
 

@@ -28,12 +28,9 @@ from fastapi import Depends, FastAPI, Request
 
 from reprompt.errors import RepromptError
 from reprompt.serving.http import (
-    BackgroundServer,
     BodyLimit,
     SafeJSONResponse,
     clean_message,
-    free_port,
-    is_loopback,
     public_name,
     require_bearer,
     warn_if_exposed,
@@ -47,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 MAX_SEEDS_PER_COMPLETION = 64
 MAX_SEED = 2**63 - 1
-
-__all__ = ["BackgroundServer", "create_app", "free_port", "is_loopback", "serve", "service_token"]
 
 
 def _request_model() -> type:

@@ -1,7 +1,7 @@
 """Test models: tiny random-weight models of the real architectures (the "tiny zoo"), built locally.
 
 Not a runtime layer: no reprompt module imports this package (the ``reprompt models`` listing aside); tests,
-benchmarks and the GPU timing scripts do. It was called ``reprompt.zoo``, which still imports.
+benchmarks and the GPU timing scripts do.
 
 Tests and examples need real ``from_pretrained`` folders but this project cannot rely on a model hub. Each
 entry of :data:`TINY_MODELS` builds a few-kB-to-MB model of the real class (Qwen2, Llama, FLUX, SD3,

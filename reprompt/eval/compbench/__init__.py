@@ -1,7 +1,8 @@
 """T2I-CompBench (Huang et al., 2023): 8 categories, official file layout, transformers-based scorers.
 
 ``categories`` (task.yaml, prompt files, file names), ``nlp`` (prompt parsing), ``rules`` (pure decisions),
-``metrics`` (BLIP-VQA, CLIP, depth, detector glue; ``DEVIATIONS``), ``generate``, ``evaluate``, ``cli``.
+``metrics`` (BLIP-VQA, CLIP, depth, detector glue; ``DEVIATIONS``), ``generate`` (its runner layout) and
+``evaluate``; the command line is :mod:`reprompt.cli.compbench`.
 Names resolve lazily so importing this package never loads torch.
 """
 
@@ -17,7 +18,7 @@ _LAZY = {
     "BlipVqaScorer": "metrics",
     "ClipScorer": "metrics",
     "DepthEstimator": "metrics",
-    "GenerateConfig": "generate",
+    "CompBenchRunConfig": "generate",
     "EvaluateConfig": "evaluate",
 }
 

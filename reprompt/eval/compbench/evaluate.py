@@ -19,7 +19,8 @@ from typing import Any
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import metrics, nlp, rules
-from reprompt.eval.compbench.generate import RUN_FILE, read_records, scene_from_json
+from reprompt.eval.compbench.generate import read_records, scene_from_json
+from reprompt.eval.runner import RUN_FILE
 from reprompt.utils.io import append_jsonl, atomic_write_json, read_jsonl
 
 SUMMARY_FILE = "compbench_summary.json"

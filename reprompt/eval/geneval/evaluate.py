@@ -20,14 +20,14 @@ from reprompt.errors import RepromptError
 from reprompt.eval.geneval.generate import (
     EXTRA_KEYS,
     broken_samples,
-    git_hash,
     load_scene,
     original_metadata,
     prompt_indices,
     read_prompt_metadata,
-    read_run_info,
     sample_files,
 )
+from reprompt.eval.provenance import git_hash
+from reprompt.eval.runner import read_run_info
 from reprompt.geneval.scorer import ScorerConfig, build_scorer
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
