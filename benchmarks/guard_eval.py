@@ -185,22 +185,12 @@ def geneval_dir(args: argparse.Namespace, mode: str) -> Path:
 
 def run_geneval(args: argparse.Namespace, modes: list[str]) -> None:
     from reprompt.backbones import load_backbone
-    from reprompt.cli.common import policy_kwargs
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
+    from reprompt.model_spec import PolicyChoice
     from reprompt.policy import GenerationOptions
 
     policy, backbone = shared_policy(args), load_backbone("sketch")
-    kwargs = policy_kwargs(
-        argparse.Namespace(
-            tags=None,
-            policy_device="cpu",
-            policy_dtype="auto",
-            api_base="http://127.0.0.1:8000/v1",
-            api_model=None,
-            api_key_env="OPENAI_API_KEY",
-            trust_remote_code=False,
-        )
-    )
+    kwargs = PolicyChoice(args.policy).load_kwargs()  # the default loading options, as run.json records them
     for mode in modes:
         folder = geneval_dir(args, mode)
         options = GenerationOptions(

@@ -13,13 +13,7 @@ from typing import Any
 
 try:
     from reprompt.errors import RepromptError
-    from reprompt.integrations.common import (
-        auto_device,
-        free_memory,
-        guard_modes,
-        load_named_policy,
-        pick_rewrite,
-    )
+    from reprompt.integrations.common import auto_device, free_memory, guard_modes
 except ImportError as e:  # ComfyUI's Python lacks the library
     raise ImportError(
         "the RePrompt node needs the reprompt package in ComfyUI's Python environment: "
@@ -141,6 +135,8 @@ class RePrompt:
     ) -> tuple[str, str]:
         if not enable:
             return (prompt, "")
+        from reprompt.pipeline import RePromptPipeline
+        from reprompt.policy import load_policy
         from reprompt.policy.base import GenerationOptions
 
         options = GenerationOptions(
@@ -157,10 +153,11 @@ class RePrompt:
             rewriter = _CACHE.pop(key, None)
             try:
                 if rewriter is None:
-                    rewriter = load_named_policy(
+                    rewriter = load_policy(
                         key[0], device=dev, api_model=key[2] or None, api_key_env=key[3] or None
                     )
-                rewrite = pick_rewrite(rewriter.rewrite([prompt], options=options))
+                # the text goes to ComfyUI's own model: the pipeline rewrites and chooses, nothing renders here
+                rewrite = RePromptPipeline(rewriter, None).rewrite(prompt, options)[0].chosen
                 if keep_loaded:
                     _CACHE[key] = rewriter
             finally:

@@ -29,9 +29,10 @@ from reprompt.eval.geneval.generate import (
     select_indices,
     shard_indices,
 )
-from reprompt.eval.runner import image_seeds, parse_shard
+from reprompt.eval.runner import parse_shard
 from reprompt.geneval.metadata import read_metadata_file
 from reprompt.geneval.scene import rle_decode, rle_encode, scene_from_json
+from reprompt.pipeline import image_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 # Timing fields legitimately differ between two runs of the same thing.

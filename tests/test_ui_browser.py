@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 
+from reprompt.cli.common import model_spec
 from reprompt.cli.main import make_parser
 
 PROMPT = "a photo of a red apple and a blue car"
@@ -34,7 +35,7 @@ def test_ui_in_a_real_browser(tmp_path, tiny_model):
         ["ui", "--policy", str(tiny_model("tiny-qwen2")), "--max-new-tokens", "8", "--height", "192"]
     )
     turns = tmp_path / "turns"
-    demo, url = launch(args, out_dir=turns, port=0, block=False)
+    demo, url = launch(model_spec(args), out_dir=turns, port=0, block=False)
     try:
         obs = drive(url, PROMPT, EDITED, screenshot=tmp_path / "ui.png", timeout_s=120)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from reprompt.errors import RepromptError
 from reprompt.geneval.scene import SceneObject
 from reprompt.utils.dtypes import DTYPE_NAMES
 
@@ -60,6 +61,27 @@ class BackboneOptions:
     batch_size: int = field(default=4, metadata={"help": "images per pipeline call"})
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    """Settings for one render call; ``None`` keeps the backbone's own value. A backbone applies them to
+    that call only and is never changed by them, so one backbone serves callers with different settings."""
+
+    width: int | None = field(default=None, metadata={"help": "image width in pixels"})
+    height: int | None = field(default=None, metadata={"help": "image height in pixels"})
+    steps: int | None = field(default=None, metadata={"help": "denoising steps (diffusers backbones)"})
+    guidance: float | None = field(default=None, metadata={"help": "guidance scale (diffusers backbones)"})
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and not 16 <= v <= 4096:
+                raise RepromptError(f"{name} must be between 16 and 4096 pixels, got {v}")
+        if self.steps is not None and not 1 <= self.steps <= 500:
+            raise RepromptError(f"steps must be between 1 and 500, got {self.steps}")
+        if self.guidance is not None and self.guidance < 0:
+            raise RepromptError(f"guidance must be >= 0, got {self.guidance}")
+
+
 @runtime_checkable
 class Backbone(Protocol):
     """A frozen text-to-image model. Image k is fully determined by (prompt k, seed k) and :meth:`settings`.
@@ -86,11 +108,15 @@ class Backbone(Protocol):
         """(what was loaded: a folder, a hub id or a simulator name; its revision or None)."""
         ...
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput: ...
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
+        """Image k from (prompts[k], seeds[k]); ``settings`` change this call's size, steps or guidance."""
+        ...
 
     def count_tokens(self, text: str) -> TokenCount:
         """Length of ``text`` in the encoder whose limit matters most (CLIP 77 for SD/FLUX)."""
         ...
 
 
-__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "TokenCount"]
+__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "RenderSettings", "TokenCount"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import BackboneOptions, RenderOutput, TokenCount
+from reprompt.backbones.base import BackboneOptions, RenderOutput, RenderSettings, TokenCount
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -178,18 +178,26 @@ class DiffusersBackbone:
         resolved = str(getattr(self.pipe, "name_or_path", None) or config.get("_name_or_path", self.name))
         return resolved, config.get("_commit_hash") or folder_fingerprint(resolved)
 
-    def _call_kwargs(self) -> dict[str, Any]:
+    def _call_kwargs(self, settings: RenderSettings | None = None) -> dict[str, Any]:
         import inspect
 
+        s = settings or RenderSettings()
         params = inspect.signature(self.pipe.__call__).parameters
-        kw: dict[str, Any] = {"height": self.height, "width": self.width, "num_inference_steps": self.steps}
-        if self.guidance is not None and "guidance_scale" in params:
-            kw["guidance_scale"] = self.guidance
+        kw: dict[str, Any] = {
+            "height": s.height or self.height,
+            "width": s.width or self.width,
+            "num_inference_steps": s.steps or self.steps,
+        }
+        guidance = self.guidance if s.guidance is None else s.guidance
+        if guidance is not None and "guidance_scale" in params:
+            kw["guidance_scale"] = guidance
         if self.max_sequence_length is not None and "max_sequence_length" in params:
             kw["max_sequence_length"] = self.max_sequence_length
         return kw
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput:
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
         import torch
 
         if len(prompts) != len(seeds):
@@ -197,7 +205,7 @@ class DiffusersBackbone:
         t0 = time.perf_counter()
         images, warnings = [], []
         gen_device = "cpu" if self.pipe.device.type == "mps" else self.pipe.device
-        kw = self._call_kwargs()
+        kw = self._call_kwargs(settings)
         for p in prompts:
             tc = self.count_tokens(p)
             if tc.truncated:

@@ -102,14 +102,14 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reprompt.backbones.base import RenderOutput, TokenCount
+from reprompt.backbones.base import RenderOutput, RenderSettings, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
     COLOR_CUES,
@@ -364,28 +364,34 @@ class SketchBackbone:
         """What the simulator understands of ``prompt`` (for debugging rewrites)."""
         return read_prompt(prompt, self.config.token_limit)
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput:
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
+        """Draw each prompt; ``settings`` may change this call's width and height (a simulator has no steps
+        or guidance)."""
         if isinstance(prompts, str) or len(prompts) != len(seeds):
             raise ValueError("render needs a list of prompts and a list of seeds of the same length.")
         t0 = time.perf_counter()
+        cfg = self.config
+        if settings is not None and (settings.width or settings.height):
+            cfg = replace(cfg, width=settings.width or cfg.width, height=settings.height or cfg.height)
         out = RenderOutput(images=[], seeds=list(seeds), prompts=list(prompts), scenes=[])
         out.info = {"events": [], "tokens": []}
         for k, (prompt, seed) in enumerate(zip(prompts, seeds, strict=True)):
-            image, scene, events, notes = self._render_one(prompt, int(seed))
+            image, scene, events, notes = self._render_one(prompt, int(seed), cfg)
             out.images.append(image)
             out.scenes.append(scene)  # type: ignore[union-attr]
             out.info["events"].append(events)
             out.info["tokens"].append(count_clip_tokens(prompt))
             out.warnings.extend(f"prompt {k}: {note}" for note in notes)
-        out.info["config"] = asdict(self.config)
+        out.info["config"] = asdict(cfg)
         out.seconds = time.perf_counter() - t0
         return out
 
     # --- one image -----------------------------------------------------------------------------
     def _render_one(
-        self, prompt: str, seed: int
+        self, prompt: str, seed: int, cfg: SketchConfig
     ) -> tuple[Image.Image, list[SceneObject], list[dict], list[str]]:
-        cfg = self.config
         reading = read_prompt(prompt, cfg.token_limit)
         notes = []
         if reading.truncated:
@@ -396,7 +402,7 @@ class SketchBackbone:
         if not reading.objects:
             notes.append("no known object in the prompt; drew an empty canvas.")
         rng = np.random.default_rng([seed % (1 << 64), _prompt_key(prompt)])
-        instances, events = self._plan(reading, rng)
+        instances, events = self._plan(reading, rng, cfg)
         if len(instances) > cfg.max_objects:
             notes.append(f"{len(instances)} objects asked; drew only the first {cfg.max_objects}.")
             instances = instances[: cfg.max_objects]
@@ -413,9 +419,10 @@ class SketchBackbone:
         scene = [SceneObject(o.cls, o.box, o.color, m) for o, m in zip(instances, masks, strict=True)]
         return image, scene, events, notes
 
-    def _plan(self, reading: PromptReading, rng: np.random.Generator) -> tuple[list[_Instance], list[dict]]:
+    def _plan(
+        self, reading: PromptReading, rng: np.random.Generator, cfg: SketchConfig
+    ) -> tuple[list[_Instance], list[dict]]:
         """Apply the failure modes: which objects, how many, which color, which places."""
-        cfg = self.config
         n_obj = len(reading.objects)
         u = rng.random((n_obj, 8))  # fixed draws per object keep each decision's stream stable
         ur = rng.random((len(reading.relations), 2))

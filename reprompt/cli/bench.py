@@ -48,21 +48,22 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from reprompt.backbones import is_simulator
-    from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args, read_prompts
+    from reprompt.cli.common import model_spec, read_prompts
     from reprompt.latency.measure import LatencyConfig, format_report, load_metadata, run_benchmark
     from reprompt.utils.io import atomic_write_json
 
     cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})
+    spec = model_spec(args)  # every flag checked before a model loads
     metadatas = load_metadata(args.metadata, cfg.n_prompts) if args.metadata else None
     prompts = read_prompts(None, args.prompts_file) if args.prompts_file else None
     detector = args.detector or ("oracle" if is_simulator(args.backbone) and metadatas else None)
     report = run_benchmark(
-        policy_from_args(args),
-        backbone_from_args(args),
+        spec.policy.load(),
+        spec.backbone.load(),
         cfg,
         prompts=prompts,
         metadatas=metadatas,
-        options=generation_options(args),
+        options=spec.generation,
         detector=detector,
         names=(args.policy, args.backbone),
     )

@@ -202,7 +202,7 @@ def run_prompts(args: argparse.Namespace) -> int:
 
 
 def run_sft(args: argparse.Namespace) -> int:
-    from reprompt.cli.common import backbone_from_args
+    from reprompt.cli.common import backbone_choice
     from reprompt.data.prompts import load_prompts
     from reprompt.data.sft_data import build_sft_data
     from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher
@@ -212,7 +212,7 @@ def run_sft(args: argparse.Namespace) -> int:
         records = records[: args.limit]
     if not records:
         raise RepromptError(f"{args.prompts} has no prompts")
-    backbone = backbone_from_args(args)
+    bb = backbone_choice(args)  # every flag checked before a model loads
     if args.teacher == "grounded":
         teacher = GroundedTeacher(args.out_tags, seed=args.teacher_seed)
     elif args.teacher == "generic":
@@ -222,15 +222,16 @@ def run_sft(args: argparse.Namespace) -> int:
         from reprompt.policy import GenerationOptions, load_policy
         from reprompt.policy.base import PolicyLoadOptions
 
+        options = GenerationOptions(
+            max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size
+        )
         policy = load_policy(
             args.teacher,
             prompt_spec=PromptSpec(tags=args.teacher_tags) if args.teacher_tags else None,
             **config_values(PolicyLoadOptions, args, TEACHER_LOAD_FLAGS, skip=("trust_remote_code",)),
         )
-        options = GenerationOptions(
-            max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size
-        )
         teacher = PolicyTeacher(policy, options)
+    backbone = bb.load()
     report = build_sft_data(
         records,
         teacher,

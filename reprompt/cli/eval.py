@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args, model_fields
+from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args, model_fields, model_spec
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # ScoreConfig fields whose flags carry the scorer's name, since `eval geneval` also has --device, --batch-size
@@ -95,11 +95,7 @@ def _score_config(args: argparse.Namespace) -> Any:
 def run_geneval(args: argparse.Namespace) -> int:
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
 
-    config = config_from_args(
-        GenerateConfig,
-        args,
-        **model_fields(args),
-    )
+    config = config_from_args(GenerateConfig, args, **model_fields(model_spec(args)))
     score = None if args.no_score else _score_config(args)  # validate scorer flags before generating
     stats = generate_run(config)
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.common import add_backbone_args, add_policy_args, model_spec
 from reprompt.ui import UI_PORT
 from reprompt.utils.endpoints import LOCALHOST
 
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         raise RepromptError(f"--port must be between 0 and 65535, got {args.port}")
     if not 1 <= args.images <= 8:
         raise RepromptError(f"--images must be between 1 and 8, got {args.images}")
+    spec = model_spec(args)  # every flag checked before Gradio starts or a model loads
     try:
         from reprompt.ui.app import launch
     except ModuleNotFoundError as e:
@@ -40,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
             raise RepromptError("the UI needs Gradio: pip install 'reprompt[ui]'") from None
         raise
     out = args.out or tempfile.mkdtemp(prefix="reprompt-ui-")
-    launch(args, out_dir=out, host=args.host, port=args.port, block=True)
+    launch(spec, out_dir=out, host=args.host, port=args.port, images=args.images, seed=args.seed, block=True)
     return 0

@@ -4,8 +4,9 @@ A benchmark plugs in as a :class:`Layout` (registered by task name in :mod:`repr
 prompts a run covers, where each prompt's files go in the benchmark's official layout, when a prompt counts
 as finished, and which run settings must match to resume. Everything else is shared and lives here:
 
-- **Seeds.** Image ``k`` of every prompt uses ``seed + k``, whatever the rewriter, shard or selection, so two
-  runs of the same prompts pair up image by image (``reprompt eval compare``).
+- **Seeds.** Image ``k`` of every prompt uses ``seed + k`` (:func:`reprompt.pipeline.image_seeds`, the rule of
+  every front end), whatever the rewriter, shard or selection, so two runs of the same prompts pair up image
+  by image (``reprompt eval compare``). Rewriting, candidate choice and rendering are the pipeline's too.
 - **Shards.** ``i/n`` (0-based) takes the prompts at positions ``p`` of the selection with ``p % n == i``;
   their union is the full run, and they may run at the same time (each under its own lock).
 - **Resume.** A prompt's images are written atomically and its completion record last, so a killed run redoes
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.eval.provenance import describe_backbone, describe_policy, git_hash, jsonable, now
 from reprompt.geneval.scene import SCENE_MODES
+from reprompt.pipeline import SEED_RULE, RePromptPipeline, image_seeds
 from reprompt.utils.io import append_jsonl, atomic_write_json
 
 if TYPE_CHECKING:
@@ -42,14 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-SEED_RULE = "seed_k = seed + k for image k of every prompt"
 # Settings that may change between resumed invocations without changing any output.
 _VOLATILE = {"device", "cpu_offload", "batch_size", "render_batch_size", "progress"}
-
-
-def image_seeds(seed: int, n: int) -> list[int]:
-    """Seeds of a prompt's ``n`` images: ``seed + k`` (the same for every prompt and every rewriter)."""
-    return [seed + k for k in range(n)]
 
 
 def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
@@ -354,23 +350,18 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
     if config.stop_after is not None:
         todo = todo[: config.stop_after]
     seeds = image_seeds(config.seed, config.images)
+    pipe = RePromptPipeline(rewriter, backbone)
     try:
         for start in range(0, len(todo), options.batch_size):
             chunk = todo[start : start + options.batch_size]
             t0 = time.perf_counter()
-            rewrites = rewriter.rewrite(
-                [it.prompt for it in chunk], options=options, token_counter=backbone.count_tokens
-            )
+            choices = pipe.rewrite([it.prompt for it in chunk], options)
             stats.seconds_rewrite += time.perf_counter() - t0
-            for item, rw in zip(chunk, rewrites, strict=True):
+            for item, choice in zip(chunk, choices, strict=True):
                 t1 = time.perf_counter()
-                render = backbone.render([rw.prompt] * len(seeds), list(seeds))
+                render = pipe.render(choice.chosen.prompt, seeds)
                 stats.seconds_render += time.perf_counter() - t1
-                if len(render.images) != len(seeds):
-                    raise RepromptError(
-                        f"backbone returned {len(render.images)} images for {len(seeds)} seeds"
-                    )
-                layout.write(out, item, rw, render, seeds, context)
+                layout.write(out, item, choice.chosen, render, seeds, context)
                 stats.done_now += 1
                 stats.groups[item.group]["rendered"] += 1
                 bar.update(1)

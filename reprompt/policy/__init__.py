@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprompt.errors import ModelNotFoundError, RepromptError, did_you_mean
+from reprompt.errors import ModelNotFoundError, RemoteServiceError, RepromptError, did_you_mean
 from reprompt.format import ONE_SHOT, PromptSpec
 from reprompt.policy.base import (
     GenerationOptions,
@@ -94,15 +94,32 @@ def _adapter_base(folder: Path) -> str:
 
 
 def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) -> Rewriter:
-    """Build a rewriter from a name: ``none``, ``smollm2``, ``openai`` (needs ``api_model=``, optional
-    ``api_base=``/``api_key_env=``), an alias like ``qwen2.5-3b``, a local folder or a hub id.
+    """Build a rewriter from a name: ``none``, ``smollm2``, ``smollm2-sketch``, ``openai`` (needs
+    ``api_model=``, optional ``api_base=``/``api_key_env=``), the base URL of an OpenAI-compatible server
+    (``http://127.0.0.1:8000/v1``: its first listed model unless ``api_model=``), an alias like
+    ``qwen2.5-3b``, a local folder or a hub id.
 
     ``prompt_spec`` overrides the spec saved with a checkpoint (tags, system prompt, few-shot examples).
     The untrained ``smollm2`` preset uses one worked example: a 135M model cannot follow the format
     from the system prompt alone.
     """
+    name = (name or "").strip()
+    if not name:
+        raise RepromptError("name a policy: none, smollm2-sketch, a model folder, or an http(s) URL")
     if name == "none":
         return IdentityRewriter()
+    from reprompt.policy.openai_compat import is_url
+
+    if is_url(name):
+        from reprompt.policy.openai_compat import served_models
+
+        kw["api_base"] = name
+        if not kw.get("api_model"):
+            models = served_models(name, kw.get("api_key_env", PolicyLoadOptions.api_key_env))
+            if not models:
+                raise RemoteServiceError(f"{name} lists no models; name one with api_model")
+            kw["api_model"] = models[0]
+        name = "openai"
     if name == "openai":
         from reprompt.policy.openai_compat import OpenAIRewriter
 

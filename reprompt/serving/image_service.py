@@ -99,7 +99,7 @@ def create_app(
 ) -> Any:
     """A FastAPI app over a built policy and backbone. ``token_env`` names the variable with the token."""
     from reprompt.pipeline import RePromptPipeline
-    from reprompt.policy.base import GenerationOptions, IdentityRewriter, check_prompt
+    from reprompt.policy.base import GenerationOptions, check_prompt
     from reprompt.serving.chat import add_chat_routes
     from reprompt.utils.images import encode_png
 
@@ -117,7 +117,6 @@ def create_app(
         batching=config.micro_batching,
     )
     pipe = RePromptPipeline(policy, backbone)
-    plain = RePromptPipeline(IdentityRewriter(), backbone)
     model_id = config.served_model_name or public_name(policy.name)
 
     @contextlib.asynccontextmanager
@@ -202,10 +201,16 @@ def create_app(
             if req.size != f"{w}x{h}":
                 raise RepromptError(f"size {req.size!r} is not served here; this backbone renders {w}x{h}")
         prompt = check_prompt(req.prompt)
-        chosen = pipe if req.rewrite else plain
 
         def render() -> Any:
-            return chosen(prompt, seed=req.seed, num_images=req.n, options=base_options, compare=False)
+            return pipe(
+                prompt,
+                seed=req.seed,
+                num_images=req.n,
+                options=base_options,
+                compare=False,
+                rewrite=req.rewrite,
+            )
 
         res = await run_job(request, lambda: worker.submit_call(render))
         rw = res.rewrite

@@ -183,6 +183,7 @@ def drive(
 
 def main(argv: list[str] | None = None) -> int:
     """Start the UI in-process on a free port, drive it once, save the screenshot."""
+    from reprompt.cli.common import model_spec
     from reprompt.cli.main import make_parser
     from reprompt.ui.app import launch
 
@@ -200,7 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot drive a browser: {reason}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="reprompt-ui-") as tmp:
-        demo, url = launch(args, out_dir=tmp, host="127.0.0.1", port=0, block=False)
+        demo, url = launch(
+            model_spec(args),
+            out_dir=tmp,
+            host="127.0.0.1",
+            port=0,
+            images=args.images,
+            seed=args.seed,
+            block=False,
+        )
         try:
             obs = drive(url, own.prompt, own.edit, screenshot=own.out)
         finally:

@@ -9,7 +9,6 @@ an ``elem_id``.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 
 import gradio as gr  # noqa: E402
 
+from reprompt.backbones.base import RenderSettings  # noqa: E402
 from reprompt.errors import RepromptError  # noqa: E402
 from reprompt.integrations.common import guard_modes  # noqa: E402
+from reprompt.model_spec import ModelSpec  # noqa: E402
 from reprompt.ui import UI_PORT  # noqa: E402
-from reprompt.ui.studio import (  # noqa: E402
-    MAX_CANDIDATES,
-    MAX_IMAGES,
-    RenderSettings,
-    Studio,
-    Turn,
-    describe,
-)
+from reprompt.ui.studio import MAX_CANDIDATES, MAX_IMAGES, Studio, Turn, describe  # noqa: E402
 from reprompt.utils.endpoints import LOCALHOST, is_loopback  # noqa: E402
 
 HISTORY_HEADERS = ["#", "kind", "original", "rendered prompt", "seed", "fallback"]
@@ -96,8 +90,8 @@ def _show(turn: Turn, turns: list[Turn]) -> tuple:
 
 
 def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
-    """The Blocks app (not launched)."""
-    a = studio.args
+    """The Blocks app (not launched), its fields filled from the studio's :class:`ModelSpec`."""
+    gen, bb = studio.spec.generation, studio.spec.backbone.options
     with gr.Blocks(title="reprompt", analytics_enabled=False) as demo:
         gr.Markdown(
             "## reprompt — reasoning prompt rewriting\n"
@@ -117,13 +111,15 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
                 go = gr.Button("Enhance & render", variant="primary", elem_id="enhance-btn")
                 rewrite_on = gr.Checkbox(value=True, label="Rewrite", elem_id="rewrite-toggle")
         with gr.Row():
-            candidates = gr.Slider(1, MAX_CANDIDATES, value=max(1, a.candidates), step=1, label="Candidates")
+            candidates = gr.Slider(
+                1, MAX_CANDIDATES, value=max(1, gen.num_candidates), step=1, label="Candidates"
+            )
             seed_box = gr.Number(value=seed, precision=0, label="Seed (image k uses seed+k)", elem_id="seed")
             n_images = gr.Slider(1, MAX_IMAGES, value=images, step=1, label="Images", elem_id="images")
             modes = guard_modes()
             guard_box = gr.Dropdown(
                 list(modes) or ["off"],
-                value=getattr(a, "guard", "off") if modes else "off",
+                value=gen.guard if modes else "off",
                 label="Intent guard",
                 info="keep the prompt's objects, counts, colors, quoted text, names",
                 visible=bool(modes),
@@ -132,32 +128,30 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
         with gr.Accordion("Policy and backbone settings", open=False):
             with gr.Row():
                 policy_name = gr.Textbox(
-                    value=a.policy,
+                    value=studio.spec.policy.name,
                     label="Policy",
                     info="none, smollm2-sketch, qwen2.5-3b, a folder, or an OpenAI-compatible URL",
                     interactive=studio.allow_model_change,
                     elem_id="policy",
                 )
                 temperature = gr.Number(
-                    value=a.temperature, label="Temperature", info="0 = greedy; candidates > 1 need > 0"
+                    value=gen.temperature, label="Temperature", info="0 = greedy; candidates > 1 need > 0"
                 )
-                top_p = gr.Number(value=a.top_p, label="Top-p")
-                max_new = gr.Number(value=a.max_new_tokens, precision=0, label="Max new tokens")
-                policy_seed = gr.Number(
-                    value=a.policy_seed, precision=0, label="Sampling seed (empty = random)"
-                )
+                top_p = gr.Number(value=gen.top_p, label="Top-p")
+                max_new = gr.Number(value=gen.max_new_tokens, precision=0, label="Max new tokens")
+                policy_seed = gr.Number(value=gen.seed, precision=0, label="Sampling seed (empty = random)")
             with gr.Row():
                 backbone_name = gr.Textbox(
-                    value=a.backbone,
+                    value=studio.spec.backbone.name,
                     label="Backbone",
                     info="sketch (offline simulator), flux-dev, sd3, sdxl, … or a diffusers folder",
                     interactive=studio.allow_model_change,
                     elem_id="backbone",
                 )
-                width = gr.Number(value=a.width, precision=0, label="Width (empty = backbone default)")
-                height = gr.Number(value=a.height, precision=0, label="Height (empty = default)")
-                steps = gr.Number(value=a.steps, precision=0, label="Steps (diffusers; empty = default)")
-                guidance = gr.Number(value=a.guidance, label="Guidance (diffusers; empty = default)")
+                width = gr.Number(value=bb.width, precision=0, label="Width (empty = backbone default)")
+                height = gr.Number(value=bb.height, precision=0, label="Height (empty = default)")
+                steps = gr.Number(value=bb.steps, precision=0, label="Steps (diffusers; empty = default)")
+                guidance = gr.Number(value=bb.guidance, label="Guidance (diffusers; empty = default)")
         with gr.Row():
             reasoning = gr.Textbox(label="Reasoning", lines=3, interactive=False, elem_id="reasoning")
         cand_pick = gr.Radio(
@@ -318,16 +312,18 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
 
 
 def launch(
-    args: argparse.Namespace,
+    spec: ModelSpec,
     *,
     out_dir: str | Path,
     host: str = LOCALHOST,
     port: int = UI_PORT,
+    images: int = 1,
+    seed: int = 0,
     block: bool = True,
 ) -> tuple[gr.Blocks, str]:
     """Build and start the app; returns (app, local URL). ``block=False`` serves from a thread (tests)."""
-    studio = Studio(args, out_dir, allow_model_change=is_loopback(host))
-    demo = build_app(studio, images=getattr(args, "images", 1), seed=getattr(args, "seed", 0))
+    studio = Studio(spec, out_dir, allow_model_change=is_loopback(host))
+    demo = build_app(studio, images=images, seed=seed)
     demo.queue(default_concurrency_limit=1, max_size=32)
     _, url, _ = demo.launch(
         server_name=host,
@@ -345,7 +341,8 @@ def launch(
         enable_monitoring=False,
     )
     print(
-        f"reprompt ui on {url} (policy {args.policy}, backbone {args.backbone}; turns saved under {studio.out_dir})"
+        f"reprompt ui on {url} (policy {spec.policy.name}, backbone {spec.backbone.name}; "
+        f"turns saved under {studio.out_dir})"
     )
     if not studio.allow_model_change:
         print(f"note: {host} is reachable from other machines; the policy and backbone are fixed to these")
