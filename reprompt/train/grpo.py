@@ -13,12 +13,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trl import GRPOTrainer, TrlParser
 
-from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, HELDOUT_FALLBACK, RepromptGRPOConfig
+from reprompt.errors import ConfigError
+from reprompt.rewards.config import RewardConfig
+from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
 from reprompt.train.monitor import MetricsSink, StepTimer
 
 logger = logging.getLogger(__name__)
@@ -90,28 +93,8 @@ def build_dataset(records: list[dict[str, Any]], spec: Any) -> Any:
     )
 
 
-def reward_dict(config: dict[str, Any] | str, spec: Any) -> dict[str, Any]:
-    """A reward config as a mapping whose ``tags`` are the policy's: the reward parses what it writes."""
-    from reprompt.rewards.config import RewardConfig
-
-    cfg = RewardConfig.from_yaml(config) if isinstance(config, str) else RewardConfig.from_dict(dict(config))
-    return {**cfg.to_dict(), "tags": spec.fmt.name}
-
-
-def _reward_mapping(value: dict[str, Any] | str) -> dict[str, Any]:
-    """A reward config given as a mapping or a YAML path, as a plain mapping (``reward:`` section allowed)."""
-    if isinstance(value, dict):
-        return dict(value)
-    import yaml
-
-    data = yaml.safe_load(Path(value).read_text()) or {}
-    return dict(data.get("reward", data)) if isinstance(data, dict) else {}
-
-
 def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
     """The composite reward (in-process) or the reward service client."""
-    from reprompt.errors import ConfigError
-
     if cfg.reward_service:
         from reprompt.serving.reward_client import RewardClient
 
@@ -125,7 +108,10 @@ def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
         return client
     from reprompt.rewards import build_rewards
 
-    return build_rewards(reward_dict(cfg.reward_config(), spec))
+    if not isinstance(cfg.rewards, RewardConfig):  # RepromptGRPOConfig parses it once
+        raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
+    # the reward parses what the policy writes: its tags are the policy's
+    return build_rewards(replace(cfg.rewards, tags=spec.fmt.name))
 
 
 def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: MetricsSink) -> Any:
@@ -134,7 +120,6 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
     if not cfg.heldout_prompts or not cfg.heldout_every:
         return None
     from reprompt.data.prompts import load_prompts
-    from reprompt.errors import ConfigError
     from reprompt.rewards import build_rewards
     from reprompt.train.monitor import HeldoutRewardCallback
 
@@ -156,24 +141,16 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
                 f"heldout_service scores fallbacks with {served!r}; the held-out guard measures what a user "
                 f"gets, so its service needs `fallback_score: {HELDOUT_FALLBACK}`"
             )
-    elif cfg.heldout_rewards is not None:
-        raw = _reward_mapping(cfg.heldout_rewards)
-        if raw.setdefault("fallback_score", HELDOUT_FALLBACK) != HELDOUT_FALLBACK:
-            raise ConfigError(
-                f"heldout_rewards sets fallback_score: {raw['fallback_score']}; the held-out guard measures "
-                f"what a user gets (a fallback renders the original prompt): use {HELDOUT_FALLBACK} or omit it"
-            )
-        named = raw.get("backbone")
-        if backbone is None and named is None:
-            raise ConfigError(
-                "heldout_rewards must name its backbone (e.g. backbone: flux-dev) when training scores "
-                "through a reward service: there is no image model in this process to reuse"
-            )
+    elif isinstance(cfg.heldout_rewards, RewardConfig):  # parsed once by RepromptGRPOConfig
         # reuse the training backbone already in memory unless the held-out reward names another one
-        reuse = backbone is not None and named in (None, getattr(backbone, "name", None))
-        heldout = build_rewards(reward_dict(raw, spec), backbone=backbone if reuse else None)
+        reuse = backbone is not None and cfg.heldout_rewards.backbone == getattr(backbone, "name", None)
+        heldout = build_rewards(
+            replace(cfg.heldout_rewards, tags=spec.fmt.name), backbone=backbone if reuse else None
+        )
     elif backbone is not None:
-        heldout = build_rewards({**DEFAULT_HELDOUT_REWARDS, "tags": spec.fmt.name}, backbone=backbone)
+        heldout = build_rewards(
+            replace(default_heldout_rewards(backbone.name), tags=spec.fmt.name), backbone=backbone
+        )
     else:
         raise ConfigError(
             "the held-out guard needs its own reward when training scores through a reward service: set "
@@ -199,7 +176,6 @@ def build_trainer(
     from transformers import AutoTokenizer
 
     from reprompt.data.prompts import load_prompts
-    from reprompt.errors import ConfigError
     from reprompt.rewards.trl import OutageGuard, failure_components, make_trl_reward_funcs
     from reprompt.train.common import (
         EpochSeededData,
@@ -220,7 +196,7 @@ def build_trainer(
     if scorer is None:
         scorer = build_scorer(cfg, spec)
     info = scorer.info() if hasattr(scorer, "info") else {}
-    cfg._check_std_floor(info)
+    cfg._check_std_floor((info or {}).get("std_floor"))
     guard = OutageGuard(failure_components(scorer), cfg.max_missing_fraction, cfg.max_missing_steps)
     funcs, weights = make_trl_reward_funcs(scorer, guard)
     samples = SamplesWriter(
@@ -238,10 +214,10 @@ def build_trainer(
     record = run_record(cfg, spec, policy.path)
     if given:
         record["rewards"] = info or {"scorer": type(scorer).__name__}
+    elif isinstance(cfg.rewards, RewardConfig):
+        record["rewards"] = cfg.rewards.to_dict()
     else:
-        record["rewards"] = (
-            cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
-        )
+        record["rewards"] = {"service": cfg.reward_service}
     cfg.model_init_kwargs = policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
     tokenizer = AutoTokenizer.from_pretrained(policy.tokenizer, trust_remote_code=False)
     cfg.generation_kwargs = {**stop_generation_kwargs(cfg, spec, tokenizer), **(cfg.generation_kwargs or {})}
