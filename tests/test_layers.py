@@ -2,9 +2,12 @@
 
 Every ``import`` and ``from ... import`` in ``reprompt/`` is checked, module-level or lazy (inside a
 function), under ``TYPE_CHECKING`` too, and so are the dotted module names in lazy-export tables (string
-constants such as ``"reprompt.rewards.composite"``). A module may import its own package and the layers
-below its own; packages that share a layer may not import each other. ``reprompt.testing`` (tiny test
-models) is outside the layers: it may import anything, and only the CLI's model listing may import it.
+constants such as ``"reprompt.rewards.composite"``) and the runner layouts that task files name. A module may
+import its own package and the layers below its own; packages that share a layer may not import each other.
+An import whose module name is computed (``importlib.import_module(name)``) cannot be checked, so only the
+registries that turn checked names into modules may make one. ``reprompt.testing`` (tiny test models) is
+outside the layers: it may import anything, and only the CLI's model listing may import it. No module may
+reach itself through its imports (an import circle).
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 OUTSIDE = ("reprompt.testing",)  # the tiny test models
 MAY_IMPORT_OUTSIDE = {"reprompt.cli.models"}  # `reprompt models` lists the tiny test models
+# Modules that import by a computed name, and where the names they import are checked instead.
+REGISTRIES = {
+    "reprompt.rewards": "COMPONENTS: 'module:builder' strings, checked as dotted names",
+    "reprompt.eval.registry": "task layouts, 'module:Class' in each task.yaml (test_task_layouts_point_down)",
+    "reprompt.utils.lazy": "lazy-export tables, whose module strings are checked where they are written",
+    "reprompt.cli.main": "COMMAND_MODULES, sub-commands inside reprompt.cli",
+}
 _DOTTED = re.compile(r"^reprompt(\.[A-Za-z_]\w*)+(:\w+)?$")
 
 
@@ -128,6 +138,62 @@ def upward_imports() -> list[str]:
 def test_imports_only_point_down() -> None:
     problems = upward_imports()
     assert not problems, "imports against the layer order:\n" + "\n".join(problems)
+
+
+def computed_imports(path: Path) -> list[str]:
+    """``importlib.import_module(x)`` / ``__import__(x)`` calls whose module name is not a string literal."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name in ("import_module", "__import__") and not (
+            isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+        ):
+            found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_computed_imports_only_in_the_registries() -> None:
+    """An import by a computed name hides its target from the layer check (an upward import can hide behind
+    it); only the registries may make one, and the names they import are checked where they are written."""
+    hidden = [
+        problem
+        for path in sorted(ROOT.rglob("*.py"))
+        if module_name(path) not in REGISTRIES
+        for problem in computed_imports(path)
+    ]
+    assert not hidden, "imports by a computed name outside the registries:\n" + "\n".join(hidden)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import importlib\nm = importlib.import_module("reprompt." + "serving.http")\n',
+        "from importlib import import_module\ndef f(n):\n    return import_module(n)\n",
+        "m = __import__(f\"reprompt.{'eval'}\")\n",
+    ],
+)
+def test_the_check_finds_a_computed_import(source: str) -> None:
+    planted = ROOT / "backbones" / "_computed_probe.py"
+    planted.write_text(source)
+    try:
+        assert computed_imports(planted) and module_name(planted) not in REGISTRIES
+    finally:
+        planted.unlink()
+
+
+def test_task_layouts_point_down() -> None:
+    """The runner layout a task file names is imported by the registry (evaluation): it must be there or below."""
+    import yaml
+
+    evaluation = next(i for i, (name, _) in enumerate(LAYERS) if name == "evaluation")
+    for task in sorted((ROOT / "eval").glob("*/task.yaml")):
+        layout = yaml.safe_load(task.read_text(encoding="utf-8")).get("layout")
+        if layout:
+            unit = unit_of(_existing(layout.split(":")[0]))
+            assert unit is not None and unit[0] <= evaluation, f"{task}: layout {layout} is above evaluation"
 
 
 def test_every_package_has_a_layer() -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from reprompt.cli.common import add_backbone_args
-from reprompt.cli.options import add_dataclass_args, config_values
+from reprompt.cli.options import add_dataclass_args, config_from_args, config_values
 from reprompt.errors import RepromptError
 
 TEACHER_LOAD_FLAGS = {"device": "teacher_device", "dtype": "teacher_dtype"}
@@ -102,8 +102,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ps.add_argument("--out-tags", default="reason/prompt", help="tag format of the stored completions")
     ps.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
-    ps.add_argument("--min-tokens", type=int, default=15, help="shortest prompt kept (backbone tokens)")
-    ps.add_argument("--max-tokens", type=int, default=77, help="longest prompt kept (backbone tokens)")
+    from reprompt.format.length import LengthBounds
+
+    # the length window of the length reward (reprompt.format.length: one home for both)
+    add_dataclass_args(ps, LengthBounds)
     ps.add_argument("--teacher-seed", type=int, default=0, help="seed of the grounded / generic teacher")
     ps.add_argument("--batch-size", type=int, default=8, help="prompts per teacher call")
     g = ps.add_argument_group("policy teacher (any --teacher but grounded or generic)")
@@ -212,7 +214,10 @@ def run_sft(args: argparse.Namespace) -> int:
         records = records[: args.limit]
     if not records:
         raise RepromptError(f"{args.prompts} has no prompts")
+    from reprompt.format.length import LengthBounds
+
     bb = backbone_choice(args)  # every flag checked before a model loads
+    bounds = config_from_args(LengthBounds, args)
     if args.teacher == "grounded":
         teacher = GroundedTeacher(args.out_tags, seed=args.teacher_seed)
     elif args.teacher == "generic":
@@ -238,8 +243,8 @@ def run_sft(args: argparse.Namespace) -> int:
         args.out,
         tags=args.out_tags,
         token_counter=backbone.count_tokens,
-        min_tokens=args.min_tokens,
-        max_tokens=args.max_tokens,
+        min_tokens=bounds.min_tokens,
+        max_tokens=bounds.max_tokens,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
     )

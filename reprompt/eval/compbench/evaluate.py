@@ -43,7 +43,12 @@ class EvaluateConfig:
     )
     threshold: float = field(default=metrics.UNIDET_THRESHOLD, metadata={"help": "detection confidence cut"})
     blip_model: str = field(default=metrics.DEFAULT_BLIP, metadata={"help": "BLIP-VQA folder or id"})
-    blip_image_size: int | None = field(default=None, metadata={"help": "BLIP input size (official: 480)"})
+    blip_image_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "BLIP input size (None: the image processor's own, a listed deviation from the official 480)"
+        },
+    )
     clip_model: str = field(default=metrics.DEFAULT_CLIP, metadata={"help": "CLIP folder or id"})
     depth_model: str = field(
         default=metrics.DEFAULT_DEPTH, metadata={"help": "depth-estimation folder or id"}
