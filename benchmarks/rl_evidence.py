@@ -36,8 +36,8 @@ from pathlib import Path
 
 from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
 
-SFT_RECIPE = "configs/cpu-generic-sft.yaml"
-GRPO_RECIPE = "configs/cpu-generic-grpo.yaml"
+SFT_RECIPE = "configs/sft/cpu-generic.yaml"
+GRPO_RECIPE = "configs/grpo/cpu-generic.yaml"
 NO_REASON_SYSTEM = (
     "Rewrite the image request for a text-to-image model. Write the final prompt in <prompt></prompt>."
 )

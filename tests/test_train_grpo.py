@@ -396,12 +396,12 @@ def test_config_mistakes_name_the_fix(primed: Path, tmp_path: Path) -> None:
         )
 
 
-GRPO_RECIPES = sorted([*(REPO / "configs" / "grpo").glob("*.yaml"), *(REPO / "configs").glob("*-grpo.yaml")])
+GRPO_RECIPES = sorted((REPO / "configs" / "grpo").glob("*.yaml"))
 
 
 def test_there_are_grpo_recipes() -> None:
     names = {p.name for p in GRPO_RECIPES}
-    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch-grpo.yaml"} <= names
+    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch.yaml", "cpu-generic.yaml"} <= names
 
 
 @pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=lambda p: p.name)

@@ -27,7 +27,7 @@ POLICY_ALIASES = {
 SPECIAL = ("none", "smollm2", "smollm2-sketch", "openai")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SMOLLM2_SKETCH_ADAPTER = ASSETS / "smollm2-sketch-lora"
-"""LoRA adapter for SmolLM2-135M trained on CPU (configs/cpu-smollm2-sketch-sft-lora.yaml): a smoke-test
+"""LoRA adapter for SmolLM2-135M trained on CPU (configs/sft/cpu-smollm2-sketch-lora.yaml): a smoke-test
 model of the training machinery that makes the offline demo write real plans and prompts."""
 
 
