@@ -22,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 HERE = Path(__file__).resolve().parent
-DEFAULT_METADATA = HERE.parents[1] / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 
 
 def cli(*args: str, log: Path) -> float:

@@ -36,9 +36,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 FREEFORM = REPO / "benchmarks" / "data" / "guard_prompts.txt"
 KINDS = ("object", "count", "color", "quoted", "name")
 

@@ -28,8 +28,10 @@ import statistics
 import time
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 # fmt: off
 FALLBACK_PROMPTS = [
     {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]},

@@ -9,9 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+GENEVAL = benchmark_path(*GENEVAL_METADATA)
 
 TRAIN_KEYS = (
     "step", "reward", "reward_std", "frac_reward_zero_std", "rewards/geneval/mean", "rewards/format/mean",

@@ -169,7 +169,12 @@ SFT_RECIPES = sorted((REPO / "configs" / "sft").glob("*.yaml"))
 
 def test_there_are_sft_recipes() -> None:
     names = {p.name for p in SFT_RECIPES}
-    assert {"qwen2.5-3b.yaml", "cpu-smollm2-sketch.yaml", "cpu-smollm2-sketch-lora.yaml", "cpu-generic.yaml"} <= names
+    assert {
+        "qwen2.5-3b.yaml",
+        "cpu-smollm2-sketch.yaml",
+        "cpu-smollm2-sketch-lora.yaml",
+        "cpu-generic.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("recipe", SFT_RECIPES, ids=lambda p: p.name)

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--rl-from",
         default=None,
         help="write the RL split from this prompt file (JSONL or a text list in GenEval's templates, e.g. "
-        "../shared/benchmarks/reprompt-rl-prompts/generation_prompts_1k_filterd.txt) instead of generating "
+        "$REPROMPT_BENCHMARKS/reprompt-rl-prompts/generation_prompts_1k_filterd.txt) instead of generating "
         "it; its test prompts (--exclude) and repeats are dropped and reported, and SFT / held-out avoid "
         "its prompts",
     )
