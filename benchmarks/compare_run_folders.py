@@ -31,7 +31,7 @@ VOLATILE_KEYS = frozenset(
     {
         "created", "finished", "time", "since", "pid", "host", "command", "git_hash",
         "seconds", "rewrite_seconds", "render_seconds", "seconds_rewrite", "seconds_render", "seconds_total",
-        "build_seconds",
+        "build_seconds", "rewrite_s", "render_rewritten_s", "render_original_s",
     }
 )
 # fmt: on

@@ -1,4 +1,5 @@
-"""Typed schemas of what evaluation writes (``run.json``, ``summary.json``, ``compare.json``).
+"""Typed schemas of what evaluation writes (``run.json``, ``summary.json``, ``compare.json``, T2I-CompBench's
+``scores.json`` and ``compbench_summary.json``).
 
 TypedDicts, in the spirit of lm-evaluation-harness's ``result_schema.py``: the files are plain JSON, and
 these types say what every key means, so a reader (or another tool) can rely on them. Per-image records
@@ -187,3 +188,46 @@ class CompareResult(TypedDict):
     worse: list[PromptChange]
     better: list[PromptChange]
     warnings: NotRequired[list[str]]
+
+
+class CategoryScores(TypedDict):
+    """``RUN/<category>/scores.json`` of a scored T2I-CompBench category."""
+
+    task: str
+    task_version: int
+    category: str
+    metric: str
+    """The registered metric that scores the category (``blip_vqa``, ``spatial_2d``, ...)."""
+    metric_info: dict[str, Any]
+    """The metric's help, aggregation, direction and scoring model, from ``task.yaml``."""
+    key: str
+    """Hash of the settings that decide the numbers; saved scores with another key are recomputed."""
+    score: float
+    """The metric over the category's images (its registered aggregation)."""
+    n_images: int
+    n_prompts: int
+    models: dict[str, Any]
+    deviations: list[str]
+    """Names of the deviations from the official tools that apply (``metrics.DEVIATIONS``)."""
+    deviation_text: dict[str, str]
+    per_prompt: dict[str, float]
+    per_image: list[dict[str, Any]]
+    detector_coverage: NotRequired[float | None]
+    """Share of prompt objects the detector can name (detector-based metrics only)."""
+
+
+class CompBenchSummary(TypedDict):
+    """``RUN/compbench_summary.json``: every scored category and their mean."""
+
+    task: str
+    task_version: int
+    run_dir: str
+    scores: dict[str, float]
+    n_images: dict[str, int]
+    mean_over_categories: float | None
+    """The registered ``mean_over_categories`` metric: the unweighted mean of the category scores."""
+    metrics: dict[str, str]
+    models: dict[str, Any]
+    deviations: dict[str, str]
+    settings: dict[str, Any]
+    created: str

@@ -23,7 +23,9 @@ class LengthBounds:
     min_tokens: int = field(default=15, metadata={"help": "shortest prompt, in encoder tokens (paper: 15)"})
     max_tokens: int | None = field(
         default=None,
-        metadata={"help": "longest prompt (None: the backbone's encoder limit, CLIP's 77 being the paper's bound)"},
+        metadata={
+            "help": "longest prompt (None: the backbone's encoder limit, CLIP's 77 being the paper's bound)"
+        },
     )
 
     def __post_init__(self) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
@@ -22,6 +21,9 @@ from reprompt.eval.compbench import metrics, nlp, rules
 from reprompt.eval.compbench.generate import read_records, scene_from_json
 from reprompt.eval.runner import RUN_FILE
 from reprompt.utils.io import append_jsonl, atomic_write_json, read_jsonl
+
+if TYPE_CHECKING:
+    from reprompt.eval.schema import CategoryScores, CompBenchSummary
 
 SUMMARY_FILE = "compbench_summary.json"
 
@@ -197,15 +199,16 @@ def _default_detector(run_dir: Path) -> str:
     return "oracle" if is_simulator(backbone) else "mask2former"
 
 
-def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, Any]:
-    """Score every requested category that has images; returns (and writes) the summary."""
+def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> CompBenchSummary:
+    """Score every requested category that has images; returns (and writes) the summary. Each category's
+    score and the mean over categories are the task's registered metrics (``task.yaml``)."""
     run_dir = Path(cfg.run_dir)
     if not run_dir.is_dir():
         raise RepromptError(f"run folder {run_dir} not found")
     cfg.detector = cfg.detector or _default_detector(run_dir)
     cfg.data_dir = cfg.data_dir or _run_info(run_dir).get("data_dir")
     scorers = scorers or Scorers(cfg)
-    results: dict[str, Any] = {}
+    results: dict[str, CategoryScores] = {}
     for cat in cats.resolve_categories(cfg.categories):
         cat_dir = run_dir / cat.name
         items = list_items(cat_dir)
@@ -219,13 +222,16 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, A
                 results[cat.name] = saved
                 continue
         results[cat.name] = score_category(cfg, scorers, cat, items, cat_dir, key)
-    summary = {
-        "task": cats.task_config()["task"],
+    task = cats.task()
+    over = [{"value": im["score"], "category": name} for name, r in results.items() for im in r["per_image"]]
+    overall = task.metric("mean_over_categories").score(over, order=list(results)) if results else None
+    summary: CompBenchSummary = {
+        "task": task.task,
         "task_version": cats.task_version(),
         "run_dir": str(run_dir),
         "scores": {name: r["score"] for name, r in results.items()},
         "n_images": {name: r["n_images"] for name, r in results.items()},
-        "mean_over_categories": statistics.fmean(r["score"] for r in results.values()) if results else None,
+        "mean_over_categories": overall,
         "metrics": {name: r["metric"] for name, r in results.items()},
         "models": {name: r["models"] for name, r in results.items()},
         "deviations": {k: metrics.DEVIATIONS[k] for r in results.values() for k in r["deviations"]},
@@ -238,7 +244,7 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, A
 
 def score_category(
     cfg: EvaluateConfig, scorers: Scorers, cat: cats.Category, items: list[Item], cat_dir: Path, key: str
-) -> dict[str, Any]:
+) -> CategoryScores:
     partial_path = cat_dir / "scores.partial.jsonl"
     if cfg.overwrite:
         partial_path.unlink(missing_ok=True)
@@ -271,20 +277,22 @@ def score_category(
     by_prompt: dict[str, list[float]] = {}
     for rec in per_image:
         by_prompt.setdefault(rec["prompt"], []).append(rec["score"])
-    result = {
-        "task": cats.task_config()["task"],
+    task = cats.task()
+    metric = task.metric(cat.metric)
+    result: CategoryScores = {
+        "task": task.task,
         "task_version": cats.task_version(),
         "category": cat.name,
         "metric": cat.metric,
-        "metric_info": cats.task_config()["metrics"][cat.metric],
+        "metric_info": metric.info(),
         "key": key,
-        "score": statistics.fmean(r["score"] for r in per_image),
+        "score": metric.score([{"value": r["score"]} for r in per_image]),
         "n_images": len(per_image),
         "n_prompts": len(by_prompt),
         "models": scorers.info(cat.metric),
         "deviations": list(metrics.METRIC_DEVIATIONS[cat.metric]),
         "deviation_text": {k: metrics.DEVIATIONS[k] for k in metrics.METRIC_DEVIATIONS[cat.metric]},
-        "per_prompt": {p: statistics.fmean(v) for p, v in by_prompt.items()},
+        "per_prompt": {p: metric.aggregate(v) for p, v in by_prompt.items()},
         "per_image": per_image,
     }
     if cat.metric in ("spatial_2d", "spatial_3d", "numeracy", "three_in_one"):

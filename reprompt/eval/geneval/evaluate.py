@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from reprompt.eval.geneval.generate import (
 from reprompt.eval.provenance import git_hash
 from reprompt.eval.runner import read_run_info
 from reprompt.geneval.scorer import ScorerConfig, build_scorer
+from reprompt.geneval.vocabulary import GENEVAL_TAGS
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 if TYPE_CHECKING:
@@ -164,12 +166,47 @@ def _complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]
     return {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
 
 
+def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """GenEval's summary of per-image records (as ``summary_scores.py``), as fractions in [0, 1], computed by
+    the task's registered metrics (``task.yaml``): ``tags`` (metric ``correct``: per-tag mean image
+    correctness), ``overall`` (the unweighted mean of the per-tag means present), ``correct_images`` (fraction
+    of images correct), ``correct_prompts`` (fraction of prompts with at least one correct image; prompts are
+    grouped by their metadata); and ``tag_counts`` (tag -> [correct, images]), ``n_images``, ``n_prompts``
+    and ``missing_tags`` (GenEval tags with no image: then ``overall`` is not comparable with published
+    numbers)."""
+    from reprompt.eval.registry import load_task
+
+    items = [
+        {
+            "value": float(bool(r["correct"])),
+            "tag": r["tag"],
+            "prompt": r["metadata"] if isinstance(r["metadata"], str) else json.dumps(r["metadata"]),
+        }
+        for r in results
+    ]
+    scores = load_task("geneval").compute(items, order=GENEVAL_TAGS)
+    tags: dict[str, float] = scores["correct"]  # type: ignore[assignment]
+    counts: dict[str, list[int]] = {t: [0, 0] for t in tags}
+    for it in items:
+        counts[it["tag"]][0] += int(it["value"])
+        counts[it["tag"]][1] += 1
+    return {
+        "overall": scores["overall"],
+        "tags": tags,
+        "tag_counts": counts,
+        "correct_images": scores["correct_images"],
+        "correct_prompts": scores["correct_prompts"],
+        "n_images": len(items),
+        "n_prompts": len({it["prompt"] for it in items}),
+        "missing_tags": [t for t in GENEVAL_TAGS if t not in tags],
+    }
+
+
 def build_summary(
     run_dir: Path, records: list[dict[str, Any]], scorer: ScorerInfo, run_info: dict[str, Any] | None
 ) -> GenEvalSummary:
-    """The GenEval summary (via ``scoring.summarize``) plus provenance and per-prompt records."""
+    """The GenEval summary (:func:`summarize`) plus provenance and per-prompt records."""
     from reprompt.eval.registry import load_task
-    from reprompt.geneval.scoring import summarize
 
     task = load_task("geneval")
     s = summarize(records)
@@ -267,4 +304,12 @@ def format_summary(summary: GenEvalSummary) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EXTRA_KEYS", "ScoreConfig", "build_summary", "format_summary", "read_results", "score_run"]
+__all__ = [
+    "EXTRA_KEYS",
+    "ScoreConfig",
+    "build_summary",
+    "format_summary",
+    "read_results",
+    "score_run",
+    "summarize",
+]
