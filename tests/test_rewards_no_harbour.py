@@ -218,7 +218,7 @@ def test_the_heldout_guard_measures_what_a_user_gets(tmp_path):
     from reprompt.format import PromptSpec
     from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
     from reprompt.train.grpo import build_heldout
-    from reprompt.train.monitor import MetricsSink
+    from reprompt.train.callbacks import MetricsSink
 
     assert default_heldout_rewards("sketch").fallback_score == HELDOUT_FALLBACK == "render_original"
     prompts = tmp_path / "heldout.jsonl"

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from reprompt.data.templates import (
     INVERSE,
-    RELATIONS,
     color_attr,
     colors,
     counting,
@@ -21,6 +20,7 @@ from reprompt.data.templates import (
     single_object,
     two_object,
 )
+from reprompt.geneval.rules import RELATIONS
 
 
 class Vocabulary(Protocol):

@@ -126,7 +126,7 @@ class RePrompter(Rewriter):
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )
         # Stop at the close of the prompt block: nothing after it is used.
-        kwargs.update(stop_strings=[f"</{self.fmt.prompt}>"], tokenizer=self.tokenizer)
+        kwargs.update(stop_strings=[self.fmt.prompt_close], tokenizer=self.tokenizer)
         if options.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = options.repetition_penalty
         if sample:

@@ -21,8 +21,8 @@ from trl import GRPOTrainer, TrlParser
 
 from reprompt.errors import ConfigError
 from reprompt.rewards.config import RewardConfig
+from reprompt.train.callbacks import MetricsSink, StepTimer
 from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
-from reprompt.train.monitor import MetricsSink, StepTimer
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def stop_generation_kwargs(cfg: RepromptGRPOConfig, spec: Any, tokenizer: Any) -
     """Sampling stops at the close of the prompt block, as inference does (``RePrompter.generate``): text
     after ``</prompt>`` is never used, so training must neither sample nor penalise it. With transformers
     the finished rows are padded with EOS, so TRL's mask ends each completion right after the stop."""
-    stop = f"</{spec.fmt.prompt}>"
+    stop = spec.fmt.prompt_close
     if cfg.use_vllm:
         return {"stop": [stop], "include_stop_str_in_output": True}
     return {"stop_strings": [stop], "pad_token_id": tokenizer.eos_token_id}
@@ -83,7 +83,7 @@ def build_dataset(records: list[dict[str, Any]], spec: Any) -> Any:
     or ""; a string so Arrow does not add null keys to clauses)."""
     from datasets import Dataset
 
-    from reprompt.train.monitor import _metadata
+    from reprompt.train.callbacks import _metadata
 
     return Dataset.from_list(
         [
@@ -121,7 +121,7 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
         return None
     from reprompt.data.prompts import load_prompts
     from reprompt.rewards import build_rewards
-    from reprompt.train.monitor import HeldoutRewardCallback
+    from reprompt.train.callbacks import HeldoutRewardCallback
 
     records = load_prompts(cfg.heldout_prompts)[: cfg.heldout_max]
     backbone = getattr(scorer, "backbone", None)
@@ -177,6 +177,7 @@ def build_trainer(
 
     from reprompt.data.prompts import load_prompts
     from reprompt.rewards.trl import OutageGuard, failure_components, make_trl_reward_funcs
+    from reprompt.train.callbacks import RewardObserver, SamplesWriter, observe
     from reprompt.train.common import (
         EpochSeededData,
         SaveSpecCallback,
@@ -185,7 +186,6 @@ def build_trainer(
         prepare_policy,
         run_record,
     )
-    from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
 
     policy = prepare_policy(cfg)
     spec = policy.spec
