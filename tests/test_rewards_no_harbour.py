@@ -216,9 +216,9 @@ def test_the_heldout_guard_measures_what_a_user_gets(tmp_path):
     """The held-out reward renders the original for a fallback (what a user gets); it refuses the training
     rule, which would hide a policy that falls back."""
     from reprompt.format import PromptSpec
+    from reprompt.train.callbacks import MetricsSink
     from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
     from reprompt.train.grpo import build_heldout
-    from reprompt.train.callbacks import MetricsSink
 
     assert default_heldout_rewards("sketch").fallback_score == HELDOUT_FALLBACK == "render_original"
     prompts = tmp_path / "heldout.jsonl"

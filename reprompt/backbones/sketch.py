@@ -466,7 +466,7 @@ class SketchBackbone:
                 h = v = None
                 events.append({"kind": "place_ignored", "cls": o.cls})
             kept.append((o, n, color, h, v))
-        places = [[k[3], k[4]] if k else [None, None] for k in kept]
+        places: list[list[str | None]] = [[k[3], k[4]] if k else [None, None] for k in kept]
         absolute = [[p[0] is not None, p[1] is not None] for p in places]
         laid: set[tuple[int, str, int]] = set()
         for r, (follow, band) in zip(reading.relations, ur, strict=True):
@@ -486,17 +486,17 @@ class SketchBackbone:
             if a[ax] is None:
                 a[ax] = side
             if b[ax] is None:
-                b[ax] = _OPPOSITE[side] if a[ax] == side else _OPPOSITE.get(a[ax], _OPPOSITE[side])
+                b[ax] = _OPPOSITE[side] if a[ax] == side else _OPPOSITE.get(a[ax] or side, _OPPOSITE[side])
             if a[1 - ax] is None and b[1 - ax] is None:  # side by side: share a band on the other axis
                 a[1 - ax] = b[1 - ax] = (
                     ("top", "middle", "bottom") if ax == 0 else ("left", "center", "right")
                 )[int(band * 3) % 3]
         instances = []
-        for k, p in zip(kept, places, strict=True):
+        for k, place in zip(kept, places, strict=True):
             if k is not None:
                 o, n, color, _, _ = k
-                loose = (p[0] is None) != (p[1] is None)
-                instances += [_Instance(o.cls, color, p[0], p[1], loose) for _ in range(n)]
+                loose = (place[0] is None) != (place[1] is None)
+                instances += [_Instance(o.cls, color, place[0], place[1], loose) for _ in range(n)]
         return instances, events
 
 

@@ -244,7 +244,7 @@ def _read(text: str, limit: int | None) -> PromptReading:
     spans = [m.span() for m in _CLIP_RE.finditer(lowered)]
     n_tokens = len(spans) + 2
     truncated = limit is not None and n_tokens > limit
-    if truncated:
+    if limit is not None and truncated:
         keep = max(limit - 2, 0)  # BOS and EOS take two of the slots
         lowered = lowered[: spans[keep - 1][1]] if keep else ""
     reader = _Reader(_WORD_RE.findall(lowered))
@@ -459,7 +459,8 @@ class _Reader:
                 i += 1
                 continue
             t, nxt = self.toks[i], self.tok(i + 1)
-            rel, target_at = None, None
+            rel: str | None = None
+            target_at = 0  # where the related object is read from (set with rel)
             if t in ("left", "right") and nxt == "of":
                 rel, target_at = f"{t} of", i + 2
             elif t in ("top", "bottom") and nxt == "of":
@@ -472,7 +473,7 @@ class _Reader:
                 rel, target_at = _RELATIVE_WORDS[t], i + 1
             if rel is not None:
                 kind, obj = self._target(target_at)
-                if kind == "object":
+                if kind == "object" and obj is not None:
                     subj = self._subject(i, after=self.mentions[obj].start, exclude=obj)
                     if subj is not None:
                         relations.append(Relation(subj, rel, self.mentions[obj].entity))

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from reprompt.cli.common import add_backbone_args
 from reprompt.cli.options import add_dataclass_args, config_from_args, config_values
@@ -153,7 +154,7 @@ def run_prompts(args: argparse.Namespace) -> int:
         raise RepromptError(
             "--n-rl and --rl-from conflict: with --rl-from the RL split is the file's prompts"
         )
-    kw = {}
+    kw: dict[str, Any] = {}
     if args.tags:
         kw["tags"] = tuple(t.strip() for t in args.tags.split(",") if t.strip())
     if args.tag_weights:
@@ -207,7 +208,7 @@ def run_sft(args: argparse.Namespace) -> int:
     from reprompt.cli.common import backbone_choice
     from reprompt.data.prompts import load_prompts
     from reprompt.data.sft_data import build_sft_data
-    from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher
+    from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher, Teacher
 
     records = load_prompts(args.prompts)
     if args.limit is not None:
@@ -218,6 +219,7 @@ def run_sft(args: argparse.Namespace) -> int:
 
     bb = backbone_choice(args)  # every flag checked before a model loads
     bounds = config_from_args(LengthBounds, args)
+    teacher: Teacher
     if args.teacher == "grounded":
         teacher = GroundedTeacher(args.out_tags, seed=args.teacher_seed)
     elif args.teacher == "generic":

@@ -147,6 +147,7 @@ def build_sft_data(
         for rec, answer in zip(chunk, teacher.write(chunk), strict=True):
             base = {"id": str(rec["id"]), "prompt": rec["prompt"]}
             meta = {k: rec[k] for k in METADATA_KEYS if k in rec}
+            reason: str | None
             if answer.error:
                 fields, reason = None, f"teacher: {answer.error}"
             else:
@@ -159,8 +160,9 @@ def build_sft_data(
                     need_reasoning=fmt.reason is not None,
                 )
             if fields is None:
+                reason = reason or "dropped"
                 append_jsonl(dropped_path(out), {**base, "reason": reason, "completion": answer.completion})
-                report.dropped[reason] = report.dropped.get(reason, 0) + 1  # type: ignore[index]
+                report.dropped[reason] = report.dropped.get(reason, 0) + 1
                 continue
             completion = render_completion(fields["reasoning"], fields["rewritten"], fmt)
             append_jsonl(

@@ -118,9 +118,9 @@ class TemplateSpace:
         if tag == "two_object":
             return pair if col == [None, None] else None
         if tag == "color_attr":
-            if None in col:
-                return None
             c_lo, c_hi = (col[0], col[1]) if cls[0] < cls[1] else (col[1], col[0])
+            if c_lo is None or c_hi is None:
+                return None
             return (pair * len(self.colors) + c_lo) * len(self.colors) + c_hi
         rel_clause = include[1].get("position")  # position: include = [reference B, A with [rel, 0]]
         if not rel_clause or rel_clause[0] not in RELATIONS or col != [None, None]:

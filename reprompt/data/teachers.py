@@ -520,12 +520,12 @@ class GenericTeacher:
             sentences.append(f"{opener} {first.np}{_sp(first.place)}, {setting}.")
             for o in rest:
                 lead = rng.choice(("Beside it, ", "Nearby, ", ""))
-                tail = (
+                ending = (
                     ""
                     if lead
                     else " " + rng.choice(("completes the scene", "is also in view", "sits close by"))
                 )
-                sentences.append(f"{_cap(lead + o.np)}{_sp(o.place)}{tail}.")
+                sentences.append(f"{_cap(lead + o.np)}{_sp(o.place)}{ending}.")
         else:
             nps = [f"{o.np}{_sp(o.place)}" for o in objs]
             joined = (

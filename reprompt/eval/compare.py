@@ -64,6 +64,12 @@ def _load(run: str | Path, results: str | Path | None) -> GenEvalSummary:
     return read_results(run, results)[0]
 
 
+def _policy_name(summary: GenEvalSummary) -> str | None:
+    """The name of the policy a scored run used (None for a folder the official scripts wrote)."""
+    policy = summary.get("policy")
+    return policy["name"] if policy else None
+
+
 def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
@@ -158,13 +164,13 @@ def compare_runs(
     images = interval(
         sum(a_scores[t].mean() * weights[t] for t in tags),
         sum(diffs[t].mean() * weights[t] for t in tags),
-        images_boot,  # type: ignore[arg-type]
+        images_boot,
         n_total,
     )
     any_prompts = interval(
         sum(a_any[t].mean() * weights[t] for t in tags),
         sum(any_diffs[t].mean() * weights[t] for t in tags),
-        sum(any_diffs[t][idx[t]].mean(axis=1) * weights[t] for t in tags),  # type: ignore[arg-type]
+        sum(any_diffs[t][idx[t]].mean(axis=1) * weights[t] for t in tags),
         n_total,
     )
 
@@ -196,8 +202,8 @@ def compare_runs(
     result: CompareResult = {
         "run_a": str(run_a),
         "run_b": str(run_b),
-        "policy_a": (sa.get("policy") or {}).get("name"),
-        "policy_b": (sb.get("policy") or {}).get("name"),
+        "policy_a": _policy_name(sa),
+        "policy_b": _policy_name(sb),
         "seeds_match": seeds_match,
         "n_prompts": n_total,
         "confidence": confidence,

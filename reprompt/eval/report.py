@@ -20,7 +20,7 @@ from reprompt.eval.compare import RESAMPLES
 from reprompt.utils.io import atomic_write_text
 
 if TYPE_CHECKING:
-    from reprompt.eval.schema import CompareResult, GenEvalSummary, SampleRecord
+    from reprompt.eval.schema import CompareResult, GenEvalSummary, SampleRecord, TagDifference
 
 REPORT_FILE = "report.html"
 
@@ -29,8 +29,8 @@ def thumbnail_uri(path: str | Path, size: int = 160) -> str:
     """A ``data:`` URI of the image shrunk to ``size`` px, as PNG or JPEG, whichever is smaller."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.open(path) as opened:
+        im = opened.convert("RGB")
         im.thumbnail((size, size))
         best: tuple[int, str, bytes] | None = None
         for fmt, kw in (("PNG", {"optimize": True}), ("JPEG", {"quality": 80})):
@@ -71,11 +71,12 @@ def bar_chart_uri(series: dict[str, dict[str, float]]) -> str:
 
 
 def _label(summary: GenEvalSummary, run_dir: Path) -> str:
-    policy = (summary.get("policy") or {}).get("name")
+    info = summary.get("policy")
+    policy = info["name"] if info else None
     return f"{run_dir.name} ({policy})" if policy and policy != run_dir.name else run_dir.name
 
 
-def _paired(comparison: CompareResult) -> dict[str, dict[str, float]]:
+def _paired(comparison: CompareResult) -> dict[str, TagDifference]:
     """Per-tag, overall and image-rate differences of a comparison, keyed like a summary's results."""
     return {
         **comparison["tags"],
@@ -174,8 +175,8 @@ def build_report(
         comparison = compare_runs(base_dir, run_dir, resamples=resamples, allow_seed_mismatch=True)
         runs.insert(0, (_label(base_summary, base_dir), base_summary))
         base_samples = {s["index"]: s for s in base_summary["samples"]}
-    changed = {c["index"]: "regressed" for c in (comparison or {}).get("worse", [])}  # type: ignore[union-attr]
-    changed |= {c["index"]: "improved" for c in (comparison or {}).get("better", [])}  # type: ignore[union-attr]
+    changed = {c["index"]: "regressed" for c in (comparison["worse"] if comparison else [])}
+    changed |= {c["index"]: "improved" for c in (comparison["better"] if comparison else [])}
 
     if comparison:
         paired = _paired(comparison)

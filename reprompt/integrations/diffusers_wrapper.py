@@ -94,7 +94,9 @@ class RePromptDiffusionPipeline:
         the dtype to the source's (diffusers' own ``from_pipe`` casts to float32 unless told).
         """
         if pipeline_class is None:
-            from diffusers import AutoPipelineForText2Image as pipeline_class
+            from diffusers import AutoPipelineForText2Image
+
+            pipeline_class = AutoPipelineForText2Image
         src = pipeline if isinstance(pipeline, RePromptDiffusionPipeline) else None
         if policy is None:
             if src is None:

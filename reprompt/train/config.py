@@ -90,8 +90,10 @@ class PolicyArgs(ModelConfig):
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         ModelConfig.__post_init__(self)  # TRL's own checks (a one-name target list becomes that name)
-        if self.lora_target_modules is None:
-            self.lora_target_modules = "all-linear"  # type: ignore[assignment]  (peft's name for it)
+        if (
+            self.lora_target_modules is None
+        ):  # peft's name for every linear layer (TRL's post-init does the same
+            self.lora_target_modules = "all-linear"  # type: ignore[assignment]  # for a one-name list)
         if self.tags is not None:
             from reprompt.format import get_tag_format
 
@@ -107,13 +109,13 @@ class PolicyArgs(ModelConfig):
         """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there
         (and do not pin memory for a GPU that is not there)."""
         if not _accelerator_available():
-            self.dataloader_pin_memory = False  # type: ignore[attr-defined]
+            self.dataloader_pin_memory = False
         if (
             getattr(self, "bf16", None) is None
             and not getattr(self, "fp16", False)
             and not _accelerator_available()
         ):
-            self.bf16 = False  # type: ignore[attr-defined]
+            self.bf16 = False
 
 
 @dataclass

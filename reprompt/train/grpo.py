@@ -125,6 +125,7 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
 
     records = load_prompts(cfg.heldout_prompts)[: cfg.heldout_max]
     backbone = getattr(scorer, "backbone", None)
+    heldout: Any  # a reward client or a composite reward: both score the same way
     if cfg.heldout_service:
         from reprompt.serving.reward_client import RewardClient
 
@@ -189,6 +190,7 @@ def build_trainer(
 
     policy = prepare_policy(cfg)
     spec = policy.spec
+    assert cfg.prompts is not None  # RepromptGRPOConfig requires it
     records = load_prompts(cfg.prompts)[: cfg.max_prompts]
     if not records:
         raise ConfigError(f"{cfg.prompts} has no prompts")
@@ -204,7 +206,8 @@ def build_trainer(
     )
     sink = MetricsSink()
     timer = StepTimer(sink)
-    funcs[0] = observe(funcs[0], RewardObserver(samples, timer))
+    reward_funcs: list[Any] = list(funcs)
+    reward_funcs[0] = observe(funcs[0], RewardObserver(samples, timer))
     if cfg.reward_weights is None:
         cfg.reward_weights = weights
     if len(cfg.reward_weights) != len(funcs):
@@ -227,7 +230,7 @@ def build_trainer(
         callbacks.append(heldout)
     trainer = RePromptGRPOTrainer(
         model=policy.model,
-        reward_funcs=funcs,
+        reward_funcs=reward_funcs,
         args=cfg,
         train_dataset=build_dataset(records, spec),
         processing_class=tokenizer,

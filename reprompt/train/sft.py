@@ -40,6 +40,7 @@ def build_dataset(cfg: RepromptSFTConfig, spec: Any) -> Any:
     from reprompt.errors import ConfigError
     from reprompt.utils.io import read_jsonl
 
+    assert cfg.sft_data is not None  # RepromptSFTConfig requires it
     rows = read_jsonl(cfg.sft_data)
     if cfg.max_examples is not None:
         rows = rows[: cfg.max_examples]

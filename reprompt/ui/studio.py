@@ -113,18 +113,18 @@ class Studio:
         if self._backbone is None or backbone != self._names["backbone"]:
             if progress:
                 progress(0.02, f"loading backbone {backbone}")
-            choice = self.spec.backbone.renamed(backbone)
+            backbone_choice = self.spec.backbone.renamed(backbone)
             self._backbone = None
             free_memory()
-            self._backbone = choice.load()
+            self._backbone = backbone_choice.load()
             self._names["backbone"] = backbone
         if self._policy is None or policy != self._names["policy"]:
             if progress:
                 progress(0.05, f"loading policy {policy}")
-            choice = dataclasses.replace(self.spec.policy, name=policy)
+            policy_choice = dataclasses.replace(self.spec.policy, name=policy)
             self._policy = None
             free_memory()
-            self._policy = choice.load()
+            self._policy = policy_choice.load()
             self._names["policy"] = policy
         return RePromptPipeline(self._policy, self._backbone)
 

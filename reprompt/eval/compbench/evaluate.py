@@ -86,7 +86,10 @@ class Scorers:
     def __init__(self, cfg: EvaluateConfig) -> None:
         self.cfg = cfg
         self.analyzer = nlp.get_analyzer(cfg.nlp)
-        self._blip = self._clip = self._depth = self._detector = None
+        self._blip: metrics.BlipVqaScorer | None = None
+        self._clip: metrics.ClipScorer | None = None
+        self._depth: metrics.DepthEstimator | None = None
+        self._detector: Any = None
 
     @property
     def blip(self) -> metrics.BlipVqaScorer:
