@@ -1,6 +1,6 @@
 """GenEval 2 offline: the sketch simulator judged by the oracle, no rewrite vs rewriters on the same seeds.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/geneval2_sketch.py        # 120 prompts x 4 images
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/geneval2_sketch.py        # 64 prompts x 4 images
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/geneval2_sketch.py --per-atom-count 2   # a quick look
 
 Rows: ``none``; ``smollm2-sketch`` (the shipped CPU-trained RePrompt adapter); the untrained SmolLM2-135M asked
@@ -47,7 +47,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(benchmark_path(*GENEVAL2_DATA)), help="geneval2_data.jsonl")
     p.add_argument("--out-root", default="/tmp/geneval2-sketch", help="run folders go here")
-    p.add_argument("--per-atom-count", type=int, default=15, help="the first K prompts of each atom count")
+    p.add_argument("--per-atom-count", type=int, default=8, help="the first K prompts of each atom count")
     p.add_argument("--images", type=int, default=4)
     p.add_argument(
         "--rows", default=",".join(ROWS), help="comma-separated policies (the first is the baseline)"
