@@ -117,8 +117,9 @@ def main() -> int:
                     k: c[k]
                     for k in ("tags", "overall", "metrics", "prompts", "images", "n_prompts", "seeds_match")
                 },
-                "worse_examples": c["worse"][:3],
-                "better_examples": c["better"][:3],
+                # by index only: GenEval 2's texts (CC BY-NC) stay in the data file
+                "worse": [{k: w[k] for k in ("index", "tag", "a", "b")} for w in c["worse"]],
+                "better": [{k: w[k] for k in ("index", "tag", "a", "b")} for w in c["better"]],
             }
             for row, c in comparisons.items()
         },

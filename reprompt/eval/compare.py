@@ -343,6 +343,8 @@ ROW_LABELS = {
 
 
 def row_label(key: str) -> str:
+    if key.startswith("gm "):
+        return f"GM, {key[3:]}"
     return ROW_LABELS.get(key, key)
 
 

@@ -81,6 +81,11 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     from PIL import Image
 
     run_info = read_run_info(run_dir)
+    if run_info is not None and run_info.get("task", "geneval") != "geneval":
+        raise RepromptError(
+            f"{run_dir} is a {run_info.get('task')!r} run, not GenEval: score it with its own command "
+            "(GenEval 2: reprompt eval geneval2-score)"
+        )
     indices = prompt_indices(run_dir, done_only=run_info is not None)
     if not indices:
         raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
