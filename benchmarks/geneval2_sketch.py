@@ -35,6 +35,22 @@ ROWS = {
 LABELS = {"none": "no rewrite", "configs/policies/smollm2-plain.yaml": "smollm2 (plain)"}
 
 
+def kept_requests(run: Path) -> dict[str, float]:
+    """How often the rewrites keep what the prompt asked for, by the intent guard (pure text: objects, counts,
+    colours): the share of rewrites with no finding, and of rewrites that drop or change each kind."""
+    from reprompt.guard import check_rewrite
+
+    metas = [json.loads(p.read_text()) for p in sorted(run.glob("[0-9]*/metadata.jsonl"))]
+    reports = [check_rewrite(m["prompt"], m["rewritten_prompt"]) for m in metas]
+    n = len(reports) or 1
+    out = {"keeps_everything": round(sum(r.ok for r in reports) / n, 4)}
+    for kind in ("object", "count", "color"):
+        out[f"{kind}_dropped_or_changed"] = round(
+            sum(any(f.kind == kind for f in r.findings) for r in reports) / n, 4
+        )
+    return out
+
+
 def label(row: str) -> str:
     return LABELS.get(row, row)
 
@@ -110,7 +126,9 @@ def main() -> int:
             row: {k: s[k] for k in ("results", "skills", "atomicity", "coverage", "n_samples", "complete")}
             for row, s in summaries.items()
         },
-        "rewrites": {row: rewrite_stats(folder(root, row)) for row in rows},
+        "rewrites": {
+            row: {**rewrite_stats(folder(root, row)), **kept_requests(folder(root, row))} for row in rows
+        },
         "comparisons": {
             row: {
                 **{
@@ -169,7 +187,10 @@ def markdown(r: dict, rows: list[str]) -> str:
         lines.append(
             f"- {label(o)}: better on {c['prompts']['won']} prompts, worse on {c['prompts']['lost']}, tied on "
             f"{c['prompts']['tied']}; rewrites well formed {rw['format_ok']:.1%}, fell back {rw['fallback']:.1%}, "
-            f"changed the prompt {rw['changed_prompt']:.1%}; generation {r['wall_seconds']['generation'][o]['seconds_total']:.0f} s."
+            f"changed the prompt {rw['changed_prompt']:.1%}; by the intent guard, rewrites that keep every object, "
+            f"count and colour {rw['keeps_everything']:.1%} (drop or change an object {rw['object_dropped_or_changed']:.1%}, "
+            f"a count {rw['count_dropped_or_changed']:.1%}, a colour {rw['color_dropped_or_changed']:.1%}); "
+            f"generation {r['wall_seconds']['generation'][o]['seconds_total']:.0f} s."
         )
     why = ", ".join(f"{k} {v}" for k, v in sorted(cov["unanswered"].items(), key=lambda kv: -kv[1]))
     lines += [
