@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args, model_fields, model_spec
+from reprompt.cli.common import (
+    MODEL_FIELDS,
+    add_backbone_args,
+    add_group,
+    add_policy_args,
+    model_fields,
+    model_spec,
+)
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # ScoreConfig fields whose flags carry the scorer's name, since `eval geneval` also has --device, --batch-size
@@ -36,9 +43,7 @@ def _add_score_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from reprompt.eval.geneval.generate import GenerateConfig
 
-    p = sub.add_parser("eval", help="benchmarks: GenEval, T2I-CompBench, paired comparison")
-    esub = p.add_subparsers(dest="eval_command", metavar="BENCHMARK")
-    p.set_defaults(func=lambda args: p.print_help() or 0)
+    esub = add_group(sub, "eval", "benchmarks: GenEval, T2I-CompBench, paired comparison", "BENCHMARK")
 
     g = esub.add_parser(
         "geneval",
