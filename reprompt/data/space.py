@@ -21,6 +21,7 @@ from reprompt.data.templates import (
     single_object,
     two_object,
 )
+from reprompt.geneval.vocabulary import template_of
 
 if TYPE_CHECKING:
     from reprompt.data.prompts import PromptGenConfig
@@ -125,9 +126,9 @@ class TemplateSpace:
 def _key_meaning(key: str) -> tuple[str | None, list[dict[str, Any]]]:
     """(tag, include clauses) back from a :func:`meaning_key`."""
     parts = json.loads(key)
-    if parts[0] == "position":
-        _, a, rel, b, _ = parts
-        return "position", position(a, rel, b)["include"]
+    if template_of(parts[0]) == "position" and len(parts) == 5:
+        tag, a, rel, b, _ = parts
+        return tag, position(a, rel, b)["include"]
     return parts[0], [json.loads(c) for c in parts[1]]
 
 

@@ -88,8 +88,17 @@ def _write_planned(
         except _NoMetadata as e:
             out.append(TeacherOutput("", fmt, error=str(e)))
             continue
-        out.append(TeacherOutput(render_completion(reasoning, prompt, fmt), fmt))
+        out.append(TeacherOutput(render_completion(_resolved(rec) + reasoning, prompt, fmt), fmt))
     return out
+
+
+def _resolved(rec: Mapping[str, Any]) -> str:
+    """What a reasoner states first for a prompt of the inference family (reprompt.data.inference): the
+    fact behind each clue ("A tricycle has three wheels, so three apples."); nothing for other prompts. The
+    prompt itself is written from the resolved metadata, like any other, so without a reason block the
+    same target still carries the answer (the reasoning ablation's matched start)."""
+    facts = [str(c["fact"]).rstrip(".") + "." for c in rec.get("inference") or [] if c.get("fact")]
+    return " ".join(facts) + " " if facts else ""
 
 
 def _a(word: str) -> str:
