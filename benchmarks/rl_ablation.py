@@ -141,14 +141,19 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
                 [f"sft-reason-s{seed}"],
             )
             trained.append(loss)
+    # each evaluation right after what it evaluates, so a policy is scored as soon as it exists
+    ordered: dict[str, Stage] = {"data": stages.pop("data")}
     for policy in ["none", *(f"base-{v}" for v in VARIANTS), *trained]:
+        if policy in stages:
+            ordered[policy] = stages.pop(policy)
         name = f"eval:{policy}"  # both families in one process: one model load
-        stages[name] = Stage(
+        ordered[name] = Stage(
             name,
             [*py, str(Path(__file__).resolve()), *_passthrough(args), "--only", name],
-            [policy] if policy in stages else ["data"],
+            [policy] if policy in ordered else ["data"],
             root / "eval" / policy,
         )
+    stages = ordered
     return stages
 
 
