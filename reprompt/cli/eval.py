@@ -69,8 +69,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="B against A: per-tag and overall differences with a paired bootstrap "
         "interval over prompts, prompts won/lost/tied, and the prompts that got worse.",
     )
-    c.add_argument("run_a", help="baseline run (e.g. --policy none)")
-    c.add_argument("run_b", help="run to compare (e.g. --policy smollm2)")
+    c.add_argument(
+        "run_a",
+        help="baseline run (e.g. --policy none); several runs of one row, one per training seed, as "
+        "comma-separated folders: the interval then covers training seeds, then prompts",
+    )
+    c.add_argument("run_b", help="run to compare (e.g. --policy smollm2); comma-separated for several seeds")
+    c.add_argument(
+        "--paired-seeds",
+        action="store_true",
+        help="with several runs per side: run i of B was trained from run i of A (e.g. GRPO from that SFT "
+        "model), so one seed draw serves both",
+    )
     c.add_argument("--out", default=None, help="JSON output (default RUN_B/compare-<name of RUN_A>.json)")
     from reprompt.eval.compare import CONFIDENCE, RESAMPLES
 
@@ -137,11 +147,34 @@ def run_score(args: argparse.Namespace) -> int:
     return _score_and_print(args.run_dir, _score_config(args))
 
 
+def _compare_seeded(args: argparse.Namespace, runs_a: list[str], runs_b: list[str]) -> int:
+    import json
+
+    from reprompt.eval.compare import write_comparison
+    from reprompt.eval.seeds import compare_seeded, format_seeded
+
+    result = compare_seeded(
+        runs_a,
+        runs_b,
+        paired=args.paired_seeds,
+        resamples=args.resamples,
+        confidence=args.confidence,
+        seed=args.bootstrap_seed,
+    )
+    if args.out:
+        write_comparison(result, args.out)  # type: ignore[arg-type]
+    print(json.dumps(result, indent=2) if args.json else format_seeded(result))
+    return 0
+
+
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
     from reprompt.eval.compare import compare_runs, default_output, format_comparison, write_comparison
 
+    runs_a, runs_b = args.run_a.split(","), args.run_b.split(",")
+    if len(runs_a) > 1 or len(runs_b) > 1 or args.paired_seeds:
+        return _compare_seeded(args, runs_a, runs_b)
     result = compare_runs(
         args.run_a,
         args.run_b,

@@ -157,11 +157,11 @@ def resolve_spec(cfg: Any, source: Any) -> PromptSpec:
     if cfg.system_prompt is not None:
         data["system"] = cfg.system_prompt
     if cfg.few_shot is not None:
-        data["examples"] = _examples(data["tags"]) if cfg.few_shot else []
+        data["examples"] = worked_examples(data["tags"]) if cfg.few_shot else []
     return PromptSpec(**data)
 
 
-def _examples(tags: str) -> list[tuple[str, str]]:
+def worked_examples(tags: str) -> list[tuple[str, str]]:
     """reprompt's worked example, rewritten in ``tags``."""
     from reprompt.format import get_tag_format, parse_completion, render_completion
 

@@ -251,4 +251,6 @@ main = functools.partial(stage_main, "GRPO", parse, train)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from reprompt.errors import run_or_exit
+
+    raise SystemExit(run_or_exit(main))

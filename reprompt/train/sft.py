@@ -84,4 +84,6 @@ main = functools.partial(stage_main, "SFT", parse, train)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from reprompt.errors import run_or_exit
+
+    raise SystemExit(run_or_exit(main))
