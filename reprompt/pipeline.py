@@ -203,14 +203,8 @@ class RePromptPipeline:
         t1 = time.perf_counter()
         rendered = self.render(chosen.prompt, seeds, settings)
         t2 = time.perf_counter()
-        res = RePromptResult(
-            chosen,
-            seeds,
-            rendered.images,
-            rewritten_scenes=rendered.scenes,
-            warnings=list(rendered.warnings),
-            candidates=list(candidates),
-        )
+        res = RePromptResult(chosen, seeds, rendered.images, rewritten_scenes=rendered.scenes)
+        res.warnings, res.candidates = list(rendered.warnings), list(candidates)
         res.timings = {"rewrite_s": t1 - t0, "render_rewritten_s": t2 - t1}
         if compare and rewriting:
             if chosen.prompt == chosen.original:  # a fallback: the same prompt and seeds, the same images

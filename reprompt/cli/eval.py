@@ -175,14 +175,8 @@ def run_compare(args: argparse.Namespace) -> int:
     runs_a, runs_b = args.run_a.split(","), args.run_b.split(",")
     if len(runs_a) > 1 or len(runs_b) > 1 or args.paired_seeds:
         return _compare_seeded(args, runs_a, runs_b)
-    result = compare_runs(
-        args.run_a,
-        args.run_b,
-        resamples=args.resamples,
-        confidence=args.confidence,
-        seed=args.bootstrap_seed,
-        allow_seed_mismatch=args.allow_seed_mismatch,
-    )
+    bootstrap = {"resamples": args.resamples, "confidence": args.confidence, "seed": args.bootstrap_seed}
+    result = compare_runs(args.run_a, args.run_b, allow_seed_mismatch=args.allow_seed_mismatch, **bootstrap)
     path = write_comparison(result, args.out or default_output(args.run_a, args.run_b))
     if args.json:
         print(json.dumps(result, indent=2))
