@@ -164,6 +164,20 @@ def _policy_name(summary: dict[str, Any]) -> str | None:
     return policy["name"] if policy else None
 
 
+def prompt_scores(run: str | Path) -> tuple[list[str], dict[int, tuple[str, float, tuple]]]:
+    """A scored run's per-prompt scores: (its scorer settings as JSON, {prompt index: (tag, fraction of
+    images correct, the images' seeds)}), for statistics over several runs (:mod:`reprompt.eval.seeds`, GenEval
+    runs only)."""
+    summary = load_summary(run)
+    if summary.get("task", "geneval") != "geneval":
+        raise RepromptError(
+            f"{run} is a {summary['task']} run: rows of several training seeds compare GenEval runs; compare two "
+            "single runs instead"
+        )
+    scorer = [json.dumps(summary["versions"], sort_keys=True), json.dumps(summary["scorer"], sort_keys=True)]
+    return scorer, {i: (p.tag, p.score, tuple(sorted(p.seeds.items()))) for i, p in _prompts(summary).items()}
+
+
 def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
@@ -413,6 +427,7 @@ __all__ = [
     "format_comparison",
     "load_comparison",
     "load_summary",
+    "prompt_scores",
     "row_label",
     "write_comparison",
 ]

@@ -137,4 +137,4 @@ def generate_run(
     config: Geneval2Config, *, rewriter: Rewriter | None = None, backbone: Backbone | None = None
 ) -> runner.RunStats:
     """Generate (or resume) a GenEval 2 run; ``rewriter``/``backbone`` override the named ones."""
-    return runner.run_task("geneval2", config, rewriter=rewriter, backbone=backbone)
+    return runner.run("geneval2", config, rewriter=rewriter, backbone=backbone)
