@@ -20,6 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
+from reprompt.eval.geneval.evaluate import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    complete_prompts,
+    image_index,
+    resume_scoring,
+)
 from reprompt.eval.geneval.generate import (
     broken_samples,
     load_scene,
@@ -33,14 +40,11 @@ from reprompt.eval.geneval2.generate import group_of
 from reprompt.eval.geneval2.judges import JudgeConfig, build_judge
 from reprompt.eval.provenance import git_hash
 from reprompt.eval.runner import read_run_info
-from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import Geneval2ImageResult, Geneval2Sample, Geneval2Summary
 
-RESULTS_FILE = "results.jsonl"
-SUMMARY_FILE = "summary.json"
-SCORING_FILE = "scoring.json"
 CORRECT_AT = 0.5
 """An image counts as correct (the report's marks, compare's image pairs) when every answered atom scores at
 least this: the judge's most likely answer is the expected one for each (exact for the oracle's 0/1 scores)."""
@@ -59,11 +63,6 @@ class Geneval2ScoreConfig(JudgeConfig):
         default=False, metadata={"help": "discard earlier results and judge everything again"}
     )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
-
-
-def _image_index(filename: str) -> tuple[int, int]:
-    parts = Path(filename).parts
-    return int(parts[-3]), int(Path(parts[-1]).stem)
 
 
 def score_run(run_dir: str | Path, config: Geneval2ScoreConfig | None = None) -> Geneval2Summary:
@@ -95,14 +94,10 @@ def _score_run(run_dir: Path, config: Geneval2ScoreConfig) -> Geneval2Summary:
     info = {"task": "geneval2", **judge.info()}
     out = Path(config.results_dir) if config.results_dir else run_dir
     results_path = out / RESULTS_FILE
-    records = _resume(out, info, config.force)
+    records = resume_scoring(out, info, config.force)
     files = {i: sample_files(run_dir, i) for i in indices}
-    have: dict[int, set[int]] = {}
-    for r in records:
-        i, k = _image_index(r["filename"])
-        have.setdefault(i, set()).add(k)
-    done = {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
-    records = [r for r in records if _image_index(r["filename"])[0] in done]
+    done = complete_prompts(records, files)
+    records = [r for r in records if image_index(r["filename"])[0] in done]
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     todo = [i for i in indices if i not in done and files[i]]
     problems = [p for i in todo for p in broken_samples(run_dir, i)]
@@ -145,29 +140,11 @@ def _score_run(run_dir: Path, config: Geneval2ScoreConfig) -> Geneval2Summary:
             bar.update(len(chunk))
     finally:
         bar.close()
-    records.sort(key=lambda r: _image_index(r["filename"]))
+    records.sort(key=lambda r: image_index(r["filename"]))
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     summary = build_summary(run_dir, records, info, run_info)
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
-
-
-def _resume(out: Path, info: dict[str, Any], force: bool) -> list[dict[str, Any]]:
-    scoring_path, results_path = out / SCORING_FILE, out / RESULTS_FILE
-    if force:
-        results_path.unlink(missing_ok=True)
-    elif scoring_path.exists() and results_path.exists():
-        old = json.loads(scoring_path.read_text(encoding="utf-8"))
-        if old != info:
-            changed = sorted(k for k in set(old) | set(info) if old.get(k) != info.get(k))
-            raise RepromptError(
-                f"{results_path} was judged with other settings ({', '.join(changed)} differ): pass --force to "
-                "judge everything again, or --results-dir another folder"
-            )
-    elif results_path.exists():
-        raise RepromptError(f"{results_path} exists but {SCORING_FILE} does not: pass --force to rescore")
-    atomic_write_json(scoring_path, info)
-    return read_jsonl(results_path)
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,7 +208,7 @@ def _image_result(
         reason += ("\n" if reason else "") + f"{unanswered} question(s) not answered by the judge"
     return {
         "filename": record["filename"],
-        "image_index": _image_index(record["filename"])[1],
+        "image_index": image_index(record["filename"])[1],
         "seed": seed,
         "score": am,
         "gm": gm,
@@ -252,14 +229,14 @@ def build_summary(
     s = summarize(records)
     by_prompt: dict[int, list[dict[str, Any]]] = {}
     for r in records:
-        by_prompt.setdefault(_image_index(r["filename"])[0], []).append(r)
+        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
     samples: list[Geneval2Sample] = []
     for index, recs in sorted(by_prompt.items()):
         meta = read_prompt_metadata(run_dir, index)
         seeds = meta.get("seeds") or []
         images = []
         for r in recs:
-            k = _image_index(r["filename"])[1]
+            k = image_index(r["filename"])[1]
             seed = seeds[k] if k < len(seeds) else None
             images.append(
                 _image_result(r, seed, s["image_am"].get(r["filename"]), s["image_gm"].get(r["filename"]))
