@@ -109,7 +109,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reprompt.backbones.base import RenderOutput, RenderSettings, TokenCount
+from reprompt.backbones.base import SIZE_SETTINGS, RenderOutput, RenderSettings, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
     COLOR_CUES,
@@ -345,6 +345,11 @@ class SketchBackbone:
     @property
     def height(self) -> int:
         return self.config.height
+
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """The size only: a simulator has no denoising steps, guidance or negative prompt."""
+        return SIZE_SETTINGS
 
     def settings(self) -> dict[str, Any]:
         """The whole simulator config: its size, reading limit and every failure rate."""

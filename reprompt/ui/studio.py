@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import RenderSettings
+from reprompt.backbones.base import RenderSettings, applied_settings
 from reprompt.errors import RepromptError
 from reprompt.model_spec import ModelSpec
 from reprompt.pipeline import RePromptPipeline, RePromptResult
@@ -244,13 +244,14 @@ class Studio:
         settings: RenderSettings,
         opts: GenerationOptions | None,
     ) -> dict[str, Any]:
+        assert pipe.backbone is not None  # the studio always loads one
         meta: dict[str, Any] = {
             "policy": self._names["policy"],
             "policy_model": pipe.policy.name,
             "backbone": self._names["backbone"],
             "seed": int(seed),
             "num_images": num_images,
-            "render": dataclasses.asdict(settings),
+            "render": applied_settings(pipe.backbone, settings),
             "backbone_defaults": backbone_defaults(pipe.backbone),
         }
         if opts is not None:
