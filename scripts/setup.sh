@@ -31,6 +31,12 @@ if [ ! -f "$SDK_TESTS/tests/api_resources/test_images.py" ]; then
     fi
     rm -rf "$tmp"
 fi
+# comfy-cli (GPL-3.0) runs `comfy node validate` on comfyui/ in tests/test_comfyui_node.py: a tool in a venv of
+# its own, run as a program, never imported by reprompt.
+if [ ! -x .venv-tools/comfy-cli/bin/comfy ]; then
+    { "$PY" -m venv .venv-tools/comfy-cli && .venv-tools/comfy-cli/bin/python -m pip install -q comfy-cli ruff; } \
+        || echo "warning: could not install comfy-cli; comfy node validate will not run" >&2
+fi
 # The browser test (tests/test_ui_browser.py) drives Debian's Chromium with Playwright for Python, which
 # never downloads a browser of its own. Installed here only when missing and when we may (root + apt).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
