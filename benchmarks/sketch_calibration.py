@@ -32,7 +32,7 @@ from reprompt.data.strategies import STRATEGIES, strategy_table
 from reprompt.data.teachers import GenericTeacher, GroundedTeacher
 from reprompt.geneval.detectors import OracleDetector
 from reprompt.geneval.rules import score_detections
-from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.geneval.vocabulary import FAMILY_TAGS, GENEVAL_TAGS
 from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
 from reprompt.utils.english import plural
 from reprompt.utils.io import atomic_write_json
@@ -143,7 +143,7 @@ def score_prompts(backbone: SketchBackbone, rows: list[dict], prompts: list[str]
         per_tag[meta["tag"]].extend(map(float, verdicts))
         any_correct[meta["tag"]].append(float(any(verdicts)))
         per_prompt.append(statistics.fmean(map(float, verdicts)))
-    scores = {tag: statistics.fmean(per_tag[tag]) for tag in GENEVAL_TAGS if per_tag[tag]}
+    scores = {tag: statistics.fmean(per_tag[tag]) for tag in FAMILY_TAGS if per_tag[tag]}
     scores["overall"] = statistics.fmean(scores.values())
     tokens = [backbone.count_tokens(p).tokens for p in prompts]
     return {

@@ -1,4 +1,4 @@
-"""What the CPU training benchmarks (cpu_smoke_training.py, rl_evidence.py) share: stage timings that add up
+"""What the CPU training benchmarks (cpu_smoke_training.py, rl_ablation.py) share: stage timings that add up
 over resumed invocations, "is this training output final?", the GenEval evaluation of a trained policy, and the
 curves read back from a GRPO run folder."""
 
@@ -62,11 +62,19 @@ def heldout_curve(folder: Path) -> list[dict]:
 
 
 def geneval_run(
-    out: Path, policy: str, *, per_tag: int, max_new_tokens: int, backbone: str = "sketch"
+    out: Path,
+    policy: str,
+    *,
+    per_tag: int,
+    max_new_tokens: int,
+    backbone: str = "sketch",
+    metadata: Path = GENEVAL,
+    rewriter: object | None = None,
 ) -> tuple[dict, float | None]:
     """GenEval of ``policy`` on ``backbone`` (``per_tag`` prompts per tag x 4 seeds from 42, greedy, oracle
-    detector) into ``out``, unless it already holds a summary. Returns the summary and the seconds spent
-    (None when nothing ran)."""
+    detector) into ``out``, unless it already holds a summary. ``metadata``: any prompt file in GenEval's
+    layout (e.g. the inference family's); ``rewriter``: an already built policy (then ``policy`` only names
+    it). Returns the summary and the seconds spent (None when nothing ran)."""
     from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
     from reprompt.policy import GenerationOptions
@@ -75,7 +83,7 @@ def geneval_run(
     if not (out / "summary.json").exists():
         t0 = time.perf_counter()
         config = GenerateConfig(
-            metadata=str(GENEVAL),
+            metadata=str(metadata),
             out=str(out),
             policy=policy,
             per_tag=per_tag,
@@ -85,7 +93,7 @@ def geneval_run(
             generation=GenerationOptions(max_new_tokens=max_new_tokens, batch_size=16),
             progress=False,
         )
-        generate_run(config)
+        generate_run(config, rewriter=rewriter)  # type: ignore[arg-type]
         score_run(out, ScoreConfig(detector="oracle"))
         seconds = time.perf_counter() - t0
     return json.loads((out / "summary.json").read_text()), seconds

@@ -28,7 +28,7 @@ from reprompt.backbones.base import (
 )
 from reprompt.errors import RepromptError
 from reprompt.geneval.scene import SceneObject
-from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter
+from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter, check_prompt
 from reprompt.utils.images import ImageProvenance
 from reprompt.utils.io import atomic_save_image, atomic_write_json
 from reprompt.utils.names import public_name
@@ -196,8 +196,8 @@ class RePromptPipeline:
         self,
         prompts: str | Sequence[str],
         options: GenerationOptions | None = None,
+        *,
         guard: str | None = None,
-        progress: bool = False,
     ) -> list[RewriteChoice]:
         """Rewrite each prompt (``options.num_candidates`` candidates, lengths in the backbone's encoder
         tokens) and choose what to render (:func:`choose_rewrite`); one :class:`RewriteChoice` per prompt."""
@@ -205,13 +205,13 @@ class RePromptPipeline:
         if guard is not None:
             options = replace(options or GenerationOptions(), guard=guard)
         counter = self.backbone.count_tokens if self.backbone is not None else None
-        flat = self.policy.rewrite(prompts, options=options, token_counter=counter, progress=progress)
+        flat = self.policy.rewrite(prompts, options=options, token_counter=counter)
         return [RewriteChoice(choose_rewrite(c), c) for c in group_candidates(flat, len(prompts))]
 
     def as_given(self, prompt: str) -> Rewrite:
         """The prompt as given, as a :class:`Rewrite` with its length in the backbone's tokens."""
-        counter = self.backbone.count_tokens if self.backbone is not None else None
-        return IdentityRewriter().rewrite([prompt], token_counter=counter)[0]
+        length = self.backbone.count_tokens(prompt) if self.backbone is not None else None
+        return IdentityRewriter.as_given(check_prompt(prompt), length=length)
 
     # --- render -----------------------------------------------------------------------------------
     def render(
@@ -263,14 +263,8 @@ class RePromptPipeline:
         t1 = time.perf_counter()
         rendered = self.render(chosen.prompt, seeds, settings)
         t2 = time.perf_counter()
-        res = RePromptResult(
-            chosen,
-            seeds,
-            rendered.images,
-            rewritten_scenes=rendered.scenes,
-            warnings=list(rendered.warnings),
-            candidates=list(candidates),
-        )
+        res = RePromptResult(chosen, seeds, rendered.images, rewritten_scenes=rendered.scenes)
+        res.warnings, res.candidates = list(rendered.warnings), list(candidates)
         res.timings = {"rewrite_s": t1 - t0, "render_rewritten_s": t2 - t1}
         if compare and rewriting:
             if chosen.prompt == chosen.original:  # a fallback: the same prompt and seeds, the same images

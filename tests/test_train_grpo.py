@@ -401,7 +401,7 @@ GRPO_RECIPES = sorted((REPO / "configs" / "grpo").glob("*.yaml"))
 
 def test_there_are_grpo_recipes() -> None:
     names = {p.name for p in GRPO_RECIPES}
-    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch.yaml", "cpu-generic.yaml"} <= names
+    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch.yaml", "cpu-lab-lora.yaml"} <= names
 
 
 @pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=lambda p: p.name)

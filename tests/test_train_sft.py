@@ -173,7 +173,7 @@ def test_there_are_sft_recipes() -> None:
         "qwen2.5-3b.yaml",
         "cpu-smollm2-sketch.yaml",
         "cpu-smollm2-sketch-lora.yaml",
-        "cpu-generic.yaml",
+        "cpu-lab-lora.yaml",
     } <= names
 
 

@@ -36,56 +36,32 @@ class DiffusersPreset:
     description: str = ""
 
 
+# fmt: off
 PRESETS: dict[str, DiffusersPreset] = {
     "flux-dev": DiffusersPreset(
-        model="black-forest-labs/FLUX.1-dev",
-        pipeline="FluxPipeline",
-        height=512,
-        width=512,
-        steps=50,
-        guidance=3.5,
-        max_sequence_length=512,
+        model="black-forest-labs/FLUX.1-dev", pipeline="FluxPipeline", height=512, width=512, steps=50,
+        guidance=3.5, max_sequence_length=512,
         description="FLUX.1-dev at the paper's setting (512², 50 steps, guidance 3.5)",
     ),
     "flux-schnell": DiffusersPreset(
-        model="black-forest-labs/FLUX.1-schnell",
-        pipeline="FluxPipeline",
-        height=512,
-        width=512,
-        steps=4,
-        guidance=0.0,
-        max_sequence_length=256,
-        description="FLUX.1-schnell, 4 steps, no guidance",
+        model="black-forest-labs/FLUX.1-schnell", pipeline="FluxPipeline", height=512, width=512, steps=4,
+        guidance=0.0, max_sequence_length=256, description="FLUX.1-schnell, 4 steps, no guidance",
     ),
     "sd3": DiffusersPreset(
-        model="stabilityai/stable-diffusion-3-medium-diffusers",
-        pipeline="StableDiffusion3Pipeline",
-        height=1024,
-        width=1024,
-        steps=28,
-        guidance=7.0,
-        description="Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
+        model="stabilityai/stable-diffusion-3-medium-diffusers", pipeline="StableDiffusion3Pipeline",
+        height=1024, width=1024, steps=28, guidance=7.0, description="Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
     ),
     "pixart-sigma": DiffusersPreset(
-        model="PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
-        pipeline="PixArtSigmaPipeline",
-        height=1024,
-        width=1024,
-        steps=20,
-        guidance=4.5,
-        max_sequence_length=300,
+        model="PixArt-alpha/PixArt-Sigma-XL-2-1024-MS", pipeline="PixArtSigmaPipeline", height=1024, width=1024,
+        steps=20, guidance=4.5, max_sequence_length=300,
         description="PixArt-Σ XL 1024, 20 steps, cfg 4.5 (T5 text encoder only)",
     ),
     "sdxl": DiffusersPreset(
-        model="stabilityai/stable-diffusion-xl-base-1.0",
-        pipeline="StableDiffusionXLPipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        guidance=5.0,
-        description="SDXL base 1.0, 30 steps, cfg 5.0",
+        model="stabilityai/stable-diffusion-xl-base-1.0", pipeline="StableDiffusionXLPipeline", height=1024,
+        width=1024, steps=30, guidance=5.0, description="SDXL base 1.0, 30 steps, cfg 5.0",
     ),
 }
+# fmt: on
 
 
 class DiffusersBackbone:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.common import add_backbone_args, add_group, add_policy_args
 
 
 def add_parser(sub: Any) -> None:
     from reprompt.cli.options import add_dataclass_args
     from reprompt.latency.measure import LatencyConfig
 
-    p = sub.add_parser("bench", help="benchmarks of the toolkit: latency")
-    bsub = p.add_subparsers(dest="bench_command", metavar="BENCH")
-    p.set_defaults(func=lambda args: p.print_help() or 0)
+    bsub = add_group(sub, "bench", "benchmarks of the toolkit: latency", "BENCH")
     lat = bsub.add_parser(
         "latency",
         help="rewrite vs render seconds (median, p90), rewrite share, and the iterative baseline",

@@ -24,6 +24,14 @@ POLICY_LOAD_FLAGS = {"device": "policy_device", "dtype": "policy_dtype"}
 BACKBONE_FLAGS = {"batch_size": "render_batch_size"}
 
 
+def add_group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str) -> Any:
+    """``reprompt NAME`` as a group of sub-commands (``reprompt NAME`` alone prints its help); returns the
+    group's sub-parsers."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(func=lambda args: p.print_help() or 0)
+    return p.add_subparsers(dest=f"{name}_command", metavar=metavar)
+
+
 def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> None:
     """``--policy`` and how to load it, then the decoding flags, generated from :class:`GenerationOptions`
     (each default and help text lives on its field)."""

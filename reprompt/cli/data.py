@@ -53,7 +53,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "it; its test prompts (--exclude) and repeats are dropped and reported, and SFT / held-out avoid "
         "its prompts",
     )
-    pp.add_argument("--tags", default=None, help="comma-separated templates (default: all six)")
+    pp.add_argument(
+        "--tags",
+        default=None,
+        help="comma-separated templates or families (default: geneval, GenEval's six). inference: the "
+        "family whose clues must be resolved (infer_object, infer_count, infer_color, infer_position)",
+    )
     pp.add_argument(
         "--tag-weights",
         default=None,
@@ -156,7 +161,19 @@ def run_prompts(args: argparse.Namespace) -> int:
         )
     kw: dict[str, Any] = {}
     if args.tags:
-        kw["tags"] = tuple(t.strip() for t in args.tags.split(",") if t.strip())
+        from reprompt.geneval.vocabulary import FAMILY_TAGS
+
+        families = {f for f, _ in FAMILY_TAGS.values()}
+        names = [t.strip() for t in args.tags.split(",") if t.strip()]
+        kw["tags"] = tuple(
+            dict.fromkeys(
+                t
+                for name in names
+                for t in (
+                    [k for k, (f, _) in FAMILY_TAGS.items() if f == name] if name in families else [name]
+                )
+            )
+        )
     if args.tag_weights:
         from reprompt.geneval.vocabulary import GENEVAL_TAGS
 

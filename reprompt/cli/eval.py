@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args, model_fields, model_spec
+from reprompt.cli.common import (
+    MODEL_FIELDS,
+    add_backbone_args,
+    add_group,
+    add_policy_args,
+    model_fields,
+    model_spec,
+)
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # ScoreConfig fields whose flags carry the scorer's name, since `eval geneval` also has --device, --batch-size
@@ -36,9 +43,7 @@ def _add_score_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from reprompt.eval.geneval.generate import GenerateConfig
 
-    p = sub.add_parser("eval", help="benchmarks: GenEval, T2I-CompBench, paired comparison")
-    esub = p.add_subparsers(dest="eval_command", metavar="BENCHMARK")
-    p.set_defaults(func=lambda args: p.print_help() or 0)
+    esub = add_group(sub, "eval", "benchmarks: GenEval, T2I-CompBench, paired comparison", "BENCHMARK")
 
     g = esub.add_parser(
         "geneval",
@@ -64,8 +69,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="B against A: per-tag and overall differences with a paired bootstrap "
         "interval over prompts, prompts won/lost/tied, and the prompts that got worse.",
     )
-    c.add_argument("run_a", help="baseline run (e.g. --policy none)")
-    c.add_argument("run_b", help="run to compare (e.g. --policy smollm2)")
+    c.add_argument(
+        "run_a",
+        help="baseline run (e.g. --policy none); several runs of one row, one per training seed, as "
+        "comma-separated folders: the interval then covers training seeds, then prompts",
+    )
+    c.add_argument("run_b", help="run to compare (e.g. --policy smollm2); comma-separated for several seeds")
+    c.add_argument(
+        "--paired-seeds",
+        action="store_true",
+        help="with several runs per side: run i of B was trained from run i of A (e.g. GRPO from that SFT "
+        "model), so one seed draw serves both",
+    )
     c.add_argument("--out", default=None, help="JSON output (default RUN_B/compare-<name of RUN_A>.json)")
     from reprompt.eval.compare import CONFIDENCE, RESAMPLES
 
@@ -132,19 +147,36 @@ def run_score(args: argparse.Namespace) -> int:
     return _score_and_print(args.run_dir, _score_config(args))
 
 
+def _compare_seeded(args: argparse.Namespace, runs_a: list[str], runs_b: list[str]) -> int:
+    import json
+
+    from reprompt.eval.compare import write_comparison
+    from reprompt.eval.seeds import compare_seeded, format_seeded
+
+    result = compare_seeded(
+        runs_a,
+        runs_b,
+        paired=args.paired_seeds,
+        resamples=args.resamples,
+        confidence=args.confidence,
+        seed=args.bootstrap_seed,
+    )
+    if args.out:
+        write_comparison(result, args.out)  # type: ignore[arg-type]
+    print(json.dumps(result, indent=2) if args.json else format_seeded(result))
+    return 0
+
+
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
     from reprompt.eval.compare import compare_runs, default_output, format_comparison, write_comparison
 
-    result = compare_runs(
-        args.run_a,
-        args.run_b,
-        resamples=args.resamples,
-        confidence=args.confidence,
-        seed=args.bootstrap_seed,
-        allow_seed_mismatch=args.allow_seed_mismatch,
-    )
+    runs_a, runs_b = args.run_a.split(","), args.run_b.split(",")
+    if len(runs_a) > 1 or len(runs_b) > 1 or args.paired_seeds:
+        return _compare_seeded(args, runs_a, runs_b)
+    bootstrap = {"resamples": args.resamples, "confidence": args.confidence, "seed": args.bootstrap_seed}
+    result = compare_runs(args.run_a, args.run_b, allow_seed_mismatch=args.allow_seed_mismatch, **bootstrap)
     path = write_comparison(result, args.out or default_output(args.run_a, args.run_b))
     if args.json:
         print(json.dumps(result, indent=2))

@@ -2,7 +2,9 @@
 
 The six object-centric templates of GenEval (single_object, two_object, counting, colors, position,
 color_attr) are filled from an object vocabulary (COCO's 80 classes by default, or COCO + LVIS names) and
-GenEval's 10 colours. Every prompt carries GenEval's metadata (``include``/``exclude`` clauses).
+GenEval's 10 colours; so are the four templates of the inference family (infer_object, infer_count,
+infer_color, infer_position: :mod:`reprompt.data.inference`), whose clues must be resolved before they can
+be drawn. Every prompt carries GenEval's metadata (``include``/``exclude`` clauses).
 Generation is seeded, stratified (an explicit quota per split and tag, reported as asked vs produced),
 unique by the prompt's meaning (not just its text), and never emits a prompt whose meaning is in a given
 test set, so evaluating on that set stays clean. Each template's space of meanings is counted exactly,
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reprompt.data.inference import InferenceSpace
 from reprompt.data.space import TemplateSpace, TemplateSupply, _key_meaning
 from reprompt.data.templates import (
     NUMBER_WORDS,
@@ -31,7 +34,7 @@ from reprompt.data.templates import (
     parse_template,
 )
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
-from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
+from reprompt.geneval.vocabulary import COCO_CLASSES, FAMILY_TAGS, GENEVAL_COLORS, GENEVAL_TAGS
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,13 @@ class PromptGenConfig:
         default=0, metadata={"help": "extra held-out prompts (held-out reward, evaluation)"}
     )
     seed: int = field(default=0, metadata={"help": "random seed: same seed and inputs, same files"})
-    tags: tuple[str, ...] = field(default=GENEVAL_TAGS, metadata={"help": "templates to use"})
+    tags: tuple[str, ...] = field(
+        default=GENEVAL_TAGS,
+        metadata={
+            "help": "templates to use: GenEval's six (the default) and/or the inference family's "
+            "infer_object, infer_count, infer_color, infer_position"
+        },
+    )
     tag_weights: tuple[float, ...] | None = field(
         default=None,
         metadata={
@@ -76,9 +85,9 @@ class PromptGenConfig:
     def __post_init__(self) -> None:
         self.tags = tuple(self.tags)
         for t in self.tags:
-            if t not in GENEVAL_TAGS:
+            if t not in FAMILY_TAGS:
                 raise ConfigError(
-                    f"unknown template {t!r}.{did_you_mean(t, GENEVAL_TAGS)} Use: {', '.join(GENEVAL_TAGS)}"
+                    f"unknown template {t!r}.{did_you_mean(t, tuple(FAMILY_TAGS))} Use: {', '.join(FAMILY_TAGS)}"
                 )
         if len(set(self.tags)) != len(self.tags) or not self.tags:
             raise ConfigError(f"tags must be distinct and not empty, got {self.tags}")
@@ -192,8 +201,13 @@ def _shortfall_fixes(tags: Sequence[str], cfg: PromptGenConfig) -> str:
     )
 
 
+def space_for(tag: str, cfg: PromptGenConfig) -> TemplateSpace | InferenceSpace:
+    """The meaning space of one template: GenEval's own or the inference family's."""
+    return InferenceSpace(tag, cfg) if FAMILY_TAGS[tag][0] == "inference" else TemplateSpace(tag, cfg)
+
+
 def _draw_tag(
-    space: TemplateSpace,
+    space: TemplateSpace | InferenceSpace,
     quota: int,
     excluded: set[int],
     reserved: set[int],
@@ -238,7 +252,7 @@ def split_prompts(
     sizes = {"sft": cfg.n_sft, "rl": cfg.n_rl, "heldout": cfg.n_heldout}
     excluded_keys, texts = set(exclude), {normalize_text(t) for t in exclude_texts}
     fixed_rows, fixed_info, reserved_keys = _fixed_splits(fixed or {}, sizes, excluded_keys, texts)
-    spaces = {t: TemplateSpace(t, cfg) for t in cfg.tags}
+    spaces = {t: space_for(t, cfg) for t in cfg.tags}
 
     def indices(keys: Iterable[str], tag: str) -> set[int]:
         found = (spaces[tag].index_of(*_key_meaning(k)) for k in keys)

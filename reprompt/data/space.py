@@ -21,10 +21,11 @@ from reprompt.data.templates import (
     two_object,
 )
 from reprompt.geneval.rules import RELATIONS
+from reprompt.geneval.vocabulary import template_of
 
 
-class Vocabulary(Protocol):
-    """What a template space is counted over (a :class:`~reprompt.data.prompts.PromptGenConfig` has it)."""
+class SpaceConfig(Protocol):
+    """What a prompt space is counted over (a :class:`~reprompt.data.prompts.PromptGenConfig` has it)."""
 
     @property
     def vocabulary(self) -> Sequence[str]: ...
@@ -32,6 +33,8 @@ class Vocabulary(Protocol):
     def colors(self) -> Sequence[str]: ...
     @property
     def counts(self) -> Sequence[int]: ...
+    @property
+    def seed(self) -> int: ...
 
 
 def _unpair(p: int) -> tuple[int, int]:
@@ -51,7 +54,7 @@ class TemplateSpace:
     'A left of B' and 'B right of A'). Sampling numbers without replacement gives unique prompts with no
     rejection loop, and the size says exactly when a quota cannot be met."""
 
-    def __init__(self, tag: str, cfg: Vocabulary) -> None:
+    def __init__(self, tag: str, cfg: SpaceConfig) -> None:
         self.tag, self.vocab, self.colors, self.counts = tag, cfg.vocabulary, cfg.colors, cfg.counts
         self._vocab_ix = {v: i for i, v in enumerate(self.vocab)}
         v, c, pairs = len(self.vocab), len(self.colors), len(self.vocab) * (len(self.vocab) - 1) // 2
@@ -133,9 +136,9 @@ class TemplateSpace:
 def _key_meaning(key: str) -> tuple[str | None, list[dict[str, Any]]]:
     """(tag, include clauses) back from a :func:`meaning_key`."""
     parts = json.loads(key)
-    if parts[0] == "position":
-        _, a, rel, b, _ = parts
-        return "position", position(a, rel, b)["include"]
+    if template_of(parts[0]) == "position" and len(parts) == 5:
+        tag, a, rel, b, _ = parts
+        return tag, position(a, rel, b)["include"]
     return parts[0], [json.loads(c) for c in parts[1]]
 
 

@@ -89,8 +89,17 @@ def _write_planned(
         except _NoMetadata as e:
             out.append(TeacherOutput("", fmt, error=str(e)))
             continue
-        out.append(TeacherOutput(render_completion(reasoning, prompt, fmt), fmt))
+        out.append(TeacherOutput(render_completion(_resolved(rec) + reasoning, prompt, fmt), fmt))
     return out
+
+
+def _resolved(rec: Mapping[str, Any]) -> str:
+    """What a reasoner states first for a prompt of the inference family (reprompt.data.inference): the
+    fact behind each clue ("A tricycle has three wheels, so three apples."); nothing for other prompts. The
+    prompt itself is written from the resolved metadata, like any other, so without a reason block the
+    same target still carries the answer (the reasoning ablation's matched start)."""
+    facts = [str(c["fact"]).rstrip(".") + "." for c in rec.get("inference") or [] if c.get("fact")]
+    return " ".join(facts) + " " if facts else ""
 
 
 def _a(word: str) -> str:
@@ -409,7 +418,10 @@ def _objects(
 
 
 class GenericTeacher:
-    """A general-purpose LLM teacher, written out: blind to the simulator, its rules and any reward.
+    """A general-purpose LLM teacher, written out. It reads no simulator, rule or reward (it imports none of
+    them), but it is not a blind teacher: its helpful strategies are the very cues the ``sketch`` simulator
+    rewards, written at chosen rates. A known-answer test: it tells whether RL finds which of the
+    teacher's habits pay, not how a teacher that knows nothing of the renderer would do.
 
     It reads what any LLM understands of the prompt (the GenEval metadata: objects, counts, colors,
     relation) and writes a short plan in <reason>, then an enriched prompt: varied openers, optional

@@ -13,7 +13,7 @@ from typing import Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.rules import RELATIONS
-from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
+from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, template_of
 from reprompt.utils.english import CARDINALS, plural
 
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
@@ -119,12 +119,12 @@ def meaning_key(meta: Mapping[str, Any]) -> str:
     tag = meta.get("tag")
     inc = [dict(c) for c in meta.get("include", [])]
     exc = sorted(json.dumps(c, sort_keys=True) for c in meta.get("exclude", []))
-    if tag == "position" and len(inc) == 2 and "position" in inc[1]:
+    if template_of(str(tag)) == "position" and len(inc) == 2 and "position" in inc[1]:
         rel = inc[1]["position"][0]
         a, b = inc[1]["class"], inc[0]["class"]
         if (a, rel) > (b, INVERSE.get(rel, rel)):  # canonical direction
             a, b, rel = b, a, INVERSE.get(rel, rel)
-        return json.dumps(["position", a, rel, b, exc])
+        return json.dumps([tag, a, rel, b, exc])
     clauses = sorted(json.dumps({k: v for k, v in c.items() if k != "position"}, sort_keys=True) for c in inc)
     return json.dumps([tag, clauses, exc])
 

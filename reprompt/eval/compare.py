@@ -70,6 +70,14 @@ def _policy_name(summary: GenEvalSummary) -> str | None:
     return policy["name"] if policy else None
 
 
+def prompt_scores(run: str | Path) -> tuple[list[str], dict[int, tuple[str, float, tuple]]]:
+    """A scored run's per-prompt scores: (its scorer settings as JSON, {prompt index: (tag, fraction of
+    images correct, the images' seeds)}), for statistics over several runs (:mod:`reprompt.eval.seeds`)."""
+    summary = _load(run, None)
+    scorer = [json.dumps(summary["versions"], sort_keys=True), json.dumps(summary["scorer"], sort_keys=True)]
+    return scorer, {i: (p.tag, p.score, tuple(sorted(p.seeds.items()))) for i, p in _prompts(summary).items()}
+
+
 def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
@@ -287,4 +295,11 @@ def load_comparison(path: str | Path) -> CompareResult:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-__all__ = ["compare_runs", "default_output", "format_comparison", "load_comparison", "write_comparison"]
+__all__ = [
+    "compare_runs",
+    "default_output",
+    "format_comparison",
+    "load_comparison",
+    "prompt_scores",
+    "write_comparison",
+]

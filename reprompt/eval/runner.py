@@ -217,10 +217,9 @@ class Layout(Protocol):
         (resuming is refused if any); None if ``existing`` is no run of this task at all."""
         ...
 
-    def write(
-        self, out: Path, item: Item, rewrite: Rewrite, render: RenderOutput, seeds: list[int], run: RunContext
-    ) -> None:
-        """Save one prompt's images atomically, then its completion record (last)."""
+    def write(self, out: Path, item: Item, rewrite: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        """Save one prompt's images (image ``k`` rendered from ``render.seeds[k]``) atomically, then its
+        completion record (last)."""
         ...
 
 
@@ -293,21 +292,25 @@ def run_info(
 
 
 def run(
-    layout: Layout,
+    layout: Layout | str,
     config: RunConfig,
     *,
     rewriter: Rewriter | Callable[[], Rewriter] | None = None,
     backbone: Backbone | Callable[[], Backbone] | None = None,
 ) -> RunStats:
-    """Generate (or resume) this shard of a benchmark run. ``rewriter``/``backbone`` override the named
-    ones (built, or zero-argument factories); either way models load only when there is work left.
+    """Generate (or resume) this shard of a benchmark run. ``layout`` is the task's layout or a registered
+    task name (``geneval``, ``t2i-compbench``: the layout its ``task.yaml`` names). ``rewriter``/``backbone``
+    override the named ones (built, or zero-argument factories); either way models load only when there is
+    work left.
 
     Holds a lock on (``out``, shard) meanwhile: a second identical command is refused with a message."""
+    from reprompt.eval.registry import get_layout
     from reprompt.utils.lock import folder_lock
 
+    task: Layout = get_layout(layout) if isinstance(layout, str) else layout
     i, n = parse_shard(config.shard)
-    with folder_lock(config.out, f"{layout.lock_name}-shard-{i}-of-{n}", f"{layout.label} shard {i}/{n}"):
-        return _run(layout, config, rewriter, backbone)
+    with folder_lock(config.out, f"{task.lock_name}-shard-{i}-of-{n}", f"{task.label} shard {i}/{n}"):
+        return _run(task, config, rewriter, backbone)
 
 
 def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> RunStats:
@@ -381,7 +384,7 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
                 t1 = time.perf_counter()
                 render = pipe.render(choice.chosen.prompt, seeds)
                 stats.seconds_render += time.perf_counter() - t1
-                layout.write(out, item, choice.chosen, render, seeds, context)
+                layout.write(out, item, choice.chosen, render, context)
                 stats.done_now += 1
                 stats.groups[item.group]["rendered"] += 1
                 bar.update(1)
@@ -392,20 +395,6 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
         logged = {k: v for k, v in dataclasses.asdict(stats).items() if k != "groups"}
         append_jsonl(out / "logs" / f"shard-{shard[0]}-of-{shard[1]}.jsonl", {"finished": now(), **logged})
     return stats
-
-
-def run_task(
-    task: str,
-    config: RunConfig,
-    *,
-    rewriter: Rewriter | Callable[[], Rewriter] | None = None,
-    backbone: Backbone | Callable[[], Backbone] | None = None,
-) -> RunStats:
-    """:func:`run` for a registered task name (``geneval``, ``t2i-compbench``): its layout comes from its
-    ``task.yaml`` (:func:`reprompt.eval.registry.get_layout`)."""
-    from reprompt.eval.registry import get_layout
-
-    return run(get_layout(task), config, rewriter=rewriter, backbone=backbone)
 
 
 def _check_settings(layout: Layout, out: Path, existing: dict[str, Any], config: RunConfig) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.geneval.vocabulary import GENEVAL_COLORS
+from reprompt.geneval.vocabulary import GENEVAL_COLORS, template_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +73,7 @@ class GenEvalOptions:
             raise ValueError(f"GenEvalOptions.max_objects must be >= 1, got {self.max_objects}")
 
     def threshold_for(self, tag: str) -> float:
-        return self.counting_threshold if tag == "counting" else self.threshold
+        return self.counting_threshold if template_of(tag) == "counting" else self.threshold
 
 
 @dataclass

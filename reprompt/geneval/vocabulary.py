@@ -1,4 +1,5 @@
-"""GenEval's vocabulary: the 80 COCO class names, the 10 colors and the 6 task tags.
+"""GenEval's vocabulary: the 80 COCO class names, the 10 colors and the 6 task tags (plus the tags of
+reprompt's inference family, each scored by one of GenEval's six templates).
 
 Embedded as constants (copied from GenEval's ``object_names.txt``, MIT) so package code never reads the
 benchmark folder at run time. ``COCO_CLASSES`` is in detector index order: index ``i`` of a COCO
@@ -35,3 +36,19 @@ GENEVAL_TAGS: tuple[str, ...] = (
     "position",
     "color_attr",
 )
+
+FAMILY_TAGS: dict[str, tuple[str, str]] = {
+    **{t: ("geneval", t) for t in GENEVAL_TAGS},
+    # reprompt's inference family (reprompt.data.inference): the object, count, color or relation is given
+    # by a clue that must be resolved; the metadata is that of the GenEval template on the right
+    "infer_object": ("inference", "two_object"),
+    "infer_count": ("inference", "counting"),
+    "infer_color": ("inference", "colors"),
+    "infer_position": ("inference", "position"),
+}
+"""Every prompt tag -> (its family, the GenEval template its metadata follows and is scored as)."""
+
+
+def template_of(tag: str) -> str:
+    """The GenEval template a tag's metadata is scored as (an unknown tag is its own template)."""
+    return FAMILY_TAGS.get(tag, ("", tag))[1]

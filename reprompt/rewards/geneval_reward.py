@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
-from reprompt.rewards.base import ImageComponent, RewardBatch, Score, log_metric
+from reprompt.rewards.base import ImageComponent, Images, Metadata, RewardBatch, Scenes, Score, log_metric
 from reprompt.rewards.config import build_options
 
 if TYPE_CHECKING:
-    from PIL import Image
-
-    from reprompt.geneval.scene import SceneObject
+    pass
 
 MODES = ("strict", "partial")
 
@@ -95,11 +93,7 @@ class GenEvalReward(ImageComponent):
         return self._scorers[has_scenes]
 
     def score_images(
-        self,
-        originals: list[str],
-        images: list[Image.Image],
-        scenes: list[list[SceneObject] | None],
-        metadata: list[dict[str, Any] | str | None],
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
         metas = [parse_metadata(m) for m in metadata]
         rows = [i for i, m in enumerate(metas) if m is not None]

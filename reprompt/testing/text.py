@@ -40,7 +40,7 @@ QWEN2_5_3B: dict[str, Any] = {
 def qwen2_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
     """Qwen2ForCausalLM wired like Qwen2.5-Instruct for tokenizer ``tok`` (weights from the current RNG,
     on the current default device and dtype)."""
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     sizes = {**QWEN2_TINY, **(sizes or {})}
     sizes.setdefault("vocab_size", _pad_to(len(tok), 64))
@@ -55,17 +55,24 @@ def qwen2_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
         pad_token_id=eot,
     )
     model = Qwen2ForCausalLM(config).eval()
-    model.generation_config = GenerationConfig(
+    model.generation_config = qwen_generation_config(eot, im_end, temperature=0.7, top_p=0.8, top_k=20)
+    return model
+
+
+def qwen_generation_config(eot: int, im_end: int, *, temperature: float, top_p: float, top_k: int) -> Any:
+    """The sampling defaults a Qwen2.5 model card ships (ours ignore them when decoding greedily)."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
         bos_token_id=eot,
         pad_token_id=eot,
         eos_token_id=[im_end, eot],
         do_sample=True,
-        temperature=0.7,
-        top_p=0.8,
-        top_k=20,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
         repetition_penalty=1.05,
     )
-    return model
 
 
 def build_qwen2(folder: Path, seed: int, sizes: dict[str, Any] | None = None) -> None:

@@ -14,6 +14,15 @@ from typing import Any
 from reprompt.geneval.vocabulary import COCO_CLASSES  # one list for the detector and its tiny twin
 from reprompt.testing import text, tokenizers
 
+# The towers of the tiny CLIP and BLIP: 2 layers of width 32 (4 heads); images of 32 px in 8-px patches.
+TINY_TEXT_TOWER = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+}
+TINY_VISION_TOWER = {**TINY_TEXT_TOWER, "image_size": 32, "patch_size": 8}
+
 __all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]
 
 # OpenAI CLIP normalisation, shared by CLIP, BLIP and Qwen2-VL image processors.
@@ -29,24 +38,14 @@ def build_clip(folder: Path, seed: int) -> None:
     tok = tokenizers.clip_tokenizer()
     config = CLIPConfig(
         text_config={
+            **TINY_TEXT_TOWER,
             "vocab_size": len(tok),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
             "max_position_embeddings": 77,
             "bos_token_id": tok.bos_token_id,
             "eos_token_id": tok.eos_token_id,
             "pad_token_id": tok.pad_token_id,
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=TINY_VISION_TOWER,
         projection_dim=32,
     )
     torch.manual_seed(seed)
@@ -119,27 +118,17 @@ def build_blip_vqa(folder: Path, seed: int) -> None:
     tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
     config = BlipConfig(
         text_config={
+            **TINY_TEXT_TOWER,
             "vocab_size": len(tok),
-            "hidden_size": 32,
             "encoder_hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
             "max_position_embeddings": 512,
             "bos_token_id": tok.bos_token_id,
             "eos_token_id": tok.sep_token_id,
             "pad_token_id": tok.pad_token_id,
             "sep_token_id": tok.sep_token_id,
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-            "initializer_range": 0.02,  # BLIP's default 1e-10 would give a constant vision tower
-        },
+        # BLIP's default initializer range, 1e-10, would give a constant vision tower
+        vision_config={**TINY_VISION_TOWER, "initializer_range": 0.02},
         projection_dim=32,
         image_text_hidden_size=32,
     )
@@ -187,7 +176,7 @@ QWEN2_5_VL_3B: dict[str, Any] = {
 def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
     """Qwen2_5_VLForConditionalGeneration for ``tok`` (the Qwen2.5 tokenizer with the vision tokens) at
     ``sizes`` (default :data:`QWEN2_5_VL_TINY`), on the current default device and dtype."""
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
     eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
@@ -216,16 +205,7 @@ def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
         tie_word_embeddings=sizes.get("tie_word_embeddings", False),
     )
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=eot,
-        pad_token_id=eot,
-        eos_token_id=[im_end, eot],
-        do_sample=True,
-        temperature=0.1,
-        top_p=0.001,
-        top_k=1,
-        repetition_penalty=1.05,
-    )
+    model.generation_config = text.qwen_generation_config(eot, im_end, temperature=0.1, top_p=0.001, top_k=1)
     return model
 
 

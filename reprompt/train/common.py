@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -156,11 +157,11 @@ def resolve_spec(cfg: Any, source: Any) -> PromptSpec:
     if cfg.system_prompt is not None:
         data["system"] = cfg.system_prompt
     if cfg.few_shot is not None:
-        data["examples"] = _examples(data["tags"]) if cfg.few_shot else []
+        data["examples"] = worked_examples(data["tags"]) if cfg.few_shot else []
     return PromptSpec(**data)
 
 
-def _examples(tags: str) -> list[tuple[str, str]]:
+def worked_examples(tags: str) -> list[tuple[str, str]]:
     """reprompt's worked example, rewritten in ``tags``."""
     from reprompt.format import get_tag_format, parse_completion, render_completion
 
@@ -305,6 +306,21 @@ def run_lock(cfg: Any) -> Any:
     if not PartialState().is_main_process:
         return contextlib.nullcontext()
     return folder_lock(cfg.output_dir, "train", "this training run's checkpoints")
+
+
+def train_stage(cfg: Any, build_trainer: Any) -> Path:
+    """One training stage under the run lock: ``build_trainer(cfg)`` -> (trainer, spec, record), then
+    :func:`train_and_save`. Shared by SFT and GRPO."""
+    with run_lock(cfg):
+        trainer, spec, record = build_trainer(cfg)
+        return train_and_save(trainer, cfg, spec, record)
+
+
+def stage_main(stage: str, parse: Any, train: Any, argv: Sequence[str] | None = None) -> int:
+    """A stage's ``main``: parse the recipe and flags, train, and say where the policy went."""
+    out = train(parse(argv))
+    print(f"saved the {stage} policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
+    return 0
 
 
 def train_and_save(trainer: Any, cfg: Any, spec: PromptSpec, record: dict[str, Any]) -> Path:

@@ -10,6 +10,7 @@ complete checkpoint after a kill; saves the PromptSpec with every checkpoint and
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from trl import GRPOTrainer, TrlParser
 from reprompt.errors import ConfigError
 from reprompt.rewards.config import RewardConfig
 from reprompt.train.callbacks import MetricsSink, StepTimer
+from reprompt.train.common import stage_main, train_stage
 from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
 
 logger = logging.getLogger(__name__)
@@ -242,20 +244,13 @@ def build_trainer(
     return trainer, spec, record
 
 
-def train(cfg: RepromptGRPOConfig) -> Path:
-    """Train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
-    from reprompt.train.common import run_lock, train_and_save
-
-    with run_lock(cfg):
-        trainer, spec, record = build_trainer(cfg)
-        return train_and_save(trainer, cfg, spec, record)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    out = train(parse(argv))
-    print(f"saved the GRPO policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
-    return 0
+train = functools.partial(train_stage, build_trainer=build_trainer)
+"""``train(cfg)``: train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
+main = functools.partial(stage_main, "GRPO", parse, train)
+"""``main(argv)``: parse the recipe and flags, train, say where the policy went."""
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from reprompt.errors import run_or_exit
+
+    raise SystemExit(run_or_exit(main))

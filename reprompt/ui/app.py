@@ -80,6 +80,27 @@ def _history_rows(turns: list[Turn]) -> list[list[Any]]:
     ]
 
 
+def _model_box(studio: Studio, kind: str, info: str) -> gr.Textbox:
+    """The policy's or the backbone's name (fixed when others can reach the UI)."""
+    name = studio.spec.policy.name if kind == "policy" else studio.spec.backbone.name
+    return gr.Textbox(
+        value=name, label=kind.title(), info=info, interactive=studio.allow_model_change, elem_id=kind
+    )
+
+
+def _gallery(label: str, elem_id: str) -> gr.Gallery:
+    """One column of same-seed images (the original's or the rewrite's)."""
+    return gr.Gallery(
+        label=label,
+        columns=2,
+        format="png",
+        elem_id=elem_id,
+        height="auto",
+        object_fit="contain",
+        preview=False,
+    )
+
+
 def _candidate_choices(turn: Turn) -> list[str]:
     return [f"{c.candidate + 1}: {c.prompt}" for c in turn.candidates]
 
@@ -200,12 +221,10 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0, stage: Stage | 
             )
         with gr.Accordion("Policy and backbone settings", open=False):
             with gr.Row():
-                policy_name = gr.Textbox(
-                    value=studio.spec.policy.name,
-                    label="Policy",
-                    info="none, smollm2-sketch, qwen2.5-3b, a folder, or an OpenAI-compatible URL",
-                    interactive=studio.allow_model_change,
-                    elem_id="policy",
+                policy_name = _model_box(
+                    studio,
+                    "policy",
+                    "none, smollm2-sketch, qwen2.5-3b, a folder, or an OpenAI-compatible URL",
                 )
                 temperature = gr.Number(
                     value=gen.temperature, label="Temperature", info="0 = greedy; candidates > 1 need > 0"
@@ -214,12 +233,10 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0, stage: Stage | 
                 max_new = gr.Number(value=gen.max_new_tokens, precision=0, label="Max new tokens")
                 policy_seed = gr.Number(value=gen.seed, precision=0, label="Sampling seed (empty = random)")
             with gr.Row():
-                backbone_name = gr.Textbox(
-                    value=studio.spec.backbone.name,
-                    label="Backbone",
-                    info="sketch (offline simulator), flux-dev, sd3, sdxl, … or a diffusers folder",
-                    interactive=studio.allow_model_change,
-                    elem_id="backbone",
+                backbone_name = _model_box(
+                    studio,
+                    "backbone",
+                    "sketch (offline simulator), flux-dev, sd3, sdxl, … or a diffusers folder",
                 )
                 width = gr.Number(
                     value=bb.width,
@@ -250,24 +267,8 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0, stage: Stage | 
         message = gr.Markdown(elem_id="message")
         status = gr.Markdown(first, elem_id="status")
         with gr.Row():
-            left = gr.Gallery(
-                label="Original prompt",
-                columns=2,
-                format="png",
-                elem_id="original-images",
-                height="auto",
-                object_fit="contain",
-                preview=False,
-            )
-            right = gr.Gallery(
-                label="Enhanced prompt",
-                columns=2,
-                format="png",
-                elem_id="rewritten-images",
-                height="auto",
-                object_fit="contain",
-                preview=False,
-            )
+            left = _gallery("Original prompt", "original-images")
+            right = _gallery("Enhanced prompt", "rewritten-images")
         downloads = gr.File(
             label="Download: record.json and a zip of images + record",
             file_count="multiple",

@@ -187,14 +187,9 @@ class Studio:
         _check_range("candidates", candidates, 1, MAX_CANDIDATES)
         seed = check_seed(seed, int(num_images), limit=MAX_UI_SEED)
         settings = settings or RenderSettings()
+        decoding = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
         opts = self.options(
-            num_candidates=candidates,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=policy_seed,
-            batch_size=1,
-            guard=guard,
+            num_candidates=candidates, seed=policy_seed, batch_size=1, guard=guard, **decoding
         )
         with self.lock:
             pipe = self.load(policy, backbone, progress)

@@ -32,34 +32,27 @@ def coerce_bool(value: Any, key: str) -> bool:
     raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
+def _number(value: Any, key: str, kind: type, what: str) -> Any:
+    """``value`` as ``kind`` (int or float), also written as text; never a bool."""
+    if not isinstance(value, bool):
+        if isinstance(value, int | float) and (kind is float or float(value).is_integer()):
+            return kind(value)
+        if isinstance(value, str):
+            try:
+                return kind(value.strip())
+            except ValueError:
+                pass
+    raise ConfigError(f"{key} must be {what}, got {value!r}")
+
+
 def coerce_int(value: Any, key: str) -> int:
     """A whole number, also written as text ("3") or as a float with no fraction (3.0)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    return int(_number(value, key, int, "a whole number"))
 
 
 def coerce_float(value: Any, key: str) -> float:
     """A number, also written as text ("0.5", "1e-6")."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"{key} must be a number, got {value!r}")
+    return float(_number(value, key, float, "a number"))
 
 
 def coerce_str(value: Any, key: str) -> str:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,58 +87,41 @@ class Scorers:
     def __init__(self, cfg: EvaluateConfig) -> None:
         self.cfg = cfg
         self.analyzer = nlp.get_analyzer(cfg.nlp)
-        self._blip: metrics.BlipVqaScorer | None = None
-        self._clip: metrics.ClipScorer | None = None
-        self._depth: metrics.DepthEstimator | None = None
-        self._detector: Any = None
 
-    @property
+    @cached_property
     def blip(self) -> metrics.BlipVqaScorer:
-        if self._blip is None:
-            self._blip = metrics.BlipVqaScorer(
-                self.cfg.blip_model,
-                self.cfg.device,
-                batch_size=self.cfg.batch_size,
-                image_size=self.cfg.blip_image_size,
-            )
-        return self._blip
+        c = self.cfg
+        return metrics.BlipVqaScorer(
+            c.blip_model, c.device, batch_size=c.batch_size, image_size=c.blip_image_size
+        )
 
-    @property
+    @cached_property
     def clip(self) -> metrics.ClipScorer:
-        if self._clip is None:
-            self._clip = metrics.ClipScorer(
-                self.cfg.clip_model, self.cfg.device, batch_size=self.cfg.batch_size
-            )
-        return self._clip
+        return metrics.ClipScorer(self.cfg.clip_model, self.cfg.device, batch_size=self.cfg.batch_size)
 
-    @property
+    @cached_property
     def depth(self) -> metrics.DepthEstimator:
-        if self._depth is None:
-            self._depth = metrics.DepthEstimator(
-                self.cfg.depth_model, self.cfg.device, image_size=self.cfg.depth_image_size
-            )
-        return self._depth
+        c = self.cfg
+        return metrics.DepthEstimator(c.depth_model, c.device, image_size=c.depth_image_size)
 
-    @property
+    @cached_property
     def detector(self) -> Any:
-        if self._detector is None:
-            from reprompt.geneval.scorer import ScorerConfig, build_detector
+        from reprompt.geneval.scorer import ScorerConfig, build_detector
 
-            name = self.cfg.detector or "mask2former"
-            mmdet: list[str | None] = [None, None]
-            if name == "mmdet":
-                mmdet = list((self.cfg.detector_model or "").split(","))
-                if len(mmdet) != 2:
-                    raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
-            config = ScorerConfig(
-                detector=name,
-                detector_model=self.cfg.detector_model if name == "mask2former" else None,
-                mmdet_config=mmdet[0],
-                mmdet_checkpoint=mmdet[1],
-                device=self.cfg.device,
-            )
-            self._detector = build_detector(config, name)
-        return self._detector
+        name = self.cfg.detector or "mask2former"
+        mmdet: list[str | None] = [None, None]
+        if name == "mmdet":
+            mmdet = list((self.cfg.detector_model or "").split(","))
+            if len(mmdet) != 2:
+                raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
+        config = ScorerConfig(
+            detector=name,
+            detector_model=self.cfg.detector_model if name == "mask2former" else None,
+            mmdet_config=mmdet[0],
+            mmdet_checkpoint=mmdet[1],
+            device=self.cfg.device,
+        )
+        return build_detector(config, name)
 
     def info(self, metric: str) -> dict[str, Any]:
         out: dict[str, Any] = {"nlp": self.analyzer.name}

@@ -148,15 +148,8 @@ class CompBenchLayout:
                 finished.add(int(rec["prompt_index"]))
         return finished
 
-    def write(
-        self,
-        out: Path,
-        item: Item,
-        rw: Rewrite,
-        render: RenderOutput,
-        seeds: list[int],
-        run: RunContext,
-    ) -> None:
+    def write(self, out: Path, item: Item, rw: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        seeds = render.seeds
         category, index = item.key
         cat_dir = out / category
         k = len(seeds)
@@ -199,4 +192,4 @@ def run_generate(
 
     ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None to
     load them from ``config``; either way they load only when there is work left."""
-    return runner.run_task("t2i-compbench", config, rewriter=rewriter, backbone=backbone).groups
+    return runner.run("t2i-compbench", config, rewriter=rewriter, backbone=backbone).groups

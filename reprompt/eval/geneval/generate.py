@@ -244,15 +244,8 @@ class GenEvalLayout:
             logger.warning("%s: generating prompt %d again", problem, index)
         return not problems
 
-    def write(
-        self,
-        out: Path,
-        item: Item,
-        rw: Rewrite,
-        render: RenderOutput,
-        seeds: list[int],
-        run: RunContext,
-    ) -> None:
+    def write(self, out: Path, item: Item, rw: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        seeds = render.seeds
         info = run.info
         index, scenes = item.key, info["scenes"]
         folder = prompt_dir(out, index)
@@ -299,4 +292,4 @@ def generate_run(
     """Generate (or resume) a GenEval run; ``rewriter``/``backbone`` override the named ones.
 
     Holds a lock on (``out``, shard) meanwhile: a second identical command is refused with a message."""
-    return runner.run_task("geneval", config, rewriter=rewriter, backbone=backbone)
+    return runner.run("geneval", config, rewriter=rewriter, backbone=backbone)

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reprompt.rewards.base import ImageComponent, Score, log_metric
+from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score, log_metric
 from reprompt.rewards.config import build_options
 from reprompt.rewards.vlm_judge.options import VLMJudgeOptions
 from reprompt.rewards.vlm_judge.parsing import to_reward
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ class VLMJudge(ImageComponent):
         """Failed judgements since creation, by reason."""
 
     def score_images(
-        self, originals: list[str], images: list[Image.Image], scenes: list[Any], metadata: list[Any]
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
         results = self.backend.judge(originals, images)
         failed = Counter(reason or "unknown" for score, reason in results if score is None)

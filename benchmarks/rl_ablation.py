@@ -1,0 +1,567 @@
+"""The lab ablation (issue 17): which recipe to run, with training seeds.
+
+Rows, each with and without the reason block: **base** (the untrained SmolLM2, prompted with a short system
+prompt and one worked example), **SFT** (a LoRA adapter on the generic teacher's targets), **GRPO alone**
+(from the base, prompted as the base row), **SFT + GRPO**. The no-reason SFT trains the same teacher targets
+with the reason block removed (matched starts); every GRPO uses the same recipe (configs/grpo/cpu-lab-lora.yaml:
+dr_grpo loss, so the reason block does not halve the prompt's share of the update; no safe harbour for a
+completion that writes no prompt). One extra run compares the loss normalisations on one pair (SFT + GRPO
+with a reason block, seed 0, ``loss_type: grpo``). Every trained row has ``--seeds`` training seeds.
+
+Evaluated on two prompt families, 4 images per prompt (seeds 42-45), sketch + oracle detector, greedy:
+GenEval (``--per-tag`` prompts per tag) and the inference family (benchmarks/data/inference_eval.jsonl:
+clues a literal reader cannot draw). Intervals resample training seeds, then prompts
+(:mod:`reprompt.eval.seeds`). Also: strategy tables, how often a rewrite resolves the clue, example rewrites,
+held-out curves, plots, the SHA-256 of every trained adapter, and the seed-0 adapter of each trained row
+copied to benchmarks/adapters/ (re-evaluable: ``reprompt eval geneval --policy benchmarks/adapters/<row>``).
+
+    OMP_NUM_THREADS=1 nohup python benchmarks/rl_ablation.py --jobs 2 > /tmp/rl_ablation.log 2>&1 &
+
+Resumable: rerun the same command after a kill; finished stages are skipped, training resumes from its
+last checkpoint and evaluation from its last finished prompt. ``--jobs 2`` runs two stages at a time (one
+per core); ``--only STAGE`` runs one (``data``, a training stage such as ``grpo-reason-s1``,
+``eval:<policy>``, ``report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
+
+SFT_RECIPE = "configs/sft/cpu-lab-lora.yaml"
+GRPO_RECIPE = "configs/grpo/cpu-lab-lora.yaml"
+INFERENCE = HERE / "data" / "inference_eval.jsonl"
+FAMILIES = {"geneval": GENEVAL, "inference": INFERENCE}
+REASON_SYSTEM = (
+    "Rewrite the image request for a text-to-image model. First plan in <reason></reason>, then write the "
+    "final prompt in <prompt></prompt>."
+)
+NO_REASON_SYSTEM = (
+    "Rewrite the image request for a text-to-image model. Write the final prompt in <prompt></prompt>."
+)
+VARIANTS = {"reason": ("reason/prompt", REASON_SYSTEM), "noreason": ("prompt", NO_REASON_SYSTEM)}
+ADAPTERS = HERE / "adapters"
+
+
+@dataclass
+class Stage:
+    """One unit of work: a training run (a module and its flags) or an evaluation; ``needs`` must finish first."""
+
+    name: str
+    cmd: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
+    output: Path | None = None
+
+    def done(self, root: Path) -> bool:
+        if self.name.startswith("eval:"):
+            return self.output is not None and all(
+                (self.output / f / "summary.json").exists() for f in FAMILIES
+            )
+        if self.name == "data":
+            return (root / "data" / "sft-noreason.jsonl").exists()
+        return finished(root / self.name)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
+    """Every stage of the ablation in the order to start them: seed 0 of every row first."""
+    py = [sys.executable]
+    data = root / "data"
+    reprompt = [*py, "-m", "reprompt.cli.main"]
+    stages: dict[str, Stage] = {}
+    prompts_cmd = [
+        *reprompt, "data", "prompts", "--out", str(data), "--n-sft", str(args.n_sft), "--n-rl", str(args.n_rl),
+        "--n-heldout", str(args.n_heldout), "--tags", "geneval,inference", "--tag-weights", "single_object=0",
+        "--exclude", str(GENEVAL), "--exclude", str(INFERENCE),
+    ]  # fmt: skip
+    sft_cmds = [
+        [*reprompt, "data", "sft", "--prompts", str(data / "sft_prompts.jsonl"), "--out", str(data / name),
+         "--teacher", "generic", "--out-tags", tags]
+        for name, tags in (("sft.jsonl", "reason/prompt"), ("sft-noreason.jsonl", "prompt"))
+    ]  # fmt: skip
+    stages["data"] = Stage("data", [*py, "-c", _chain([prompts_cmd, *sft_cmds])])
+    sft_extra, grpo_extra = shlex.split(args.sft_args), shlex.split(args.grpo_args)
+    trained: list[str] = []
+    for seed in args.seeds:
+        for v, (tags, system) in VARIANTS.items():
+            sft = f"sft-{v}-s{seed}"
+            sft_data = data / ("sft.jsonl" if v == "reason" else "sft-noreason.jsonl")
+            stages[sft] = Stage(
+                sft,
+                [*py, "-m", "reprompt.train.sft", "--config", SFT_RECIPE, "--policy", args.base_policy,
+                 "--sft_data", str(sft_data), "--tags", tags, "--system_prompt", system,
+                 "--output_dir", str(root / sft), "--seed", str(seed), *sft_extra],
+                ["data"],
+            )  # fmt: skip
+            grpo_common = [
+                "--prompts", str(data / "rl_prompts.jsonl"), "--heldout_prompts", str(data / "heldout_prompts.jsonl"),
+                "--seed", str(seed), *grpo_extra,
+            ]  # fmt: skip
+            grpo = f"grpo-{v}-s{seed}"
+            stages[grpo] = Stage(
+                grpo,
+                [*py, "-m", "reprompt.train.grpo", "--config", GRPO_RECIPE, "--policy", str(root / sft),
+                 "--output_dir", str(root / grpo), *grpo_common],
+                [sft],
+            )  # fmt: skip
+            alone = f"alone-{v}-s{seed}"
+            stages[alone] = Stage(
+                alone,
+                [*py, "-m", "reprompt.train.grpo", "--config", GRPO_RECIPE, "--policy", args.base_policy,
+                 "--tags", tags, "--system_prompt", system, "--few_shot", "true",
+                 "--output_dir", str(root / alone), *grpo_common],
+                ["data"],
+            )  # fmt: skip
+            trained += [sft, grpo, alone]
+        if seed == args.seeds[0]:
+            loss = f"grpo-reason-grpoloss-s{seed}"
+            stages[loss] = Stage(
+                loss,
+                [
+                    *stages[f"grpo-reason-s{seed}"].cmd,
+                    "--loss_type",
+                    "grpo",
+                    "--output_dir",
+                    str(root / loss),
+                ],
+                [f"sft-reason-s{seed}"],
+            )
+            trained.append(loss)
+    # each evaluation right after what it evaluates, so a policy is scored as soon as it exists
+    ordered: dict[str, Stage] = {"data": stages.pop("data")}
+    for policy in ["none", *(f"base-{v}" for v in VARIANTS), *trained]:
+        if policy in stages:
+            ordered[policy] = stages.pop(policy)
+        name = f"eval:{policy}"  # both families in one process: one model load
+        ordered[name] = Stage(
+            name,
+            [*py, str(Path(__file__).resolve()), *_passthrough(args), "--only", name],
+            [policy] if policy in ordered else ["data"],
+            root / "eval" / policy,
+        )
+    stages = ordered
+    return stages
+
+
+def _chain(cmds: list[list[str]]) -> str:
+    """A Python one-liner that runs commands in order and stops at the first failure."""
+    return (
+        "import subprocess, sys\n"
+        f"for c in {cmds!r}:\n"
+        "    r = subprocess.run(c)\n"
+        "    r.returncode and sys.exit(r.returncode)\n"
+    )
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    return [
+        "--root", str(args.root), "--per-tag", str(args.per_tag), "--base-policy", args.base_policy,
+        "--max-new-tokens", str(args.max_new_tokens), "--seeds", ",".join(map(str, args.seeds)),
+    ]  # fmt: skip
+
+
+def schedule(stages: dict[str, Stage], root: Path, jobs: int, timings: Timings) -> None:
+    """Run every unfinished stage, ``jobs`` at a time, each as soon as what it needs has finished."""
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    pending = [s for s in stages.values() if not s.done(root)]
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    while pending or running:
+        for name, (proc, t0) in list(running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del running[name]
+            timings.add(name, time.perf_counter() - t0)
+            if code != 0:
+                raise SystemExit(f"{name} failed ({code}); see {root / 'logs' / _logname(name)}")
+            log(f"done {name} ({time.perf_counter() - t0:.0f} s)")
+        ready = [s for s in pending if all(stages[n].done(root) for n in s.needs if n in stages)]
+        while ready and len(running) < jobs:
+            stage = ready.pop(0)
+            pending.remove(stage)
+            log(f"start {stage.name}: {shlex.join(stage.cmd)[:300]}")
+            with open(root / "logs" / _logname(stage.name), "a") as f:
+                proc = subprocess.Popen(stage.cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+            running[stage.name] = (proc, time.perf_counter())
+        if pending and not ready and not running:
+            raise SystemExit(f"stuck: {[s.name for s in pending]} wait for stages that cannot run")
+        time.sleep(2)
+
+
+def _logname(stage: str) -> str:
+    return stage.replace(":", "_") + ".log"
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def base_rewriter(base: str, variant: str) -> object:
+    """The untrained policy prompted exactly as GRPO alone starts: short system prompt, one worked example."""
+    from reprompt.format import PromptSpec
+    from reprompt.policy import load_policy
+    from reprompt.train.common import worked_examples
+
+    tags, system = VARIANTS[variant]
+    return load_policy(base, prompt_spec=PromptSpec(tags=tags, system=system, examples=worked_examples(tags)))
+
+
+def evaluate(name: str, root: Path, args: argparse.Namespace) -> None:
+    """One policy on both families (its model loaded once)."""
+    policy = name.removeprefix("eval:")
+    if policy == "none":
+        rewriter, path = None, "none"
+    elif policy.startswith("base-"):
+        rewriter, path = base_rewriter(args.base_policy, policy.removeprefix("base-")), policy
+    else:
+        from reprompt.policy import load_policy
+
+        rewriter, path = load_policy(str(root / policy)), str(root / policy)
+    for family, metadata in FAMILIES.items():
+        _, seconds = geneval_run(
+            root / "eval" / policy / family,
+            path,
+            per_tag=args.per_tag,
+            max_new_tokens=args.max_new_tokens,
+            metadata=metadata,
+            rewriter=rewriter,
+        )
+        if seconds is not None:
+            log(f"[{name} {family}] {seconds:.0f} s")
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+# row -> (label, policy stage prefix or fixed policy, variant)
+ROWS = {
+    "none": "no rewrite",
+    "base-reason": "base (untrained), reason",
+    "base-noreason": "base (untrained), no reason",
+    "sft-reason": "SFT, reason",
+    "sft-noreason": "SFT, no reason",
+    "alone-reason": "GRPO alone, reason",
+    "alone-noreason": "GRPO alone, no reason",
+    "grpo-reason": "SFT + GRPO, reason",
+    "grpo-noreason": "SFT + GRPO, no reason",
+}
+# (B, A, paired by seed): B - A
+COMPARISONS = [
+    *((row, "none", False) for row in ROWS if row != "none"),
+    ("grpo-reason", "sft-reason", True),
+    ("grpo-noreason", "sft-noreason", True),
+    ("alone-reason", "base-reason", False),
+    ("alone-noreason", "base-noreason", False),
+    *((f"{stage}-reason", f"{stage}-noreason", False) for stage in ("base", "sft", "alone", "grpo")),
+]
+
+
+def row_runs(row: str, root: Path, family: str, seeds: list[int]) -> list[Path]:
+    if row in ("none", "base-reason", "base-noreason"):
+        runs = [root / "eval" / row / family]
+    else:
+        runs = [root / "eval" / f"{row}-s{s}" / family for s in seeds]
+    return [r for r in runs if (r / "summary.json").exists()]
+
+
+def resolved(rewrite: str, meta: dict) -> bool:
+    """Does a rewrite of an inference prompt name the answer the clue stands for (the object, the count,
+    the color, or a relation word for the right side)?"""
+    from reprompt.backbones.sketch_text import read_prompt
+
+    reading = read_prompt(rewrite)
+    inc = meta["include"]
+    tag = meta["tag"]
+    if tag == "infer_object":
+        return {c["class"] for c in inc} <= {o.cls for o in reading.objects}
+    if tag == "infer_count":
+        return any(o.cls == inc[0]["class"] and o.count == inc[0]["count"] for o in reading.objects)
+    if tag == "infer_color":
+        return any(o.cls == inc[0]["class"] and o.color == inc[0]["color"] for o in reading.objects)
+    rel = inc[1]["position"][0]
+    side = {"left of": ("left",), "right of": ("right",), "above": ("above", "top", "over", "upper"),
+            "below": ("below", "bottom", "under", "beneath", "lower")}[rel]  # fmt: skip
+    text = reading.read_text
+    return any(w in text.split() for w in side)
+
+
+def rewrites(run: Path) -> list[dict]:
+    return [json.loads(m.read_text()) for m in sorted(run.glob("[0-9]*/metadata.jsonl"))]
+
+
+def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
+    from reprompt.data.strategies import strategy_table
+    from reprompt.eval.seeds import compare_seeded, summarize_seeded
+
+    seeds = list(args.seeds)
+    results: dict = {
+        "machine": f"{platform.platform()}, {platform.processor() or 'cpu'}, 2 cores (shared)",
+        "command": "OMP_NUM_THREADS=1 python benchmarks/rl_ablation.py --jobs 2",
+        "seeds": seeds,
+        "per_tag": args.per_tag,
+        "rows": {},
+        "comparisons": {},
+        "loss_pair": {},
+        "strategies": {},
+        "resolved": {},
+        "examples": {},
+        "training": {},
+        "weights_sha256": {},
+        "timings_s": timings.data,
+    }
+    for family in FAMILIES:
+        results["rows"][family] = {
+            row: summarize_seeded(runs) for row in ROWS if (runs := row_runs(row, root, family, seeds))
+        }
+        cmp = {}
+        for b, a, paired in COMPARISONS:
+            runs_a, runs_b = row_runs(a, root, family, seeds), row_runs(b, root, family, seeds)
+            if runs_a and runs_b and (not paired or len(runs_a) == len(runs_b)):
+                cmp[f"{b} vs {a}"] = compare_seeded(runs_a, runs_b, paired=paired)
+        results["comparisons"][family] = cmp
+        s0 = seeds[0]
+        loss_a = root / "eval" / f"grpo-reason-s{s0}" / family
+        loss_b = root / "eval" / f"grpo-reason-grpoloss-s{s0}" / family
+        if (loss_a / "summary.json").exists() and (loss_b / "summary.json").exists():
+            results["loss_pair"][family] = compare_seeded([loss_a], [loss_b], paired=True)
+        strat, res, ex = {}, {}, {}
+        for row in ROWS:
+            runs = row_runs(row, root, family, seeds)
+            if not runs:
+                continue
+            metas = [m for run in runs for m in rewrites(run)]
+            if family == "geneval":
+                table = strategy_table((m.get("rewritten_prompt") or m["prompt"], m) for m in metas)
+                strat[row] = {k: {"used": v["used"], "applicable": v["applicable"]} for k, v in table.items()}
+            else:
+                by_tag: dict[str, list[bool]] = {}
+                for m in metas:
+                    by_tag.setdefault(m["tag"], []).append(
+                        resolved(m.get("rewritten_prompt") or m["prompt"], m)
+                    )
+                res[row] = {t: round(sum(v) / len(v), 3) for t, v in by_tag.items()}
+            first = rewrites(runs[0])
+            ex[row] = [
+                {
+                    "prompt": m["prompt"],
+                    "reasoning": m.get("reasoning", ""),
+                    "rewrite": m.get("rewritten_prompt"),
+                    "fallback": m.get("fallback"),
+                }
+                for m in first[:: max(len(first) // 3, 1)][:3]
+            ]
+        if strat:
+            results["strategies"] = strat
+        if res:
+            results["resolved"] = res
+        results["examples"][family] = ex
+    for stage in sorted(p.name for p in root.iterdir() if p.is_dir() and finished(p)):
+        weights = root / stage / "adapter_model.safetensors"
+        if weights.exists():
+            results["weights_sha256"][stage] = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if stage.startswith(("grpo-", "alone-")):
+            results["training"][stage] = {
+                "train_curve": train_curve(root / stage),
+                "heldout_curve": heldout_curve(root / stage),
+            }
+    results["step_seconds"] = step_split(results["training"])
+    results["adapters"] = copy_adapters(root, seeds[0], args.adapters)
+    results["plots"] = plots(results, Path(args.out).with_suffix(""))
+    return results
+
+
+def step_split(training: dict) -> dict:
+    """Median seconds per GRPO step, and its split, per trained stage (from the logged step timer)."""
+    import statistics
+
+    out = {}
+    for stage, r in training.items():
+        curve = r["train_curve"]
+        keys = (
+            "timing/step_s",
+            "timing/sampling_s",
+            "timing/logprobs_s",
+            "timing/train_s",
+            "timing/reward_s",
+        )
+        out[stage] = {
+            k.removeprefix("timing/"): round(statistics.median(v), 2)
+            for k in keys
+            if (v := [h[k] for h in curve if k in h])
+        }
+    return out
+
+
+def copy_adapters(root: Path, seed: int, dest: Path) -> dict:
+    """The seed-0 adapter of every trained row, with its prompt spec, into ``dest/<row>`` (the base model is
+    named ``smollm2``, as the shipped smollm2-sketch adapter does, so the folder loads anywhere)."""
+    copied = {}
+    for row in ROWS:
+        src = root / f"{row}-s{seed}"
+        if not (src / "adapter_model.safetensors").exists():
+            continue
+        out = dest / row
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("adapter_model.safetensors", "reprompt_format.json"):
+            shutil.copyfile(src / name, out / name)
+        config = json.loads((src / "adapter_config.json").read_text())
+        config["base_model_name_or_path"] = "smollm2"
+        (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        copied[row] = {
+            "from": f"{root.name}/{src.name}",
+            "sha256": hashlib.sha256((out / "adapter_model.safetensors").read_bytes()).hexdigest(),
+        }
+    return copied
+
+
+def plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    families = [f for f in FAMILIES if results["rows"].get(f)]
+    if families:
+        fig, axes = plt.subplots(1, len(families), figsize=(7 * len(families), 4.2), squeeze=False)
+        for ax, family in zip(axes[0], families, strict=True):
+            rows = results["rows"][family]
+            names = list(rows)
+            vals = [rows[r]["overall"]["score"] for r in names]
+            err = [
+                [v - rows[r]["overall"]["ci_low"] for r, v in zip(names, vals, strict=True)],
+                [rows[r]["overall"]["ci_high"] - v for r, v in zip(names, vals, strict=True)],
+            ]
+            colors = ["#888" if "noreason" in r or r == "none" else "#2a6" for r in names]
+            ax.bar(range(len(names)), vals, yerr=err, color=colors, capsize=3)
+            for i, r in enumerate(names):
+                for v in rows[r]["per_seed"]:
+                    ax.plot(i, v, "k.", ms=4)
+            ax.set_xticks(range(len(names)), [ROWS[r] for r in names], rotation=35, ha="right", fontsize=8)
+            ax.set_ylim(0, 1)
+            ax.set_title(
+                f"{family}: overall (mean over seeds; 95% CI over seeds, then prompts; dots: seeds)",
+                fontsize=9,
+            )
+        fig.tight_layout()
+        fig.savefig(out / "rows.png", dpi=110)
+        plt.close(fig)
+        written.append("rows.png")
+    training = results["training"]
+    if training:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+        for stage, r in sorted(training.items()):
+            style = "-" if "noreason" not in stage else "--"
+            hc = r["heldout_curve"]
+            axes[0].plot(
+                [h["step"] for h in hc],
+                [h.get("heldout/geneval", float("nan")) for h in hc],
+                style,
+                marker="o",
+                ms=3,
+                label=stage,
+            )
+            c = [h for h in r["train_curve"] if "reward/geneval/mean" in h]
+            axes[1].plot(
+                [h["step"] for h in c], [h["reward/geneval/mean"] for h in c], style, lw=0.8, label=stage
+            )
+        axes[0].set_title("held-out strict GenEval (greedy; both families' prompts)")
+        axes[1].set_title("training reward: GenEval partial credit of the rendered completions")
+        for ax in axes:
+            ax.set_xlabel("optimizer step")
+            ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        fig.savefig(out / "training_curves.png", dpi=110)
+        plt.close(fig)
+        written.append("training_curves.png")
+    return written
+
+
+def table(results: dict) -> str:
+    lines = []
+    for family, rows in results["rows"].items():
+        cmp = results["comparisons"][family]
+        lines += [
+            f"### {family}",
+            "",
+            "| row | overall [95% CI] | per seed | vs no rewrite |",
+            "|---|---|---|---|",
+        ]
+        for row, s in rows.items():
+            o = s["overall"]
+            vs = cmp.get(f"{row} vs none", {}).get("overall")
+            lines.append(
+                f"| {ROWS[row]} | {o['score']:.3f} [{o['ci_low']:.3f}, {o['ci_high']:.3f}] | "
+                f"{', '.join(f'{v:.3f}' for v in s['per_seed'])} | "
+                + (f"{vs['diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}]" if vs else "")
+                + " |"
+            )
+        lines.append("")
+        for key, c in cmp.items():
+            if not key.endswith("vs none"):
+                o = c["overall"]
+                lines.append(f"- {key}: {o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default="runs/lab")
+    p.add_argument("--seeds", default="0,1,2", help="training seeds of every trained row")
+    p.add_argument("--per-tag", type=int, default=30, help="prompts per tag in each family's evaluation")
+    p.add_argument("--n-sft", type=int, default=480)
+    p.add_argument("--n-rl", type=int, default=240)
+    p.add_argument("--n-heldout", type=int, default=36)
+    p.add_argument("--jobs", type=int, default=2, help="stages at a time (one core each)")
+    p.add_argument("--only", default=None, help="one stage: data, a training stage, eval:<policy>, report")
+    p.add_argument("--sft-args", default="", help="extra overrides for the SFT stages (tiny runs)")
+    p.add_argument("--grpo-args", default="", help="extra overrides for the GRPO stages (tiny runs)")
+    p.add_argument("--base-policy", default="smollm2", help="the untrained policy")
+    p.add_argument("--max-new-tokens", type=int, default=160, help="rewrite budget at evaluation")
+    p.add_argument("--adapters", default=str(ADAPTERS), help="where the seed-0 adapters are copied")
+    p.add_argument("--out", default=str(HERE / "results" / "rl_ablation.json"))
+    args = p.parse_args()
+    args.seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    root = (REPO / args.root).resolve() if not Path(args.root).is_absolute() else Path(args.root)
+    args.root = root
+    args.adapters = Path(args.adapters)
+    timings = Timings(root / "timings.json")
+    stages = plan(args, root)
+
+    if args.only and args.only.startswith("eval:"):
+        evaluate(args.only, root, args)
+        return 0
+    if args.only and args.only != "report":
+        stage = stages[args.only]
+        if not stage.done(root):
+            subprocess.run(stage.cmd, cwd=REPO, check=True)
+        return 0
+    if args.only is None:
+        schedule(stages, root, args.jobs, timings)
+    results = report(root, args, timings)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""benchmarks/rl_ablation.py end to end on a tiny policy: data for both families, both SFT variants, GRPO
+from SFT, GRPO alone and the loss pair, two training seeds, every evaluation on both families (two stages at a
+time), the seeded statistics, strategy and resolution tables, adapters and plots; then a rerun does nothing.
+Seconds of training each; the real run is the same command with SmolLM2 (RESULTS.md §8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_module(monkeypatch):
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # the script imports its sibling training_runs
+    spec = importlib.util.spec_from_file_location("rl_ablation", REPO / "benchmarks" / "rl_ablation.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "rl_ablation", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
+    tiny_model, shared_benchmarks: Path, tmp_path: Path
+):
+    out = tmp_path / "results" / "rl_ablation.json"
+    grpo_args = (
+        "--max_steps 1 --per_device_train_batch_size 4 --max_completion_length 12 --heldout_max 2 "
+        "--heldout_batch_size 2 --save_strategy no --logging_steps 1 --bf16 false"
+    )
+    sft_args = "--max_steps 1 --save_strategy no --max_length 256 --logging_steps 1 --bf16 false"
+    cmd = [
+        sys.executable, str(REPO / "benchmarks" / "rl_ablation.py"), "--root", str(tmp_path / "run"),
+        "--base-policy", str(tiny_model("tiny-qwen2")), "--seeds", "0,1", "--per-tag", "1", "--n-sft", "9",
+        "--n-rl", "9", "--n-heldout", "9", "--max-new-tokens", "12", "--grpo-args", grpo_args,
+        "--sft-args", sft_args, "--adapters", str(tmp_path / "adapters"), "--out", str(out), "--jobs", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for family in ("geneval", "inference"):
+        rows = results["rows"][family]
+        assert set(rows) == {
+            "none", "base-reason", "base-noreason", "sft-reason", "sft-noreason", "alone-reason",
+            "alone-noreason", "grpo-reason", "grpo-noreason",
+        }  # fmt: skip
+        assert len(rows["grpo-reason"]["per_seed"]) == 2 and len(rows["none"]["per_seed"]) == 1
+        c = results["comparisons"][family]["grpo-reason vs sft-reason"]
+        assert c["paired_seeds"] and c["overall"]["ci_low"] <= c["overall"]["diff"] <= c["overall"]["ci_high"]
+        assert "grpo-reason vs grpo-noreason" in results["comparisons"][family]
+        assert results["loss_pair"][family]["n_prompts"] == (6 if family == "geneval" else 4)
+    assert set(results["resolved"]["sft-reason"]) == {
+        "infer_object",
+        "infer_count",
+        "infer_color",
+        "infer_position",
+    }
+    assert "exact_counts" in results["strategies"]["sft-reason"]
+    assert len(results["weights_sha256"]) == 2 * 6 + 1  # 2 seeds x 6 trained rows, plus the loss pair
+    adapters = tmp_path / "adapters"
+    assert sorted(p.name for p in adapters.iterdir()) == sorted(
+        ["sft-reason", "sft-noreason", "alone-reason", "alone-noreason", "grpo-reason", "grpo-noreason"]
+    )
+    config = json.loads((adapters / "grpo-reason" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "smollm2"
+    assert (out.with_suffix("") / "rows.png").exists() and (
+        out.with_suffix("") / "training_curves.png"
+    ).exists()
+    again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "start " not in again.stdout, again.stdout[-2000:]
+    assert json.loads(out.read_text())["rows"] == results["rows"]
+
+
+def test_resolved_reads_whether_a_rewrite_names_the_answer(monkeypatch):
+    module = _load_module(monkeypatch)
+    count = {
+        "tag": "infer_count",
+        "include": [{"class": "cup", "count": 3}],
+        "exclude": [{"class": "cup", "count": 4}],
+    }
+    assert module.resolved("A photo of exactly three cups on a table.", count)
+    assert not module.resolved("A photo of as many cups as a tricycle has wheels.", count)
+    pos = {"tag": "infer_position", "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}]}  # fmt: skip
+    assert module.resolved("A dog on the left side of the image and a cup on the right.", pos)
+    assert not module.resolved("A dog on the port side of a cup.", pos)
