@@ -38,7 +38,15 @@ def enhance(client: Client, prompt: str, seed=0, images: int = 1, candidates: in
     )  # fmt: skip
 
 
-OUT = {"reasoning": 0, "original": 1, "enhanced": 2, "status": 3, "downloads": 6, "history": 7, "message": 9}  # State outputs are not returned
+OUT = {
+    "reasoning": 0,
+    "original": 1,
+    "enhanced": 2,
+    "status": 3,
+    "downloads": 6,
+    "history": 7,
+    "message": 9,
+}  # State outputs are not returned
 
 
 @pytest.fixture()
