@@ -479,6 +479,9 @@ def launch(
     except BaseException:
         stage.close()
         raise
+    import atexit
+
+    atexit.register(stage.close)  # the copies go with the process (block=False callers close the app only)
     url = public_url(host, port)
     print(
         f"reprompt ui on {url} (policy {public_name(spec.policy.name)}, backbone "
