@@ -72,16 +72,15 @@ def open_webui_generate(
 
 @pytest.fixture(scope="module")
 def server(tiny_model):
-    import os
-
-    os.environ["REPROMPT_OPEN_WEBUI_TEST_TOKEN"] = TOKEN
     policy = load_policy(str(tiny_model("tiny-qwen2")))
-    app = create_app(
-        policy,
-        load_backbone("sketch", width=64, height=64),
-        token_env="REPROMPT_OPEN_WEBUI_TEST_TOKEN",
-        options=GenerationOptions(max_new_tokens=4),
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REPROMPT_OPEN_WEBUI_TEST_TOKEN", TOKEN)
+        app = create_app(
+            policy,
+            load_backbone("sketch", width=64, height=64),
+            token_env="REPROMPT_OPEN_WEBUI_TEST_TOKEN",
+            options=GenerationOptions(max_new_tokens=4),
+        )
     with BackgroundServer(app) as srv:
         yield srv
 
