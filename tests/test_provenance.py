@@ -142,8 +142,7 @@ def test_geneval_images_carry_provenance(tmp_path: Path, shared_benchmarks: Path
 
 def test_compbench_images_carry_provenance(tmp_path: Path, shared_benchmarks: Path):
     from reprompt.backbones import load_backbone
-    from reprompt.eval.compbench import CompBenchRunConfig
-    from reprompt.eval.compbench.generate import run_generate
+    from reprompt.eval.compbench.generate import CompBenchRunConfig, run_generate
 
     data = tmp_path / "data"
     shutil.copytree(shared_benchmarks / "t2i-compbench", data)
