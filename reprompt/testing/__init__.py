@@ -27,7 +27,7 @@ from reprompt.testing import diffusion, text, vision
 __all__ = ["MARKER", "TINY_MODELS", "ZOO_VERSION", "build_tiny", "default_cache_dir", "list_tiny"]
 
 # Bump when any builder changes what it writes: cached folders with another version are rebuilt.
-ZOO_VERSION = 1
+ZOO_VERSION = 2
 MARKER = "reprompt_tiny.json"
 
 TINY_MODELS: dict[str, Callable[[Path, int], None]] = {

@@ -59,8 +59,11 @@ def qwen2_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
     return model
 
 
-def qwen_generation_config(eot: int, im_end: int, *, temperature: float, top_p: float, top_k: int) -> Any:
-    """The sampling defaults a Qwen2.5 model card ships (ours ignore them when decoding greedily)."""
+def qwen_generation_config(
+    eot: int, im_end: int, *, temperature: float, top_p: float, top_k: int, repetition_penalty: float = 1.05
+) -> Any:
+    """The sampling defaults a Qwen model ships (ours ignore them when decoding greedily). Qwen2/2.5 ship a
+    repetition penalty of 1.05, Qwen3-VL-Instruct 1.0; the penalty changes even a greedy step's scores."""
     from transformers import GenerationConfig
 
     return GenerationConfig(
@@ -71,7 +74,7 @@ def qwen_generation_config(eot: int, im_end: int, *, temperature: float, top_p: 
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
-        repetition_penalty=1.05,
+        repetition_penalty=repetition_penalty,
     )
 
 

@@ -311,7 +311,10 @@ def build_qwen3_vl(folder: Path, seed: int) -> None:
         tie_word_embeddings=False,
     )
     model = Qwen3VLForConditionalGeneration(config).eval()
-    model.generation_config = text.qwen_generation_config(eot, im_end, temperature=0.7, top_p=0.8, top_k=20)
+    # Qwen3-VL-Instruct's shipped config: no repetition penalty (GenEval 2's official generate() reads it)
+    model.generation_config = text.qwen_generation_config(
+        eot, im_end, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0
+    )
     pixels = sizes["pixels"]
     patches = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}
     half = [0.5, 0.5, 0.5]  # Qwen3-VL normalises with mean = std = 0.5
