@@ -94,7 +94,7 @@ def main() -> int:
     rows = {name: run(name, args, root) for name in names}
     result = {
         "machine": f"{platform.platform()}, {platform.processor() or 'cpu'}, one thread per run",
-        "command": f"OMP_NUM_THREADS=1 python benchmarks/cpu_grpo_step.py --policy {args.policy} --steps {args.steps}",
+        "command": "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/cpu_grpo_step.py", *sys.argv[1:]]),
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -119,7 +121,7 @@ def main() -> int:
         rules[rule] = analyse(reward.score(originals, completions, metadata), groups)
     out = {
         "machine": f"{platform.platform()}, {platform.processor() or 'cpu'}",
-        "command": f"OMP_NUM_THREADS=1 python benchmarks/fallback_rules.py --prompts {args.prompts}",
+        "command": "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/fallback_rules.py", *sys.argv[1:]]),
         "policy": args.policy,
         "prompts": len(records),
         "g": args.g,

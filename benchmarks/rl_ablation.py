@@ -387,9 +387,42 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
                 "heldout_curve": heldout_curve(root / stage),
             }
     results["step_seconds"] = step_split(results["training"])
+    results["prompt_token_share"] = prompt_token_share(root / "data" / "sft.jsonl", args.base_policy)
     results["adapters"] = copy_adapters(root, seeds[0], args.adapters)
     results["plots"] = plots(results, Path(args.out).with_suffix(""))
     return results
+
+
+def prompt_token_share(sft_data: Path, policy: str) -> dict:
+    """How much of a reason-block SFT target is its prompt block, in the policy's tokens: the share of the
+    update ``loss_type: grpo`` (a per-completion token mean) leaves to the prompt."""
+    import re
+    import statistics
+
+    from transformers import AutoTokenizer
+
+    from reprompt.policy import resolve_policy_source
+
+    if not sft_data.exists():
+        return {}
+    tok = AutoTokenizer.from_pretrained(resolve_policy_source(policy).model, trust_remote_code=False)
+    shares, lengths = [], []
+    for line in sft_data.read_text().splitlines():
+        text = json.loads(line)["completion"]
+        block = re.search(r"<prompt>.*?</prompt>", text, re.S)
+        if block is None:
+            continue
+        n = len(tok(text)["input_ids"])
+        shares.append(len(tok(block.group(0))["input_ids"]) / n)
+        lengths.append(n)
+    if not shares:
+        return {}
+    return {
+        "targets": len(shares),
+        "mean": round(statistics.mean(shares), 3),
+        "median": round(statistics.median(shares), 3),
+        "mean_tokens": round(statistics.mean(lengths), 1),
+    }
 
 
 def step_split(training: dict) -> dict:

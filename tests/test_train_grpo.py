@@ -441,6 +441,11 @@ def test_grpo_recipes_parse_and_validate(
         )
         assert got == (4, 2e-6, 0.04, 0.2, 0.9, 3, 256, 8, 2, 1000)
         assert cfg.rewards.backbone == "flux-dev"
+        # ours, with their reasons in the recipe (issue 17): the prompt's share not diluted by the reason block,
+        # the reward's std floor on every image component and not undone by TRL's group scaling
+        assert (cfg.loss_type, cfg.scale_rewards, cfg.num_iterations) == ("dr_grpo", "batch", 1)
+        assert cfg.lr_scheduler_type == "cosine"
+        assert set(cfg.rewards.std_floor) == {"imagereward", "vlm_judge"}
 
 
 @pytest.mark.parametrize("name", ["1gpu.yaml", "8gpu-zero2.yaml"])
