@@ -1,6 +1,7 @@
 """A real local HTTP server speaking the OpenAI chat-completions protocol, for tests.
 
-Its behaviour is scripted per test: answer with fixed text, fail N times with an HTTP status first,
+Its behaviour is scripted per test: answer with fixed text (or fixed message fields, e.g. a ``reasoning``
+field next to the content, as vLLM's reasoning parsers answer), fail N times with an HTTP status first,
 or answer slowly. It binds to 127.0.0.1 on a free port and runs in a background thread.
 """
 
@@ -11,6 +12,11 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _message(reply: str | dict) -> dict:
+    """A choice's message fields: a text is its content; a dict gives the fields themselves."""
+    return dict(reply) if isinstance(reply, dict) else {"content": reply}
 
 
 class FakeOpenAI:
@@ -61,7 +67,7 @@ class FakeOpenAI:
                 texts = reply if isinstance(reply, list) else [reply] * n  # a list: one text per choice
                 data = {
                     "choices": [
-                        {"index": i, "message": {"role": "assistant", "content": t}}
+                        {"index": i, "message": {"role": "assistant", **_message(t)}}
                         for i, t in enumerate(texts)
                     ],
                     "usage": {"completion_tokens": 7 * n},

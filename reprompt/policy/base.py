@@ -10,7 +10,7 @@ from typing import Any
 
 from reprompt.backbones.base import TokenCount
 from reprompt.errors import RepromptError
-from reprompt.format import PromptSpec, TagFormat, parse_completion
+from reprompt.format import ParsedCompletion, PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
 from reprompt.utils.dtypes import DTYPE_NAMES
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
@@ -148,6 +148,19 @@ def check_prompt(prompt: str) -> str:
 TokenCounter = Callable[[str], TokenCount]
 
 
+class ParsedText(str):
+    """A completion text that arrives already parsed: a server that parsed it (``reprompt serve`` says
+    what it made of each completion, after its own intent guard) is taken at its word instead of having
+    the text parsed again. Still a ``str``, so every ``generate`` contract holds."""
+
+    parsed: ParsedCompletion
+
+    def __new__(cls, text: str, parsed: ParsedCompletion) -> ParsedText:
+        obj = super().__new__(cls, text)
+        obj.parsed = parsed
+        return obj
+
+
 def resolve_options(options: GenerationOptions | None, overrides: dict[str, Any]) -> GenerationOptions:
     """``options`` (default: greedy) with ``overrides`` (field names of :class:`GenerationOptions`) on top."""
     if options is None:
@@ -267,12 +280,15 @@ class Rewriter(ABC):
     def _make(
         self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
     ) -> Rewrite:
-        parsed = parse_completion(text, prompt, self.fmt)
+        if isinstance(text, ParsedText):
+            parsed = text.parsed
+        else:
+            parsed = parse_completion(text, prompt, self.fmt)
         rw = Rewrite(
             original=prompt,
             prompt=parsed.prompt,
             reasoning=parsed.reasoning,
-            completion=text,
+            completion=str(text),
             format_ok=parsed.format_ok,
             fallback=parsed.fallback,
             recovered=parsed.recovered,

@@ -1,10 +1,12 @@
 """The rewriter as an OpenAI-compatible chat model: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 The last user message is the prompt to enhance. Each choice's ``content`` is the enhanced prompt (the
-original on fallback, so a client always gets something it can render), and ``reasoning_content``
-holds the reasoning, the field vLLM and other servers use for reasoning models. A ``reprompt`` block
-adds what an image pipeline needs to know: whether the completion was well-formed, whether it fell
-back, its length in the backbone's text-encoder tokens and whether that encoder truncates it.
+original on fallback, so a client always gets something it can render), and the reasoning comes in both
+``reasoning`` (vLLM's name for it today) and ``reasoning_content`` (its former name, which other servers
+and clients still use). A ``reprompt`` block adds what an image pipeline needs to know: whether the
+completion was well-formed, whether it fell back and why, the raw completion, its length in the
+backbone's text-encoder tokens and whether that encoder truncates it. ``--policy openai`` reads that
+block (``reprompt.policy.chat_reply``), so one ``reprompt serve`` can be another one's policy.
 
 System messages and earlier turns are ignored: the policy is always prompted exactly as it was trained.
 ``stream: true`` is served as Server-Sent Events in OpenAI's chunk format; the chunks come once the
@@ -115,6 +117,7 @@ def _details(rw: Rewrite) -> dict[str, Any]:
         "prompt_tokens": rw.prompt_tokens,
         "token_limit": rw.token_limit,
         "truncated": rw.truncated,
+        "completion": rw.completion,
     }
 
 
@@ -131,7 +134,12 @@ def chat_reply(
         "choices": [
             {
                 "index": k,
-                "message": {"role": "assistant", "content": rw.prompt, "reasoning_content": rw.reasoning},
+                "message": {
+                    "role": "assistant",
+                    "content": rw.prompt,
+                    "reasoning": rw.reasoning,
+                    "reasoning_content": rw.reasoning,
+                },
                 "logprobs": None,
                 "finish_reason": _finish_reason(rw, options),
             }
@@ -159,8 +167,8 @@ def stream_events(reply: dict[str, Any], include_usage: bool) -> Iterator[str]:
     for choice in reply["choices"]:
         k, message = choice["index"], choice["message"]
         yield event([{"index": k, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        if message["reasoning_content"]:
-            delta = {"reasoning_content": message["reasoning_content"]}
+        if message["reasoning"]:
+            delta = {"reasoning": message["reasoning"], "reasoning_content": message["reasoning"]}
             yield event([{"index": k, "delta": delta, "finish_reason": None}])
         yield event([{"index": k, "delta": {"content": message["content"]}, "finish_reason": None}])
         yield event([{"index": k, "delta": {}, "finish_reason": choice["finish_reason"]}])
