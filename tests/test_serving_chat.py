@@ -41,7 +41,10 @@ def server(policy, backbone):
 
 
 def sdk(server, **kw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, **kw)
+    """The official client, parsing every reply strictly with the SDK's types."""
+    return openai.OpenAI(
+        base_url=server.url + "/v1", api_key="unused", max_retries=0, _strict_response_validation=True, **kw
+    )
 
 
 def test_models_and_a_chat_completion(server, policy, backbone):
