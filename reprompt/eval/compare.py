@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from reprompt.errors import RepromptError
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.utils.io import read_json
 
 RESAMPLES = 10_000
 """Bootstrap resamples behind every interval (compare, report): enough for stable 95% bounds."""
@@ -286,7 +287,7 @@ def default_output(run_a: str | Path, run_b: str | Path) -> Path:
 
 
 def load_comparison(path: str | Path) -> CompareResult:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return read_json(path, "run `reprompt eval compare` again to rewrite it")
 
 
 __all__ = [

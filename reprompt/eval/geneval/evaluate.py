@@ -29,7 +29,7 @@ from reprompt.eval.geneval.generate import (
     sample_files,
 )
 from reprompt.geneval.scorer import ScorerConfig, build_scorer
-from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import GenEvalSummary, ImageResult, SampleRecord, ScorerInfo
@@ -143,7 +143,9 @@ def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
     if force:
         results_path.unlink(missing_ok=True)
     elif scoring_path.exists() and results_path.exists():
-        old = json.loads(scoring_path.read_text(encoding="utf-8"))
+        old = read_json(scoring_path, "pass --force to rescore everything, or --out another folder")
+        if not isinstance(old, dict):
+            raise RepromptError(f"{scoring_path} is not a scorer record: pass --force to rescore everything")
         if old != info:
             changed = [k for k in info if old.get(k) != info[k]]  # type: ignore[literal-required]
             raise RepromptError(
@@ -243,7 +245,7 @@ def read_results(run_dir: str | Path, results: str | Path | None = None) -> tupl
         raise RepromptError(
             f"{summary_path} does not exist: score the run first (reprompt eval geneval-score {run_dir})"
         )
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json(summary_path, f"score the run again (reprompt eval geneval-score {run_dir})")
     return summary, read_jsonl(folder / RESULTS_FILE)
 
 
