@@ -6,6 +6,9 @@ Anything a user can cause (bad prompt, missing model, bad config, remote service
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class RepromptError(Exception):
     """An error the user can fix; its message says how."""
@@ -34,3 +37,13 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def run_or_exit(main: Callable[[], int], prog: str = "reprompt") -> int:
+    """Run a module's ``main`` (``python -m reprompt.train.grpo``, as ``accelerate launch -m`` does) and turn a
+    :class:`RepromptError` into the CLI's one line on stderr and exit code 2 instead of a traceback."""
+    try:
+        return main()
+    except RepromptError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2

@@ -241,3 +241,33 @@ def test_the_heldout_guard_measures_what_a_user_gets(tmp_path):
     assert callback.scorer.fallback_score == "render_original"
     cfg.heldout_rewards = None
     assert build_heldout(cfg, scorer, PromptSpec(), MetricsSink()).scorer.fallback_score == "render_original"
+
+
+def test_fallback_rules_benchmark_measures_the_harbour(monkeypatch, tiny_model, tmp_path, capsys):
+    """benchmarks/fallback_rules.py: on the issue's example the harbour shows under render_original (each
+    fallback outscores both rewrites) and is gone under group_worst; the script runs end to end."""
+    import importlib.util
+    import sys
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("fallback_rules", REPO / "benchmarks" / "fallback_rules.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fallback_rules", module)
+    spec.loader.exec_module(module)
+    meta = {**THREE_CUPS, "prompt": "a photo of three cups"}
+    found = {}
+    for rule in module.RULES:
+        reward = CompositeReward.from_config(RewardConfig.from_dict(module.reward_config(rule)))
+        result = reward.score(["a photo of three cups"] * 4, ISSUE_COMPLETIONS, [meta] * 4)
+        found[rule] = module.analyse(result, [0, 0, 0, 0])
+    assert found["render_original"]["fallback_outscores_parsed_pairs"] == "4/4"
+    assert found["render_original"]["parsed_with_negative_advantage"] == 1.0
+    assert found["group_worst"]["fallback_outscores_parsed_pairs"] == "0/4"
+    assert found["group_worst"]["parsed_with_negative_advantage"] == 0.0
+    assert found["group_worst"]["render_calls"] < found["render_original"]["render_calls"]
+    out = tmp_path / "rules.json"
+    argv = ["fallback_rules.py", "--policy", str(tiny_model("tiny-qwen2")), "--prompts", "2", "--g", "2"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--max-new-tokens", "8", "--out", str(out)])
+    assert module.main() == 0
+    data = json.loads(out.read_text())
+    assert set(data["rules"]) == set(module.RULES) and data["prompts"] == 2

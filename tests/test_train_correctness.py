@@ -5,6 +5,7 @@ are valid starting points, and one policy-name resolver serves inference and tra
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,24 @@ def test_a_fresh_start_does_not_keep_held_out_lines_of_a_run_killed_before_its_f
     grpo.train(cfg)
     steps = [json.loads(line)["step"] for line in (out / "heldout.jsonl").read_text().splitlines()]
     assert steps == [0, 1]
+
+
+@pytest.mark.parametrize("module", ["reprompt.train.sft", "reprompt.train.grpo"])
+def test_training_modules_report_user_errors_without_a_traceback(module, tmp_path):
+    """`accelerate launch -m reprompt.train.grpo --config ...` (the README's multi-GPU command) runs the module
+    itself, not the CLI: a bad recipe must still end in one line and exit 2, not a traceback."""
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "missing.jsonl")
+    flag = "--sft_data" if module.endswith("sft") else "--prompts"
+    proc = subprocess.run(
+        [sys.executable, "-m", module, flag, missing, "--output_dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "reprompt: error:" in proc.stderr and "missing.jsonl" in proc.stderr

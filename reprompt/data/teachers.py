@@ -417,7 +417,10 @@ def _objects(
 
 
 class GenericTeacher:
-    """A general-purpose LLM teacher, written out: blind to the simulator, its rules and any reward.
+    """A general-purpose LLM teacher, written out. It reads no simulator, rule or reward (it imports none of
+    them), but it is not a blind teacher: its helpful strategies are the very cues the ``sketch`` simulator
+    rewards, written at chosen rates. A known-answer test: it tells whether RL finds which of the
+    teacher's habits pay, not how a teacher that knows nothing of the renderer would do.
 
     It reads what any LLM understands of the prompt (the GenEval metadata: objects, counts, colors,
     relation) and writes a short plan in <reason>, then an enriched prompt: varied openers, optional

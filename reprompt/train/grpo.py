@@ -279,4 +279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from reprompt.errors import run_or_exit
+
+    raise SystemExit(run_or_exit(main))
