@@ -201,7 +201,8 @@ def test_a_full_queue_is_429_and_a_gone_client_is_skipped(policy, backbone):
 
         def gives_up():
             with pytest.raises(httpx.ReadTimeout):
-                httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=httpx.Timeout(20, read=0.5))
+                # long enough that the SDK's request below meets it still waiting, even on a loaded machine
+                httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=httpx.Timeout(20, read=3.0))
 
         waiting = threading.Thread(target=gives_up)
         waiting.start()
