@@ -71,7 +71,8 @@ class OpenAIRewriter(Rewriter):
         results = []
         for conv in messages:
             reply = self._create(conv, options)
-            data = reply.model_dump() if hasattr(reply, "model_dump") else None
+            # a reply that does not fit the SDK's types (choices not a list) is refused below, without a warning
+            data = reply.model_dump(warnings=False) if hasattr(reply, "model_dump") else None
             if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
                 raise RemoteServiceError(f"{self.base_url} sent a reply that is not a chat completion")
             texts = choice_completions(data, self.fmt)
