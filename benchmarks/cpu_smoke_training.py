@@ -5,7 +5,7 @@ Stages (each resumable: rerun the same command after a kill and finished stages 
 resumes from its last checkpoint, evaluation from its last finished prompt):
 
 1. data: GenEval-style prompts (none of GenEval's test prompts) and grounded-teacher SFT targets;
-2. SFT (configs/cpu-smollm2-sketch-sft.yaml), then GRPO from it (configs/cpu-smollm2-sketch-grpo.yaml):
+2. SFT (configs/sft/cpu-smollm2-sketch.yaml), then GRPO from it (configs/grpo/cpu-smollm2-sketch.yaml):
    the main SFT+GRPO run;
 3. the reasoning ablation: the same SFT+GRPO with the reason block removed (``PromptSpec(tags="prompt")``);
 4. GRPO alone, from the untrained model (prompted as `load_policy('smollm2')` prompts it);
@@ -35,8 +35,8 @@ from pathlib import Path
 
 from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
 
-SFT_RECIPE = "configs/cpu-smollm2-sketch-sft.yaml"
-GRPO_RECIPE = "configs/cpu-smollm2-sketch-grpo.yaml"
+SFT_RECIPE = "configs/sft/cpu-smollm2-sketch.yaml"
+GRPO_RECIPE = "configs/grpo/cpu-smollm2-sketch.yaml"
 NO_REASON_SYSTEM = (
     "Rewrite the image request for a text-to-image model: state the objects, their exact counts, colors and "
     "places. Write the final prompt in <prompt></prompt>."

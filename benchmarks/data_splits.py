@@ -18,8 +18,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from reprompt.utils.benchmarks import benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "benchmarks"
+SHARED = benchmark_path()
 GENEVAL = SHARED / "geneval" / "evaluation_metadata.jsonl"
 REFERENCE_RL = SHARED / "reprompt-rl-prompts" / "generation_prompts_1k_filterd.txt"
 

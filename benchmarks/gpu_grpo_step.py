@@ -251,12 +251,14 @@ def main() -> int:
 
 def _scorer(rcfg: dict, backbone, cfg):  # noqa: ANN001
     """The reward pipeline around the in-memory backbone, parsing the policy's tag format."""
+    from dataclasses import replace
+
     from reprompt.rewards import build_rewards
-    from reprompt.train import grpo
+    from reprompt.rewards.config import RewardConfig
     from reprompt.train.common import resolve_policy, resolve_spec
 
     spec = resolve_spec(cfg, resolve_policy(cfg.policy))
-    return build_rewards(grpo.reward_dict(rcfg, spec), backbone=backbone)
+    return build_rewards(replace(RewardConfig.load(rcfg), tags=spec.fmt.name), backbone=backbone)
 
 
 def warm_up(scorer) -> str | None:  # noqa: ANN001

@@ -36,9 +36,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 FREEFORM = REPO / "benchmarks" / "data" / "guard_prompts.txt"
 KINDS = ("object", "count", "color", "quoted", "name")
 
@@ -185,22 +187,12 @@ def geneval_dir(args: argparse.Namespace, mode: str) -> Path:
 
 def run_geneval(args: argparse.Namespace, modes: list[str]) -> None:
     from reprompt.backbones import load_backbone
-    from reprompt.cli.common import policy_kwargs
     from reprompt.eval.geneval.generate import GenerateConfig, generate_run
+    from reprompt.model_spec import PolicyChoice
     from reprompt.policy import GenerationOptions
 
     policy, backbone = shared_policy(args), load_backbone("sketch")
-    kwargs = policy_kwargs(
-        argparse.Namespace(
-            tags=None,
-            policy_device="cpu",
-            policy_dtype="auto",
-            api_base="http://127.0.0.1:8000/v1",
-            api_model=None,
-            api_key_env="OPENAI_API_KEY",
-            trust_remote_code=False,
-        )
-    )
+    kwargs = PolicyChoice(args.policy).load_kwargs()  # the default loading options, as run.json records them
     for mode in modes:
         folder = geneval_dir(args, mode)
         options = GenerationOptions(

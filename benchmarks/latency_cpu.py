@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 
 
 def main() -> None:

@@ -28,8 +28,10 @@ import statistics
 import time
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 # fmt: off
 FALLBACK_PROMPTS = [
     {"tag": "counting", "prompt": "a photo of three cats", "include": [{"class": "cat", "count": 3}]},
@@ -125,8 +127,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from reprompt.rewards import build_rewards
     from reprompt.rewards.config import ServiceConfig
+    from reprompt.serving.http import BackgroundServer
     from reprompt.serving.reward_client import RewardClient
-    from reprompt.serving.reward_service import BackgroundServer, create_app
+    from reprompt.serving.reward_service import create_app
 
     rows = load_rows(Path(args.metadata), args.prompts)
     batch = make_batch(rows, args.group)

@@ -17,8 +17,10 @@ import platform
 import time
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_METADATA = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+DEFAULT_METADATA = benchmark_path(*GENEVAL_METADATA)
 
 
 def run_pass(policy, prompts, batch_size, max_new_tokens):

@@ -28,15 +28,15 @@ import numpy as np
 
 from reprompt.backbones import SIMULATORS, load_backbone
 from reprompt.backbones.sketch import SketchBackbone
-from reprompt.backbones.sketch_text import plural
 from reprompt.data.strategies import STRATEGIES, strategy_table
 from reprompt.data.teachers import GenericTeacher, GroundedTeacher
 from reprompt.geneval.detectors import OracleDetector
 from reprompt.geneval.rules import score_detections
 from reprompt.geneval.vocabulary import FAMILY_TAGS, GENEVAL_TAGS
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+from reprompt.utils.english import plural
 from reprompt.utils.io import atomic_write_json
 
-REPO = Path(__file__).resolve().parents[1]
 # What plain prompts should score per calibration: published GenEval tables, rounded.
 TARGETS = {
     "sketch": {  # FLUX.1-dev
@@ -205,8 +205,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--metadata",
-        default=str(REPO.parent / "shared/benchmarks/geneval/evaluation_metadata.jsonl"),
-        help="GenEval evaluation_metadata.jsonl (default: ../shared/benchmarks/geneval/ from the repo root)",
+        default=str(benchmark_path(*GENEVAL_METADATA)),
+        help="GenEval evaluation_metadata.jsonl (default: the one under $REPROMPT_BENCHMARKS)",
     )
     p.add_argument(
         "--backbone", default="sketch", choices=SIMULATORS, help="simulator calibration to measure"

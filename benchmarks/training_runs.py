@@ -1,4 +1,4 @@
-"""What the CPU training benchmarks (cpu_smoke_training.py, rl_evidence.py) share: stage timings that add up
+"""What the CPU training benchmarks (cpu_smoke_training.py, rl_ablation.py) share: stage timings that add up
 over resumed invocations, "is this training output final?", the GenEval evaluation of a trained policy, and the
 curves read back from a GRPO run folder."""
 
@@ -9,9 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+GENEVAL = benchmark_path(*GENEVAL_METADATA)
 
 TRAIN_KEYS = (
     "step", "reward", "reward_std", "frac_reward_zero_std", "rewards/geneval/mean", "rewards/format/mean",

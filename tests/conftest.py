@@ -53,8 +53,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:
-    """``../shared/benchmarks`` next to the repository (GenEval, T2I-CompBench, RL prompts); skips if absent."""
-    path = REPO_ROOT.parent / "shared" / "benchmarks"
+    """The benchmark files (GenEval, T2I-CompBench, RL prompts) under ``$REPROMPT_BENCHMARKS``, by default
+    ``../shared/benchmarks`` beside the repository (:mod:`reprompt.utils.benchmarks`); skips if absent."""
+    from reprompt.utils.benchmarks import benchmarks_root
+
+    path = benchmarks_root()
     if not path.is_dir():
-        pytest.skip(f"benchmark data not found at {path}")
+        pytest.skip(f"benchmark data not found at {path} (set REPROMPT_BENCHMARKS)")
     return path

@@ -195,9 +195,9 @@ def test_generate_on_a_tiny_diffusers_backbone(capsys, tiny_model, tmp_path):
                 "generate",
                 "--data-dir",
                 "d",
-                "--out-dir",
+                "--out",
                 "o",
-                "--images-per-prompt",
+                "--images",
                 "2",
                 "--no-progress",
                 "--shard",
@@ -223,7 +223,7 @@ def test_generate_on_a_tiny_diffusers_backbone(capsys, tiny_model, tmp_path):
         ),
     ],
 )
-def test_old_flags_still_parse(argv, expected):
+def test_generated_flags_parse(argv, expected):
     from reprompt.cli.main import make_parser
 
     args = vars(make_parser().parse_args(argv))
@@ -267,18 +267,18 @@ def test_loading_flags_and_loaders_share_one_default():
 
     from reprompt.backbones.base import BackboneOptions
     from reprompt.backbones.diffusers_backbone import DiffusersBackbone
-    from reprompt.cli.common import backbone_kwargs, policy_kwargs
+    from reprompt.cli.common import backbone_choice, policy_choice
     from reprompt.cli.main import make_parser
     from reprompt.policy.base import PolicyLoadOptions
     from reprompt.policy.hf import RePrompter
     from reprompt.policy.openai_compat import OpenAIRewriter
 
     args = make_parser().parse_args(["generate", "a cat", "--backbone", "flux-dev"])
-    kw = policy_kwargs(args)
+    kw = policy_choice(args).load_kwargs()
     assert kw.pop("prompt_spec") is None
     assert kw == dataclasses.asdict(PolicyLoadOptions())
     expected = {k: v for k, v in dataclasses.asdict(BackboneOptions()).items() if v is not None}
-    assert backbone_kwargs(args) == expected
+    assert backbone_choice(args).load_kwargs() == expected
     loaders = [
         (
             inspect.signature(DiffusersBackbone.from_pretrained),
@@ -300,13 +300,9 @@ def test_loading_flags_and_loaders_share_one_default():
     args = make_parser().parse_args(
         ["generate", "a cat", "--policy-device", "cuda:1", "--render-batch-size", "2"]
     )
-    assert policy_kwargs(args)["device"] == "cuda:1" and args.device == "cpu"
-    assert (
-        backbone_kwargs(
-            make_parser().parse_args(["generate", "x", "--backbone", "sd3", "--render-batch-size", "2"])
-        )["batch_size"]
-        == 2
-    )
+    assert policy_choice(args).load_kwargs()["device"] == "cuda:1" and args.device == "cpu"
+    args = make_parser().parse_args(["generate", "x", "--backbone", "sd3", "--render-batch-size", "2"])
+    assert backbone_choice(args).load_kwargs()["batch_size"] == 2
 
 
 def test_compare_and_bind_flags_use_the_library_defaults():
@@ -329,3 +325,44 @@ def test_compare_and_bind_flags_use_the_library_defaults():
         inspect.signature(free_port).parameters["host"].default,
     }
     assert hosts == {"127.0.0.1"}  # servers bind to this machine unless told otherwise
+
+
+MODEL_COMMANDS = {
+    "generate": ["generate", "a cat"],
+    "rewrite": ["rewrite", "a cat"],
+    "serve": ["serve"],
+    "ui": ["ui"],
+    "eval geneval": ["eval", "geneval", "--metadata", "{meta}", "--out", "{out}"],
+    "eval compbench generate": ["eval", "compbench", "generate", "--data-dir", "{out}", "--out", "{out}"],
+    "bench latency": ["bench", "latency"],
+}
+
+
+@pytest.mark.parametrize("command", list(MODEL_COMMANDS))
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--candidates", "2"], "num_candidates > 1 needs sampling"),  # greedy decoding, two candidates
+        (["--top-p", "1.5"], "top_p must be in"),
+    ],
+)
+def test_every_command_checks_its_options_before_loading_a_model(capsys, tmp_path, command, bad, message):
+    """A bad decoding flag is refused before the policy loads: the policy named here does not exist, so a
+    command that loaded first would fail on it (and, with real models, only after a long load)."""
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text(
+        '{"tag": "single_object", "prompt": "a photo of a cat", "include": [{"class": "cat", "count": 1}], "exclude": []}\n'
+    )
+    argv = [a.format(meta=meta, out=tmp_path / "run") for a in MODEL_COMMANDS[command]]
+    missing = str(tmp_path / "no-such-policy")
+    code, _, err = run_cli(
+        capsys, *argv, "--policy", missing, "--backbone", str(tmp_path / "no-such-backbone"), *bad
+    )
+    assert code == 2 and message in err and "no-such" not in err, err
+
+
+@pytest.mark.parametrize("command", ["generate", "serve", "ui", "bench latency"])
+def test_every_command_checks_backbone_sizes_before_loading_a_model(capsys, tmp_path, command):
+    argv = MODEL_COMMANDS[command]
+    code, _, err = run_cli(capsys, *argv, "--policy", str(tmp_path / "none-here"), "--height", "3")
+    assert code == 2 and "height must be between 16 and 4096" in err, err

@@ -14,7 +14,7 @@ from PIL import Image
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import nlp, rules
-from reprompt.eval.compbench.generate import CompBenchRunConfig, GenerateConfig, generate, read_records
+from reprompt.eval.compbench.generate import CompBenchRunConfig, read_records, run_generate
 from reprompt.geneval.rules import Detection
 from reprompt.policy import GenerationOptions
 
@@ -202,7 +202,7 @@ def test_generate_layout_resume_and_shards(tmp_path: Path, data_dir: Path) -> No
 
     sketch = load_backbone("sketch")
     out = tmp_path / "run"
-    summary = generate(_cfg(data_dir, out), backbone=sketch)
+    summary = run_generate(_cfg(data_dir, out), backbone=sketch)
     assert summary["spatial"] == {"rendered": 3, "already_done": 0}
     prompts = cats.load_prompts("spatial", data_dir)
     files = sorted(p.name for p in (out / "spatial" / "samples").iterdir())
@@ -211,18 +211,18 @@ def test_generate_layout_resume_and_shards(tmp_path: Path, data_dir: Path) -> No
     assert [r["seeds"] for r in recs] == [[42, 43, 44]] * 3
     assert recs[1]["indices"] == [3, 4, 5] and recs[0]["scenes"] is not None
     # resume: nothing left to do; a prompt whose record line was lost (killed) is redone
-    assert generate(_cfg(data_dir, out), backbone=sketch)["spatial"] == {"rendered": 0, "already_done": 3}
+    assert run_generate(_cfg(data_dir, out), backbone=sketch)["spatial"] == {"rendered": 0, "already_done": 3}
     rec_file = out / "spatial" / "records.jsonl"
     lines = rec_file.read_text().splitlines()
     rec_file.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])  # torn last line
-    assert generate(_cfg(data_dir, out), backbone=sketch)["spatial"]["rendered"] == 1
+    assert run_generate(_cfg(data_dir, out), backbone=sketch)["spatial"]["rendered"] == 1
     # other settings into the same run folder are refused
     with pytest.raises(RepromptError, match="different run.*images_per_prompt"):
-        generate(_cfg(data_dir, out, images=2), backbone=sketch)
+        run_generate(_cfg(data_dir, out, images=2), backbone=sketch)
     # shards split the prompts and write their own record files
     sharded = tmp_path / "sharded"
     for i in range(2):
-        generate(_cfg(data_dir, sharded, shard=f"{i}/2"), backbone=sketch)
+        run_generate(_cfg(data_dir, sharded, shard=f"{i}/2"), backbone=sketch)
     assert sorted(p.name for p in (sharded / "spatial").glob("records*")) == [
         "records-0-of-2.jsonl",
         "records-1-of-2.jsonl",
@@ -230,34 +230,25 @@ def test_generate_layout_resume_and_shards(tmp_path: Path, data_dir: Path) -> No
     assert sorted(p.name for p in (sharded / "spatial" / "samples").iterdir()) == files
 
 
-def test_the_old_config_and_run_folders_still_work(tmp_path: Path, data_dir: Path) -> None:
-    """GenerateConfig of before the shared runner is converted (with a deprecation warning), and a run folder
-    whose run.json was written before it resumes, or is refused if the settings differ."""
+def test_a_run_folder_from_before_the_shared_runner_resumes(tmp_path: Path, data_dir: Path) -> None:
+    """A run folder whose run.json was written before the shared runner resumes, or is refused if the
+    settings differ."""
     import json
-    import warnings
 
     from reprompt.backbones import load_backbone
 
     sketch = load_backbone("sketch")
-    old = GenerateConfig(
-        data_dir=str(data_dir), out_dir=str(tmp_path / "old"), categories="spatial", limit=2,
-        images_per_prompt=2, progress=False,
-    )  # fmt: skip
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert generate(old, backbone=sketch)["spatial"] == {"rendered": 2, "already_done": 0}
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     settings = {"task": "t2i-compbench", "task_version": 1, "backbone": "sketch", "model": None, "policy": "none",
                 "api_model": None, "images_per_prompt": 2, "seed": 42, "max_new_tokens": 256}  # fmt: skip
     (legacy / "run.json").write_text(json.dumps({"settings": settings, "data_dir": str(data_dir)}))
     with pytest.raises(RepromptError, match="different run.*images_per_prompt: 2 -> 3"):
-        generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=3), backbone=sketch)
+        run_generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=3), backbone=sketch)
     assert (
-        generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=2), backbone=sketch)["spatial"][
-            "rendered"
-        ]
+        run_generate(_cfg(data_dir, legacy, categories="spatial", limit=1, images=2), backbone=sketch)[
+            "spatial"
+        ]["rendered"]
         == 1
     )
     assert json.loads((legacy / "run.json").read_text())["format"] == "reprompt-compbench-run/1"  # upgraded
@@ -268,9 +259,9 @@ def test_paired_seeds_across_rewriters(tmp_path: Path, data_dir: Path, tiny_mode
     from reprompt.policy import load_policy
 
     sketch = load_backbone("sketch")
-    generate(_cfg(data_dir, tmp_path / "a", categories="spatial", limit=2), backbone=sketch)
+    run_generate(_cfg(data_dir, tmp_path / "a", categories="spatial", limit=2), backbone=sketch)
     policy = load_policy(str(tiny_model("tiny-qwen2")))
-    generate(
+    run_generate(
         _cfg(
             data_dir,
             tmp_path / "b",
@@ -371,7 +362,7 @@ def test_score_run_end_to_end(tmp_path: Path, data_dir: Path, tiny_model) -> Non
     from reprompt.eval.compbench.evaluate import EvaluateConfig, evaluate
 
     run = tmp_path / "run"
-    generate(_cfg(data_dir, run, categories="all", limit=1, images=2), backbone=load_backbone("sketch"))
+    run_generate(_cfg(data_dir, run, categories="all", limit=1, images=2), backbone=load_backbone("sketch"))
     cfg = EvaluateConfig(
         run_dir=str(run),
         data_dir=str(data_dir),

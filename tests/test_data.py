@@ -12,35 +12,36 @@ import pytest
 import reprompt.data.prompts
 from reprompt.backbones import load_backbone
 from reprompt.data.prompts import (
-    VOCABULARIES,
     PromptGenConfig,
-    TemplateSpace,
-    TemplateSupply,
+    generate_prompts,
+    load_exclusions,
+    load_prompts,
+    split_prompts,
+)
+from reprompt.data.sft_data import build_sft_data, dropped_path, sft_examples
+from reprompt.data.space import TemplateSpace, TemplateSupply
+from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, load_teacher
+from reprompt.data.templates import (
+    VOCABULARIES,
     article,
     color_attr,
     colors,
     counting,
-    generate_prompts,
-    load_exclusions,
-    load_prompts,
     load_vocabulary,
     meaning_key,
     normalize_text,
     parse_template,
-    plural,
     position,
     single_object,
     singular,
-    split_prompts,
     two_object,
 )
-from reprompt.data.sft_data import build_sft_data, dropped_path, sft_examples
-from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, load_teacher
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import PromptSpec, parse_completion
 from reprompt.geneval.detectors import load_detector
 from reprompt.geneval.scoring import score_images
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.utils.english import plural
 from reprompt.utils.io import append_jsonl, read_jsonl, scan_jsonl
 
 
@@ -639,3 +640,64 @@ def test_openai_compatible_teacher_through_the_cli(tmp_path: Path, capsys: pytes
     assert [r["teacher"] for r in rows] == ["policy:openai:teacher"] * 2
     assert rows[0]["rewritten"] == long.format("cat") and rows[0]["reasoning"] == "one object, centered"
     assert read_jsonl(dropped_path(out))[0]["reason"] == "too short (< 15 tokens)"
+
+
+def test_the_sft_filter_keeps_exactly_what_the_length_reward_rewards(tmp_path):
+    """One length window: with their defaults, `reprompt data sft` keeps a teacher's prompt exactly when the
+    length reward scores it +1 (the paper's [15, 77] on CLIP; the encoder's own limit on another encoder)."""
+    from reprompt.backbones.base import TokenCount
+    from reprompt.policy import load_policy
+    from reprompt.rewards import build_component
+    from reprompt.rewards.base import RewardBatch
+    from tests.fake_openai import FakeOpenAI
+
+    words = [
+        "a",
+        "red",
+        "cat",
+        "sits",
+        "on",
+        "a",
+        "wooden",
+        "table",
+        "beside",
+        "two",
+        "blue",
+        "cups",
+        "near",
+        "the",
+        "window",
+        "light",
+    ]
+    lengths = list(range(3, 120, 4))  # across the lower bound and every upper bound below
+    prompts = {f"draw thing {n}": " ".join(words[i % len(words)] for i in range(n)) for n in lengths}
+
+    def reply(body):
+        user = body["messages"][-1]["content"]
+        return [f"<reason>Plan the scene, object by object.</reason><prompt>{prompts[user]}</prompt>"]
+
+    def word_counter(text: str) -> TokenCount:  # an encoder that reads more than CLIP (as T5 does)
+        return TokenCount(len(text.split()), 100, "words")
+
+    records = [{"id": str(i), "prompt": p} for i, p in enumerate(prompts)]
+    length = build_component("length")
+    with FakeOpenAI(reply) as server:
+        teacher = PolicyTeacher(load_policy(server.base_url))
+        for counter in (load_backbone("sketch").count_tokens, word_counter):
+            out = tmp_path / f"sft-{counter.__name__}.jsonl"
+            build_sft_data(records, teacher, out, token_counter=counter, progress=False)
+            kept = {r["prompt"] for r in map(json.loads, out.read_text().splitlines())}
+            completions = [reply({"messages": [{"content": p}]})[0] for p in prompts]
+            parsed = [parse_completion(c, p) for c, p in zip(completions, prompts, strict=True)]
+            batch = RewardBatch(
+                originals=list(prompts),
+                completions=completions,
+                parsed=parsed,
+                prompts=[x.prompt for x in parsed],
+                metadata=[None] * len(prompts),
+                seeds=[[0]] * len(prompts),
+                groups=list(range(len(prompts))),
+                token_counter=counter,
+            )
+            rewarded = {p for p, v in zip(prompts, length(batch), strict=True) if v == 1.0}
+            assert kept == rewarded and 0 < len(kept) < len(prompts), counter

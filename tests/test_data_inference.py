@@ -18,9 +18,10 @@ from reprompt.data.teachers import GenericTeacher, GroundedTeacher
 from reprompt.data.templates import meaning_key
 from reprompt.geneval.rules import GenEvalOptions
 from reprompt.geneval.vocabulary import FAMILY_TAGS, template_of
+from reprompt.utils.benchmarks import GENEVAL_METADATA, benchmark_path
 
 REPO = Path(__file__).resolve().parents[1]
-GENEVAL = REPO.parent / "shared" / "benchmarks" / "geneval" / "evaluation_metadata.jsonl"
+GENEVAL = benchmark_path(*GENEVAL_METADATA)
 EVAL_FILE = REPO / "benchmarks" / "data" / "inference_eval.jsonl"
 CFG = PromptGenConfig(tags=INFERENCE_TAGS)
 

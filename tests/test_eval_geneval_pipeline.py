@@ -24,17 +24,15 @@ from reprompt.eval.geneval.generate import (
     MARKER,
     GenerateConfig,
     generate_run,
-    image_seeds,
-    load_metadata,
     original_metadata,
-    parse_shard,
     prompt_indices,
-    rle_decode,
-    rle_encode,
-    scene_from_json,
     select_indices,
     shard_indices,
 )
+from reprompt.eval.runner import parse_shard
+from reprompt.geneval.metadata import read_metadata_file
+from reprompt.geneval.scene import rle_decode, rle_encode, scene_from_json
+from reprompt.pipeline import image_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 # Timing fields legitimately differ between two runs of the same thing.
@@ -89,9 +87,43 @@ def test_task_yaml_matches_the_official_defaults_everywhere():
     assert (args.max_overlap, args.position_threshold) == (1.0, 0.1)
     overall = get_metric("geneval/overall")
     assert overall.higher_is_better and overall.group_by == "tag"
-    assert overall.aggregate_groups([[1, 0], [1, 1, 1, 1]]) == 0.75  # mean of tag means, not of images
+    items = [{"value": v, "tag": "a"} for v in (1, 0)] + [{"value": 1, "tag": "b"}] * 4
+    assert overall.score(items) == 0.75  # mean of tag means, not of images
+    assert get_metric("geneval/correct").compute(items) == {"a": 0.5, "b": 1.0}
     with pytest.raises(RepromptError, match="Did you mean 'geneval'"):
         load_task("genevel")
+
+
+def test_every_task_file_has_the_one_schema_and_its_metrics_compute_the_report(tmp_path):
+    """One task.yaml schema (lm-eval's metric_list + metadata.version); another spelling is refused. The numbers
+    a benchmark reports are its registered metrics' results."""
+    import yaml
+
+    from reprompt.errors import ConfigError
+    from reprompt.eval.geneval.evaluate import summarize
+    from reprompt.eval.registry import TASK_KEYS, load_task, task_names
+
+    assert set(task_names()) == {"geneval", "geneval2", "t2i-compbench"}
+    for name in task_names():
+        task = load_task(name)
+        raw = yaml.safe_load(task.path.read_text())
+        assert set(raw) <= set(TASK_KEYS) and raw["metric_list"] and raw["metadata"]["version"]
+        assert task.layout and task.protocol["images_per_prompt"] and task.protocol["seed"] == 42
+    compbench = load_task("t2i-compbench")
+    assert compbench.metric("blip_vqa").info()["model"] == "Salesforce/blip-vqa-capfilt-large"
+    assert set(compbench.dataset["categories"]) == set(compbench.tags)
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({"task": "x", "version": 1, "metrics": {"m": {"aggregation": "mean"}}}))
+    with pytest.raises(ConfigError, match="unknown key.*'metrics'"):
+        load_task(str(old))
+    # GenEval's summary is the registry's metrics over the per-image records
+    records = [
+        {"tag": "counting", "correct": c, "metadata": json.dumps({"prompt": p})}
+        for p, c in (("a", True), ("a", False), ("b", False), ("b", False))
+    ] + [{"tag": "colors", "correct": True, "metadata": '{"prompt": "c"}'}]
+    s = summarize(records)
+    assert s["tags"] == {"counting": 0.25, "colors": 1.0} and s["overall"] == 0.625
+    assert (s["correct_images"], s["correct_prompts"], s["n_prompts"]) == (0.4, 2 / 3, 3)
 
 
 # ----------------------------------------------------------------------------------------------- layout
@@ -122,7 +154,7 @@ def test_selection_and_shards():
 def test_layout_is_read_back_exactly(metadata: Path, tmp_path: Path):
     out = tmp_path / "run"
     stats = generate_run(_config(metadata, out, images=2, seed=7))
-    metas = load_metadata(metadata)
+    metas = read_metadata_file(metadata)
     selected = select_indices(metas, per_tag=2)
     assert stats.done_now == len(selected) == 12 and stats.remaining == 0
     assert prompt_indices(out) == selected
@@ -196,7 +228,7 @@ def test_resume_after_stop_redoes_nothing_and_loses_nothing(metadata: Path, tmp_
     assert (first.done_now, first.remaining) == (5, 7)
     done_before = {i: (out / f"{i:05d}" / MARKER).stat().st_mtime_ns for i in prompt_indices(out)}
     # A prompt killed mid-write: one image, a temp file, no marker. It must be redone from scratch.
-    broken = out / f"{select_indices(load_metadata(metadata), per_tag=2)[5]:05d}"
+    broken = out / f"{select_indices(read_metadata_file(metadata), per_tag=2)[5]:05d}"
     (broken / "samples").mkdir(parents=True)
     Image.new("RGB", (4, 4)).save(broken / "samples" / "0000.png")
     (broken / "samples" / ".0001.png.abc.tmp").write_bytes(b"partial")

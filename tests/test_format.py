@@ -158,3 +158,23 @@ def test_bad_tag_formats():
     with pytest.raises(ConfigError):
         get_tag_format("x/x")
     assert get_tag_format("plan/final").reason == "plan"
+
+
+def test_one_prompt_closing_tag_for_both_stop_strings():
+    """Inference and GRPO sampling stop at the same text: the tag format's ``prompt_close``."""
+    from types import SimpleNamespace
+
+    from reprompt.format import get_tag_format
+    from reprompt.train.grpo import stop_generation_kwargs
+
+    for tags, close in (
+        ("reason/prompt", "</prompt>"),
+        ("think/answer", "</answer>"),
+        ("prompt", "</prompt>"),
+    ):
+        spec = PromptSpec(tags=tags)
+        assert get_tag_format(tags).prompt_close == spec.fmt.prompt_close == close
+        tok = SimpleNamespace(eos_token_id=0)
+        assert stop_generation_kwargs(SimpleNamespace(use_vllm=False), spec, tok)["stop_strings"] == [close]
+        assert stop_generation_kwargs(SimpleNamespace(use_vllm=True), spec, tok)["stop"] == [close]
+        assert render_completion("plan", "a cat", spec.fmt).endswith(close)

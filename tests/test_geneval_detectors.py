@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reprompt.backbones.base import SceneObject
 from reprompt.errors import RepromptError
 from reprompt.geneval.detectors import DETECTORS, coco_name, label_mapping, load_detector
 from reprompt.geneval.rules import Detection, GenEvalResult
+from reprompt.geneval.scene import SceneObject
 from reprompt.geneval.scoring import make_record, score_image, score_images
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 

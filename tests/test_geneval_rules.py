@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from reprompt.eval.geneval.evaluate import summarize
 from reprompt.geneval.rules import (
     Detection,
     GenEvalOptions,
@@ -16,7 +17,7 @@ from reprompt.geneval.rules import (
     relative_position,
     score_detections,
 )
-from reprompt.geneval.scoring import make_record, summarize
+from reprompt.geneval.scoring import make_record
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
 
 

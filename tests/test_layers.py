@@ -2,9 +2,12 @@
 
 Every ``import`` and ``from ... import`` in ``reprompt/`` is checked, module-level or lazy (inside a
 function), under ``TYPE_CHECKING`` too, and so are the dotted module names in lazy-export tables (string
-constants such as ``"reprompt.rewards.composite"``). A module may import its own package and the layers
-below its own; packages that share a layer may not import each other. ``reprompt.testing`` (tiny test
-models) is outside the layers: it may import anything, and only the CLI's model listing may import it.
+constants such as ``"reprompt.rewards.composite"``) and the runner layouts that task files name. A module may
+import its own package and the layers below its own; packages that share a layer may not import each other.
+An import whose module name is computed (``importlib.import_module(name)``) cannot be checked, so only the
+registries that turn checked names into modules may make one. ``reprompt.testing`` (tiny test models) is
+outside the layers: it may import anything, and only the CLI's model listing may import it. No module may
+reach itself through its imports (an import circle).
 """
 
 from __future__ import annotations
@@ -25,23 +28,28 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("renderers", ("reprompt.backbones",)),
     ("intent guard", ("reprompt.guard",)),
     ("policies", ("reprompt.policy",)),
+    ("what to load", ("reprompt.model_spec",)),
     ("rewrite + render", ("reprompt.pipeline",)),
     ("rewards", ("reprompt.rewards",)),
     ("training data", ("reprompt.data",)),
     ("evaluation", ("reprompt.eval",)),
     ("latency benchmark", ("reprompt.latency",)),
-    ("its old name", ("reprompt.bench",)),
     ("services", ("reprompt.serving",)),
     ("training", ("reprompt.train",)),
     ("integrations", ("reprompt.integrations",)),
-    ("flags from configs", ("reprompt.cli.options",)),
-    ("shared flag groups", ("reprompt.cli.common",)),
     ("browser UI", ("reprompt.ui",)),
     ("command line", ("reprompt.cli",)),
     ("public API", ("reprompt",)),
 ]
-OUTSIDE = ("reprompt.testing", "reprompt.zoo")  # test models, and their old name
+OUTSIDE = ("reprompt.testing",)  # the tiny test models
 MAY_IMPORT_OUTSIDE = {"reprompt.cli.models"}  # `reprompt models` lists the tiny test models
+# Modules that import by a computed name, and where the names they import are checked instead.
+REGISTRIES = {
+    "reprompt.rewards": "COMPONENTS: 'module:builder' strings, checked as dotted names",
+    "reprompt.eval.registry": "task layouts, 'module:Class' in each task.yaml (test_task_layouts_point_down)",
+    "reprompt.utils.lazy": "lazy-export tables, whose module strings are checked where they are written",
+    "reprompt.cli.main": "COMMAND_MODULES, sub-commands inside reprompt.cli",
+}
 _DOTTED = re.compile(r"^reprompt(\.[A-Za-z_]\w*)+(:\w+)?$")
 
 
@@ -132,6 +140,62 @@ def test_imports_only_point_down() -> None:
     assert not problems, "imports against the layer order:\n" + "\n".join(problems)
 
 
+def computed_imports(path: Path) -> list[str]:
+    """``importlib.import_module(x)`` / ``__import__(x)`` calls whose module name is not a string literal."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name in ("import_module", "__import__") and not (
+            isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+        ):
+            found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_computed_imports_only_in_the_registries() -> None:
+    """An import by a computed name hides its target from the layer check (an upward import can hide behind
+    it); only the registries may make one, and the names they import are checked where they are written."""
+    hidden = [
+        problem
+        for path in sorted(ROOT.rglob("*.py"))
+        if module_name(path) not in REGISTRIES
+        for problem in computed_imports(path)
+    ]
+    assert not hidden, "imports by a computed name outside the registries:\n" + "\n".join(hidden)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'import importlib\nm = importlib.import_module("reprompt." + "serving.http")\n',
+        "from importlib import import_module\ndef f(n):\n    return import_module(n)\n",
+        "m = __import__(f\"reprompt.{'eval'}\")\n",
+    ],
+)
+def test_the_check_finds_a_computed_import(source: str) -> None:
+    planted = ROOT / "backbones" / "_computed_probe.py"
+    planted.write_text(source)
+    try:
+        assert computed_imports(planted) and module_name(planted) not in REGISTRIES
+    finally:
+        planted.unlink()
+
+
+def test_task_layouts_point_down() -> None:
+    """The runner layout a task file names is imported by the registry (evaluation): it must be there or below."""
+    import yaml
+
+    evaluation = next(i for i, (name, _) in enumerate(LAYERS) if name == "evaluation")
+    for task in sorted((ROOT / "eval").glob("*/task.yaml")):
+        layout = yaml.safe_load(task.read_text(encoding="utf-8")).get("layout")
+        if layout:
+            unit = unit_of(_existing(layout.split(":")[0]))
+            assert unit is not None and unit[0] <= evaluation, f"{task}: layout {layout} is above evaluation"
+
+
 def test_every_package_has_a_layer() -> None:
     for path in ROOT.rglob("*.py"):
         unit_of(module_name(path))  # raises for a module in no layer
@@ -140,10 +204,10 @@ def test_every_package_has_a_layer() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("from reprompt.eval.geneval.rules import Detection\n", "up"),  # a renderer importing evaluation
+        ("from reprompt.eval.geneval.evaluate import score_run\n", "up"),  # a renderer importing evaluation
         ("def f():\n    from reprompt.policy.hf import resolve_dtype\n", "up"),  # lazy imports count
         ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from reprompt.rewards import x\n", "up"),
-        ('_LAZY = {"x": "reprompt.serving.codec"}\n', "up"),  # lazy-export tables count
+        ('_LAZY = {"x": "reprompt.serving.http"}\n', "up"),  # lazy-export tables count
         ("from reprompt.geneval.scene import SceneObject\n", None),
         ("from . import sketch_text\n", None),
     ],
@@ -157,6 +221,69 @@ def test_the_check_catches_upward_arrows(tmp_path: Path, source: str, expected: 
     finally:
         planted.unlink()
     assert (expected in found[0]) if expected else not found, found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (every import, lazy ones included; importing
+    ``a.b.c`` imports the packages ``a.b`` and ``a`` too, except those the importer itself lives in)."""
+    modules = {module_name(p): p for p in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        deps: set[str] = set()
+        for _, raw in imports_of(path):
+            parts = _existing(raw).split(".")
+            for i in range(2, len(parts) + 1):
+                dep = ".".join(parts[:i])
+                if dep in modules and dep != module and not module.startswith(dep + "."):
+                    deps.add(dep)
+        graph[module] = deps
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan): each is an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    """No module reaches itself through imports, lazy ones included (a re-export is the usual cause)."""
+    circles = import_circles(import_graph())
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_circles(graph) == [["a", "b", "c"]]
 
 
 def test_long_modules_say_why() -> None:

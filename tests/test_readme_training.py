@@ -48,10 +48,9 @@ def test_the_readme_lists_data_sft_and_grpo_in_that_order() -> None:
 
 
 def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Path, tmp_path: Path) -> None:
-    work = tmp_path / "work"  # the commands' `../shared/...` resolves to tmp/shared
+    work = tmp_path / "work"
     work.mkdir()
     (work / "configs").symlink_to(REPO / "configs")
-    (tmp_path / "shared").symlink_to(shared_benchmarks.parent)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     tiny = {
         name: str(tiny_model(name))
@@ -92,8 +91,8 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
                     "mode": "strict",
                     "detector": "mask2former",
                     "device": "cpu",
-                    "detector_options": {"model_id_or_path": tiny["tiny-mask2former"]},
-                    "color_model": tiny["tiny-clip"],
+                    "detector_model": tiny["tiny-mask2former"],
+                    "clip_model": tiny["tiny-clip"],
                 }
             },
         }
@@ -126,6 +125,9 @@ def test_readme_training_commands_run_in_order(tiny_model, shared_benchmarks: Pa
             ],
         }
         for cmd in readme_training_commands():
+            cmd = [
+                a.replace("$REPROMPT_BENCHMARKS", str(shared_benchmarks)) for a in cmd
+            ]  # as the shell would
             if cmd[0] == "reprompt":
                 cmd = [sys.executable, "-m", "reprompt.cli.main", *cmd[1:]]
             else:  # accelerate launch --config_file ... -m MODULE --config RECIPE: one process here

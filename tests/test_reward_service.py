@@ -17,8 +17,9 @@ import pytest
 from reprompt.errors import RemoteServiceError
 from reprompt.rewards import build_rewards
 from reprompt.rewards.config import ServiceConfig
+from reprompt.serving.http import BackgroundServer, free_port
 from reprompt.serving.reward_client import RewardClient
-from reprompt.serving.reward_service import BackgroundServer, create_app, free_port
+from reprompt.serving.reward_service import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 # fmt: off

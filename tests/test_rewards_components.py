@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from reprompt.backbones import load_backbone
-from reprompt.backbones.base import SceneObject, TokenCount
+from reprompt.backbones.base import TokenCount
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import parse_completion
+from reprompt.geneval.scene import SceneObject
 from reprompt.geneval.scorer import build_scorer
 from reprompt.rewards import build_component
 from reprompt.rewards.base import RewardBatch
@@ -223,24 +224,9 @@ def test_geneval_reward_and_evaluator_share_one_scorer_config():
     )
 
 
-def test_geneval_reward_reads_its_old_option_keys():
-    from reprompt.rewards.geneval_reward import upgrade_options
-
-    old = {
-        "detector": "mask2former",
-        "detector_options": {"model_id_or_path": "m2f", "device": "cuda"},
-        "color_model": "clip",
-        "rules": {"threshold": 0.2},
-    }
-    assert upgrade_options(old) == {
-        "detector": "mask2former",
-        "detector_model": "m2f",
-        "device": "cuda",
-        "clip_model": "clip",
-        "threshold": 0.2,
-    }
-    with pytest.raises(RepromptError, match="detector_options.score_floor is not supported"):
-        upgrade_options({"detector_options": {"score_floor": 0.1}})
+def test_geneval_reward_refuses_unknown_option_keys():
+    with pytest.raises(ConfigError, match="unknown geneval option key 'detector_options'"):
+        build_component("geneval", {"detector_options": {"model_id_or_path": "m2f"}})
 
 
 def test_geneval_with_tiny_mask2former_and_clip(tiny_model):

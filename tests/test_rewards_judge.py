@@ -18,8 +18,10 @@ from PIL import Image
 
 from reprompt.errors import ConfigError
 from reprompt.rewards import build_component
-from reprompt.rewards.vlm_judge import JUDGE_PROMPT, LocalJudge, parse_score, to_reward
-from reprompt.serving.reward_service import BackgroundServer
+from reprompt.rewards.vlm_judge.local import LocalJudge
+from reprompt.rewards.vlm_judge.options import JUDGE_PROMPT
+from reprompt.rewards.vlm_judge.parsing import parse_score, to_reward
+from reprompt.serving.http import BackgroundServer
 
 # -------------------------------------------------------------------------------------------- parsing
 
@@ -202,16 +204,16 @@ def test_openai_judge_bounds_concurrency(judge_server):
 
 
 def test_openai_judge_retries_5xx_and_429(judge_server, monkeypatch):
-    from reprompt.rewards import vlm_judge
+    from reprompt.rewards.vlm_judge import remote
 
     waits: list[float] = []
-    real_delay = vlm_judge.backoff_delay
+    real_delay = remote.backoff_delay
 
     def delay(*args, **kwargs) -> float:
         waits.append(real_delay(*args, **kwargs))
         return waits[-1]
 
-    monkeypatch.setattr(vlm_judge, "backoff_delay", delay)
+    monkeypatch.setattr(remote, "backoff_delay", delay)
     for mode in ("flaky", "ratelimit"):
         waits.clear()
         reward = judge(judge_server, mode, concurrency=1, retries=3)

@@ -216,30 +216,35 @@ def test_the_heldout_guard_measures_what_a_user_gets(tmp_path):
     """The held-out reward renders the original for a fallback (what a user gets); it refuses the training
     rule, which would hide a policy that falls back."""
     from reprompt.format import PromptSpec
-    from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, HELDOUT_FALLBACK
+    from reprompt.train.callbacks import MetricsSink
+    from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
     from reprompt.train.grpo import build_heldout
-    from reprompt.train.monitor import MetricsSink
 
-    assert DEFAULT_HELDOUT_REWARDS["fallback_score"] == HELDOUT_FALLBACK == "render_original"
+    assert default_heldout_rewards("sketch").fallback_score == HELDOUT_FALLBACK == "render_original"
     prompts = tmp_path / "heldout.jsonl"
     prompts.write_text(json.dumps({"prompt": "a photo of three cups", **THREE_CUPS}) + "\n")
     backbone = load_backbone("sketch", width=32)
-    cfg = SimpleNamespace(
+    base = dict(
+        prompts=str(prompts),
+        rewards={"components": ["geneval"]},
+        output_dir=str(tmp_path / "run"),
+        report_to="none",
         heldout_prompts=str(prompts),
         heldout_every=5,
         heldout_max=8,
-        heldout_service=None,
-        heldout_rewards={"components": ["geneval"], "fallback_score": "group_worst"},
         max_completion_length=16,
         heldout_batch_size=4,
     )
-    scorer = SimpleNamespace(backbone=backbone)
     with pytest.raises(ConfigError, match="held-out guard measures what a user gets"):
-        build_heldout(cfg, scorer, PromptSpec(), MetricsSink())
-    cfg.heldout_rewards = {"components": ["geneval"]}
+        RepromptGRPOConfig(
+            **base, heldout_rewards={"components": ["geneval"], "fallback_score": "group_worst"}
+        )
+    scorer = SimpleNamespace(backbone=backbone)
+    cfg = RepromptGRPOConfig(**base, heldout_rewards={"components": ["geneval"]})
     callback = build_heldout(cfg, scorer, PromptSpec(), MetricsSink())
     assert callback.scorer.fallback_score == "render_original"
-    cfg.heldout_rewards = None
+    assert callback.scorer.backbone is backbone  # names no backbone: the training one, already in memory
+    cfg = RepromptGRPOConfig(**base)
     assert build_heldout(cfg, scorer, PromptSpec(), MetricsSink()).scorer.fallback_score == "render_original"
 
 

@@ -396,6 +396,36 @@ def test_config_validation():
     )
 
 
+def test_yaml_scalars_are_read_by_the_field_type_and_a_bad_one_names_its_key(tmp_path):
+    """YAML (and JSON on a command line) carries scalars as their author wrote them: a quoted "false" must
+    not become True (Python's bool("false") is), and a value that cannot be read names its key."""
+    config = tmp_path / "reward.yaml"
+    config.write_text(
+        'components: [format, length]\npaired_baseline: "false"\ndedupe_renders: "no"\n'
+        'images_per_completion: "2"\nseed: "7"\nmin_reason_words: 4.0\n'
+        'service: {port: "9001", max_queue: "8"}\n'
+        'options: {length: {min_tokens: "12", max_tokens: "60"}}\n'
+    )
+    cfg = RewardConfig.from_yaml(config)
+    assert (cfg.paired_baseline, cfg.dedupe_renders) == (False, False)
+    assert (cfg.images_per_completion, cfg.seed, cfg.min_reason_words) == (2, 7, 4)
+    assert (cfg.service.port, cfg.service.max_queue) == (9001, 8)
+    length = build_component("length", cfg.options["length"])
+    assert (length.options.min_tokens, length.options.max_tokens) == (12, 60)
+    for key, value, message in [
+        ("paired_baseline", "maybe", "reward config key 'paired_baseline' must be true or false"),
+        ("images_per_completion", "two", "reward config key 'images_per_completion' must be a whole number"),
+        ("seed", 1.5, "reward config key 'seed' must be a whole number"),
+        ("tags", 3, "reward config key 'tags' must be text"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            RewardConfig.from_dict({"components": ["format"], key: value})
+    with pytest.raises(ConfigError, match="reward config key 'service.port' must be a whole number"):
+        RewardConfig.from_dict({"components": ["format"], "service": {"port": "eighty"}})
+    with pytest.raises(ConfigError, match="length option key 'min_tokens' must be a whole number"):
+        build_component("length", {"min_tokens": "ten"})
+
+
 def test_shipped_configs_load(tmp_path):
     cpu = RewardConfig.from_yaml(REPO / "configs/rewards/cpu.yaml")
     paper = RewardConfig.from_yaml(REPO / "configs/rewards/paper.yaml")

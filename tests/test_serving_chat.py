@@ -14,8 +14,9 @@ import pytest
 from reprompt.backbones import load_backbone
 from reprompt.policy import load_policy
 from reprompt.policy.base import GenerationOptions
+from reprompt.serving.config import ServeConfig
 from reprompt.serving.http import BackgroundServer
-from reprompt.serving.image_service import ServeConfig, create_app
+from reprompt.serving.image_service import create_app
 
 PROMPTS = ["a photo of a cat", "two red dogs", "a bus left of a tree", "three cups", "a blue car"]
 

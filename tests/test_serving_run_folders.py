@@ -14,7 +14,8 @@ import pytest
 from reprompt.cli.main import main
 from reprompt.errors import RepromptError
 from reprompt.eval.geneval.evaluate import ScoreConfig, score_run
-from reprompt.eval.geneval.generate import GenerateConfig, generate_run, load_metadata
+from reprompt.eval.geneval.generate import GenerateConfig, generate_run
+from reprompt.geneval.metadata import read_metadata_file
 from reprompt.utils.lock import folder_lock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,22 +133,17 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 
 
 def test_compbench_generate_is_locked_too(tmp_path):
-    from reprompt.eval.compbench.generate import GenerateConfig as CompConfig
-    from reprompt.eval.compbench.generate import generate
+    from reprompt.eval.compbench.generate import CompBenchRunConfig, run_generate
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "color_val.txt").write_text("a red apple\n")
-    cfg = CompConfig(
-        data_dir=str(data),
-        out_dir=str(tmp_path / "cb"),
-        categories="color",
-        images_per_prompt=1,
-        progress=False,
+    cfg = CompBenchRunConfig(
+        data_dir=str(data), out=str(tmp_path / "cb"), categories="color", images=1, progress=False
     )
-    with folder_lock(cfg.out_dir, "compbench-shard-0-of-1"), pytest.raises(RepromptError, match="is in use"):
-        generate(cfg)
-    assert generate(cfg)["color"]["rendered"] == 1
+    with folder_lock(cfg.out, "compbench-shard-0-of-1"), pytest.raises(RepromptError, match="is in use"):
+        run_generate(cfg)
+    assert run_generate(cfg)["color"]["rendered"] == 1
 
 
 def test_metadata_is_checked_where_it_is_read(tmp_path):
@@ -157,4 +153,4 @@ def test_metadata_is_checked_where_it_is_read(tmp_path):
     with pytest.raises(
         RepromptError, match=r"bad.jsonl:2: include\[0\].count must be a whole number >= 1, got -5"
     ):
-        load_metadata(bad)
+        read_metadata_file(bad)

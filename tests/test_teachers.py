@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reprompt.backbones.sketch_text import count_clip_tokens
-from reprompt.data import prompts as templates
+from reprompt.data import templates
 from reprompt.data.strategies import (
     HIDDEN,
     STRATEGIES,

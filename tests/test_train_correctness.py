@@ -108,13 +108,12 @@ def test_grpo_samples_stop_at_the_prompt_close_like_inference(chatty: Path, tmp_
     """Inference stops at ``</prompt>``; GRPO sampling must too, or training penalises text (``TAIL``) that
     can never reach a user. The completions GRPO scores equal the inference completion, token for token."""
     from reprompt.policy import GenerationOptions, load_policy
-    from reprompt.rewards import build_rewards
     from reprompt.train import grpo
 
     inference = load_policy(str(chatty)).rewrite([PROMPT], options=GenerationOptions(max_new_tokens=64))[0]
     assert inference.completion.endswith("</prompt>") and TAIL.strip() not in inference.completion
     cfg = _grpo_cfg(chatty, tmp_path)
-    scorer = Recording(build_rewards(grpo.reward_dict(cfg.reward_config(), SPEC)))
+    scorer = Recording(grpo.build_scorer(cfg, SPEC))
     trainer, _, _ = grpo.build_trainer(cfg, scorer=scorer)
     trainer.train()
     (_, completions, _), *_ = scorer.batches

@@ -27,7 +27,7 @@ PRIME = [
 
 
 def _prompts(folder: Path) -> Path:
-    from reprompt.data.prompts import parse_template
+    from reprompt.data.templates import parse_template
 
     path = folder / "prompts.jsonl"
     path.write_text(
@@ -205,6 +205,28 @@ def test_two_grpo_steps_with_tiny_flux_and_tiny_clip(primed: Path, tiny_model, t
     assert RePrompter.from_pretrained(str(out)).spec == spec
 
 
+def test_the_reward_weights_reach_trl_and_trls_logged_reward_is_our_total(
+    primed: Path, tmp_path: Path
+) -> None:
+    """The component weights of the reward config reach TRL (``reward_weights``, in component order), and on
+    one real step the reward TRL logs (its weighted sum of our per-component values) equals the composite
+    reward's total for the batch it scored."""
+    from reprompt.train import grpo
+
+    weights = {"geneval": 2.0, "format": 0.5, "length": 3.0}
+    cfg = _sketch_config(primed, _prompts(tmp_path), tmp_path / "run", max_steps=1, save_strategy="no")
+    cfg["rewards"] = {**cfg["rewards"], "weights": weights}
+    trainer, _, record = grpo.build_trainer(grpo.parse(["--config", str(_write(cfg, tmp_path / "c.yaml"))]))
+    assert trainer.reward_weights.tolist() == [weights[n] for n in ("geneval", "format", "length")]
+    assert record["rewards"]["weights"] == weights
+    trainer.train()
+    logged = next(h["reward"] for h in trainer.state.log_history if "reward" in h)
+    scored = trainer.reward_funcs[1].shared  # the batch the step scored, once for every component
+    assert scored.batches_scored == 1
+    total = scored._result.total
+    assert logged == pytest.approx(sum(total) / len(total), rel=1e-5, abs=1e-6)
+
+
 def test_grpo_against_the_reward_service(
     primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,7 +234,8 @@ def test_grpo_against_the_reward_service(
     independent reward (strict GenEval on its own backbone), never the service's training reward."""
     from reprompt.rewards import build_rewards
     from reprompt.rewards.config import ServiceConfig
-    from reprompt.serving.reward_service import BackgroundServer, create_app
+    from reprompt.serving.http import BackgroundServer
+    from reprompt.serving.reward_service import create_app
     from reprompt.train import grpo
 
     prompts = _prompts(tmp_path)
@@ -355,7 +378,7 @@ def test_config_mistakes_name_the_fix(primed: Path, tmp_path: Path) -> None:
             '{"components": ["format", "length"], "backbone": "sketch"}',
         ]
     )
-    assert cfg.reward_config()["components"] == ["format", "length"]
+    assert cfg.rewards.components == ["format", "length"]
     with pytest.raises(ConfigError, match="divisible by num_generations"):
         grpo.parse(
             [
@@ -373,12 +396,12 @@ def test_config_mistakes_name_the_fix(primed: Path, tmp_path: Path) -> None:
         )
 
 
-GRPO_RECIPES = sorted([*(REPO / "configs" / "grpo").glob("*.yaml"), *(REPO / "configs").glob("*-grpo.yaml")])
+GRPO_RECIPES = sorted((REPO / "configs" / "grpo").glob("*.yaml"))
 
 
 def test_there_are_grpo_recipes() -> None:
     names = {p.name for p in GRPO_RECIPES}
-    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch-grpo.yaml"} <= names
+    assert {"qwen2.5-3b_flux-dev.yaml", "cpu-smollm2-sketch.yaml", "cpu-lab-lora.yaml"} <= names
 
 
 @pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=lambda p: p.name)
@@ -399,10 +422,9 @@ def test_grpo_recipes_parse_and_validate(
     if data.get("bf16"):
         data["bf16"] = False
     cfg = grpo.parse(["--config", str(_write(data, tmp_path / recipe.name))])
-    if cfg.rewards is not None:
-        RewardConfig.from_dict(cfg.reward_config())
-    if cfg.heldout_rewards is not None:
-        RewardConfig.from_dict(dict(cfg.heldout_rewards))
+    # parsed once, typed: the reward (file or mapping) and the held-out reward are RewardConfig values
+    assert cfg.rewards is None or isinstance(cfg.rewards, RewardConfig)
+    assert cfg.heldout_rewards is None or isinstance(cfg.heldout_rewards, RewardConfig)
     assert cfg.generation_batch_size % cfg.num_generations == 0
     if recipe.name == "qwen2.5-3b_flux-dev.yaml":  # the paper's recipe
         got = (
@@ -418,7 +440,7 @@ def test_grpo_recipes_parse_and_validate(
             cfg.max_prompts,
         )
         assert got == (4, 2e-6, 0.04, 0.2, 0.9, 3, 256, 8, 2, 1000)
-        assert RewardConfig.from_dict(cfg.reward_config()).backbone == "flux-dev"
+        assert cfg.rewards.backbone == "flux-dev"
 
 
 @pytest.mark.parametrize("name", ["1gpu.yaml", "8gpu-zero2.yaml"])

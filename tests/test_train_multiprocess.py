@@ -29,7 +29,7 @@ PROMPTS = [
 def _launch(stage: str, config: dict, tmp: Path, name: str, record: Path | None = None) -> None:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    from reprompt.serving.reward_service import free_port
+    from reprompt.serving.http import free_port
 
     cmd = [
         sys.executable,
@@ -53,7 +53,7 @@ def _launch(stage: str, config: dict, tmp: Path, name: str, record: Path | None 
 
 @pytest.fixture(scope="module")
 def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reprompt.data.prompts import parse_template
+    from reprompt.data.templates import parse_template
 
     path = tmp_path_factory.mktemp("mp") / "prompts.jsonl"
     path.write_text(

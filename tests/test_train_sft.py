@@ -164,12 +164,17 @@ def test_config_mistakes_name_the_fix(tiny_model, sft_file: Path, tmp_path: Path
     assert main(["train", "sft", "--config", str(tmp_path / "missing.yaml")]) == 2
 
 
-SFT_RECIPES = sorted([*(REPO / "configs" / "sft").glob("*.yaml"), *(REPO / "configs").glob("*-sft.yaml")])
+SFT_RECIPES = sorted((REPO / "configs" / "sft").glob("*.yaml"))
 
 
 def test_there_are_sft_recipes() -> None:
     names = {p.name for p in SFT_RECIPES}
-    assert {"qwen2.5-3b.yaml", "cpu-smollm2-sketch-sft.yaml"} <= names
+    assert {
+        "qwen2.5-3b.yaml",
+        "cpu-smollm2-sketch.yaml",
+        "cpu-smollm2-sketch-lora.yaml",
+        "cpu-lab-lora.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("recipe", SFT_RECIPES, ids=lambda p: p.name)

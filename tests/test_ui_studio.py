@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reprompt.cli.common import model_spec
 from reprompt.cli.main import main, make_parser
 from reprompt.errors import RepromptError
 from tests.fake_openai import FakeOpenAI
@@ -27,12 +28,17 @@ def ui_args(*argv: str):
     return make_parser().parse_args(["ui", *argv])
 
 
+def ui_spec(*argv: str):
+    """The ModelSpec `reprompt ui ARGV` builds for the studio."""
+    return model_spec(ui_args(*argv))
+
+
 @pytest.fixture()
 def served(tmp_path):
     from reprompt.ui.studio import Studio
 
     with FakeOpenAI(REPLY) as server:
-        yield server, Studio(ui_args("--policy", server.base_url, "--height", "96"), tmp_path / "turns")
+        yield server, Studio(ui_spec("--policy", server.base_url, "--height", "96"), tmp_path / "turns")
 
 
 def pixels(paths) -> list[np.ndarray]:
@@ -114,7 +120,7 @@ def test_rewrite_off_renders_the_original_only(served):
 
 
 def test_candidates_backbone_settings_and_errors(served):
-    from reprompt.ui.studio import RenderSettings
+    from reprompt.backbones.base import RenderSettings
 
     server, studio = served
     turn = studio.enhance(
@@ -146,7 +152,7 @@ def test_rendering_another_candidate_keeps_its_reasoning(tmp_path):
         "<reason>Plan B: the apple at the top.</reason><prompt>A red apple at the top of the image.</prompt>",
     ]
     with FakeOpenAI(lambda body: replies[: body["n"]]) as server:
-        studio = Studio(ui_args("--policy", server.base_url), tmp_path)
+        studio = Studio(ui_spec("--policy", server.base_url), tmp_path)
         turn = studio.enhance("a red apple", candidates=2, temperature=0.8)
         assert [c.prompt for c in turn.candidates] == [
             "A red apple on the left side.",
@@ -162,10 +168,11 @@ def test_rendering_another_candidate_keeps_its_reasoning(tmp_path):
 
 
 def test_diffusers_backbone_settings_apply_per_request(tmp_path, tiny_model):
-    from reprompt.ui.studio import RenderSettings, Studio
+    from reprompt.backbones.base import RenderSettings
+    from reprompt.ui.studio import Studio
 
-    args = ui_args("--policy", "none", "--backbone", "flux-dev", "--model", str(tiny_model("tiny-flux")))
-    studio = Studio(args, tmp_path)
+    spec = ui_spec("--policy", "none", "--backbone", "flux-dev", "--model", str(tiny_model("tiny-flux")))
+    studio = Studio(spec, tmp_path)
     turn = studio.enhance("a cat", settings=RenderSettings(width=32, height=48, steps=2, guidance=1.0))
     assert Image.open(turn.original_paths[0]).size == (32, 48)
     bb = studio._backbone
@@ -176,7 +183,7 @@ def test_diffusers_backbone_settings_apply_per_request(tmp_path, tiny_model):
 def test_switching_the_policy_frees_the_old_one(tmp_path, tiny_model):
     from reprompt.ui.studio import Studio
 
-    studio = Studio(ui_args("--policy", str(tiny_model("tiny-qwen2")), "--max-new-tokens", "8"), tmp_path)
+    studio = Studio(ui_spec("--policy", str(tiny_model("tiny-qwen2")), "--max-new-tokens", "8"), tmp_path)
     turn = studio.enhance("a cat")
     assert turn.rewrite.fallback  # random weights: the original is rendered, and the status says why
     ref = weakref.ref(studio._policy.model)
@@ -191,7 +198,7 @@ def test_guard_mode_from_the_ui(tmp_path):
     from reprompt.ui.studio import Studio, describe
 
     with FakeOpenAI("<reason>fruit</reason><prompt>A green pear on a table.</prompt>") as server:
-        studio = Studio(ui_args("--policy", server.base_url), tmp_path)
+        studio = Studio(ui_spec("--policy", server.base_url), tmp_path)
         turn = studio.enhance("two red apples", guard="fallback")
         assert turn.rewrite.prompt == "two red apples" and turn.rewrite.fallback
         assert "Intent guard:" in describe(turn)
@@ -205,7 +212,7 @@ def test_models_are_fixed_when_others_can_reach_the_ui(tmp_path):
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
-    studio = Studio(ui_args("--policy", "none"), tmp_path, allow_model_change=False)
+    studio = Studio(ui_spec("--policy", "none"), tmp_path, allow_model_change=False)
     assert studio.enhance("a cat").kind == "original"
     with pytest.raises(RepromptError, match="restart it to use other models"):
         studio.enhance("a cat", policy="/some/folder")
@@ -228,7 +235,7 @@ def test_app_serves_on_localhost_only(tmp_path):
 
     from reprompt.ui.app import launch
 
-    demo, url = launch(ui_args("--policy", "none"), out_dir=tmp_path, port=0, block=False)
+    demo, url = launch(ui_spec("--policy", "none"), out_dir=tmp_path, port=0, block=False)
     try:
         assert url.startswith("http://127.0.0.1:")
         assert demo.server_name == "127.0.0.1"

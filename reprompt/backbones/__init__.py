@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import Backbone, BackboneOptions, RenderOutput, SceneObject, TokenCount
+from reprompt.backbones.base import Backbone, BackboneOptions, RenderOutput, RenderSettings, TokenCount
 from reprompt.errors import RepromptError, did_you_mean
 
 # Calibrations of the sketch simulator (reprompt.backbones.sketch.CALIBRATIONS), one name each.
@@ -55,7 +55,7 @@ __all__ = [
     "Backbone",
     "BackboneOptions",
     "RenderOutput",
-    "SceneObject",
+    "RenderSettings",
     "TokenCount",
     "backbone_names",
     "is_simulator",

@@ -6,9 +6,10 @@ pipeline, so anything that renders can be plugged in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from reprompt.errors import RepromptError
 from reprompt.geneval.scene import SceneObject
 from reprompt.utils.dtypes import DTYPE_NAMES
 
@@ -60,6 +61,35 @@ class BackboneOptions:
     batch_size: int = field(default=4, metadata={"help": "images per pipeline call"})
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    """Settings for one render call; ``None`` keeps the backbone's own value. A backbone applies them to
+    that call only and is never changed by them, so one backbone serves callers with different settings."""
+
+    width: int | None = field(default=None, metadata={"help": "image width in pixels"})
+    height: int | None = field(default=None, metadata={"help": "image height in pixels"})
+    steps: int | None = field(default=None, metadata={"help": "denoising steps (diffusers backbones)"})
+    guidance: float | None = field(default=None, metadata={"help": "guidance scale (diffusers backbones)"})
+    negative_prompt: str | None = field(
+        default=None,
+        metadata={"help": "what the image should not show (pipelines with classifier-free guidance)"},
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and not 16 <= v <= 4096:
+                raise RepromptError(f"{name} must be between 16 and 4096 pixels, got {v}")
+        if self.steps is not None and not 1 <= self.steps <= 500:
+            raise RepromptError(f"steps must be between 1 and 500, got {self.steps}")
+        if self.guidance is not None and not 0 <= self.guidance <= 100:
+            raise RepromptError(f"guidance must be between 0 and 100, got {self.guidance}")
+
+    def given(self) -> dict[str, Any]:
+        """The fields this call sets (the others keep the backbone's own value)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
 @runtime_checkable
 class Backbone(Protocol):
     """A frozen text-to-image model. Image k is fully determined by (prompt k, seed k) and :meth:`settings`.
@@ -78,6 +108,12 @@ class Backbone(Protocol):
     @property
     def height(self) -> int: ...
 
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """The :class:`RenderSettings` fields a render call applies (the size always; steps, guidance and a
+        negative prompt where the model has them). Callers refuse the others instead of ignoring them."""
+        ...
+
     def settings(self) -> dict[str, Any]:
         """The settings that decide the images (size, steps, guidance, a simulator's rates ...)."""
         ...
@@ -86,11 +122,46 @@ class Backbone(Protocol):
         """(what was loaded: a folder, a hub id or a simulator name; its revision or None)."""
         ...
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput: ...
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
+        """Image k from (prompts[k], seeds[k]); ``settings`` change this call's size, steps or guidance."""
+        ...
 
     def count_tokens(self, text: str) -> TokenCount:
         """Length of ``text`` in the encoder whose limit matters most (CLIP 77 for SD/FLUX)."""
         ...
 
 
-__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "SceneObject", "TokenCount"]
+SIZE_SETTINGS = frozenset({"width", "height"})
+"""What every backbone applies: the image size."""
+
+
+def unsupported_settings(backbone: Backbone, settings: RenderSettings | None) -> list[str]:
+    """The fields ``settings`` sets that ``backbone`` does not apply (they would be ignored without a word)."""
+    if settings is None:
+        return []
+    return [name for name in settings.given() if name not in backbone.supported_settings]
+
+
+def applied_settings(backbone: Backbone, settings: RenderSettings | None = None) -> dict[str, Any]:
+    """What one render call uses: ``settings`` over the backbone's own size, steps and guidance (the values
+    recorded with every saved image)."""
+    own = backbone.settings()
+    out: dict[str, Any] = {"width": backbone.width, "height": backbone.height}
+    for name in ("steps", "guidance"):
+        if own.get(name) is not None and name in backbone.supported_settings:
+            out[name] = own[name]
+    return out | (settings.given() if settings is not None else {})
+
+
+__all__ = [
+    "SIZE_SETTINGS",
+    "Backbone",
+    "BackboneOptions",
+    "RenderOutput",
+    "RenderSettings",
+    "TokenCount",
+    "applied_settings",
+    "unsupported_settings",
+]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import BackboneOptions, RenderOutput, TokenCount
+from reprompt.backbones.base import SIZE_SETTINGS, BackboneOptions, RenderOutput, RenderSettings, TokenCount
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -36,56 +36,32 @@ class DiffusersPreset:
     description: str = ""
 
 
+# fmt: off
 PRESETS: dict[str, DiffusersPreset] = {
     "flux-dev": DiffusersPreset(
-        model="black-forest-labs/FLUX.1-dev",
-        pipeline="FluxPipeline",
-        height=512,
-        width=512,
-        steps=50,
-        guidance=3.5,
-        max_sequence_length=512,
+        model="black-forest-labs/FLUX.1-dev", pipeline="FluxPipeline", height=512, width=512, steps=50,
+        guidance=3.5, max_sequence_length=512,
         description="FLUX.1-dev at the paper's setting (512², 50 steps, guidance 3.5)",
     ),
     "flux-schnell": DiffusersPreset(
-        model="black-forest-labs/FLUX.1-schnell",
-        pipeline="FluxPipeline",
-        height=512,
-        width=512,
-        steps=4,
-        guidance=0.0,
-        max_sequence_length=256,
-        description="FLUX.1-schnell, 4 steps, no guidance",
+        model="black-forest-labs/FLUX.1-schnell", pipeline="FluxPipeline", height=512, width=512, steps=4,
+        guidance=0.0, max_sequence_length=256, description="FLUX.1-schnell, 4 steps, no guidance",
     ),
     "sd3": DiffusersPreset(
-        model="stabilityai/stable-diffusion-3-medium-diffusers",
-        pipeline="StableDiffusion3Pipeline",
-        height=1024,
-        width=1024,
-        steps=28,
-        guidance=7.0,
-        description="Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
+        model="stabilityai/stable-diffusion-3-medium-diffusers", pipeline="StableDiffusion3Pipeline",
+        height=1024, width=1024, steps=28, guidance=7.0, description="Stable Diffusion 3 Medium, 28 steps, cfg 7.0",
     ),
     "pixart-sigma": DiffusersPreset(
-        model="PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
-        pipeline="PixArtSigmaPipeline",
-        height=1024,
-        width=1024,
-        steps=20,
-        guidance=4.5,
-        max_sequence_length=300,
+        model="PixArt-alpha/PixArt-Sigma-XL-2-1024-MS", pipeline="PixArtSigmaPipeline", height=1024, width=1024,
+        steps=20, guidance=4.5, max_sequence_length=300,
         description="PixArt-Σ XL 1024, 20 steps, cfg 4.5 (T5 text encoder only)",
     ),
     "sdxl": DiffusersPreset(
-        model="stabilityai/stable-diffusion-xl-base-1.0",
-        pipeline="StableDiffusionXLPipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        guidance=5.0,
-        description="SDXL base 1.0, 30 steps, cfg 5.0",
+        model="stabilityai/stable-diffusion-xl-base-1.0", pipeline="StableDiffusionXLPipeline", height=1024,
+        width=1024, steps=30, guidance=5.0, description="SDXL base 1.0, 30 steps, cfg 5.0",
     ),
 }
+# fmt: on
 
 
 class DiffusersBackbone:
@@ -160,6 +136,21 @@ class DiffusersBackbone:
             batch_size=batch_size,
         )
 
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """Size and steps always; guidance where the pipeline takes ``guidance_scale``; a negative prompt
+        where it takes one with classic classifier-free guidance (FLUX.1 would need true CFG, an extra
+        forward pass per step, so it is refused there rather than silently ignored)."""
+        import inspect
+
+        params = inspect.signature(self.pipe.__call__).parameters
+        out = SIZE_SETTINGS | {"steps"}
+        if "guidance_scale" in params:
+            out |= {"guidance"}
+        if "negative_prompt" in params and "true_cfg_scale" not in params:
+            out |= {"negative_prompt"}
+        return frozenset(out)
+
     def settings(self) -> dict[str, Any]:
         """What decides the images besides the weights: size, steps, guidance, T5 length."""
         return {
@@ -178,18 +169,30 @@ class DiffusersBackbone:
         resolved = str(getattr(self.pipe, "name_or_path", None) or config.get("_name_or_path", self.name))
         return resolved, config.get("_commit_hash") or folder_fingerprint(resolved)
 
-    def _call_kwargs(self) -> dict[str, Any]:
+    def _call_kwargs(self, settings: RenderSettings | None = None) -> dict[str, Any]:
         import inspect
 
+        s = settings or RenderSettings()
         params = inspect.signature(self.pipe.__call__).parameters
-        kw: dict[str, Any] = {"height": self.height, "width": self.width, "num_inference_steps": self.steps}
-        if self.guidance is not None and "guidance_scale" in params:
-            kw["guidance_scale"] = self.guidance
+        kw: dict[str, Any] = {
+            "height": s.height or self.height,
+            "width": s.width or self.width,
+            "num_inference_steps": s.steps or self.steps,
+        }
+        guidance = self.guidance if s.guidance is None else s.guidance
+        if guidance is not None and "guidance_scale" in params:
+            kw["guidance_scale"] = guidance
         if self.max_sequence_length is not None and "max_sequence_length" in params:
             kw["max_sequence_length"] = self.max_sequence_length
+        if s.negative_prompt is not None:
+            if "negative_prompt" not in self.supported_settings:
+                raise RepromptError(f"backbone {self.name!r} does not apply a negative prompt")
+            kw["negative_prompt"] = s.negative_prompt
         return kw
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput:
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
         import torch
 
         if len(prompts) != len(seeds):
@@ -197,7 +200,7 @@ class DiffusersBackbone:
         t0 = time.perf_counter()
         images, warnings = [], []
         gen_device = "cpu" if self.pipe.device.type == "mps" else self.pipe.device
-        kw = self._call_kwargs()
+        kw = self._call_kwargs(settings)
         for p in prompts:
             tc = self.count_tokens(p)
             if tc.truncated:
@@ -205,8 +208,11 @@ class DiffusersBackbone:
         for i in range(0, len(prompts), self.batch_size):
             chunk, chunk_seeds = prompts[i : i + self.batch_size], seeds[i : i + self.batch_size]
             gens = [torch.Generator(device=gen_device).manual_seed(int(s)) for s in chunk_seeds]
+            call = dict(kw)
+            if "negative_prompt" in call:  # one negative prompt per image of the chunk
+                call["negative_prompt"] = [call["negative_prompt"]] * len(chunk)
             with torch.inference_mode():
-                out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **kw)
+                out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **call)
             images.extend(out.images)
             self.render_calls += len(chunk)
         return RenderOutput(

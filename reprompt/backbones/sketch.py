@@ -43,8 +43,8 @@ Reading (implemented in :mod:`reprompt.backbones.sketch_text`)
     the cup") makes it *mirrored* (``Relation.mirrored``): see the hidden strategy below.
 
 Drawing
-  * Each object is a filled shape, one kind per class, with a dark outline and its class
-    abbreviation written on it; its color is the stated (or leaked) one, else a natural default
+  * Each object is a filled shape, one kind per class, with a dark outline and its class name written
+    on it (on two lines, or abbreviated, when the shape is too small); its color is the stated (or leaked) one, else a natural default
     (:data:`DEFAULT_COLORS`). Placement avoids overlaps where it can. Places are regions (left,
     center, right thirds; top, middle, bottom); an object placed on one axis only stays near the
     middle of the other; a followed relation puts its two objects on opposite sides, level.
@@ -102,19 +102,17 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reprompt.backbones.base import RenderOutput, SceneObject, TokenCount
+from reprompt.backbones.base import SIZE_SETTINGS, RenderOutput, RenderSettings, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
-    COCO_CLASSES,
     COLOR_CUES,
-    COLORS,
     CONVERSE,
     COUNT_CUES,
     ObjectSpec,
@@ -123,6 +121,8 @@ from reprompt.backbones.sketch_text import (
     read_prompt,
 )
 from reprompt.errors import ConfigError, did_you_mean
+from reprompt.geneval.scene import SceneObject
+from reprompt.geneval.vocabulary import COCO_CLASSES
 
 # fmt: off
 COLOR_RGB: dict[str, tuple[int, int, int]] = {
@@ -194,7 +194,7 @@ class SketchConfig:
     object_scale: float = field(
         default=0.34, metadata={"help": "Side of a lone object as a fraction of the shorter image side."}
     )
-    draw_labels: bool = field(default=True, metadata={"help": "Write each class abbreviation on its shape."})
+    draw_labels: bool = field(default=True, metadata={"help": "Write each class name on its shape."})
     token_limit: int | None = field(
         default=CLIP_LIMIT, metadata={"help": "Tokens read from a prompt, BOS/EOS included (None: all)."}
     )
@@ -346,6 +346,11 @@ class SketchBackbone:
     def height(self) -> int:
         return self.config.height
 
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """The size only: a simulator has no denoising steps, guidance or negative prompt."""
+        return SIZE_SETTINGS
+
     def settings(self) -> dict[str, Any]:
         """The whole simulator config: its size, reading limit and every failure rate."""
         return asdict(self.config)
@@ -364,28 +369,34 @@ class SketchBackbone:
         """What the simulator understands of ``prompt`` (for debugging rewrites)."""
         return read_prompt(prompt, self.config.token_limit)
 
-    def render(self, prompts: list[str], seeds: list[int]) -> RenderOutput:
+    def render(
+        self, prompts: list[str], seeds: list[int], settings: RenderSettings | None = None
+    ) -> RenderOutput:
+        """Draw each prompt; ``settings`` may change this call's width and height (a simulator has no steps
+        or guidance)."""
         if isinstance(prompts, str) or len(prompts) != len(seeds):
             raise ValueError("render needs a list of prompts and a list of seeds of the same length.")
         t0 = time.perf_counter()
+        cfg = self.config
+        if settings is not None and (settings.width or settings.height):
+            cfg = replace(cfg, width=settings.width or cfg.width, height=settings.height or cfg.height)
         out = RenderOutput(images=[], seeds=list(seeds), prompts=list(prompts), scenes=[])
         out.info = {"events": [], "tokens": []}
         for k, (prompt, seed) in enumerate(zip(prompts, seeds, strict=True)):
-            image, scene, events, notes = self._render_one(prompt, int(seed))
+            image, scene, events, notes = self._render_one(prompt, int(seed), cfg)
             out.images.append(image)
             out.scenes.append(scene)  # type: ignore[union-attr]
             out.info["events"].append(events)
             out.info["tokens"].append(count_clip_tokens(prompt))
             out.warnings.extend(f"prompt {k}: {note}" for note in notes)
-        out.info["config"] = asdict(self.config)
+        out.info["config"] = asdict(cfg)
         out.seconds = time.perf_counter() - t0
         return out
 
     # --- one image -----------------------------------------------------------------------------
     def _render_one(
-        self, prompt: str, seed: int
+        self, prompt: str, seed: int, cfg: SketchConfig
     ) -> tuple[Image.Image, list[SceneObject], list[dict], list[str]]:
-        cfg = self.config
         reading = read_prompt(prompt, cfg.token_limit)
         notes = []
         if reading.truncated:
@@ -396,7 +407,7 @@ class SketchBackbone:
         if not reading.objects:
             notes.append("no known object in the prompt; drew an empty canvas.")
         rng = np.random.default_rng([seed % (1 << 64), _prompt_key(prompt)])
-        instances, events = self._plan(reading, rng)
+        instances, events = self._plan(reading, rng, cfg)
         if len(instances) > cfg.max_objects:
             notes.append(f"{len(instances)} objects asked; drew only the first {cfg.max_objects}.")
             instances = instances[: cfg.max_objects]
@@ -413,9 +424,10 @@ class SketchBackbone:
         scene = [SceneObject(o.cls, o.box, o.color, m) for o, m in zip(instances, masks, strict=True)]
         return image, scene, events, notes
 
-    def _plan(self, reading: PromptReading, rng: np.random.Generator) -> tuple[list[_Instance], list[dict]]:
+    def _plan(
+        self, reading: PromptReading, rng: np.random.Generator, cfg: SketchConfig
+    ) -> tuple[list[_Instance], list[dict]]:
         """Apply the failure modes: which objects, how many, which color, which places."""
-        cfg = self.config
         n_obj = len(reading.objects)
         u = rng.random((n_obj, 8))  # fixed draws per object keep each decision's stream stable
         ur = rng.random((len(reading.relations), 2))
@@ -459,7 +471,7 @@ class SketchBackbone:
                 h = v = None
                 events.append({"kind": "place_ignored", "cls": o.cls})
             kept.append((o, n, color, h, v))
-        places = [[k[3], k[4]] if k else [None, None] for k in kept]
+        places: list[list[str | None]] = [[k[3], k[4]] if k else [None, None] for k in kept]
         absolute = [[p[0] is not None, p[1] is not None] for p in places]
         laid: set[tuple[int, str, int]] = set()
         for r, (follow, band) in zip(reading.relations, ur, strict=True):
@@ -479,17 +491,17 @@ class SketchBackbone:
             if a[ax] is None:
                 a[ax] = side
             if b[ax] is None:
-                b[ax] = _OPPOSITE[side] if a[ax] == side else _OPPOSITE.get(a[ax], _OPPOSITE[side])
+                b[ax] = _OPPOSITE[side] if a[ax] == side else _OPPOSITE.get(a[ax] or side, _OPPOSITE[side])
             if a[1 - ax] is None and b[1 - ax] is None:  # side by side: share a band on the other axis
                 a[1 - ax] = b[1 - ax] = (
                     ("top", "middle", "bottom") if ax == 0 else ("left", "center", "right")
                 )[int(band * 3) % 3]
         instances = []
-        for k, p in zip(kept, places, strict=True):
+        for k, place in zip(kept, places, strict=True):
             if k is not None:
                 o, n, color, _, _ = k
-                loose = (p[0] is None) != (p[1] is None)
-                instances += [_Instance(o.cls, color, p[0], p[1], loose) for _ in range(n)]
+                loose = (place[0] is None) != (place[1] is None)
+                instances += [_Instance(o.cls, color, place[0], place[1], loose) for _ in range(n)]
         return instances, events
 
 
@@ -585,9 +597,28 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def abbreviation(cls: str) -> str:
-    """Label written on a shape: initials of multi-word names ("TB"), else the first 3 letters."""
+    """Short label for a shape too small for its name: initials of multi-word names ("TB"), else 3 letters."""
     words = cls.split(" ")
     return "".join(w[0] for w in words).upper() if len(words) > 1 else cls[:3].upper()
+
+
+MIN_LABEL_PX = 8
+
+
+def shape_label(cls: str, width: float, height: float) -> tuple[str, int] | None:
+    """(text, font size) naming the object on a shape ``width`` x ``height`` px: the class name ("teddy
+    bear", on two lines when that fits better), as large as fits up to 28% of the shape's short side; the
+    abbreviation when even the smallest font of the name is too wide; None when nothing readable fits."""
+    top = int(min(width, height) * 0.28)
+    candidates = [cls] + (["\n".join(cls.split(" ", 1))] if " " in cls else []) + [abbreviation(cls)]
+    for text in candidates:
+        lines = text.split("\n")
+        for size in range(top, MIN_LABEL_PX - 1, -1):
+            font = _font(size)
+            wide = max(font.getlength(line) for line in lines)
+            if wide <= 0.9 * width and size * 1.2 * len(lines) <= 0.8 * height:
+                return text, size
+    return None
 
 
 def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, list[np.ndarray]]:
@@ -601,23 +632,24 @@ def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, l
         width = max(1, int(min(x2 - x1, y2 - y1) / 40))
         _shape(draw, kind, inst.box, COLOR_RGB[inst.color], (60, 60, 60), width)
         _shape(ldraw, kind, inst.box, k + 1, k + 1, width)
-        size = int(min(x2 - x1, y2 - y1) * 0.28)
-        if cfg.draw_labels and size >= 8:
+        label = shape_label(inst.cls, x2 - x1, y2 - y1) if cfg.draw_labels else None
+        if label is not None:
+            text, size = label
             r, g, b = COLOR_RGB[inst.color]
             ink = (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 128 else (255, 255, 255)
             center = ((x1 + x2) / 2, (y1 + y2) / 2 + (y2 - y1) * (0.15 if kind == "triangle" else 0.0))
-            draw.text(center, abbreviation(inst.cls), fill=ink, font=_font(size), anchor="mm")
+            draw.multiline_text(center, text, fill=ink, font=_font(size), anchor="mm", align="center")
     lab = np.asarray(labels)
     return image, [lab == k + 1 for k in range(len(instances))]
 
 
 __all__ = [
     "CALIBRATIONS",
-    "COLORS",
     "COLOR_RGB",
     "DEFAULT_COLORS",
     "SketchBackbone",
     "SketchConfig",
     "abbreviation",
+    "shape_label",
     "sketch_config",
 ]

@@ -20,7 +20,6 @@ from functools import lru_cache
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 from reprompt.utils.english import CARDINALS, INVARIANT, PLURAL_ONLY, plural
 
-COLORS = GENEVAL_COLORS
 CLIP_LIMIT = 77  # CLIP's context, BOS and EOS included
 COUNT_CUES = ("emphasis", "restated", "enumerated")
 COLOR_CUES = ("repeated", "intensified", "predicate")
@@ -245,7 +244,7 @@ def _read(text: str, limit: int | None) -> PromptReading:
     spans = [m.span() for m in _CLIP_RE.finditer(lowered)]
     n_tokens = len(spans) + 2
     truncated = limit is not None and n_tokens > limit
-    if truncated:
+    if limit is not None and truncated:
         keep = max(limit - 2, 0)  # BOS and EOS take two of the slots
         lowered = lowered[: spans[keep - 1][1]] if keep else ""
     reader = _Reader(_WORD_RE.findall(lowered))
@@ -319,7 +318,7 @@ class _Reader:
         j, unknown = m.start - 1, 0
         while j >= 0 and not self.in_mention[j] and self.clause[j] == m.clause:
             t = self.toks[j]
-            if t in COLORS:
+            if t in GENEVAL_COLORS:
                 if m.color is None:
                     m.color, m.color_statements = t, 1
                     m.intensified = self.tok(j - 1) in _INTENSIFIERS
@@ -352,7 +351,7 @@ class _Reader:
         k = m.end
         while k < min(m.end + 7, self.n) and not self.in_mention[k]:
             t = self.toks[k]
-            if t in COLORS:
+            if t in GENEVAL_COLORS:
                 nxt = k + 1 + (self.tok(k + 1) in _COLOR_FILLER)
                 if nxt in self.mention_at:  # "a dog in a red car": the color belongs to the car
                     break
@@ -428,7 +427,7 @@ class _Reader:
             t = self.toks[k]
             if t in _FRAME:
                 return "frame", None
-            if t in _SKIP_TO_OBJECT or t in _NUMBERS or t.isdigit() or t in COLORS or t in _ORDINALS:
+            if t in _SKIP_TO_OBJECT or t in _NUMBERS or t.isdigit() or t in GENEVAL_COLORS or t in _ORDINALS:
                 k += 1
                 continue
             if t in _STOP or not t.isalpha() or unknown >= 3:
@@ -460,7 +459,8 @@ class _Reader:
                 i += 1
                 continue
             t, nxt = self.toks[i], self.tok(i + 1)
-            rel, target_at = None, None
+            rel: str | None = None
+            target_at = 0  # where the related object is read from (set with rel)
             if t in ("left", "right") and nxt == "of":
                 rel, target_at = f"{t} of", i + 2
             elif t in ("top", "bottom") and nxt == "of":
@@ -473,7 +473,7 @@ class _Reader:
                 rel, target_at = _RELATIVE_WORDS[t], i + 1
             if rel is not None:
                 kind, obj = self._target(target_at)
-                if kind == "object":
+                if kind == "object" and obj is not None:
                     subj = self._subject(i, after=self.mentions[obj].start, exclude=obj)
                     if subj is not None:
                         relations.append(Relation(subj, rel, self.mentions[obj].entity))

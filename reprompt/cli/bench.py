@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.common import add_backbone_args, add_group, add_policy_args
 
 
 def add_parser(sub: Any) -> None:
     from reprompt.cli.options import add_dataclass_args
     from reprompt.latency.measure import LatencyConfig
 
-    p = sub.add_parser("bench", help="benchmarks of the toolkit: latency")
-    bsub = p.add_subparsers(dest="bench_command", metavar="BENCH")
-    p.set_defaults(func=lambda args: p.print_help() or 0)
+    bsub = add_group(sub, "bench", "benchmarks of the toolkit: latency", "BENCH")
     lat = bsub.add_parser(
         "latency",
         help="rewrite vs render seconds (median, p90), rewrite share, and the iterative baseline",
@@ -48,21 +46,22 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from reprompt.backbones import is_simulator
-    from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args, read_prompts
+    from reprompt.cli.common import model_spec, read_prompts
     from reprompt.latency.measure import LatencyConfig, format_report, load_metadata, run_benchmark
     from reprompt.utils.io import atomic_write_json
 
     cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})
+    spec = model_spec(args)  # every flag checked before a model loads
     metadatas = load_metadata(args.metadata, cfg.n_prompts) if args.metadata else None
     prompts = read_prompts(None, args.prompts_file) if args.prompts_file else None
     detector = args.detector or ("oracle" if is_simulator(args.backbone) and metadatas else None)
     report = run_benchmark(
-        policy_from_args(args),
-        backbone_from_args(args),
+        spec.policy.load(),
+        spec.backbone.load(),
         cfg,
         prompts=prompts,
         metadatas=metadatas,
-        options=generation_options(args),
+        options=spec.generation,
         detector=detector,
         names=(args.policy, args.backbone),
     )

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reprompt.cli.options import add_dataclass_args, config_from_args, config_values
+from reprompt.cli.options import add_dataclass_args, config_from_args
 from reprompt.errors import RepromptError
 
 # GenerationOptions fields whose flags have shorter names; guard_temperature has no flag.
@@ -22,6 +22,14 @@ _NO_FLAG = ("guard_temperature",)
 # PolicyLoadOptions / BackboneOptions fields whose flags say which model they are for
 POLICY_LOAD_FLAGS = {"device": "policy_device", "dtype": "policy_dtype"}
 BACKBONE_FLAGS = {"batch_size": "render_batch_size"}
+
+
+def add_group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str) -> Any:
+    """``reprompt NAME`` as a group of sub-commands (``reprompt NAME`` alone prints its help); returns the
+    group's sub-parsers."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(func=lambda args: p.print_help() or 0)
+    return p.add_subparsers(dest=f"{name}_command", metavar=metavar)
 
 
 def add_policy_args(p: argparse.ArgumentParser, default: str = "smollm2") -> None:
@@ -56,62 +64,49 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
 
 
 def generation_options(args: argparse.Namespace) -> Any:
-    """The :class:`GenerationOptions` the decoding flags of :func:`add_policy_args` describe."""
+    """The :class:`GenerationOptions` the decoding flags of :func:`add_policy_args` describe (checked)."""
     from reprompt.policy import GenerationOptions
 
     return config_from_args(GenerationOptions, args, GENERATION_FLAGS)
 
 
-def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``load_policy`` keywords from the shared policy flags (JSON-able, so runs can record them)."""
-    from reprompt.format import PromptSpec
+def policy_choice(args: argparse.Namespace) -> Any:
+    """The :class:`~reprompt.model_spec.PolicyChoice` of the flags of :func:`add_policy_args`."""
+    from reprompt.model_spec import PolicyChoice
     from reprompt.policy.base import PolicyLoadOptions
 
-    spec = PromptSpec(tags=args.tags) if args.tags else None
-    return {"prompt_spec": spec, **config_values(PolicyLoadOptions, args, POLICY_LOAD_FLAGS)}
+    return PolicyChoice(args.policy, config_from_args(PolicyLoadOptions, args, POLICY_LOAD_FLAGS), args.tags)
 
 
-def backbone_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``load_backbone`` keywords from the shared backbone flags."""
-    from reprompt.backbones import is_simulator
-
-    if is_simulator(args.backbone):
-        if args.model:
-            raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
-        if args.height or args.width:
-            return {"width": args.width or args.height, "height": args.height or args.width}
-        return {}
+def backbone_choice(args: argparse.Namespace) -> Any:
+    """The :class:`~reprompt.model_spec.BackboneChoice` of the flags of :func:`add_backbone_args`."""
     from reprompt.backbones.base import BackboneOptions
+    from reprompt.model_spec import BackboneChoice
 
-    kw = config_values(BackboneOptions, args, BACKBONE_FLAGS)
-    return {k: v for k, v in kw.items() if v is not None}
+    return BackboneChoice(args.backbone, config_from_args(BackboneOptions, args, BACKBONE_FLAGS))
+
+
+def model_spec(args: argparse.Namespace) -> Any:
+    """The one typed :class:`~reprompt.model_spec.ModelSpec` of a command's policy, backbone and decoding
+    flags. Building it checks them all, so a command calls this before it loads any model."""
+    from reprompt.model_spec import ModelSpec
+
+    return ModelSpec(policy_choice(args), backbone_choice(args), generation_options(args))
 
 
 MODEL_FIELDS = ("policy", "policy_kwargs", "generation", "backbone", "backbone_kwargs")
 """The fields of a benchmark run config that name its models: set from the policy and backbone flags."""
 
 
-def model_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The :data:`MODEL_FIELDS` of a run config, from the shared policy and backbone flags."""
+def model_fields(spec: Any) -> dict[str, Any]:
+    """The :data:`MODEL_FIELDS` of a run config, from a :class:`~reprompt.model_spec.ModelSpec`."""
     return {
-        "policy": args.policy,
-        "policy_kwargs": policy_kwargs(args),
-        "generation": generation_options(args),
-        "backbone": args.backbone,
-        "backbone_kwargs": backbone_kwargs(args),
+        "policy": spec.policy.name,
+        "policy_kwargs": spec.policy.load_kwargs(),
+        "generation": spec.generation,
+        "backbone": spec.backbone.name,
+        "backbone_kwargs": spec.backbone.load_kwargs(),
     }
-
-
-def policy_from_args(args: argparse.Namespace) -> Any:
-    from reprompt.policy import load_policy
-
-    return load_policy(args.policy, **policy_kwargs(args))
-
-
-def backbone_from_args(args: argparse.Namespace) -> Any:
-    from reprompt.backbones import load_backbone
-
-    return load_backbone(args.backbone, **backbone_kwargs(args))
 
 
 def read_prompts(text: str | None, file: str | None) -> list[str]:

@@ -13,8 +13,6 @@ from typing import Any
 
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
-# Config fields that the shared --policy/--backbone groups (reprompt.cli.common) provide.
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compbench`` with ``generate`` and ``score`` sub-commands to an ``eval`` sub-parser set."""
@@ -43,17 +41,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from reprompt.cli.common import backbone_from_args, model_fields, policy_from_args
+    from reprompt.cli.common import model_fields, model_spec
     from reprompt.eval.compbench.generate import CompBenchRunConfig, run_generate
 
-    config = config_from_args(
-        CompBenchRunConfig,
-        args,
-        **model_fields(args),
-    )
-    summary = run_generate(
-        config, rewriter=lambda: policy_from_args(args), backbone=lambda: backbone_from_args(args)
-    )
+    spec = model_spec(args)  # every flag checked before a model loads
+    config = config_from_args(CompBenchRunConfig, args, **model_fields(spec))
+    summary = run_generate(config, rewriter=spec.policy.load, backbone=spec.backbone.load)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from reprompt.cli.common import add_backbone_args
-from reprompt.cli.options import add_dataclass_args, config_values
+from reprompt.cli.options import add_dataclass_args, config_from_args, config_values
 from reprompt.errors import RepromptError
 
 TEACHER_LOAD_FLAGS = {"device": "teacher_device", "dtype": "teacher_dtype"}
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--rl-from",
         default=None,
         help="write the RL split from this prompt file (JSONL or a text list in GenEval's templates, e.g. "
-        "../shared/benchmarks/reprompt-rl-prompts/generation_prompts_1k_filterd.txt) instead of generating "
+        "$REPROMPT_BENCHMARKS/reprompt-rl-prompts/generation_prompts_1k_filterd.txt) instead of generating "
         "it; its test prompts (--exclude) and repeats are dropped and reported, and SFT / held-out avoid "
         "its prompts",
     )
@@ -107,8 +108,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ps.add_argument("--out-tags", default="reason/prompt", help="tag format of the stored completions")
     ps.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
-    ps.add_argument("--min-tokens", type=int, default=15, help="shortest prompt kept (backbone tokens)")
-    ps.add_argument("--max-tokens", type=int, default=77, help="longest prompt kept (backbone tokens)")
+    from reprompt.format.length import LengthBounds
+
+    # the length window of the length reward (reprompt.format.length: one home for both)
+    add_dataclass_args(ps, LengthBounds)
     ps.add_argument("--teacher-seed", type=int, default=0, help="seed of the grounded / generic teacher")
     ps.add_argument("--batch-size", type=int, default=8, help="prompts per teacher call")
     g = ps.add_argument_group("policy teacher (any --teacher but grounded or generic)")
@@ -146,13 +149,8 @@ def _tag_weights(text: str, tags: tuple[str, ...]) -> tuple[float, ...]:
 
 
 def run_prompts(args: argparse.Namespace) -> int:
-    from reprompt.data.prompts import (
-        PromptGenConfig,
-        load_exclusions,
-        load_prompts,
-        load_vocabulary,
-        split_prompts,
-    )
+    from reprompt.data.prompts import PromptGenConfig, load_exclusions, load_prompts, split_prompts
+    from reprompt.data.templates import load_vocabulary
     from reprompt.utils.io import atomic_write_json, atomic_write_text
 
     if args.vocab_only and not args.vocab_file:
@@ -161,7 +159,7 @@ def run_prompts(args: argparse.Namespace) -> int:
         raise RepromptError(
             "--n-rl and --rl-from conflict: with --rl-from the RL split is the file's prompts"
         )
-    kw = {}
+    kw: dict[str, Any] = {}
     if args.tags:
         from reprompt.geneval.vocabulary import FAMILY_TAGS
 
@@ -224,17 +222,21 @@ def run_prompts(args: argparse.Namespace) -> int:
 
 
 def run_sft(args: argparse.Namespace) -> int:
-    from reprompt.cli.common import backbone_from_args
+    from reprompt.cli.common import backbone_choice
     from reprompt.data.prompts import load_prompts
     from reprompt.data.sft_data import build_sft_data
-    from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher
+    from reprompt.data.teachers import GenericTeacher, GroundedTeacher, PolicyTeacher, Teacher
 
     records = load_prompts(args.prompts)
     if args.limit is not None:
         records = records[: args.limit]
     if not records:
         raise RepromptError(f"{args.prompts} has no prompts")
-    backbone = backbone_from_args(args)
+    from reprompt.format.length import LengthBounds
+
+    bb = backbone_choice(args)  # every flag checked before a model loads
+    bounds = config_from_args(LengthBounds, args)
+    teacher: Teacher
     if args.teacher == "grounded":
         teacher = GroundedTeacher(args.out_tags, seed=args.teacher_seed)
     elif args.teacher == "generic":
@@ -244,23 +246,24 @@ def run_sft(args: argparse.Namespace) -> int:
         from reprompt.policy import GenerationOptions, load_policy
         from reprompt.policy.base import PolicyLoadOptions
 
+        options = GenerationOptions(
+            max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size
+        )
         policy = load_policy(
             args.teacher,
             prompt_spec=PromptSpec(tags=args.teacher_tags) if args.teacher_tags else None,
             **config_values(PolicyLoadOptions, args, TEACHER_LOAD_FLAGS, skip=("trust_remote_code",)),
         )
-        options = GenerationOptions(
-            max_new_tokens=args.max_new_tokens, temperature=args.temperature, batch_size=args.batch_size
-        )
         teacher = PolicyTeacher(policy, options)
+    backbone = bb.load()
     report = build_sft_data(
         records,
         teacher,
         args.out,
         tags=args.out_tags,
         token_counter=backbone.count_tokens,
-        min_tokens=args.min_tokens,
-        max_tokens=args.max_tokens,
+        min_tokens=bounds.min_tokens,
+        max_tokens=bounds.max_tokens,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
     )

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from reprompt.cli.common import (
-    add_backbone_args,
-    add_policy_args,
-    backbone_from_args,
-    generation_options,
-    policy_from_args,
-)
+from reprompt.cli.common import add_backbone_args, add_policy_args, model_spec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,24 +23,23 @@ def run(args: argparse.Namespace) -> int:
     from reprompt.cli.rewrite import format_rewrite
     from reprompt.errors import RepromptError
     from reprompt.pipeline import RePromptPipeline
+    from reprompt.policy.base import check_prompt
 
     if args.images < 1 or args.images > 64:
         raise RepromptError("--images must be between 1 and 64")
     if args.no_rewrite:
         args.policy = "none"
-    backbone = backbone_from_args(args)
-    policy = policy_from_args(args)
-    pipe = RePromptPipeline(policy, backbone)
-    result = pipe(
-        args.prompt,
-        seed=args.seed,
-        num_images=args.images,
-        options=generation_options(args),
-        compare=not args.no_rewrite,
-    )
+    prompt = check_prompt(args.prompt)
+    spec = model_spec(args)  # every flag checked before a model loads
+    pipe = RePromptPipeline(spec.policy.load(), spec.backbone.load())
+    result = pipe(prompt, seed=args.seed, num_images=args.images, options=spec.generation)
     record = result.save(args.out)
-    if not args.no_rewrite:
+    if pipe.rewrites:
         print(format_rewrite(result.rewrite))
+        if len(result.candidates) > 1:
+            print(
+                f"candidate: {result.rewrite.candidate + 1} of {len(result.candidates)} (all in record.json)"
+            )
     for w in result.warnings:
         print(f"warning: {w}")
     main_file = record["files"].get("comparison") or record["files"]["rewritten"][0]

@@ -83,7 +83,7 @@ def add_dataclass_args(
             kw["required"] = True
         if "metavar" in f.metadata:
             kw["metavar"] = f.metadata["metavar"]
-        target.add_argument(flag, *f.metadata.get("aliases", ()), **kw)
+        target.add_argument(flag, **kw)
 
 
 def config_values(

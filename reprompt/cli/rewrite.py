@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from reprompt.cli.common import add_policy_args, generation_options, policy_from_args, read_prompts
+from reprompt.cli.common import add_policy_args, generation_options, policy_choice, read_prompts
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,18 +24,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _counter(args: argparse.Namespace):
-    from reprompt.backbones import load_backbone
-
-    kw = {} if args.backbone == "sketch" else {"model": args.model}
-    return load_backbone(args.backbone, **kw).count_tokens
-
-
 def run(args: argparse.Namespace) -> int:
+    from reprompt.backbones.base import BackboneOptions
+    from reprompt.model_spec import BackboneChoice
+
     prompts = read_prompts(args.prompt, args.file)
-    options = generation_options(args)
-    counter = _counter(args)
-    policy = policy_from_args(args)
+    options = generation_options(args)  # every flag checked before a model loads
+    backbone = BackboneChoice(args.backbone, BackboneOptions(model=args.model))
+    choice = policy_choice(args)
+    counter = backbone.load().count_tokens
+    policy = choice.load()
     rewrites = policy.rewrite(prompts, options=options, token_counter=counter, progress=len(prompts) > 1)
     for rw in rewrites:
         if args.json:

@@ -33,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from reprompt.cli.common import backbone_from_args, generation_options, policy_from_args
+    from reprompt.cli.common import model_spec
     from reprompt.errors import RepromptError
     from reprompt.serving.config import ServeConfig
-    from reprompt.serving.http import public_name, warn_if_exposed
+    from reprompt.serving.http import warn_if_exposed
     from reprompt.serving.image_service import create_app
+    from reprompt.utils.names import public_name
 
     config = config_from_args(
         ServeConfig,
@@ -46,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
         served_model_name=args.served_model_name
         or (None if args.policy == "openai" else public_name(args.policy)),
     )
-    options = generation_options(args)
+    spec = model_spec(args)  # every flag checked before a model loads
     token = os.environ.get(args.token_env) if args.token_env else None
     if args.token_env and not token:  # before loading any model
         raise RepromptError(f"--token-env {args.token_env} is set but the variable is empty")
     warn_if_exposed(args.host, token, args.token_env, "images and rewrites")
-    app = create_app(policy_from_args(args), backbone_from_args(args), args.token_env, options, config)
+    app = create_app(spec.policy.load(), spec.backbone.load(), args.token_env, spec.generation, config)
     print(
         f"reprompt serving {app.state.model_id!r} on http://{args.host}:{args.port} "
         "(POST /v1/images/generations, /v1/chat/completions, /v1/rewrite; GET /v1/models, /health)",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from reprompt.utils.endpoints import REWARD_TOKEN_ENV
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve-rewards",
         help="serve the reward (render + score) over HTTP for trainers on other GPUs or hosts",
         description="Serve the composite reward of a config. Binds 127.0.0.1 unless --host says otherwise; "
-        "set the env var named by service.token_env (default REPROMPT_REWARD_TOKEN) to require a token.",
+        f"set the env var named by service.token_env (default {REWARD_TOKEN_ENV}) to require a token.",
     )
     p.add_argument("--config", required=True, help="reward config YAML (configs/rewards/*.yaml)")
     p.add_argument("--host", default=None, help="bind address (default: the config's, 127.0.0.1)")

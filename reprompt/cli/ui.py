@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import argparse
 
-from reprompt.cli.common import add_backbone_args, add_policy_args
+from reprompt.cli.common import add_backbone_args, add_policy_args, model_spec
 from reprompt.ui import UI_PORT
 from reprompt.utils.endpoints import LOCALHOST
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ui", help="browser UI: rewrite, edit, compare same-seed images (Gradio)")
-    p.add_argument("--host", default=LOCALHOST, help=f"bind address (default {LOCALHOST}: this machine only)")
+    p.add_argument(
+        "--host",
+        default=LOCALHOST,
+        help=f"bind address (default {LOCALHOST}: this machine only; any other needs a password)",
+    )
+    p.add_argument(
+        "--password-env",
+        default="REPROMPT_UI_PASSWORD",
+        help="variable holding the sign-in password (user 'reprompt'); unset off localhost: one is generated "
+        "and printed once",
+    )
     p.add_argument("--port", type=int, default=UI_PORT, help=f"port (default {UI_PORT}; 0 = a free one)")
     p.add_argument(
         "--out", default=None, help="folder for each turn's record and images (default: a temp folder)"
@@ -33,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise RepromptError(f"--port must be between 0 and 65535, got {args.port}")
     if not 1 <= args.images <= 8:
         raise RepromptError(f"--images must be between 1 and 8, got {args.images}")
+    spec = model_spec(args)  # every flag checked before Gradio starts or a model loads
     try:
         from reprompt.ui.app import launch
     except ModuleNotFoundError as e:
@@ -40,5 +51,14 @@ def run(args: argparse.Namespace) -> int:
             raise RepromptError("the UI needs Gradio: pip install 'reprompt[ui]'") from None
         raise
     out = args.out or tempfile.mkdtemp(prefix="reprompt-ui-")
-    launch(args, out_dir=out, host=args.host, port=args.port, block=True)
+    launch(
+        spec,
+        out_dir=out,
+        host=args.host,
+        port=args.port,
+        images=args.images,
+        seed=args.seed,
+        block=True,
+        password_env=args.password_env,
+    )
     return 0

@@ -8,13 +8,11 @@ from reprompt.data.prompts import (
     generate_prompts,
     load_exclusions,
     load_prompts,
-    load_vocabulary,
-    meaning_key,
-    parse_template,
     split_prompts,
 )
 from reprompt.data.sft_data import SFTDataReport, build_sft_data, sft_examples
 from reprompt.data.teachers import GroundedTeacher, PolicyTeacher, TeacherOutput, load_teacher
+from reprompt.data.templates import load_vocabulary, meaning_key, parse_template
 
 __all__ = [
     "GroundedTeacher",

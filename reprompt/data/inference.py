@@ -20,15 +20,13 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reprompt.data.space import _pair, _unpair
-from reprompt.data.templates import INVERSE, NUMBER_WORDS, RELATIONS, article, normalize_text
+from reprompt.data.space import SpaceConfig, _pair, _unpair
+from reprompt.data.templates import INVERSE, NUMBER_WORDS, article, normalize_text
+from reprompt.geneval.rules import RELATIONS
 from reprompt.geneval.vocabulary import FAMILY_TAGS
 from reprompt.utils.english import plural
-
-if TYPE_CHECKING:
-    from reprompt.data.prompts import PromptGenConfig
 
 INFERENCE_TAGS: tuple[str, ...] = tuple(t for t, (family, _) in FAMILY_TAGS.items() if family == "inference")
 INFER_COUNTS: tuple[int, ...] = (2, 3, 4, 5, 6)
@@ -177,7 +175,7 @@ class InferenceSpace:
     recognises the meaning written in its GenEval template (tag ``two_object`` for ``infer_object``, ...), so
     excluding GenEval's test prompts excludes the family prompts that resolve to them."""
 
-    def __init__(self, tag: str, cfg: PromptGenConfig) -> None:
+    def __init__(self, tag: str, cfg: SpaceConfig) -> None:
         self.tag, self.base = tag, FAMILY_TAGS[tag][1]
         self.seed = cfg.seed
         self.vocab = tuple(cfg.vocabulary)

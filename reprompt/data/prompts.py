@@ -25,29 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.data.inference import InferenceSpace
-from reprompt.data.space import TemplateSpace, TemplateSupply, _key_meaning  # noqa: F401  (re-exported)
-from reprompt.data.templates import (  # noqa: F401  (re-exported: the names this module always had)
-    INVERSE,
+from reprompt.data.space import TemplateSpace, TemplateSupply, _key_meaning
+from reprompt.data.templates import (
     NUMBER_WORDS,
-    RELATIONS,
-    VOCABULARIES,
-    WORD_NUMBERS,
-    article,
-    color_attr,
-    colors,
-    counting,
     load_vocabulary,
     meaning_key,
     normalize_text,
     parse_template,
-    position,
-    single_object,
-    singular,
-    two_object,
 )
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.vocabulary import COCO_CLASSES, FAMILY_TAGS, GENEVAL_COLORS, GENEVAL_TAGS
-from reprompt.utils.english import plural  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from reprompt.backbones.base import TokenCount
 from reprompt.data.teachers import Teacher
 from reprompt.errors import ConfigError
 from reprompt.format import TagFormat, get_tag_format, parse_completion, render_completion
+from reprompt.format.length import LengthBounds
 from reprompt.utils.io import append_jsonl, atomic_write_json, read_jsonl
 
 METADATA_KEYS = ("tag", "include", "exclude")
@@ -75,8 +76,7 @@ def check_row(
     original: str,
     teacher_fmt: TagFormat,
     token_counter: Callable[[str], TokenCount] | None,
-    min_tokens: int,
-    max_tokens: int,
+    bounds: LengthBounds,
     need_reasoning: bool,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """(fields, None) for a usable completion, else (None, drop reason)."""
@@ -89,10 +89,10 @@ def check_row(
     if token_counter is not None:
         tc = token_counter(parsed.prompt)
         fields["prompt_tokens"] = tc.tokens
-        if tc.tokens < min_tokens:
-            return None, f"too short (< {min_tokens} tokens)"
-        if tc.tokens > max_tokens:
-            return None, f"too long (> {max_tokens} tokens)"
+        if tc.tokens < bounds.min_tokens:
+            return None, f"too short (< {bounds.min_tokens} tokens)"
+        if tc.tokens > bounds.upper(tc.limit):
+            return None, f"too long (> {bounds.upper(tc.limit)} tokens)"
         if tc.truncated:
             return None, f"truncated by {tc.encoder} (> {tc.limit} tokens)"
     return fields, None
@@ -105,21 +105,22 @@ def build_sft_data(
     *,
     tags: str | TagFormat = "reason/prompt",
     token_counter: Callable[[str], TokenCount] | None = None,
-    min_tokens: int = 15,
-    max_tokens: int = 77,
+    min_tokens: int = LengthBounds.min_tokens,
+    max_tokens: int | None = LengthBounds.max_tokens,
     batch_size: int = 8,
     progress: bool = True,
 ) -> SFTDataReport:
     """Run ``teacher`` over ``records`` (each with ``id`` and ``prompt``; metadata kept) into ``out``.
 
     A completion is kept when it parses well-formed (in the teacher's format), has reasoning (when
-    ``tags`` has a reason block) and its prompt is ``min_tokens``..``max_tokens`` long in the target
-    backbone's tokens (``token_counter``, e.g. ``backbone.count_tokens``). Writes ``<out>.report.json``.
+    ``tags`` has a reason block) and its prompt is inside the length window the length reward scores
+    (:class:`~reprompt.format.length.LengthBounds`: ``min_tokens`` to ``max_tokens``, None being the
+    encoder's limit) in the target backbone's tokens (``token_counter``, e.g. ``backbone.count_tokens``).
+    Writes ``<out>.report.json``.
     """
     if batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
-    if min_tokens > max_tokens:
-        raise ConfigError(f"min_tokens ({min_tokens}) > max_tokens ({max_tokens})")
+    bounds = LengthBounds(min_tokens, max_tokens)
     fmt = get_tag_format(tags)
     out = Path(out)
     ids = [str(r["id"]) for r in records]
@@ -146,6 +147,7 @@ def build_sft_data(
         for rec, answer in zip(chunk, teacher.write(chunk), strict=True):
             base = {"id": str(rec["id"]), "prompt": rec["prompt"]}
             meta = {k: rec[k] for k in METADATA_KEYS if k in rec}
+            reason: str | None
             if answer.error:
                 fields, reason = None, f"teacher: {answer.error}"
             else:
@@ -154,13 +156,13 @@ def build_sft_data(
                     rec["prompt"],
                     answer.fmt,
                     token_counter,
-                    min_tokens,
-                    max_tokens,
+                    bounds,
                     need_reasoning=fmt.reason is not None,
                 )
             if fields is None:
+                reason = reason or "dropped"
                 append_jsonl(dropped_path(out), {**base, "reason": reason, "completion": answer.completion})
-                report.dropped[reason] = report.dropped.get(reason, 0) + 1  # type: ignore[index]
+                report.dropped[reason] = report.dropped.get(reason, 0) + 1
                 continue
             completion = render_completion(fields["reasoning"], fields["rewritten"], fmt)
             append_jsonl(

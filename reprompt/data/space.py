@@ -8,11 +8,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reprompt.data.templates import (
     INVERSE,
-    RELATIONS,
     color_attr,
     colors,
     counting,
@@ -21,10 +20,21 @@ from reprompt.data.templates import (
     single_object,
     two_object,
 )
+from reprompt.geneval.rules import RELATIONS
 from reprompt.geneval.vocabulary import template_of
 
-if TYPE_CHECKING:
-    from reprompt.data.prompts import PromptGenConfig
+
+class SpaceConfig(Protocol):
+    """What a prompt space is counted over (a :class:`~reprompt.data.prompts.PromptGenConfig` has it)."""
+
+    @property
+    def vocabulary(self) -> Sequence[str]: ...
+    @property
+    def colors(self) -> Sequence[str]: ...
+    @property
+    def counts(self) -> Sequence[int]: ...
+    @property
+    def seed(self) -> int: ...
 
 
 def _unpair(p: int) -> tuple[int, int]:
@@ -44,7 +54,7 @@ class TemplateSpace:
     'A left of B' and 'B right of A'). Sampling numbers without replacement gives unique prompts with no
     rejection loop, and the size says exactly when a quota cannot be met."""
 
-    def __init__(self, tag: str, cfg: PromptGenConfig) -> None:
+    def __init__(self, tag: str, cfg: SpaceConfig) -> None:
         self.tag, self.vocab, self.colors, self.counts = tag, cfg.vocabulary, cfg.colors, cfg.counts
         self._vocab_ix = {v: i for i, v in enumerate(self.vocab)}
         v, c, pairs = len(self.vocab), len(self.colors), len(self.vocab) * (len(self.vocab) - 1) // 2
@@ -111,9 +121,9 @@ class TemplateSpace:
         if tag == "two_object":
             return pair if col == [None, None] else None
         if tag == "color_attr":
-            if None in col:
-                return None
             c_lo, c_hi = (col[0], col[1]) if cls[0] < cls[1] else (col[1], col[0])
+            if c_lo is None or c_hi is None:
+                return None
             return (pair * len(self.colors) + c_lo) * len(self.colors) + c_hi
         rel_clause = include[1].get("position")  # position: include = [reference B, A with [rel, 0]]
         if not rel_clause or rel_clause[0] not in RELATIONS or col != [None, None]:

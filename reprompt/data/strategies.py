@@ -18,7 +18,7 @@ from typing import Any
 
 from reprompt.backbones.sketch_text import object_mentions as _object_mentions
 from reprompt.backbones.sketch_text import words
-from reprompt.data.prompts import INVERSE
+from reprompt.data.templates import INVERSE
 from reprompt.utils.english import CARDINALS
 
 STRATEGIES: dict[str, str] = {

@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from reprompt.data.prompts import INVERSE, NUMBER_WORDS, article, plural
+from reprompt.data.templates import INVERSE, NUMBER_WORDS, article
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.format import PromptSpec, TagFormat, render_completion
+from reprompt.utils.english import plural
 
 
 @dataclass
@@ -531,12 +532,12 @@ class GenericTeacher:
             sentences.append(f"{opener} {first.np}{_sp(first.place)}, {setting}.")
             for o in rest:
                 lead = rng.choice(("Beside it, ", "Nearby, ", ""))
-                tail = (
+                ending = (
                     ""
                     if lead
                     else " " + rng.choice(("completes the scene", "is also in view", "sits close by"))
                 )
-                sentences.append(f"{_cap(lead + o.np)}{_sp(o.place)}{tail}.")
+                sentences.append(f"{_cap(lead + o.np)}{_sp(o.place)}{ending}.")
         else:
             nps = [f"{o.np}{_sp(o.place)}" for o in objs]
             joined = (

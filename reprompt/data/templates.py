@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.geneval.rules import RELATIONS
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, template_of
 from reprompt.utils.english import CARDINALS, plural
 
-RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 NUMBER_WORDS = {n: w for w, n in CARDINALS.items() if 2 <= n <= 9}  # the counts GenEval's templates write
 WORD_NUMBERS = {w: n for n, w in NUMBER_WORDS.items()}

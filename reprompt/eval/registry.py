@@ -1,17 +1,21 @@
 """Benchmark tasks as versioned YAML files, and their metrics registered with their meaning.
 
-As in lm-evaluation-harness: a task is declared in ``reprompt/eval/<task>/task.yaml`` (tags, metrics,
-protocol defaults, ``metadata.version``, and ``layout: module:Class``, the task's side of the shared runner
-in :mod:`reprompt.eval.runner`); a metric is registered with an aggregation and ``higher_is_better``,
-separately from the per-image scorer that produces its inputs. Aggregations are plain functions from
-per-item values to one number. Tasks are discovered by scanning for ``task.yaml`` files, so adding a
-benchmark needs no edit here: a task file and its layout class. Nothing heavy is imported.
+As in lm-evaluation-harness: a task is declared in ``reprompt/eval/<task>/task.yaml``, one schema for every
+task (``task``, ``layout: module:Class`` -- the task's side of the shared runner in
+:mod:`reprompt.eval.runner` --, ``description``, ``dataset``, ``tags``, ``protocol``, ``metric_list`` and
+``metadata.version``); a metric is registered with an aggregation and ``higher_is_better``, separately from
+the per-image scorer that produces its inputs, and **computes the reported number**:
+:meth:`Metric.compute` aggregates per-item values (within groups first, with ``group_by``/``then``), and the
+benchmarks' summaries are these results, not numbers computed elsewhere. Aggregations are plain functions
+from values to one number. Tasks are discovered by scanning for ``task.yaml`` files, so adding a benchmark
+needs no edit here: a task file and its layout class. Nothing heavy is imported.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,12 +40,26 @@ def register_aggregation(name: str) -> Callable[[Aggregation], Aggregation]:
 
 @register_aggregation("mean")
 def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+    """The mean, summed exactly (``math.fsum``, as ``statistics.fmean``); 0.0 for no values."""
+    return math.fsum(values) / len(values) if values else 0.0
 
 
 @register_aggregation("median")
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
+
+
+@register_aggregation("geometric_mean")
+def geometric_mean(values: Sequence[float]) -> float:
+    """The geometric mean of non-negative values (``scipy.stats.gmean``: 0.0 as soon as one value is 0);
+    0.0 for no values. GenEval 2's prompt-level Soft-TIFA (GM) is this over a prompt's atom scores."""
+    if not values:
+        return 0.0
+    if any(v < 0 for v in values):
+        raise ValueError("the geometric mean is defined for non-negative values only")
+    if any(v == 0 for v in values):
+        return 0.0
+    return math.exp(math.fsum(math.log(v) for v in values) / len(values))
 
 
 @register_aggregation("any")
@@ -79,13 +97,53 @@ class Metric:
     def aggregate(self, values: Sequence[float]) -> float:
         return AGGREGATIONS[self.aggregation](values)
 
-    def aggregate_groups(self, groups: Sequence[Sequence[float]]) -> float:
-        """Aggregate within each group, then across groups with ``then`` (e.g. GenEval's overall)."""
-        inner = [self.aggregate(g) for g in groups]
-        return AGGREGATIONS[self.then or "mean"](inner)
+    def compute(
+        self, items: Sequence[Mapping[str, Any]], order: Sequence[str] = ()
+    ) -> float | dict[str, float]:
+        """The metric over per-item records (each with its ``value`` and the ``group_by`` key): the
+        aggregation over all items; with ``group_by``, per group (in ``order``, then the others sorted), and
+        with ``then`` those group results aggregated again into one number (GenEval's overall: the mean of
+        the per-tag means)."""
+        if self.group_by is None:
+            return self.aggregate([float(it["value"]) for it in items])
+        per_group = self.per_group(items, order)
+        if self.then is None:
+            return per_group
+        return AGGREGATIONS[self.then](list(per_group.values()))
+
+    def per_group(self, items: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> dict[str, float]:
+        """The aggregation within each ``group_by`` group (in ``order``, then the others sorted), before any
+        ``then`` (GenEval 2: each image's Soft-TIFA GM, which its per-atomicity analysis averages again)."""
+        if self.group_by is None:
+            raise RepromptError(f"metric {self.name!r} has no group_by")
+        groups: dict[str, list[float]] = {}
+        for it in items:
+            groups.setdefault(str(it[self.group_by]), []).append(float(it["value"]))
+        rank = {name: i for i, name in enumerate(order)}
+        keys = sorted(groups, key=lambda k: (rank.get(k, len(rank)), k))
+        return {k: self.aggregate(groups[k]) for k in keys}
+
+    def score(self, items: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> float:
+        """:meth:`compute` for a metric that gives one number (no ``group_by``, or a ``then``)."""
+        result = self.compute(items, order)
+        if isinstance(result, dict):
+            raise RepromptError(f"metric {self.name!r} gives one number per {self.group_by}, not one number")
+        return result
+
+    def info(self) -> dict[str, Any]:
+        """What the metric means, as written into result files (help, aggregation, direction, and the
+        task file's other keys, such as the scoring model)."""
+        return {
+            "help": self.help,
+            **dict(self.extra),
+            "aggregation": self.aggregation,
+            "higher_is_better": self.higher_is_better,
+        }
 
 
 METRICS: dict[str, Metric] = {}
+TASK_KEYS = ("task", "layout", "description", "dataset", "tags", "protocol", "metric_list", "metadata")
+"""The one task.yaml schema (lm-evaluation-harness's spelling)."""
 _METRIC_FIELDS = ("aggregation", "higher_is_better", "over", "group_by", "then", "help")
 
 
@@ -119,6 +177,8 @@ class TaskConfig:
     path: Path
     layout: str | None = None
     """``module:Class`` of the task's :class:`~reprompt.eval.runner.Layout` (None: scoring only)."""
+    dataset: dict[str, Any] = field(default_factory=dict)
+    """What the task's data is (files, splits, categories): read by the task's own modules."""
 
     def metric(self, name: str) -> Metric:
         for m in self.metrics:
@@ -131,6 +191,15 @@ class TaskConfig:
     @property
     def higher_is_better(self) -> dict[str, bool]:
         return {m.name: m.higher_is_better for m in self.metrics}
+
+    def compute(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        names: Sequence[str] | None = None,
+        order: Sequence[str] = (),
+    ) -> dict[str, float | dict[str, float]]:
+        """Every metric (or the ``names`` given) over the same per-item records (see :meth:`Metric.compute`)."""
+        return {m.name: m.compute(items, order) for m in self.metrics if names is None or m.name in names}
 
 
 def _task_files() -> dict[str, Path]:
@@ -170,13 +239,18 @@ def load_task(name_or_path: str) -> TaskConfig:
             )
         path = files[name_or_path]
     data = _read_yaml(path)
-    # Two spellings are accepted: lm-eval style (metric_list + metadata.version) and a mapping
-    # ``metrics: {name: {...}}`` with a top-level ``version``.
-    version = str((data.get("metadata") or {}).get("version", data.get("version", "")))
+    unknown = sorted(set(data) - set(TASK_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"task file {path}: unknown key(s) {unknown}.{did_you_mean(unknown[0], list(TASK_KEYS))} A task file "
+            f"has {', '.join(TASK_KEYS)}"
+        )
+    version = str((data.get("metadata") or {}).get("version", ""))
     entries = list(data.get("metric_list") or [])
-    entries += [{"metric": name, **(spec or {})} for name, spec in (data.get("metrics") or {}).items()]
     if "task" not in data or not version or not entries:
-        raise ConfigError(f"task file {path} needs 'task', a version and at least one metric")
+        raise ConfigError(
+            f"task file {path} needs 'task', 'metadata: {{version}}' and at least one metric_list entry"
+        )
     metrics = []
     for entry in entries:
         entry = dict(entry)
@@ -198,6 +272,7 @@ def load_task(name_or_path: str) -> TaskConfig:
         protocol=dict(data.get("protocol", {})),
         path=path,
         layout=data.get("layout"),
+        dataset=dict(data.get("dataset") or {}),
     )
 
 

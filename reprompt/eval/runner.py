@@ -4,8 +4,9 @@ A benchmark plugs in as a :class:`Layout` (registered by task name in :mod:`repr
 prompts a run covers, where each prompt's files go in the benchmark's official layout, when a prompt counts
 as finished, and which run settings must match to resume. Everything else is shared and lives here:
 
-- **Seeds.** Image ``k`` of every prompt uses ``seed + k``, whatever the rewriter, shard or selection, so two
-  runs of the same prompts pair up image by image (``reprompt eval compare``).
+- **Seeds.** Image ``k`` of every prompt uses ``seed + k`` (:func:`reprompt.pipeline.image_seeds`, the rule of
+  every front end), whatever the rewriter, shard or selection, so two runs of the same prompts pair up image
+  by image (``reprompt eval compare``). Rewriting, candidate choice and rendering are the pipeline's too.
 - **Shards.** ``i/n`` (0-based) takes the prompts at positions ``p`` of the selection with ``p % n == i``;
   their union is the full run, and they may run at the same time (each under its own lock).
 - **Resume.** A prompt's images are written atomically and its completion record last, so a killed run redoes
@@ -30,10 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reprompt.backbones.base import applied_settings
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.eval.provenance import describe_backbone, describe_policy, git_hash, jsonable, now
 from reprompt.geneval.scene import SCENE_MODES
+from reprompt.pipeline import SEED_RULE, RePromptPipeline, image_seeds
+from reprompt.utils.images import ImageProvenance
 from reprompt.utils.io import append_jsonl, atomic_write_json
+from reprompt.utils.names import public_name
 
 if TYPE_CHECKING:
     from reprompt.backbones.base import Backbone, RenderOutput
@@ -42,14 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-SEED_RULE = "seed_k = seed + k for image k of every prompt"
 # Settings that may change between resumed invocations without changing any output.
 _VOLATILE = {"device", "cpu_offload", "batch_size", "render_batch_size", "progress"}
-
-
-def image_seeds(seed: int, n: int) -> list[int]:
-    """Seeds of a prompt's ``n`` images: ``seed + k`` (the same for every prompt and every rewriter)."""
-    return [seed + k for k in range(n)]
 
 
 def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
@@ -146,6 +145,23 @@ class RunContext:
     policy: str
     backbone: str
     shard: tuple[int, int]
+    render: dict[str, Any] = field(default_factory=dict)
+    """What each render call uses (size, steps, guidance): recorded in every image's provenance."""
+
+    def provenance(self, original: str, rw: Rewrite, seed: int) -> ImageProvenance:
+        """The provenance of one image of this run (written into its PNG text chunks)."""
+        how = "off" if self.policy == "none" else "fallback" if rw.fallback else "rewritten"
+        return ImageProvenance(
+            original=original,
+            prompt=rw.prompt,
+            seed=seed,
+            backbone=public_name(self.backbone),
+            settings=self.render,
+            policy=None if how == "off" else public_name(self.policy),
+            reasoning="" if how == "off" else rw.reasoning,
+            rewrite=how,
+            extra={"task": self.info.get("task")},
+        )
 
 
 @dataclass
@@ -201,10 +217,9 @@ class Layout(Protocol):
         (resuming is refused if any); None if ``existing`` is no run of this task at all."""
         ...
 
-    def write(
-        self, out: Path, item: Item, rewrite: Rewrite, render: RenderOutput, seeds: list[int], run: RunContext
-    ) -> None:
-        """Save one prompt's images atomically, then its completion record (last)."""
+    def write(self, out: Path, item: Item, rewrite: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        """Save one prompt's images (image ``k`` rendered from ``render.seeds[k]``) atomically, then its
+        completion record (last)."""
         ...
 
 
@@ -277,21 +292,25 @@ def run_info(
 
 
 def run(
-    layout: Layout,
+    layout: Layout | str,
     config: RunConfig,
     *,
     rewriter: Rewriter | Callable[[], Rewriter] | None = None,
     backbone: Backbone | Callable[[], Backbone] | None = None,
 ) -> RunStats:
-    """Generate (or resume) this shard of a benchmark run. ``rewriter``/``backbone`` override the named
-    ones (built, or zero-argument factories); either way models load only when there is work left.
+    """Generate (or resume) this shard of a benchmark run. ``layout`` is the task's layout or a registered
+    task name (``geneval``, ``t2i-compbench``: the layout its ``task.yaml`` names). ``rewriter``/``backbone``
+    override the named ones (built, or zero-argument factories); either way models load only when there is
+    work left.
 
     Holds a lock on (``out``, shard) meanwhile: a second identical command is refused with a message."""
+    from reprompt.eval.registry import get_layout
     from reprompt.utils.lock import folder_lock
 
+    task: Layout = get_layout(layout) if isinstance(layout, str) else layout
     i, n = parse_shard(config.shard)
-    with folder_lock(config.out, f"{layout.lock_name}-shard-{i}-of-{n}", f"{layout.label} shard {i}/{n}"):
-        return _run(layout, config, rewriter, backbone)
+    with folder_lock(config.out, f"{task.lock_name}-shard-{i}-of-{n}", f"{task.label} shard {i}/{n}"):
+        return _run(task, config, rewriter, backbone)
 
 
 def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> RunStats:
@@ -337,7 +356,7 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
                 f"{out} holds a different run ({'; '.join(diff[:4])}); use another --out folder"
             )
     atomic_write_json(out / RUN_FILE, info)
-    context = RunContext(info, rewriter.name, backbone.name, shard)
+    context = RunContext(info, rewriter.name, backbone.name, shard, applied_settings(backbone))
     if not todo:
         return stats
 
@@ -354,23 +373,18 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
     if config.stop_after is not None:
         todo = todo[: config.stop_after]
     seeds = image_seeds(config.seed, config.images)
+    pipe = RePromptPipeline(rewriter, backbone)
     try:
         for start in range(0, len(todo), options.batch_size):
             chunk = todo[start : start + options.batch_size]
             t0 = time.perf_counter()
-            rewrites = rewriter.rewrite(
-                [it.prompt for it in chunk], options=options, token_counter=backbone.count_tokens
-            )
+            choices = pipe.rewrite([it.prompt for it in chunk], options)
             stats.seconds_rewrite += time.perf_counter() - t0
-            for item, rw in zip(chunk, rewrites, strict=True):
+            for item, choice in zip(chunk, choices, strict=True):
                 t1 = time.perf_counter()
-                render = backbone.render([rw.prompt] * len(seeds), list(seeds))
+                render = pipe.render(choice.chosen.prompt, seeds)
                 stats.seconds_render += time.perf_counter() - t1
-                if len(render.images) != len(seeds):
-                    raise RepromptError(
-                        f"backbone returned {len(render.images)} images for {len(seeds)} seeds"
-                    )
-                layout.write(out, item, rw, render, seeds, context)
+                layout.write(out, item, choice.chosen, render, context)
                 stats.done_now += 1
                 stats.groups[item.group]["rendered"] += 1
                 bar.update(1)
@@ -381,20 +395,6 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
         logged = {k: v for k, v in dataclasses.asdict(stats).items() if k != "groups"}
         append_jsonl(out / "logs" / f"shard-{shard[0]}-of-{shard[1]}.jsonl", {"finished": now(), **logged})
     return stats
-
-
-def run_task(
-    task: str,
-    config: RunConfig,
-    *,
-    rewriter: Rewriter | Callable[[], Rewriter] | None = None,
-    backbone: Backbone | Callable[[], Backbone] | None = None,
-) -> RunStats:
-    """:func:`run` for a registered task name (``geneval``, ``t2i-compbench``): its layout comes from its
-    ``task.yaml`` (:func:`reprompt.eval.registry.get_layout`)."""
-    from reprompt.eval.registry import get_layout
-
-    return run(get_layout(task), config, rewriter=rewriter, backbone=backbone)
 
 
 def _check_settings(layout: Layout, out: Path, existing: dict[str, Any], config: RunConfig) -> None:

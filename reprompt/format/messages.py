@@ -30,12 +30,12 @@ the user did not ask for, in under 70 words. Answer in exactly this form:
 def system_prompt(fmt: TagFormat = REASON_PROMPT) -> str:
     """The system prompt written for ``fmt``'s tag names."""
     if fmt.reason is None:
-        return SYSTEM_PROMPT_NO_REASON.format(prompt_open=f"<{fmt.prompt}>", prompt_close=f"</{fmt.prompt}>")
+        return SYSTEM_PROMPT_NO_REASON.format(prompt_open=fmt.prompt_open, prompt_close=fmt.prompt_close)
     return SYSTEM_PROMPT.format(
         reason_open=f"<{fmt.reason}>",
         reason_close=f"</{fmt.reason}>",
-        prompt_open=f"<{fmt.prompt}>",
-        prompt_close=f"</{fmt.prompt}>",
+        prompt_open=fmt.prompt_open,
+        prompt_close=fmt.prompt_close,
     )
 
 

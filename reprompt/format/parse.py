@@ -39,7 +39,7 @@ class ParsedCompletion:
 
 def render_completion(reasoning: str, prompt: str, fmt: TagFormat = REASON_PROMPT) -> str:
     """The canonical well-formed completion text (used for SFT targets)."""
-    body = f"<{fmt.prompt}>{prompt.strip()}</{fmt.prompt}>"
+    body = f"{fmt.prompt_open}{prompt.strip()}{fmt.prompt_close}"
     if fmt.reason is None:
         return body
     return f"<{fmt.reason}>{reasoning.strip()}</{fmt.reason}>\n{body}"

@@ -30,6 +30,16 @@ class TagFormat:
     def tag_names(self) -> tuple[str, ...]:
         return (self.reason, self.prompt) if self.reason else (self.prompt,)
 
+    @property
+    def prompt_open(self) -> str:
+        return f"<{self.prompt}>"
+
+    @property
+    def prompt_close(self) -> str:
+        """``</prompt>``: where a completion ends. Inference and GRPO sampling both stop here (their stop
+        strings), and nothing after it is used."""
+        return f"</{self.prompt}>"
+
 
 REASON_PROMPT = TagFormat("reason", "prompt")
 THINK_ANSWER = TagFormat("think", "answer")

@@ -36,7 +36,6 @@ _LAZY = {
     "score_image": ".scoring",
     "score_images": ".scoring",
     "make_record": ".scoring",
-    "summarize": ".scoring",
     "ScorerConfig": ".scorer",
     "GenEvalScorer": ".scorer",
     "build_scorer": ".scorer",
@@ -57,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from reprompt.geneval.scene import SceneObject
     from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
-    from reprompt.geneval.scoring import make_record, score_image, score_images, summarize
+    from reprompt.geneval.scoring import make_record, score_image, score_images
     from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS, GENEVAL_TAGS
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
@@ -85,6 +84,5 @@ __all__ = [
     "score_detections",
     "score_image",
     "score_images",
-    "summarize",
     "validate_metadata",
 ]

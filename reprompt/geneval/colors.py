@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from reprompt.geneval.checkpoints import DEFAULT_CLIP
 from reprompt.geneval.rules import Detection
 from reprompt.geneval.vocabulary import GENEVAL_COLORS
 from reprompt.utils.dtypes import resolve_dtype
@@ -25,8 +26,6 @@ from reprompt.utils.hub import embeddings, from_pretrained
 
 if TYPE_CHECKING:
     import torch
-
-from reprompt.geneval.scorer import DEFAULT_CLIP  # noqa: E402  (re-exported: its old home)
 
 TEMPLATES: tuple[str, ...] = (
     "a photo of a {c} {cls}",

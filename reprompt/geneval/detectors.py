@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from reprompt.errors import RepromptError, did_you_mean
+from reprompt.geneval.checkpoints import DEFAULT_MASK2FORMER
 from reprompt.geneval.rules import Detection
 from reprompt.geneval.vocabulary import COCO_CLASSES
 from reprompt.utils.dtypes import resolve_dtype
@@ -89,8 +90,6 @@ class OracleColors:
 
 
 # ---------------------------------------------------------------------------------------- mask2former
-
-from reprompt.geneval.scorer import DEFAULT_MASK2FORMER  # noqa: E402  (re-exported: its old home)
 
 # Other spellings of GenEval's names (compared lower-case, without spaces, "_" or "-"): COCO's
 # instance labels use "mouse"/"remote"/"keyboard"; VOC-style and older label sets use the rest.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.geneval.checkpoints import DEFAULT_CLIP, DEFAULT_MASK2FORMER
 from reprompt.geneval.rules import GenEvalOptions, GenEvalResult, needs_colors
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     from reprompt.geneval.detectors import Detector
     from reprompt.geneval.scene import SceneObject
 
-# The models GenEval's official scorer uses, as transformers checkpoints (its mmdet Mask2Former Swin-S and
-# open_clip's ViT-L/14 "openai"). Defined here, not in detectors/colors, so a config needs no numpy or torch.
-DEFAULT_MASK2FORMER = "facebook/mask2former-swin-small-coco-instance"
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 DETECTOR_CHOICES = ("auto", "oracle", "mask2former", "mmdet")
 COLOR_CHOICES = ("auto", "oracle", "clip")
 _OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(GenEvalOptions))

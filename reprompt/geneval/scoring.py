@@ -1,4 +1,6 @@
-"""Glue: image(s) -> detector -> GenEval rules, plus records and the summary in GenEval's own format.
+"""Glue: image(s) -> detector -> GenEval rules, and the per-image records in GenEval's own format. The summary
+of a run (per-tag scores, overall, ...) is computed by the task's registered metrics
+(:func:`reprompt.eval.geneval.evaluate.summarize`).
 
 Per-image records follow the official ``results.jsonl`` schema (``evaluate_images.py``), so
 GenEval's ``summary_scores.py`` can read our files and we can read theirs:
@@ -22,7 +24,6 @@ from reprompt.geneval.rules import (
     needs_colors,
     score_detections,
 )
-from reprompt.geneval.vocabulary import GENEVAL_TAGS
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -96,38 +97,4 @@ def make_record(filename: str, metadata: Mapping[str, Any], result: GenEvalResul
         "reason": result.reason,
         "metadata": json.dumps(metadata),
         "details": json.dumps(result.details),
-    }
-
-
-def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """GenEval's summary of per-image records (as ``summary_scores.py``), as fractions in [0, 1].
-
-    Returns ``overall`` (unweighted mean of the per-tag means present), ``tags`` (tag -> mean image
-    correctness), ``tag_counts`` (tag -> [correct, images]), ``correct_images`` (fraction of images
-    correct), ``correct_prompts`` (fraction of prompts with at least one correct image; prompts are
-    grouped by their metadata), ``n_images``, ``n_prompts`` and ``missing_tags`` (GenEval tags with no
-    image: then ``overall`` is not comparable with published numbers).
-    """
-    counts: dict[str, list[int]] = {}
-    prompts: dict[str, bool] = {}
-    for rec in results:
-        correct = bool(rec["correct"])
-        tally = counts.setdefault(rec["tag"], [0, 0])
-        tally[0] += correct
-        tally[1] += 1
-        meta = rec["metadata"]
-        key = meta if isinstance(meta, str) else json.dumps(meta)
-        prompts[key] = prompts.get(key, False) or correct
-    ordered = [t for t in GENEVAL_TAGS if t in counts] + sorted(t for t in counts if t not in GENEVAL_TAGS)
-    tags = {t: counts[t][0] / counts[t][1] for t in ordered}
-    n = len(results)
-    return {
-        "overall": sum(tags.values()) / len(tags) if tags else 0.0,
-        "tags": tags,
-        "tag_counts": {t: counts[t] for t in ordered},
-        "correct_images": sum(c for c, _ in counts.values()) / n if n else 0.0,
-        "correct_prompts": sum(prompts.values()) / len(prompts) if prompts else 0.0,
-        "n_images": n,
-        "n_prompts": len(prompts),
-        "missing_tags": [t for t in GENEVAL_TAGS if t not in counts],
     }

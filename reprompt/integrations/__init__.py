@@ -12,9 +12,6 @@ _LAZY = {
     "RePromptDiffusionPipeline": "reprompt.integrations.diffusers_wrapper",
     "RePromptDiffusionOutput": "reprompt.integrations.diffusers_wrapper",
     "wrap": "reprompt.integrations.diffusers_wrapper",
-    "load_named_policy": "reprompt.integrations.common",
-    "load_policy_spec": "reprompt.integrations.common",
-    "pick_rewrite": "reprompt.integrations.common",
     "free_memory": "reprompt.integrations.common",
 }
 

@@ -23,7 +23,8 @@ from typing import Any
 from diffusers.utils import BaseOutput
 
 from reprompt.errors import RepromptError
-from reprompt.integrations.common import group_candidates, load_named_policy, pick_rewrite
+from reprompt.pipeline import RePromptPipeline, RewriteChoice
+from reprompt.policy import load_policy
 from reprompt.policy.base import GenerationOptions, Rewrite, Rewriter
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,11 @@ class RePromptDiffusionPipeline:
     """A diffusers pipeline that rewrites its prompt first.
 
     ``policy`` is a built :class:`~reprompt.policy.base.Rewriter` or a name for
-    :func:`~reprompt.integrations.common.load_named_policy` (``smollm2-sketch``, ``qwen2.5-3b``, a folder,
-    an OpenAI-compatible URL; ``policy_kwargs`` go to it). ``options`` are the default decoding options
-    (greedy by default); ``rewrite_options`` overrides them per call.
+    :func:`~reprompt.policy.load_policy` (``smollm2-sketch``, ``qwen2.5-3b``, a folder, an OpenAI-compatible
+    URL; ``policy_kwargs`` go to it). ``options`` are the default decoding options (greedy by default);
+    ``rewrite_options`` overrides them per call. The rewrite and the candidate choice are
+    :class:`~reprompt.pipeline.RePromptPipeline`'s, as in every other front end; the images are this
+    pipeline's, with the caller's own arguments (generator, size, steps).
     """
 
     def __init__(
@@ -70,7 +73,7 @@ class RePromptDiffusionPipeline:
         if not callable(pipe) or not hasattr(pipe, "components"):
             raise RepromptError(f"expected a diffusers pipeline, got {type(pipe).__name__}")
         self.pipe = pipe
-        self.policy = load_named_policy(policy, **policy_kwargs) if isinstance(policy, str) else policy
+        self.policy = load_policy(policy, **policy_kwargs) if isinstance(policy, str) else policy
         self.options = options or GenerationOptions()
         self._backbone: Any = None
 
@@ -91,7 +94,9 @@ class RePromptDiffusionPipeline:
         the dtype to the source's (diffusers' own ``from_pipe`` casts to float32 unless told).
         """
         if pipeline_class is None:
-            from diffusers import AutoPipelineForText2Image as pipeline_class
+            from diffusers import AutoPipelineForText2Image
+
+            pipeline_class = AutoPipelineForText2Image
         src = pipeline if isinstance(pipeline, RePromptDiffusionPipeline) else None
         if policy is None:
             if src is None:
@@ -123,8 +128,9 @@ class RePromptDiffusionPipeline:
         prompt: str | list[str],
         rewrite_options: GenerationOptions | dict[str, Any] | None = None,
         max_sequence_length: int | None = None,
-    ) -> list[list[Rewrite]]:
-        """All candidates for each prompt, lengths measured in this pipeline's text encoders."""
+    ) -> list[RewriteChoice]:
+        """Each prompt's chosen rewrite and all its candidates, lengths measured in this pipeline's text
+        encoders."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         options = self.options
         if isinstance(rewrite_options, GenerationOptions):
@@ -138,8 +144,7 @@ class RePromptDiffusionPipeline:
                 )
             options = GenerationOptions(**{**asdict(self.options), **rewrite_options})
         backbone = self._token_backbone(max_sequence_length)
-        flat = self.policy.rewrite(prompts, options=options, token_counter=backbone.count_tokens)
-        return group_candidates(flat, len(prompts))
+        return RePromptPipeline(self.policy, backbone).rewrite(prompts, options)
 
     def __call__(
         self,
@@ -158,8 +163,9 @@ class RePromptDiffusionPipeline:
         candidates: list[list[Rewrite]] | None = None
         chosen: list[Rewrite] | None = None
         if rewrite and prompt is not None:
-            candidates = self.rewrite(prompt, rewrite_options, kwargs.get("max_sequence_length"))
-            chosen = [pick_rewrite(c) for c in candidates]
+            choices = self.rewrite(prompt, rewrite_options, kwargs.get("max_sequence_length"))
+            candidates = [c.candidates for c in choices]
+            chosen = [c.chosen for c in choices]
             for rw in chosen:
                 if rw.truncated:
                     logger.warning(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reprompt.errors import RepromptError
+from reprompt.pipeline import image_seeds
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -160,13 +161,13 @@ def run_iterative(
     verdicts: list[Verdict] = []
     images: list[Any] = []
     scenes: list[Any] = []
-    for k in range(rounds):
+    for k, round_seed in enumerate(image_seeds(seed, rounds)):  # round k renders with seed + k
         if k:
             t = time.perf_counter()
             prompt = revise(rewriter, original, prompts[-1], verdicts[-1].feedback, options)
             rewrite_s += time.perf_counter() - t
         t = time.perf_counter()
-        out = backbone.render([prompt], [seed + k])
+        out = backbone.render([prompt], [round_seed])
         render_s += time.perf_counter() - t
         scene = out.scenes[0] if out.scenes is not None else None
         t = time.perf_counter()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, RepromptError
+from reprompt.pipeline import image_seeds
 
 # Used when no prompts are given: GenEval-style requests of every tag.
 DEFAULT_PROMPTS = (
@@ -129,9 +130,9 @@ def measure_render(
         backbone.render([p], [seed])
     times = []
     for p in prompts:
-        for k in range(images_per_prompt):
+        for s in image_seeds(seed, images_per_prompt):
             t = time.perf_counter()
-            backbone.render([p], [seed + k])
+            backbone.render([p], [s])
             times.append(time.perf_counter() - t)
     return stats(times)
 

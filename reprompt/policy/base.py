@@ -177,10 +177,23 @@ class Rewriter(ABC):
 
     spec: PromptSpec = PromptSpec()
     name: str = "rewriter"
+    stop: tuple[str, ...] | None = None
+    """Strings that end a completion (None: the backend's default, the close of the prompt block for a local
+    model); a plain-text rewriter sets its recipe's."""
+    chat_template_kwargs: dict[str, Any] = {}
+    """Extra chat-template variables (``enable_thinking: false``): a plain-text rewriter sets its recipe's."""
 
     @property
     def fmt(self) -> TagFormat:
         return self.spec.fmt
+
+    def parse(self, text: str, prompt: str) -> ParsedCompletion:
+        """What a completion says: the reasoning and the prompt to render (``prompt`` on fallback)."""
+        return parse_completion(text, prompt, self.fmt)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide what this rewriter writes, as recorded with benchmark runs."""
+        return {"prompt_spec": asdict(self.spec)}
 
     @abstractmethod
     def generate(
@@ -205,6 +218,19 @@ class Rewriter(ABC):
             prompts = [prompts]
         prompts = [check_prompt(p) for p in prompts]
         options = resolve_options(options, overrides)
+        out = self._rewrite_all(prompts, options, token_counter, progress)
+        if options.guard != "off":
+            self._guard(out, options, token_counter)
+        return out
+
+    def _rewrite_all(
+        self,
+        prompts: list[str],
+        options: GenerationOptions,
+        token_counter: TokenCounter | None,
+        progress: bool,
+    ) -> list[Rewrite]:
+        """``num_candidates`` rewrites of each (checked) prompt, in batches of ``options.batch_size``."""
         out: list[Rewrite] = []
         batches = range(0, len(prompts), options.batch_size)
         if progress:
@@ -219,8 +245,6 @@ class Rewriter(ABC):
             for prompt, cands in zip(chunk, results, strict=True):
                 for k, (text, n_tok) in enumerate(cands):
                     out.append(self._make(prompt, text, n_tok, k, per, token_counter))
-        if options.guard != "off":
-            self._guard(out, options, token_counter)
         return out
 
     def _guard(
@@ -280,10 +304,8 @@ class Rewriter(ABC):
     def _make(
         self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
     ) -> Rewrite:
-        if isinstance(text, ParsedText):
-            parsed = text.parsed
-        else:
-            parsed = parse_completion(text, prompt, self.fmt)
+        # a server's own parse (reprompt serve's verdict) is taken at its word
+        parsed = text.parsed if isinstance(text, ParsedText) else self.parse(text, prompt)
         rw = Rewrite(
             original=prompt,
             prompt=parsed.prompt,
@@ -314,31 +336,24 @@ class IdentityRewriter(Rewriter):
     ) -> list[list[tuple[str, int]]]:
         raise NotImplementedError("the identity rewriter generates nothing: rewrite() returns the originals")
 
-    def rewrite(
-        self,
-        prompts: str | Sequence[str],
-        options: GenerationOptions | None = None,
-        token_counter: TokenCounter | None = None,
-        progress: bool = False,
-        **overrides: Any,
+    def _rewrite_all(
+        self, prompts: list[str], options: GenerationOptions, token_counter: TokenCounter | None, _: bool
     ) -> list[Rewrite]:
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        options = resolve_options(options, overrides)
-        out = []
-        for p in (check_prompt(p) for p in prompts):
-            tc = token_counter(p) if token_counter is not None else None
-            for k in range(options.num_candidates):
-                rw = Rewrite(
-                    original=p,
-                    prompt=p,
-                    reasoning="",
-                    completion="",
-                    format_ok=True,
-                    fallback=False,
-                    candidate=k,
-                )
-                if tc is not None:
-                    rw.prompt_tokens, rw.token_limit, rw.truncated = tc.tokens, tc.limit, tc.truncated
-                out.append(rw)
-        return out
+        return [
+            self.as_given(p, k, token_counter(p) if token_counter is not None else None)
+            for p in prompts
+            for k in range(options.num_candidates)
+        ]
+
+    @staticmethod
+    def as_given(prompt: str, candidate: int = 0, length: TokenCount | None = None) -> Rewrite:
+        """``prompt`` kept as it is, with its length in the target encoder's tokens when known."""
+        rw = Rewrite(prompt, prompt, "", "", format_ok=True, fallback=False, candidate=candidate)
+        if length is not None:
+            rw.prompt_tokens, rw.token_limit, rw.truncated = length.tokens, length.limit, length.truncated
+        return rw
+
+    def _guard(
+        self, rewrites: list[Rewrite], options: GenerationOptions, counter: TokenCounter | None
+    ) -> None:
+        """Nothing to check: every prompt is kept as given."""

@@ -28,6 +28,28 @@ from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 logger = logging.getLogger(__name__)
 
 
+def is_url(name: str) -> bool:
+    """Whether a policy name is an OpenAI-compatible endpoint (``http(s)://…/v1``) rather than a model."""
+    return name.strip().lower().startswith(("http://", "https://"))
+
+
+def served_models(base_url: str, api_key_env: str | None = API_KEY_ENV, timeout: float = 10.0) -> list[str]:
+    """Model ids listed by ``GET {base_url}/models`` (the OpenAI convention, also vLLM's and reprompt's)."""
+    import httpx
+
+    url = base_url.rstrip("/") + "/models"
+    key = os.environ.get(api_key_env, "") if api_key_env else ""
+    try:
+        r = httpx.get(url, headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=timeout)
+        r.raise_for_status()
+        return [m["id"] for m in r.json()["data"]]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        raise RemoteServiceError(
+            f"could not list models at {url} ({type(e).__name__}); give the base URL ending in /v1, "
+            "or name the model explicitly (api_model)"
+        ) from e
+
+
 def redact(text: str, secret: str) -> str:
     """``text`` with every copy of ``secret`` masked (no-op for an empty secret)."""
     return text.replace(secret, "***") if secret else text
@@ -100,6 +122,10 @@ class OpenAIRewriter(Rewriter):
         }
         if options.repetition_penalty != 1.0:
             kwargs["extra_body"] = {"repetition_penalty": options.repetition_penalty}  # vLLM extension
+        if self.stop:  # a plain-text rewriter's recipe (RePrompt completions are parsed whole)
+            kwargs["stop"] = list(self.stop)
+        if self.chat_template_kwargs:  # vLLM extension (e.g. enable_thinking: false)
+            kwargs.setdefault("extra_body", {})["chat_template_kwargs"] = dict(self.chat_template_kwargs)
         if options.seed is not None:
             kwargs["seed"] = options.seed
         url = f"{self.base_url}/chat/completions"

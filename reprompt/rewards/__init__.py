@@ -74,18 +74,13 @@ def build_rewards(
     from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig
 
-    if isinstance(config, str | Path):
-        config = RewardConfig.from_yaml(config)
-    elif isinstance(config, dict):
-        config = RewardConfig.from_dict(config)
-    return CompositeReward.from_config(config, backbone=backbone)
+    return CompositeReward.from_config(RewardConfig.load(config), backbone=backbone)
 
 
 _LAZY = {
     "RewardConfig": "reprompt.rewards.config",
     "ServiceConfig": "reprompt.rewards.config",
     "CompositeReward": "reprompt.rewards.composite",
-    "RewardPipeline": "reprompt.rewards.composite",
     "derive_seeds": "reprompt.rewards.composite",
     "normalize": "reprompt.rewards.composite",
     "RewardBatch": "reprompt.rewards.base",

@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL import Image
 
-    from reprompt.backbones.base import SceneObject, TokenCount
+    from reprompt.backbones.base import TokenCount
     from reprompt.format import ParsedCompletion
+    from reprompt.geneval.scene import SceneObject
 
 logger = logging.getLogger(__name__)
 
 Score = float | None
+Images = list["Image.Image"]
+"""A flat list of rendered images (an image component's input)."""
+Scenes = list["list[SceneObject] | None"]
+"""Per image, the scene a simulator drew (None for a real model: use a detector)."""
+Metadata = list["dict[str, Any] | str | None"]
+"""Per image, its prompt's GenEval metadata (a mapping, its JSON text, or None)."""
 
 
 @dataclass
@@ -79,12 +86,9 @@ class ImageComponent:
     """A model scoring an image returns None only when it failed (subclasses override when not)."""
 
     def score_images(
-        self,
-        originals: list[str],
-        images: list[Image.Image],
-        scenes: list[list[SceneObject] | None],
-        metadata: list[dict[str, Any] | str | None],
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
+        """One score per image (None: missing), judged against ``originals[i]``, the user's prompt."""
         raise NotImplementedError
 
     def __call__(self, batch: RewardBatch) -> list[Score]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError
-from reprompt.rewards.base import ImageComponent, Score
+from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
 from reprompt.rewards.config import build_options
 from reprompt.utils.hub import embeddings
 
@@ -63,7 +63,7 @@ class ClipScore(ImageComponent):
         self._model.to(o.device).eval()
 
     def score_images(
-        self, originals: list[str], images: list[Image.Image], scenes: list[Any], metadata: list[Any]
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
         self.load()
         o = self.options

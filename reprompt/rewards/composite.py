@@ -537,7 +537,3 @@ class CompositeReward:
         log_metric("render_calls", render_calls)
         log_metric("baseline_render_calls", baseline_calls)
         log_metric("completions", n)
-
-
-RewardPipeline = CompositeReward
-"""The old name (deprecated): "pipeline" now means only what diffusers means by it."""

@@ -2,17 +2,22 @@
 
 Loaded from YAML (``configs/rewards/*.yaml``); every field has a help text. Component-specific settings
 live under ``options: {name: {...}}`` and are checked by that component's own config dataclass.
+:meth:`RewardConfig.load` is the one reader (a YAML path, a mapping, or a config): it coerces YAML scalars to
+each field's type (``"false"`` is false) and names the key it cannot read; training parses the reward once,
+into this typed config, and passes it on as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, did_you_mean
-from reprompt.utils.endpoints import LOCALHOST
+from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV
+from reprompt.utils.fields import build_dataclass
 
 NORMALIZATIONS = ("none", "group", "batch")
 FALLBACK_SCORES = ("group_worst", "render_original", "render_a_photo")
@@ -28,7 +33,7 @@ class ServiceConfig:
     host: str = field(default=LOCALHOST, metadata={"help": "bind address (0.0.0.0 exposes it: set a token)"})
     port: int = field(default=8765, metadata={"help": "TCP port"})
     token_env: str = field(
-        default="REPROMPT_REWARD_TOKEN",
+        default=REWARD_TOKEN_ENV,
         metadata={"help": "env var holding the bearer token; unset or empty = no auth (localhost only)"},
     )
     max_batch: int = field(default=512, metadata={"help": "most completions per request (413 beyond)"})
@@ -129,7 +134,7 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.service, dict):
-            self.service = _build(ServiceConfig, self.service, "service")
+            self.service = build_dataclass(ServiceConfig, self.service, "reward config", prefix="service.")
         if isinstance(self.components, str):
             self.components = [c.strip() for c in self.components.split(",") if c.strip()]
         if not self.components:
@@ -182,45 +187,43 @@ class RewardConfig:
 
     # --- io ---
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RewardConfig:
-        return _build(cls, data, "reward config")
+    def load(cls, source: RewardConfig | Mapping[str, Any] | str | Path) -> RewardConfig:
+        """The reward config in ``source``: a config (returned as it is), a mapping, or a YAML path."""
+        if isinstance(source, RewardConfig):
+            return source
+        return cls.from_dict(read_mapping(source))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RewardConfig:
+        return build_dataclass(cls, data, "reward config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RewardConfig:
-        import yaml
-
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"reward config {str(path)!r} not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path} is not valid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a mapping of reward settings")
-        data = data.get("reward", data)  # allow a top-level `reward:` section
-        return cls.from_dict(data)
+        return cls.from_dict(read_mapping(path))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Instantiate a config dataclass, refusing unknown keys with a did-you-mean hint."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"unknown {where} key {key!r}.{did_you_mean(key, names)} Known: {', '.join(names)}"
-            )
+def read_mapping(source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    """The reward settings in a mapping or a YAML file, as a plain mapping (a top-level ``reward:`` section
+    is allowed in a file); nothing is checked yet (:meth:`RewardConfig.from_dict` does that)."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    import yaml
+
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"reward config {str(path)!r} not found")
     try:
-        return cls(**data)
-    except TypeError as e:
-        raise ConfigError(f"invalid {where}: {e}") from e
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of reward settings")
+    return dict(data.get("reward", data))
 
 
-def build_options(cls: type, options: dict[str, Any] | None, component: str) -> Any:
-    """A component's option dataclass from its ``options`` mapping (unknown keys refused)."""
-    return _build(cls, dict(options or {}), f"{component} option")
+def build_options(cls: type, options: Mapping[str, Any] | None, component: str) -> Any:
+    """A component's option dataclass from its ``options`` mapping (unknown keys refused, scalars coerced)."""
+    return build_dataclass(cls, dict(options or {}), f"{component} option")

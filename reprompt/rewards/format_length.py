@@ -1,8 +1,9 @@
 """The paper's structural rewards: ``format`` (+1 well-formed, -1 otherwise) and ``length``.
 
 ``length`` counts the rendered prompt in the TARGET backbone's text-encoder tokens (the reference code
-counted whitespace words, which is not what the model reads), +1 inside ``[min_tokens, max_tokens]``,
--1 outside. The upper bound follows the backbone's encoder limit (CLIP: 77) unless set.
+counted whitespace words, which is not what the model reads), +1 inside the length window
+(:class:`reprompt.format.length.LengthBounds`: ``[15, the encoder's limit]`` by default, the window the SFT
+data builder keeps too), -1 outside.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reprompt.errors import ConfigError
+from reprompt.format.length import LengthBounds
 from reprompt.rewards.base import RewardBatch, Score, log_metric
 from reprompt.rewards.config import build_options
 
@@ -41,21 +43,12 @@ class FormatReward:
         return [o.well_formed if good else o.malformed for good in ok]
 
 
-@dataclass
-class LengthOptions:
-    min_tokens: int = field(
-        default=15, metadata={"help": "shortest rewarded prompt, in encoder tokens (paper: 15)"}
-    )
-    max_tokens: int | None = field(
-        default=None,
-        metadata={"help": "longest rewarded prompt (None: the backbone's encoder limit, else 77; paper: 77)"},
-    )
+@dataclass(frozen=True)
+class LengthOptions(LengthBounds):
+    """The length window (:class:`LengthBounds`, its one home) and the reward inside and outside it."""
+
     inside: float = field(default=1.0, metadata={"help": "reward inside the bounds"})
     outside: float = field(default=-1.0, metadata={"help": "reward outside the bounds"})
-
-    def __post_init__(self) -> None:
-        if self.min_tokens < 0 or (self.max_tokens is not None and self.max_tokens < self.min_tokens):
-            raise ConfigError(f"length bounds [{self.min_tokens}, {self.max_tokens}] are not a valid range")
 
 
 class LengthReward:
@@ -68,7 +61,6 @@ class LengthReward:
     """
 
     needs_images = False
-    DEFAULT_MAX = 77
 
     def __init__(self, options: LengthOptions | None = None, name: str = "length") -> None:
         self.options = options or LengthOptions()
@@ -86,10 +78,9 @@ class LengthReward:
                 continue
             if prompt not in cache:
                 tc = batch.token_counter(prompt)
-                upper = o.max_tokens if o.max_tokens is not None else (tc.limit or self.DEFAULT_MAX)
-                cache[prompt] = (tc.tokens, upper)
-            tokens, upper = cache[prompt]
-            out.append(o.inside if o.min_tokens <= tokens <= upper else o.outside)
+                cache[prompt] = (tc.tokens, o.contains(tc.tokens, tc.limit))
+            inside = cache[prompt][1]
+            out.append(o.inside if inside else o.outside)
         measured = [p for p, parsed in zip(batch.prompts, batch.parsed, strict=True) if not parsed.fallback]
         if measured:
             log_metric("length/tokens_mean", sum(cache[p][0] for p in measured) / len(measured))

@@ -10,31 +10,18 @@ clauses satisfied, a denser signal. The objects come from a detector backend: ``
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
-from reprompt.rewards.base import ImageComponent, RewardBatch, Score, log_metric
+from reprompt.rewards.base import ImageComponent, Images, Metadata, RewardBatch, Scenes, Score, log_metric
 from reprompt.rewards.config import build_options
 
 if TYPE_CHECKING:
-    from PIL import Image
-
-    from reprompt.geneval.scene import SceneObject
-
-logger = logging.getLogger(__name__)
+    pass
 
 MODES = ("strict", "partial")
-# Keys of the reward's options before it shared the evaluator's ScorerConfig: still read, with a warning.
-_LEGACY_DETECTOR_OPTIONS = {
-    "model_id_or_path": "detector_model",
-    "device": "device",
-    "batch_size": "batch_size",
-    "config": "mmdet_config",
-    "checkpoint": "mmdet_checkpoint",
-}
 
 
 @dataclass
@@ -52,39 +39,6 @@ class GenEvalRewardOptions(ScorerConfig):
             raise ConfigError(
                 f"geneval mode must be one of {MODES}, got {self.mode!r}." + did_you_mean(self.mode, MODES)
             )
-
-
-def upgrade_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """Translate the reward's old option keys (``detector_options``, ``color_model``, ``rules``) into the
-    shared scorer fields, warning once per key; anything else passes through to be checked."""
-    out = dict(options or {})
-    legacy = out.pop("detector_options", None)
-    if legacy is not None:
-        logger.warning(
-            "options.geneval.detector_options is deprecated: use detector_model, device, batch_size"
-        )
-        if not isinstance(legacy, dict):
-            raise ConfigError(f"options.geneval.detector_options must be a mapping, got {legacy!r}")
-        for key, value in legacy.items():
-            if key not in _LEGACY_DETECTOR_OPTIONS:
-                raise ConfigError(
-                    f"options.geneval.detector_options.{key} is not supported; the scorer takes "
-                    f"{', '.join(_LEGACY_DETECTOR_OPTIONS)}"
-                )
-            out.setdefault(_LEGACY_DETECTOR_OPTIONS[key], value)
-    if "color_model" in out:
-        logger.warning("options.geneval.color_model is deprecated: use clip_model")
-        value = out.pop("color_model")
-        if value is not None:
-            out.setdefault("clip_model", value)
-    rules = out.pop("rules", None)
-    if rules is not None:
-        logger.warning("options.geneval.rules is deprecated: set threshold, counting_threshold, ... directly")
-        if not isinstance(rules, dict):
-            raise ConfigError(f"options.geneval.rules must be a mapping, got {rules!r}")
-        for key, value in rules.items():
-            out.setdefault(key, value)
-    return out
 
 
 def parse_metadata(value: Any) -> dict[str, Any] | None:
@@ -139,11 +93,7 @@ class GenEvalReward(ImageComponent):
         return self._scorers[has_scenes]
 
     def score_images(
-        self,
-        originals: list[str],
-        images: list[Image.Image],
-        scenes: list[list[SceneObject] | None],
-        metadata: list[dict[str, Any] | str | None],
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
         metas = [parse_metadata(m) for m in metadata]
         rows = [i for i, m in enumerate(metas) if m is not None]
@@ -165,4 +115,4 @@ class GenEvalReward(ImageComponent):
 
 
 def build_geneval(options: dict[str, Any] | None, **_: Any) -> GenEvalReward:
-    return GenEvalReward(build_options(GenEvalRewardOptions, upgrade_options(options), "geneval"))
+    return GenEvalReward(build_options(GenEvalRewardOptions, options, "geneval"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
-from reprompt.rewards.base import ImageComponent, Score
+from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
 from reprompt.rewards.config import build_options
 from reprompt.utils.cache import cache_dir
 
@@ -163,11 +163,7 @@ class ImageRewardScorer(ImageComponent):
         self._tokenizer = AutoTokenizer.from_pretrained(folder)
 
     def score_images(
-        self,
-        originals: list[str],
-        images: list[Image.Image],
-        scenes: list[Any],
-        metadata: list[Any],
+        self, originals: list[str], images: Images, scenes: Scenes, metadata: Metadata
     ) -> list[Score]:
         import torch
 

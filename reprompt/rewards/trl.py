@@ -48,15 +48,10 @@ class Scorer(Protocol):
     component_names: list[str]
     weights: dict[str, float]
 
-    def score(
-        self,
-        originals: Sequence[str],
-        completions: Sequence[str],
-        metadata: Sequence[Any] | None = None,
-        seeds: Sequence[Sequence[int]] | None = None,
-        round: int = 0,
-        keep_images: bool = False,
-    ) -> ScoredBatch: ...
+    def score(self, originals: Sequence[str], completions: Sequence[str], **kw: Any) -> ScoredBatch:
+        """``CompositeReward.score``'s call: the same rows, then ``metadata``, ``seeds``, ``round``,
+        ``keep_images``."""
+        ...
 
 
 def message_text(message: Any) -> str:

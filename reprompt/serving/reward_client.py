@@ -24,6 +24,7 @@ from typing import Any
 
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.rewards.base import ScoredBatch
+from reprompt.utils.endpoints import REWARD_TOKEN_ENV
 from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class RewardClient:
         self,
         urls: str | Sequence[str],
         *,
-        token_env: str | None = "REPROMPT_REWARD_TOKEN",
+        token_env: str | None = REWARD_TOKEN_ENV,
         token: str | None = None,
         timeout: float = 600.0,
         connect_timeout: float = 10.0,

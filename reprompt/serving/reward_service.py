@@ -22,22 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
 from reprompt.errors import RepromptError
 from reprompt.serving.http import (
-    BackgroundServer,
     BodyLimit,
     SafeJSONResponse,
     clean_message,
-    free_port,
-    is_loopback,
-    public_name,
     require_bearer,
     warn_if_exposed,
 )
+from reprompt.utils.names import public_name
 
 if TYPE_CHECKING:
     from reprompt.rewards.composite import CompositeReward
@@ -48,10 +46,8 @@ logger = logging.getLogger(__name__)
 MAX_SEEDS_PER_COMPLETION = 64
 MAX_SEED = 2**63 - 1
 
-__all__ = ["BackgroundServer", "create_app", "free_port", "is_loopback", "serve", "service_token"]
 
-
-def _request_model() -> type:
+def _request_model() -> Any:
     from pydantic import BaseModel, ConfigDict, Field
 
     Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
@@ -207,7 +203,7 @@ def create_app(pipeline: CompositeReward, service: ServiceConfig, token: str | N
     return app
 
 
-def _details(errors: list[Any]) -> str:
+def _details(errors: Sequence[Any]) -> str:
     """Where and what, never the offending input (which may not even be serialisable)."""
     return "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in errors[:3])
 

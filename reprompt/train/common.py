@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -175,27 +176,25 @@ def worked_examples(tags: str) -> list[tuple[str, str]]:
 def policy_init_kwargs(cfg: Any) -> dict[str, Any]:
     """``from_pretrained`` kwargs for the policy TRL loads: the configured dtype, safetensors only, no remote
     code (the user's own ``model_init_kwargs`` are kept, the safety settings win)."""
-    return {
+    kw = {
         **(cfg.model_init_kwargs or {}),
-        "dtype": resolve_dtype(cfg.policy_dtype),  # auto: bfloat16 when CUDA is available
+        "dtype": resolve_dtype(cfg.dtype),  # auto: bfloat16 when CUDA is available
         "use_safetensors": True,
         "trust_remote_code": False,
     }
+    if getattr(cfg, "attn_implementation", None):
+        kw["attn_implementation"] = cfg.attn_implementation
+    return kw
 
 
 def peft_config(cfg: Any, policy: TrainPolicy | None = None) -> Any:
-    """A new LoRA config when ``use_peft`` (None when the policy already is an adapter that keeps training)."""
-    if not cfg.use_peft or (policy is not None and policy.continues_adapter):
+    """TRL's LoRA config for ``cfg`` (its :class:`trl.ModelConfig` fields, through ``get_peft_config``): a new
+    adapter when ``use_peft``; None without it, or when the policy already is an adapter that keeps training."""
+    if policy is not None and policy.continues_adapter:
         return None
-    from peft import LoraConfig
+    from trl import get_peft_config
 
-    return LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.lora_target_modules or "all-linear",
-        task_type="CAUSAL_LM",
-    )
+    return get_peft_config(cfg)
 
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
@@ -307,6 +306,21 @@ def run_lock(cfg: Any) -> Any:
     if not PartialState().is_main_process:
         return contextlib.nullcontext()
     return folder_lock(cfg.output_dir, "train", "this training run's checkpoints")
+
+
+def train_stage(cfg: Any, build_trainer: Any) -> Path:
+    """One training stage under the run lock: ``build_trainer(cfg)`` -> (trainer, spec, record), then
+    :func:`train_and_save`. Shared by SFT and GRPO."""
+    with run_lock(cfg):
+        trainer, spec, record = build_trainer(cfg)
+        return train_and_save(trainer, cfg, spec, record)
+
+
+def stage_main(stage: str, parse: Any, train: Any, argv: Sequence[str] | None = None) -> int:
+    """A stage's ``main``: parse the recipe and flags, train, and say where the policy went."""
+    out = train(parse(argv))
+    print(f"saved the {stage} policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
+    return 0
 
 
 def train_and_save(trainer: Any, cfg: Any, spec: PromptSpec, record: dict[str, Any]) -> Path:

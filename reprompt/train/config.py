@@ -2,19 +2,25 @@
 
 Every hyperparameter of a run lives in a YAML recipe (``configs/sft/*.yaml``, ``configs/grpo/*.yaml``) read
 by :class:`trl.TrlParser`; command-line flags override it. Our fields: which policy, how it is prompted
-(:class:`reprompt.format.PromptSpec`), the data, LoRA, resuming, the rewards and the held-out reward.
-``__post_init__`` rejects bad combinations with a message that says what to change.
+(:class:`reprompt.format.PromptSpec`), the data, resuming, the rewards and the held-out reward. LoRA and the
+policy's dtype are TRL's own :class:`trl.ModelConfig` fields (``use_peft``, ``lora_r``, ``dtype``, ...), built
+into a LoRA config by TRL's ``get_peft_config``. ``__post_init__`` rejects bad combinations with a message
+that says what to change; the GRPO config parses its reward configs once, into typed
+:class:`~reprompt.rewards.config.RewardConfig` values that training passes on as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl import GRPOConfig, SFTConfig
+from trl import GRPOConfig, ModelConfig, SFTConfig
 
 from reprompt.errors import ConfigError
+from reprompt.rewards.config import RewardConfig, read_mapping
+from reprompt.utils.endpoints import REWARD_TOKEN_ENV
 
 RESUME_CHOICES = ("auto", "never")
 
@@ -26,8 +32,9 @@ def _accelerator_available() -> bool:
 
 
 @dataclass
-class PolicyArgs:
-    """Fields shared by SFT and GRPO (mixed into both configs)."""
+class PolicyArgs(ModelConfig):
+    """Fields shared by SFT and GRPO (mixed into both configs): TRL's :class:`~trl.ModelConfig` (LoRA, dtype)
+    with reprompt's policy names, prompting and resuming."""
 
     # --- policy ---
     policy: str = field(
@@ -37,9 +44,12 @@ class PolicyArgs:
             "SFT output) or a hub id"
         },
     )
-    policy_dtype: str = field(
+    dtype: str | None = field(
         default="auto",
-        metadata={"help": "weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"},
+        metadata={
+            "help": "weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16",
+            "choices": ["auto", "bfloat16", "float16", "float32"],
+        },
     )
     # --- prompting (PromptSpec): None keeps the spec saved with the policy, else reprompt's default ---
     tags: str | None = field(
@@ -52,13 +62,9 @@ class PolicyArgs:
         default=None,
         metadata={"help": "prepend reprompt's one worked example (helps untrained small models)"},
     )
-    # --- LoRA ---
-    use_peft: bool = field(default=False, metadata={"help": "train LoRA adapters instead of all weights"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    # --- LoRA: TRL's ModelConfig fields (use_peft, lora_r, lora_alpha, lora_dropout, ...) ---
     lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "module names to adapt (default: all linear layers)"}
+        default=None, metadata={"help": "module names to adapt (default: all-linear, every linear layer)"}
     )
     # --- resuming ---
     resume: str = field(
@@ -72,10 +78,22 @@ class PolicyArgs:
     def _check_policy_args(self) -> None:
         if not self.policy:
             raise ConfigError("set policy: smollm2, an alias like qwen2.5-3b, a local folder or a hub id")
-        if self.policy_dtype not in ("auto", "float32", "bfloat16", "float16"):
+        if self.model_name_or_path is not None:
             raise ConfigError(
-                f"policy_dtype must be auto, float32, bfloat16 or float16, got {self.policy_dtype!r}"
+                "reprompt names the model to train with `policy` (a name, folder or hub id), not model_name_or_path"
             )
+        if self.model_revision != "main" or self.load_in_8bit or self.load_in_4bit:
+            raise ConfigError(
+                "model_revision, load_in_8bit and load_in_4bit are not supported: point `policy` at a local "
+                "folder of the revision you want, in full precision"
+            )
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        ModelConfig.__post_init__(self)  # TRL's own checks (a one-name target list becomes that name)
+        if (
+            self.lora_target_modules is None
+        ):  # peft's name for every linear layer (TRL's post-init does the same
+            self.lora_target_modules = "all-linear"  # type: ignore[assignment]  # for a one-name list)
         if self.tags is not None:
             from reprompt.format import get_tag_format
 
@@ -91,13 +109,13 @@ class PolicyArgs:
         """bf16 defaults to True in TRL and fails on a CPU-only machine: default it to False there
         (and do not pin memory for a GPU that is not there)."""
         if not _accelerator_available():
-            self.dataloader_pin_memory = False  # type: ignore[attr-defined]
+            self.dataloader_pin_memory = False
         if (
             getattr(self, "bf16", None) is None
             and not getattr(self, "fp16", False)
             and not _accelerator_available()
         ):
-            self.bf16 = False  # type: ignore[attr-defined]
+            self.bf16 = False
 
 
 @dataclass
@@ -146,30 +164,41 @@ class RepromptSFTConfig(SFTConfig, PolicyArgs):
         super().__post_init__()
 
 
-def _mapping_or_path(value: Any, name: str) -> Any:
-    """A reward config given on the command line as JSON text becomes a mapping; a path stays a path."""
+def _reward_mapping(value: Any, name: str) -> dict[str, Any] | None:
+    """The settings of a reward config given as a mapping, as JSON text (the command line) or as a YAML
+    path; None when not given."""
+    if value is None:
+        return None
+    if isinstance(value, RewardConfig):
+        return value.to_dict()
     if isinstance(value, str) and value.lstrip().startswith("{"):
         import json
 
         try:
-            return json.loads(value)
+            value = json.loads(value)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{name} looks like JSON but does not parse: {e}") from e
     if isinstance(value, str) and not Path(value).is_file():
         raise ConfigError(f"{name} file {value!r} not found")
-    if value is not None and not isinstance(value, str | dict):
+    if not isinstance(value, str | dict):
         raise ConfigError(f"{name} must be a mapping or a YAML path, got {type(value).__name__}")
-    return value
+    return read_mapping(value)
 
 
 HELDOUT_FALLBACK = "render_original"
 """The held-out guard measures what a user gets: a greedy rewrite that falls back renders the original."""
-DEFAULT_HELDOUT_REWARDS: dict[str, Any] = {
-    "components": ["geneval"],
-    "options": {"geneval": {"mode": "strict"}},
-    "normalization": "none",
-    "fallback_score": HELDOUT_FALLBACK,
-}
+
+
+def default_heldout_rewards(backbone: str) -> RewardConfig:
+    """The held-out reward unless one is given: strict GenEval on ``backbone``, fallbacks rendered as the
+    original prompt (what a user gets), never normalized."""
+    return RewardConfig(
+        backbone=backbone,
+        components=["geneval"],
+        options={"geneval": {"mode": "strict"}},
+        normalization="none",
+        fallback_score=HELDOUT_FALLBACK,
+    )
 
 
 @dataclass
@@ -186,7 +215,7 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         default=None, metadata={"help": "deprecated alias of activation_checkpointing (set that instead)"}
     )
     # --- reward ---
-    rewards: dict[str, Any] | str | None = field(
+    rewards: dict[str, Any] | str | RewardConfig | None = field(
         default=None,
         metadata={
             "help": "reward config: a mapping (components, weights, options, backbone, ...) or a YAML "
@@ -198,7 +227,7 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         metadata={"help": "reward service URLs (`reprompt serve-rewards`); unset: score in-process"},
     )
     reward_service_token_env: str = field(
-        default="REPROMPT_REWARD_TOKEN",
+        default=REWARD_TOKEN_ENV,
         metadata={"help": "env var holding the reward service's bearer token"},
     )
     backbone: str | None = field(
@@ -223,10 +252,11 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         default=25,
         metadata={"help": "evaluate the held-out reward every N steps (and before training); 0: off"},
     )
-    heldout_rewards: dict[str, Any] | str | None = field(
+    heldout_rewards: dict[str, Any] | str | RewardConfig | None = field(
         default=None,
         metadata={
-            "help": "reward config for the held-out set (default: strict GenEval on the training backbone)"
+            "help": "reward config for the held-out set (default: strict GenEval on the training backbone; a "
+            "config that names no backbone uses the training one)"
         },
     )
     heldout_service: list[str] | None = field(
@@ -268,12 +298,7 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
             raise ConfigError(
                 f"prompts file {self.prompts!r} not found: make it with `reprompt data prompts`"
             )
-        self.rewards = _mapping_or_path(self.rewards, "rewards")
-        self.heldout_rewards = _mapping_or_path(self.heldout_rewards, "heldout_rewards")
-        if self.rewards is None and not self.reward_service:
-            raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
-        if self.heldout_service and self.heldout_rewards is not None:
-            raise ConfigError("set heldout_rewards or heldout_service, not both")
+        self._parse_rewards()
         if self.heldout_prompts is not None and not Path(self.heldout_prompts).is_file():
             raise ConfigError(f"heldout_prompts {self.heldout_prompts!r} not found")
         for name in (
@@ -295,7 +320,37 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
         self._cpu_defaults()
         super().__post_init__()
         self._check_whole_groups()
-        self._check_std_floor(self.reward_config())
+        if isinstance(self.rewards, RewardConfig):
+            self._check_std_floor(self.rewards.std_floor)
+
+    def _parse_rewards(self) -> None:
+        """Parse ``rewards`` and ``heldout_rewards`` once into typed configs, with the ``backbone`` /
+        ``backbone_model`` overrides applied; training passes them on as they are."""
+        data = _reward_mapping(self.rewards, "rewards")
+        heldout = _reward_mapping(self.heldout_rewards, "heldout_rewards")
+        if data is None and not self.reward_service:
+            raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
+        if self.heldout_service and heldout is not None:
+            raise ConfigError("set heldout_rewards or heldout_service, not both")
+        overrides = {"backbone": self.backbone, "backbone_model": self.backbone_model}
+        self.rewards = None
+        if data is not None:
+            self.rewards = RewardConfig.from_dict({**data, **{k: v for k, v in overrides.items() if v}})
+        if heldout is not None:
+            if heldout.setdefault("fallback_score", HELDOUT_FALLBACK) != HELDOUT_FALLBACK:
+                raise ConfigError(
+                    f"heldout_rewards sets fallback_score: {heldout['fallback_score']}; the held-out guard "
+                    f"measures what a user gets (a fallback renders the original prompt): use "
+                    f"{HELDOUT_FALLBACK} or omit it"
+                )
+            if "backbone" not in heldout:  # the training backbone, already in memory
+                if self.rewards is None:
+                    raise ConfigError(
+                        "heldout_rewards must name its backbone (e.g. backbone: flux-dev) when training scores "
+                        "through a reward service: there is no image model in this process to reuse"
+                    )
+                heldout["backbone"] = self.rewards.backbone
+            self.heldout_rewards = RewardConfig.from_dict(heldout)
 
     def _check_whole_groups(self) -> None:
         """Every process must score whole groups: the reward normalizes each component, and imputes missing
@@ -311,29 +366,10 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
                 f"Set per_device_train_batch_size x steps_per_generation to a multiple of {self.num_generations}."
             )
 
-    def _check_std_floor(self, reward: dict[str, Any] | None) -> None:
+    def _check_std_floor(self, floors: Mapping[str, float] | None) -> None:
         """A std floor on the components is undone if TRL divides the summed reward by its group std."""
-        floors = (reward or {}).get("std_floor") or {}
-        if any(float(v) > 0 for v in floors.values()) and self.scale_rewards == "group":
+        if any(float(v) > 0 for v in (floors or {}).values()) and self.scale_rewards == "group":
             raise ConfigError(
                 "the reward sets std_floor, but scale_rewards: group divides the summed reward by its group "
                 "standard deviation again and brings the noise back: set scale_rewards: batch (or none)"
             )
-
-    def reward_config(self) -> dict[str, Any] | None:
-        """The reward config as a mapping, with the backbone overrides applied."""
-        from reprompt.rewards.config import RewardConfig
-
-        if self.rewards is None:
-            return None
-        cfg = (
-            RewardConfig.from_yaml(self.rewards)
-            if isinstance(self.rewards, str)
-            else RewardConfig.from_dict(dict(self.rewards))
-        )
-        data = cfg.to_dict()
-        if self.backbone:
-            data["backbone"] = self.backbone
-        if self.backbone_model:
-            data["backbone_model"] = self.backbone_model
-        return data

@@ -10,16 +10,21 @@ complete checkpoint after a kill; saves the PromptSpec with every checkpoint and
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trl import GRPOTrainer, TrlParser
 
-from reprompt.train.config import DEFAULT_HELDOUT_REWARDS, HELDOUT_FALLBACK, RepromptGRPOConfig
-from reprompt.train.monitor import MetricsSink, StepTimer
+from reprompt.errors import ConfigError
+from reprompt.rewards.config import RewardConfig
+from reprompt.train.callbacks import MetricsSink, StepTimer
+from reprompt.train.common import stage_main, train_stage
+from reprompt.train.config import HELDOUT_FALLBACK, RepromptGRPOConfig, default_heldout_rewards
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ def stop_generation_kwargs(cfg: RepromptGRPOConfig, spec: Any, tokenizer: Any) -
     """Sampling stops at the close of the prompt block, as inference does (``RePrompter.generate``): text
     after ``</prompt>`` is never used, so training must neither sample nor penalise it. With transformers
     the finished rows are padded with EOS, so TRL's mask ends each completion right after the stop."""
-    stop = f"</{spec.fmt.prompt}>"
+    stop = spec.fmt.prompt_close
     if cfg.use_vllm:
         return {"stop": [stop], "include_stop_str_in_output": True}
     return {"stop_strings": [stop], "pad_token_id": tokenizer.eos_token_id}
@@ -80,7 +85,7 @@ def build_dataset(records: list[dict[str, Any]], spec: Any) -> Any:
     or ""; a string so Arrow does not add null keys to clauses)."""
     from datasets import Dataset
 
-    from reprompt.train.monitor import _metadata
+    from reprompt.train.callbacks import _metadata
 
     return Dataset.from_list(
         [
@@ -90,28 +95,8 @@ def build_dataset(records: list[dict[str, Any]], spec: Any) -> Any:
     )
 
 
-def reward_dict(config: dict[str, Any] | str, spec: Any) -> dict[str, Any]:
-    """A reward config as a mapping whose ``tags`` are the policy's: the reward parses what it writes."""
-    from reprompt.rewards.config import RewardConfig
-
-    cfg = RewardConfig.from_yaml(config) if isinstance(config, str) else RewardConfig.from_dict(dict(config))
-    return {**cfg.to_dict(), "tags": spec.fmt.name}
-
-
-def _reward_mapping(value: dict[str, Any] | str) -> dict[str, Any]:
-    """A reward config given as a mapping or a YAML path, as a plain mapping (``reward:`` section allowed)."""
-    if isinstance(value, dict):
-        return dict(value)
-    import yaml
-
-    data = yaml.safe_load(Path(value).read_text()) or {}
-    return dict(data.get("reward", data)) if isinstance(data, dict) else {}
-
-
 def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
     """The composite reward (in-process) or the reward service client."""
-    from reprompt.errors import ConfigError
-
     if cfg.reward_service:
         from reprompt.serving.reward_client import RewardClient
 
@@ -125,7 +110,10 @@ def build_scorer(cfg: RepromptGRPOConfig, spec: Any) -> Any:
         return client
     from reprompt.rewards import build_rewards
 
-    return build_rewards(reward_dict(cfg.reward_config(), spec))
+    if not isinstance(cfg.rewards, RewardConfig):  # RepromptGRPOConfig parses it once
+        raise ConfigError("set rewards (a mapping or a YAML path), or reward_service URLs")
+    # the reward parses what the policy writes: its tags are the policy's
+    return build_rewards(replace(cfg.rewards, tags=spec.fmt.name))
 
 
 def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: MetricsSink) -> Any:
@@ -134,12 +122,12 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
     if not cfg.heldout_prompts or not cfg.heldout_every:
         return None
     from reprompt.data.prompts import load_prompts
-    from reprompt.errors import ConfigError
     from reprompt.rewards import build_rewards
-    from reprompt.train.monitor import HeldoutRewardCallback
+    from reprompt.train.callbacks import HeldoutRewardCallback
 
     records = load_prompts(cfg.heldout_prompts)[: cfg.heldout_max]
     backbone = getattr(scorer, "backbone", None)
+    heldout: Any  # a reward client or a composite reward: both score the same way
     if cfg.heldout_service:
         from reprompt.serving.reward_client import RewardClient
 
@@ -156,24 +144,16 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
                 f"heldout_service scores fallbacks with {served!r}; the held-out guard measures what a user "
                 f"gets, so its service needs `fallback_score: {HELDOUT_FALLBACK}`"
             )
-    elif cfg.heldout_rewards is not None:
-        raw = _reward_mapping(cfg.heldout_rewards)
-        if raw.setdefault("fallback_score", HELDOUT_FALLBACK) != HELDOUT_FALLBACK:
-            raise ConfigError(
-                f"heldout_rewards sets fallback_score: {raw['fallback_score']}; the held-out guard measures "
-                f"what a user gets (a fallback renders the original prompt): use {HELDOUT_FALLBACK} or omit it"
-            )
-        named = raw.get("backbone")
-        if backbone is None and named is None:
-            raise ConfigError(
-                "heldout_rewards must name its backbone (e.g. backbone: flux-dev) when training scores "
-                "through a reward service: there is no image model in this process to reuse"
-            )
+    elif isinstance(cfg.heldout_rewards, RewardConfig):  # parsed once by RepromptGRPOConfig
         # reuse the training backbone already in memory unless the held-out reward names another one
-        reuse = backbone is not None and named in (None, getattr(backbone, "name", None))
-        heldout = build_rewards(reward_dict(raw, spec), backbone=backbone if reuse else None)
+        reuse = backbone is not None and cfg.heldout_rewards.backbone == getattr(backbone, "name", None)
+        heldout = build_rewards(
+            replace(cfg.heldout_rewards, tags=spec.fmt.name), backbone=backbone if reuse else None
+        )
     elif backbone is not None:
-        heldout = build_rewards({**DEFAULT_HELDOUT_REWARDS, "tags": spec.fmt.name}, backbone=backbone)
+        heldout = build_rewards(
+            replace(default_heldout_rewards(backbone.name), tags=spec.fmt.name), backbone=backbone
+        )
     else:
         raise ConfigError(
             "the held-out guard needs its own reward when training scores through a reward service: set "
@@ -199,8 +179,8 @@ def build_trainer(
     from transformers import AutoTokenizer
 
     from reprompt.data.prompts import load_prompts
-    from reprompt.errors import ConfigError
     from reprompt.rewards.trl import OutageGuard, failure_components, make_trl_reward_funcs
+    from reprompt.train.callbacks import RewardObserver, SamplesWriter, observe
     from reprompt.train.common import (
         EpochSeededData,
         SaveSpecCallback,
@@ -209,10 +189,10 @@ def build_trainer(
         prepare_policy,
         run_record,
     )
-    from reprompt.train.monitor import RewardObserver, SamplesWriter, observe
 
     policy = prepare_policy(cfg)
     spec = policy.spec
+    assert cfg.prompts is not None  # RepromptGRPOConfig requires it
     records = load_prompts(cfg.prompts)[: cfg.max_prompts]
     if not records:
         raise ConfigError(f"{cfg.prompts} has no prompts")
@@ -220,7 +200,7 @@ def build_trainer(
     if scorer is None:
         scorer = build_scorer(cfg, spec)
     info = scorer.info() if hasattr(scorer, "info") else {}
-    cfg._check_std_floor(info)
+    cfg._check_std_floor((info or {}).get("std_floor"))
     guard = OutageGuard(failure_components(scorer), cfg.max_missing_fraction, cfg.max_missing_steps)
     funcs, weights = make_trl_reward_funcs(scorer, guard)
     samples = SamplesWriter(
@@ -228,7 +208,8 @@ def build_trainer(
     )
     sink = MetricsSink()
     timer = StepTimer(sink)
-    funcs[0] = observe(funcs[0], RewardObserver(samples, timer))
+    reward_funcs: list[Any] = list(funcs)
+    reward_funcs[0] = observe(funcs[0], RewardObserver(samples, timer))
     if cfg.reward_weights is None:
         cfg.reward_weights = weights
     if len(cfg.reward_weights) != len(funcs):
@@ -238,10 +219,10 @@ def build_trainer(
     record = run_record(cfg, spec, policy.path)
     if given:
         record["rewards"] = info or {"scorer": type(scorer).__name__}
+    elif isinstance(cfg.rewards, RewardConfig):
+        record["rewards"] = cfg.rewards.to_dict()
     else:
-        record["rewards"] = (
-            cfg.reward_config() if cfg.rewards is not None else {"service": cfg.reward_service}
-        )
+        record["rewards"] = {"service": cfg.reward_service}
     cfg.model_init_kwargs = policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
     tokenizer = AutoTokenizer.from_pretrained(policy.tokenizer, trust_remote_code=False)
     cfg.generation_kwargs = {**stop_generation_kwargs(cfg, spec, tokenizer), **(cfg.generation_kwargs or {})}
@@ -251,7 +232,7 @@ def build_trainer(
         callbacks.append(heldout)
     trainer = RePromptGRPOTrainer(
         model=policy.model,
-        reward_funcs=funcs,
+        reward_funcs=reward_funcs,
         args=cfg,
         train_dataset=build_dataset(records, spec),
         processing_class=tokenizer,
@@ -263,19 +244,10 @@ def build_trainer(
     return trainer, spec, record
 
 
-def train(cfg: RepromptGRPOConfig) -> Path:
-    """Train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
-    from reprompt.train.common import run_lock, train_and_save
-
-    with run_lock(cfg):
-        trainer, spec, record = build_trainer(cfg)
-        return train_and_save(trainer, cfg, spec, record)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    out = train(parse(argv))
-    print(f"saved the GRPO policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
-    return 0
+train = functools.partial(train_stage, build_trainer=build_trainer)
+"""``train(cfg)``: train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
+main = functools.partial(stage_main, "GRPO", parse, train)
+"""``main(argv)``: parse the recipe and flags, train, say where the policy went."""
 
 
 if __name__ == "__main__":  # pragma: no cover

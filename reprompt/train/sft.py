@@ -10,13 +10,14 @@ it sees at inference. The PromptSpec is saved with every checkpoint and with the
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from trl import TrlParser
 
+from reprompt.train.common import stage_main, train_stage
 from reprompt.train.config import RepromptSFTConfig
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def build_dataset(cfg: RepromptSFTConfig, spec: Any) -> Any:
     from reprompt.errors import ConfigError
     from reprompt.utils.io import read_jsonl
 
+    assert cfg.sft_data is not None  # RepromptSFTConfig requires it
     rows = read_jsonl(cfg.sft_data)
     if cfg.max_examples is not None:
         rows = rows[: cfg.max_examples]
@@ -53,47 +55,32 @@ def build_trainer(cfg: RepromptSFTConfig) -> tuple[Any, Any, dict[str, Any]]:
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
-    from reprompt.train.common import (
-        SaveSpecCallback,
-        peft_config,
-        policy_init_kwargs,
-        prepare_policy,
-        run_record,
-    )
+    from reprompt.train import common
 
-    policy = prepare_policy(cfg)
+    policy = common.prepare_policy(cfg)
     spec = policy.spec
-    record = run_record(cfg, spec, policy.path)
+    record = common.run_record(cfg, spec, policy.path)
     tokenizer = AutoTokenizer.from_pretrained(policy.tokenizer, trust_remote_code=False)
     if tokenizer.chat_template is None:
         from reprompt.errors import ConfigError
 
         raise ConfigError(f"{cfg.policy!r} has no chat template: train an instruct/chat model")
-    cfg.model_init_kwargs = policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
+    cfg.model_init_kwargs = common.policy_init_kwargs(cfg) if isinstance(policy.model, str) else None
     trainer = SFTTrainer(
         model=policy.model,
         args=cfg,
         train_dataset=build_dataset(cfg, spec),
         processing_class=tokenizer,
-        peft_config=peft_config(cfg, policy),
-        callbacks=[SaveSpecCallback(spec, record)],
+        peft_config=common.peft_config(cfg, policy),
+        callbacks=[common.SaveSpecCallback(spec, record)],
     )
     return trainer, spec, record
 
 
-def train(cfg: RepromptSFTConfig) -> Path:
-    """Train and save the final model (plus its PromptSpec) to ``cfg.output_dir``; returns that folder."""
-    from reprompt.train.common import run_lock, train_and_save
-
-    with run_lock(cfg):
-        trainer, spec, record = build_trainer(cfg)
-        return train_and_save(trainer, cfg, spec, record)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    out = train(parse(argv))
-    print(f"saved the SFT policy to {out} (load it with RePrompter.from_pretrained({str(out)!r}))")
-    return 0
+train = functools.partial(train_stage, build_trainer=build_trainer)
+"""``train(cfg)``: train (resuming when asked) and save the final policy with its PromptSpec; returns the folder."""
+main = functools.partial(stage_main, "SFT", parse, train)
+"""``main(argv)``: parse the recipe and flags, train, say where the policy went."""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,78 +1,48 @@
 """The web UI's engine, free of any web framework so it is tested directly.
 
-It loads the policy and the backbone the way the CLI does (``reprompt.cli.common``), rewrites, renders
-the original and the enhanced prompt with the same seeds, re-renders a prompt the user edited against
-the same original images, and writes every turn (``record.json``, the images, the side-by-side
-comparison and a zip of all of it) to its own folder for download.
+It takes the :class:`~reprompt.model_spec.ModelSpec` the command line built (policy, backbone, decoding),
+rewrites and renders through :class:`~reprompt.pipeline.RePromptPipeline` (the same candidate choice, seeds
+and guard as every other front end), re-renders a prompt the user edited against the same original images,
+and writes every turn (``record.json``, the images, the side-by-side comparison and a zip of all of it) to
+its own folder for download.
 
-Why one ~450-line module: the session (loading, turns, edits, downloads) is one state machine; the
+Why one ~400-line module: the session (loading, turns, edits, downloads) is one state machine; the
 Gradio page (``app.py``) is separate.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import dataclasses
+import secrets
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprompt.backbones.base import RenderSettings, applied_settings
 from reprompt.errors import RepromptError
-from reprompt.policy.base import IdentityRewriter, Rewrite
+from reprompt.model_spec import ModelSpec
+from reprompt.pipeline import RePromptPipeline, RePromptResult, check_seed
+from reprompt.policy.base import GenerationOptions, Rewrite
+from reprompt.utils.names import public_name
 
 Progress = Callable[[float, str], None]
 MAX_IMAGES = 8
 MAX_CANDIDATES = 8
+MAX_UI_SEED = 2**53 - 1
+"""The largest seed a browser holds exactly (a JavaScript number); a larger one would render another seed."""
 
 
 @dataclass
-class RenderSettings:
-    """Per-request backbone settings; ``None`` keeps the backbone's own value."""
+class Session:
+    """One browser session's turns: numbered from 1, written under a folder with a random name, so no
+    session sees, counts or guesses another's files."""
 
-    width: int | None = field(default=None, metadata={"help": "image width in pixels"})
-    height: int | None = field(default=None, metadata={"help": "image height in pixels"})
-    steps: int | None = field(default=None, metadata={"help": "denoising steps (diffusers backbones)"})
-    guidance: float | None = field(default=None, metadata={"help": "guidance scale (diffusers backbones)"})
-
-    def __post_init__(self) -> None:
-        for name in ("width", "height"):
-            v = getattr(self, name)
-            if v is not None and not 16 <= v <= 4096:
-                raise RepromptError(f"{name} must be between 16 and 4096 pixels, got {v}")
-        if self.steps is not None and not 1 <= self.steps <= 500:
-            raise RepromptError(f"steps must be between 1 and 500, got {self.steps}")
-        if self.guidance is not None and self.guidance < 0:
-            raise RepromptError(f"guidance must be >= 0, got {self.guidance}")
-
-
-@contextmanager
-def render_settings(backbone: Any, s: RenderSettings) -> Iterator[None]:
-    """Apply ``s`` to ``backbone`` for one render and restore it afterwards (the backbone is shared)."""
-    if hasattr(backbone, "config") and dataclasses.is_dataclass(backbone.config):  # the sketch simulator
-        old = backbone.config
-        size = {k: v for k, v in (("width", s.width), ("height", s.height)) if v is not None}
-        backbone.config = dataclasses.replace(old, **size)
-        try:
-            yield
-        finally:
-            backbone.config = old
-        return
-    names = ("width", "height", "steps", "guidance")
-    saved = {n: getattr(backbone, n) for n in names if hasattr(backbone, n)}
-    for n in saved:
-        if getattr(s, n) is not None:
-            setattr(backbone, n, getattr(s, n))
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            setattr(backbone, n, v)
+    folder: Path
+    turns: int = 0
 
 
 def backbone_defaults(backbone: Any) -> dict[str, Any]:
@@ -101,6 +71,8 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     parent: int | None = None
+    models: tuple[str | None, str | None] = (None, None)
+    """(policy, backbone) as loaded, to render an edit with the same models; never shown or written."""
 
     @property
     def rendered_prompt(self) -> str:
@@ -108,18 +80,16 @@ class Turn:
 
 
 class Studio:
-    """Loads components lazily from the CLI's flags and runs one request at a time (a lock: the policy
-    and the pipeline hold the accelerator).
+    """Loads the components of ``spec`` lazily and runs one request at a time (a lock: the policy and the
+    pipeline hold the accelerator).
 
     ``allow_model_change`` lets a request name another policy or backbone (a folder, a URL): right for a
     UI on localhost, not for one reachable by others, so :func:`reprompt.ui.app.launch` turns it off
     when binding any other address.
     """
 
-    def __init__(
-        self, args: argparse.Namespace, out_dir: str | Path, allow_model_change: bool = True
-    ) -> None:
-        self.args = args
+    def __init__(self, spec: ModelSpec, out_dir: str | Path, allow_model_change: bool = True) -> None:
+        self.spec = spec
         self.allow_model_change = allow_model_change
         self.out_dir = Path(out_dir).expanduser().resolve()
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,60 +97,66 @@ class Studio:
         self._policy: Any = None
         self._backbone: Any = None
         self._names: dict[str, str | None] = {"policy": None, "backbone": None}
-        self._counter = 0
+        self._default: Session | None = None
+
+    def new_session(self) -> Session:
+        """A session of its own (the page makes one per browser tab)."""
+        return Session(self.out_dir / f"session-{secrets.token_urlsafe(12)}")
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the spec's models are loaded (the first request loads them, and takes longer)."""
+        return self._policy is not None and self._backbone is not None
 
     # --- components -------------------------------------------------------------------------------
     @property
     def policy_name(self) -> str:
-        return self._names["policy"] or self.args.policy
+        return self._names["policy"] or self.spec.policy.name
 
     @property
     def backbone_name(self) -> str:
-        return self._names["backbone"] or self.args.backbone
+        return self._names["backbone"] or self.spec.backbone.name
 
-    def load(self, policy: str | None = None, backbone: str | None = None, progress: Progress | None = None):
-        """The (policy, backbone) pair named (default: the CLI's), loading only what changed and
-        freeing what it replaces."""
-        from reprompt.cli.common import backbone_kwargs, policy_kwargs
-        from reprompt.integrations.common import free_memory, load_named_policy
+    def load(
+        self, policy: str | None = None, backbone: str | None = None, progress: Progress | None = None
+    ) -> RePromptPipeline:
+        """The pipeline of the (policy, backbone) pair named (default: the spec's), loading only what
+        changed and freeing what it replaces."""
+        from reprompt.integrations.common import free_memory
 
         policy = (policy or self.policy_name).strip()
         backbone = (backbone or self.backbone_name).strip()
-        if not self.allow_model_change and (policy, backbone) != (self.args.policy, self.args.backbone):
+        if not self.allow_model_change and (policy, backbone) != (
+            self.spec.policy.name,
+            self.spec.backbone.name,
+        ):
             raise RepromptError(
-                f"this UI serves policy {self.args.policy!r} and backbone {self.args.backbone!r} only "
-                "(it is reachable from other machines); restart it to use other models"
+                f"this UI serves policy {self.spec.policy.name!r} and backbone {self.spec.backbone.name!r} "
+                "only (it is reachable from other machines); restart it to use other models"
             )
         if self._backbone is None or backbone != self._names["backbone"]:
             if progress:
-                progress(0.02, f"loading backbone {backbone}")
-            ns = copy.copy(self.args)
-            ns.backbone = backbone
-            if backbone != self.args.backbone:
-                ns.model = None  # --model belongs to the backbone named on the command line
-            from reprompt.backbones import load_backbone
-
+                progress(0.02, f"loading backbone {public_name(backbone)} (once, on the first request)")
+            backbone_choice = self.spec.backbone.renamed(backbone)
             self._backbone = None
             free_memory()
-            self._backbone = load_backbone(backbone, **backbone_kwargs(ns))
+            self._backbone = backbone_choice.load()
             self._names["backbone"] = backbone
         if self._policy is None or policy != self._names["policy"]:
             if progress:
-                progress(0.05, f"loading policy {policy}")
+                progress(0.05, f"loading policy {public_name(policy)} (once, on the first request)")
+            policy_choice = dataclasses.replace(self.spec.policy, name=policy)
             self._policy = None
             free_memory()
-            self._policy = load_named_policy(policy, **policy_kwargs(self.args))
+            self._policy = policy_choice.load()
             self._names["policy"] = policy
-        return self._policy, self._backbone
+        return RePromptPipeline(self._policy, self._backbone)
 
     # --- requests ---------------------------------------------------------------------------------
-    def options(self, **overrides: Any) -> Any:
-        """Decoding options: the CLI's, with the UI's fields (``None`` = keep) on top."""
-        from reprompt.cli.common import generation_options
-
-        base = generation_options(self.args)
+    def options(self, **overrides: Any) -> GenerationOptions:
+        """Decoding options: the spec's, with the UI's fields (``None`` = keep) on top (checked)."""
         changes = {k: v for k, v in overrides.items() if v is not None}
-        return dataclasses.replace(base, **changes)
+        return dataclasses.replace(self.spec.generation, **changes)
 
     def enhance(
         self,
@@ -199,66 +175,44 @@ class Studio:
         policy: str | None = None,
         backbone: str | None = None,
         progress: Progress | None = None,
+        session: Session | None = None,
     ) -> Turn:
         """Rewrite ``prompt`` (all candidates), render the original and the chosen candidate with seeds
         ``seed .. seed+num_images-1``; with ``rewrite=False`` render the original only. ``guard`` is the
-        intent guard's mode (off | warn | retry | fallback; ``None`` keeps the CLI's ``--guard``)."""
-        from reprompt.integrations.common import pick_rewrite
+        intent guard's mode (off | warn | retry | fallback; ``None`` keeps the spec's)."""
         from reprompt.policy.base import check_prompt
 
         prompt = check_prompt(prompt)
         _check_range("images", num_images, 1, MAX_IMAGES)
         _check_range("candidates", candidates, 1, MAX_CANDIDATES)
+        seed = check_seed(seed, int(num_images), limit=MAX_UI_SEED)
         settings = settings or RenderSettings()
+        decoding = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
         opts = self.options(
-            num_candidates=candidates,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=policy_seed,
-            batch_size=1,
-            **({"guard": guard} if guard else {}),
+            num_candidates=candidates, seed=policy_seed, batch_size=1, guard=guard, **decoding
         )
-        seeds = [int(seed) + k for k in range(num_images)]
         with self.lock:
-            pol, bb = self.load(policy, backbone, progress)
-            timings: dict[str, float] = {}
-            if rewrite and not isinstance(pol, IdentityRewriter):
-                if progress:
-                    progress(0.1, f"rewriting with {pol.name}")
-                t0 = time.perf_counter()
-                cands = pol.rewrite([prompt], options=opts, token_counter=bb.count_tokens)
-                timings["rewrite_s"] = time.perf_counter() - t0
-                chosen, kind = pick_rewrite(cands), "rewrite"
-            else:
-                cands, kind = [], "original"
-                chosen = IdentityRewriter().rewrite([prompt], token_counter=bb.count_tokens)[0]
+            pipe = self.load(policy, backbone, progress)
+            kind = "rewrite" if rewrite and pipe.rewrites else "original"
             if progress:
-                progress(0.5, "rendering the original prompt")
-            orig, warn, timings["render_original_s"] = self._render(bb, prompt, seeds, settings)
-            right, warn2 = [], []
-            if kind == "rewrite" and chosen.prompt == prompt:  # e.g. a fallback: the same images
-                right = list(orig)
-            elif kind == "rewrite":
-                if progress:
-                    progress(0.75, "rendering the enhanced prompt")
-                right, warn2, timings["render_rewritten_s"] = self._render(bb, chosen.prompt, seeds, settings)
-            meta = self._settings(pol, bb, seed, num_images, settings, opts if kind == "rewrite" else None)
-            return self._save(
-                kind,
+                progress(
+                    0.1,
+                    f"rewriting with {public_name(pipe.policy.name)}" if kind == "rewrite" else "rendering",
+                )
+            result = pipe(
                 prompt,
-                chosen,
-                cands,
-                seeds,
-                orig,
-                right,
-                warn + warn2,
-                timings,
-                meta,
-                progress=progress,
+                seed=int(seed),
+                num_images=num_images,
+                options=opts,
+                settings=settings,
+                rewrite=kind == "rewrite",
             )
+            meta = self._settings(pipe, seed, num_images, settings, opts if kind == "rewrite" else None)
+            return self._save(kind, result, meta, progress=progress, session=session)
 
-    def render_edit(self, parent: Turn, prompt: str, progress: Progress | None = None) -> Turn:
+    def render_edit(
+        self, parent: Turn, prompt: str, progress: Progress | None = None, session: Session | None = None
+    ) -> Turn:
         """Render a user-edited prompt with ``parent``'s seeds and settings, beside its original images.
 
         A prompt equal to one of ``parent``'s other candidates renders that candidate (with its reasoning)."""
@@ -269,23 +223,25 @@ class Studio:
         prompt = check_prompt(prompt)
         settings = RenderSettings(**parent.settings.get("render", {}))
         with self.lock:
-            pol, bb = self.load(parent.settings.get("policy"), parent.settings.get("backbone"), progress)
+            pipe = self.load(*parent.models, progress)
             if progress:
                 progress(0.3, "rendering the edited prompt")
-            images, warn, secs = self._render(bb, prompt, parent.seeds, settings)
-            tc = bb.count_tokens(prompt)
+            t0 = time.perf_counter()
+            out = pipe.render(prompt, parent.seeds, settings)
+            secs = time.perf_counter() - t0
+            measured = pipe.as_given(prompt)
             picked = next((c for c in parent.candidates if c.prompt == prompt and not c.fallback), None)
             kind = "candidate" if picked is not None and picked is not parent.rewrite else "edit"
             edited = dataclasses.replace(
                 picked or parent.rewrite,
                 prompt=prompt,
-                prompt_tokens=tc.tokens,
-                token_limit=tc.limit,
-                truncated=tc.truncated,
+                prompt_tokens=measured.prompt_tokens,
+                token_limit=measured.token_limit,
+                truncated=measured.truncated,
                 fallback=False,
                 issue=None,
             )
-            if kind == "edit" and getattr(parent.rewrite, "guard", None) is not None:  # check the user's too
+            if kind == "edit" and parent.rewrite.guard is not None:  # check the user's prompt too
                 from reprompt.guard import check_rewrite
 
                 edited.guard = check_rewrite(parent.original, prompt)
@@ -294,38 +250,35 @@ class Studio:
                 **parent.settings,
                 "edited_from": parent.rewrite.prompt if parent.kind != "original" else None,
             }
-            return self._save(
-                kind,
-                parent.original,
+            result = RePromptResult(
                 edited,
-                parent.candidates,
-                parent.seeds,
+                list(parent.seeds),
+                list(out.images),
                 originals,
-                images,
-                warn,
-                {"render_rewritten_s": secs},
-                meta,
-                parent=parent.number,
-                progress=progress,
+                warnings=list(out.warnings),
+                timings={"render_rewritten_s": secs},
+                candidates=list(parent.candidates),
             )
+            return self._save(kind, result, meta, parent=parent.number, progress=progress, session=session)
 
     # --- helpers ----------------------------------------------------------------------------------
-    @staticmethod
-    def _render(bb: Any, prompt: str, seeds: list[int], settings: RenderSettings):
-        t0 = time.perf_counter()
-        with render_settings(bb, settings):
-            out = bb.render([prompt] * len(seeds), seeds)
-        return list(out.images), list(out.warnings), time.perf_counter() - t0
-
-    def _settings(self, pol, bb, seed, num_images, settings, opts) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "policy": self._names["policy"],
-            "policy_model": pol.name,
-            "backbone": self._names["backbone"],
+    def _settings(
+        self,
+        pipe: RePromptPipeline,
+        seed: int,
+        num_images: int,
+        settings: RenderSettings,
+        opts: GenerationOptions | None,
+    ) -> dict[str, Any]:
+        assert pipe.backbone is not None  # the studio always loads one
+        meta: dict[str, Any] = {  # public names: a record is downloaded and shared, paths stay here
+            "policy": public_name(str(self._names["policy"])),
+            "policy_model": public_name(pipe.policy.name),
+            "backbone": public_name(str(self._names["backbone"])),
             "seed": int(seed),
             "num_images": num_images,
-            "render": dataclasses.asdict(settings),
-            "backbone_defaults": backbone_defaults(bb),
+            "render": applied_settings(pipe.backbone, settings),
+            "backbone_defaults": backbone_defaults(pipe.backbone),
         }
         if opts is not None:
             meta["generation"] = dataclasses.asdict(opts)
@@ -334,41 +287,25 @@ class Studio:
     def _save(
         self,
         kind: str,
-        original: str,
-        rewrite: Rewrite,
-        candidates: list[Rewrite],
-        seeds: list[int],
-        left: list[Any],
-        right: list[Any],
-        warnings: list[str],
-        timings: dict[str, float],
+        result: RePromptResult,
         meta: dict[str, Any],
         parent: int | None = None,
         progress: Progress | None = None,
+        session: Session | None = None,
     ) -> Turn:
-        """Write the turn with the pipeline's own record format (``RePromptResult.save``) and zip it."""
-        from reprompt.pipeline import RePromptResult
-
+        """Write the turn with the pipeline's own record format (``RePromptResult.save``) and zip it, in the
+        session's folder (the studio's own session when none is given)."""
         if progress:
             progress(0.95, "writing the record")
-        self._counter += 1
-        number = self._counter
-        folder = self.out_dir / f"turn-{number:04d}-{time.strftime('%H%M%S')}"
-        meta = {**meta, "ui_kind": kind, "parent_turn": parent}
+        if session is None:
+            self._default = self._default or self.new_session()
+            session = self._default
+        session.turns += 1
+        number = session.turns
+        folder = session.folder / f"turn-{number:04d}"
+        result.settings = {**meta, "ui_kind": kind, "parent_turn": parent}
+        files = result.save(folder)["files"]
         if kind == "original":  # rewrite off: the record holds the original's images only
-            res = RePromptResult(rewrite, seeds, left, warnings=warnings, timings=timings, settings=meta)
-        else:
-            res = RePromptResult(
-                rewrite, seeds, right, left, warnings=warnings, timings=timings, settings=meta
-            )
-        record = res.save(folder)
-        if candidates:
-            record["candidates"] = [c.to_dict() for c in candidates]
-            from reprompt.utils.io import atomic_write_json
-
-            atomic_write_json(folder / "record.json", record)
-        files = record["files"]
-        if kind == "original":
             left_paths, right_paths = [folder / f for f in files["rewritten"]], []
         else:
             left_paths = [folder / f for f in files["original"]]
@@ -381,25 +318,57 @@ class Studio:
         return Turn(
             number=number,
             kind=kind,
-            original=original,
-            rewrite=rewrite,
-            candidates=list(candidates),
-            seeds=list(seeds),
+            original=result.rewrite.original,
+            rewrite=result.rewrite,
+            candidates=list(result.candidates),
+            seeds=list(result.seeds),
             folder=folder,
             original_paths=left_paths,
             rewritten_paths=right_paths,
             record_path=folder / "record.json",
             zip_path=zip_path,
-            warnings=list(warnings),
-            timings=timings,
-            settings=meta,
+            warnings=list(result.warnings),
+            timings=dict(result.timings),
+            settings=result.settings,
             parent=parent,
+            models=(self._names["policy"], self._names["backbone"]),
         )
 
 
 def _check_range(name: str, value: int, lo: int, hi: int) -> None:
     if not lo <= int(value) <= hi:
         raise RepromptError(f"{name} must be between {lo} and {hi}, got {value}")
+
+
+def _why_not(c: Rewrite) -> str:
+    if c.fallback:
+        return c.issue or "no prompt block"
+    report = getattr(c, "guard", None)
+    if report is not None and not report.ok:
+        return f"the intent guard found {'; '.join(str(f) for f in report.findings)}"
+    return "not needed"
+
+
+def choice_line(turn: Turn) -> str:
+    """Which candidate the images show and why (the candidates before it, and the intent guard's verdict)."""
+    rw, cands = turn.rewrite, turn.candidates
+    if turn.kind != "rewrite" or not cands:
+        return ""
+    report = getattr(rw, "guard", None)
+    guard = ""
+    if report is not None:
+        guard = " The intent guard passed it." if report.ok else f" Intent guard: {report.summary()}."
+    if rw.fallback and len(cands) > 1:
+        why = "; ".join(f"candidate {c.candidate + 1}: {_why_not(c)}" for c in cands)
+        return f"**No candidate kept** ({why}): the original prompt is rendered.{guard}"
+    if len(cands) == 1:
+        return guard.strip()
+    kept = f"**Kept candidate {rw.candidate + 1} of {len(cands)}**"
+    skipped = [c for c in cands if c.candidate < rw.candidate]
+    if not skipped:
+        return f"{kept} (the first that wrote a prompt{' the guard passed' if report is not None else ''}).{guard}"
+    why = "; ".join(f"candidate {c.candidate + 1}: {_why_not(c)}" for c in skipped)
+    return f"{kept}, skipped {why}.{guard}"
 
 
 def describe(turn: Turn) -> str:
@@ -426,9 +395,9 @@ def describe(turn: Turn) -> str:
         parts.append(f"Edited by you, rendered with the same seeds as turn {turn.parent}.")
     if turn.kind == "candidate":
         parts.append(f"Candidate {rw.candidate + 1} of turn {turn.parent}, rendered with the same seeds.")
-    report = getattr(rw, "guard", None)
-    if report is not None and turn.kind != "original":
-        parts.append(f"Intent guard: {report.summary()}.")
+    choice = choice_line(turn)
+    if choice:
+        parts.append(choice)
     secs = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in turn.timings.items())
     seeds = f"Seed {turn.seeds[0]}" if len(turn.seeds) == 1 else f"Seeds {turn.seeds[0]}–{turn.seeds[-1]}"
     parts.append(f"{seeds}. {secs}.")

@@ -13,6 +13,9 @@ LOCAL_API_BASE = f"http://{LOCALHOST}:8000/v1"
 API_KEY_ENV = "OPENAI_API_KEY"
 """The environment variable read for a bearer key (the OpenAI SDK's own default name)."""
 
+REWARD_TOKEN_ENV = "REPROMPT_REWARD_TOKEN"
+"""The environment variable holding the reward service's bearer token, for the service and its clients."""
+
 
 def is_loopback(host: str) -> bool:
     """Whether a bind address is reachable from this machine only (servers exposed beyond it want a token)."""

@@ -21,12 +21,11 @@ def main(stage: str, config: str, record: str) -> None:
         train_and_save(trainer, cfg, spec, rec)
         _record_end(record, rank)
         return
-    from reprompt.rewards import build_rewards
     from reprompt.train import grpo
     from reprompt.train.common import prepare_policy
 
     cfg = grpo.parse(["--config", config])
-    pipeline = build_rewards(grpo.reward_dict(cfg.reward_config(), prepare_policy(cfg).spec))
+    pipeline = grpo.build_scorer(cfg, prepare_policy(cfg).spec)
     inner_score = pipeline.score
     log = Path(record) / f"rank{rank}.jsonl"
 

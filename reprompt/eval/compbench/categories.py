@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from reprompt.errors import RepromptError, did_you_mean
+from reprompt.eval.registry import TaskConfig, load_task
 
 TASK_FILE = Path(__file__).with_name("task.yaml")
 _NAME_RE = re.compile(r"^(?P<prompt>.*)_(?P<index>\d+)\.png$")
@@ -28,22 +28,20 @@ class Category:
     splits: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
-@lru_cache(maxsize=1)
-def task_config() -> dict[str, Any]:
-    """The parsed ``task.yaml`` (task name, version, seeds, categories, metric registry)."""
-    import yaml
-
-    return yaml.safe_load(TASK_FILE.read_text(encoding="utf-8"))
+def task() -> TaskConfig:
+    """The task as the registry reads ``task.yaml`` (name, version, protocol, categories, metrics)."""
+    return load_task(str(TASK_FILE))
 
 
 def task_version() -> int:
-    return int(task_config()["version"])
+    return int(task().version)
 
 
+@lru_cache(maxsize=1)
 def categories() -> dict[str, Category]:
     """All categories in the task's order."""
     out = {}
-    for name, spec in task_config()["categories"].items():
+    for name, spec in task().dataset["categories"].items():
         out[name] = Category(name, tuple(spec["files"]), spec["metric"], dict(spec.get("splits", {})))
     return out
 

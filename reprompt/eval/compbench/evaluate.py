@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import metrics, nlp, rules
-from reprompt.eval.compbench.generate import RUN_FILE, read_records, scene_from_json
+from reprompt.eval.compbench.generate import read_records, scene_from_json
+from reprompt.eval.runner import RUN_FILE
 from reprompt.utils.io import append_jsonl, atomic_write_json, read_json, read_jsonl
+
+if TYPE_CHECKING:
+    from reprompt.eval.schema import CategoryScores, CompBenchSummary
 
 SUMMARY_FILE = "compbench_summary.json"
 
@@ -42,7 +46,12 @@ class EvaluateConfig:
     )
     threshold: float = field(default=metrics.UNIDET_THRESHOLD, metadata={"help": "detection confidence cut"})
     blip_model: str = field(default=metrics.DEFAULT_BLIP, metadata={"help": "BLIP-VQA folder or id"})
-    blip_image_size: int | None = field(default=None, metadata={"help": "BLIP input size (official: 480)"})
+    blip_image_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "BLIP input size (None: the image processor's own, a listed deviation from the official 480)"
+        },
+    )
     clip_model: str = field(default=metrics.DEFAULT_CLIP, metadata={"help": "CLIP folder or id"})
     depth_model: str = field(
         default=metrics.DEFAULT_DEPTH, metadata={"help": "depth-estimation folder or id"}
@@ -78,55 +87,41 @@ class Scorers:
     def __init__(self, cfg: EvaluateConfig) -> None:
         self.cfg = cfg
         self.analyzer = nlp.get_analyzer(cfg.nlp)
-        self._blip = self._clip = self._depth = self._detector = None
 
-    @property
+    @cached_property
     def blip(self) -> metrics.BlipVqaScorer:
-        if self._blip is None:
-            self._blip = metrics.BlipVqaScorer(
-                self.cfg.blip_model,
-                self.cfg.device,
-                batch_size=self.cfg.batch_size,
-                image_size=self.cfg.blip_image_size,
-            )
-        return self._blip
+        c = self.cfg
+        return metrics.BlipVqaScorer(
+            c.blip_model, c.device, batch_size=c.batch_size, image_size=c.blip_image_size
+        )
 
-    @property
+    @cached_property
     def clip(self) -> metrics.ClipScorer:
-        if self._clip is None:
-            self._clip = metrics.ClipScorer(
-                self.cfg.clip_model, self.cfg.device, batch_size=self.cfg.batch_size
-            )
-        return self._clip
+        return metrics.ClipScorer(self.cfg.clip_model, self.cfg.device, batch_size=self.cfg.batch_size)
 
-    @property
+    @cached_property
     def depth(self) -> metrics.DepthEstimator:
-        if self._depth is None:
-            self._depth = metrics.DepthEstimator(
-                self.cfg.depth_model, self.cfg.device, image_size=self.cfg.depth_image_size
-            )
-        return self._depth
+        c = self.cfg
+        return metrics.DepthEstimator(c.depth_model, c.device, image_size=c.depth_image_size)
 
-    @property
+    @cached_property
     def detector(self) -> Any:
-        if self._detector is None:
-            from reprompt.geneval.scorer import ScorerConfig, build_detector
+        from reprompt.geneval.scorer import ScorerConfig, build_detector
 
-            name = self.cfg.detector or "mask2former"
-            mmdet: list[str | None] = [None, None]
-            if name == "mmdet":
-                mmdet = list((self.cfg.detector_model or "").split(","))
-                if len(mmdet) != 2:
-                    raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
-            config = ScorerConfig(
-                detector=name,
-                detector_model=self.cfg.detector_model if name == "mask2former" else None,
-                mmdet_config=mmdet[0],
-                mmdet_checkpoint=mmdet[1],
-                device=self.cfg.device,
-            )
-            self._detector = build_detector(config, name)
-        return self._detector
+        name = self.cfg.detector or "mask2former"
+        mmdet: list[str | None] = [None, None]
+        if name == "mmdet":
+            mmdet = list((self.cfg.detector_model or "").split(","))
+            if len(mmdet) != 2:
+                raise RepromptError("--detector mmdet needs --detector-model CONFIG.py,CHECKPOINT.pth")
+        config = ScorerConfig(
+            detector=name,
+            detector_model=self.cfg.detector_model if name == "mask2former" else None,
+            mmdet_config=mmdet[0],
+            mmdet_checkpoint=mmdet[1],
+            device=self.cfg.device,
+        )
+        return build_detector(config, name)
 
     def info(self, metric: str) -> dict[str, Any]:
         out: dict[str, Any] = {"nlp": self.analyzer.name}
@@ -194,15 +189,16 @@ def _default_detector(run_dir: Path) -> str:
     return "oracle" if is_simulator(backbone) else "mask2former"
 
 
-def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, Any]:
-    """Score every requested category that has images; returns (and writes) the summary."""
+def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> CompBenchSummary:
+    """Score every requested category that has images; returns (and writes) the summary. Each category's
+    score and the mean over categories are the task's registered metrics (``task.yaml``)."""
     run_dir = Path(cfg.run_dir)
     if not run_dir.is_dir():
         raise RepromptError(f"run folder {run_dir} not found")
     cfg.detector = cfg.detector or _default_detector(run_dir)
     cfg.data_dir = cfg.data_dir or _run_info(run_dir).get("data_dir")
     scorers = scorers or Scorers(cfg)
-    results: dict[str, Any] = {}
+    results: dict[str, CategoryScores] = {}
     for cat in cats.resolve_categories(cfg.categories):
         cat_dir = run_dir / cat.name
         items = list_items(cat_dir)
@@ -213,16 +209,19 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, A
         if out_path.exists() and not cfg.overwrite:
             saved = read_json(out_path, "pass --overwrite to rescore it")
             if isinstance(saved, dict) and saved.get("key") == key and saved.get("n_images") == len(items):
-                results[cat.name] = saved
+                results[cat.name] = cast("CategoryScores", saved)
                 continue
         results[cat.name] = score_category(cfg, scorers, cat, items, cat_dir, key)
-    summary = {
-        "task": cats.task_config()["task"],
+    task = cats.task()
+    over = [{"value": im["score"], "category": name} for name, r in results.items() for im in r["per_image"]]
+    overall = task.metric("mean_over_categories").score(over, order=list(results)) if results else None
+    summary: CompBenchSummary = {
+        "task": task.task,
         "task_version": cats.task_version(),
         "run_dir": str(run_dir),
         "scores": {name: r["score"] for name, r in results.items()},
         "n_images": {name: r["n_images"] for name, r in results.items()},
-        "mean_over_categories": statistics.fmean(r["score"] for r in results.values()) if results else None,
+        "mean_over_categories": overall,
         "metrics": {name: r["metric"] for name, r in results.items()},
         "models": {name: r["models"] for name, r in results.items()},
         "deviations": {k: metrics.DEVIATIONS[k] for r in results.values() for k in r["deviations"]},
@@ -235,7 +234,7 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> dict[str, A
 
 def score_category(
     cfg: EvaluateConfig, scorers: Scorers, cat: cats.Category, items: list[Item], cat_dir: Path, key: str
-) -> dict[str, Any]:
+) -> CategoryScores:
     partial_path = cat_dir / "scores.partial.jsonl"
     if cfg.overwrite:
         partial_path.unlink(missing_ok=True)
@@ -268,20 +267,22 @@ def score_category(
     by_prompt: dict[str, list[float]] = {}
     for rec in per_image:
         by_prompt.setdefault(rec["prompt"], []).append(rec["score"])
-    result = {
-        "task": cats.task_config()["task"],
+    task = cats.task()
+    metric = task.metric(cat.metric)
+    result: CategoryScores = {
+        "task": task.task,
         "task_version": cats.task_version(),
         "category": cat.name,
         "metric": cat.metric,
-        "metric_info": cats.task_config()["metrics"][cat.metric],
+        "metric_info": metric.info(),
         "key": key,
-        "score": statistics.fmean(r["score"] for r in per_image),
+        "score": metric.score([{"value": r["score"]} for r in per_image]),
         "n_images": len(per_image),
         "n_prompts": len(by_prompt),
         "models": scorers.info(cat.metric),
         "deviations": list(metrics.METRIC_DEVIATIONS[cat.metric]),
         "deviation_text": {k: metrics.DEVIATIONS[k] for k in metrics.METRIC_DEVIATIONS[cat.metric]},
-        "per_prompt": {p: statistics.fmean(v) for p, v in by_prompt.items()},
+        "per_prompt": {p: metric.aggregate(v) for p, v in by_prompt.items()},
         "per_image": per_image,
     }
     if cat.metric in ("spatial_2d", "spatial_3d", "numeracy", "three_in_one"):

@@ -14,15 +14,13 @@ of :mod:`reprompt.geneval.scene` (boxes only by default).
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError
 from reprompt.eval import runner
 from reprompt.eval.compbench import categories as cats
-from reprompt.eval.runner import RUN_FILE, Item, RunConfig, RunContext, parse_shard  # noqa: F401
+from reprompt.eval.runner import Item, RunConfig, RunContext
 from reprompt.geneval.scene import objects_from_json, objects_to_json
 from reprompt.utils.images import png_problem
 from reprompt.utils.io import append_jsonl, atomic_save_image, read_jsonl
@@ -43,10 +41,8 @@ class CompBenchRunConfig(RunConfig):
 
     data_dir: str = field(metadata={"help": "folder with the official *_val.txt prompt files"})
     categories: str = field(default="all", metadata={"help": "comma-separated categories, or 'all'"})
-    out: str = field(metadata={"help": "run folder (one sub-folder per category)", "aliases": ("--out-dir",)})
-    images: int = field(
-        default=10, metadata={"help": "images per prompt (official: 10)", "aliases": ("--images-per-prompt",)}
-    )
+    out: str = field(metadata={"help": "run folder (one sub-folder per category)"})
+    images: int = field(default=10, metadata={"help": "images per prompt (official: 10)"})
     limit: int | None = field(default=None, metadata={"help": "only the first N prompts of each category"})
     scenes: str = field(
         default="boxes",
@@ -152,22 +148,15 @@ class CompBenchLayout:
                 finished.add(int(rec["prompt_index"]))
         return finished
 
-    def write(
-        self,
-        out: Path,
-        item: Item,
-        rw: Rewrite,
-        render: RenderOutput,
-        seeds: list[int],
-        run: RunContext,
-    ) -> None:
+    def write(self, out: Path, item: Item, rw: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        seeds = render.seeds
         category, index = item.key
         cat_dir = out / category
         k = len(seeds)
         indices = [cats.global_index(index, j, k) for j in range(k)]
         files = [cats.image_name(item.prompt, g) for g in indices]
-        for name, image in zip(files, render.images, strict=True):
-            atomic_save_image(cat_dir / "samples" / name, image)
+        for name, image, seed in zip(files, render.images, seeds, strict=True):
+            atomic_save_image(cat_dir / "samples" / name, image, run.provenance(item.prompt, rw, seed))
         mode = run.info["scenes"]
         scenes = None
         if render.scenes is not None and mode != "none":
@@ -203,109 +192,4 @@ def run_generate(
 
     ``rewriter``/``backbone`` may be passed built, or as zero-argument factories (the CLI), or left None to
     load them from ``config``; either way they load only when there is work left."""
-    return runner.run_task("t2i-compbench", config, rewriter=rewriter, backbone=backbone).groups
-
-
-# ------------------------------------------------------------------------------------- old interface
-
-
-@dataclass
-class GenerateConfig:
-    """The settings of a T2I-CompBench run before the shared runner (deprecated: use
-    :class:`CompBenchRunConfig`, whose fields are those of every benchmark run). Still accepted by
-    :func:`generate`, which converts it with :meth:`to_run_config`."""
-
-    data_dir: str = field(metadata={"help": "folder with the official *_val.txt prompt files"})
-    out_dir: str = field(metadata={"help": "run folder (one sub-folder per category)"})
-    categories: str = field(default="all", metadata={"help": "comma-separated categories, or 'all'"})
-    backbone: str = field(default="sketch", metadata={"help": "backbone name, preset, or diffusers folder"})
-    model: str | None = field(default=None, metadata={"help": "local folder for a preset backbone"})
-    policy: str = field(
-        default="none", metadata={"help": "rewriter: none, smollm2, openai, folder or hub id"}
-    )
-    api_model: str | None = field(default=None, metadata={"help": "model name for --policy openai"})
-    api_base: str | None = field(default=None, metadata={"help": "base URL for --policy openai"})
-    images_per_prompt: int = field(default=10, metadata={"help": "images per prompt (official: 10)"})
-    seed: int = field(default=42, metadata={"help": "image n of each prompt uses seed + n (official: 42)"})
-    limit: int | None = field(default=None, metadata={"help": "only the first N prompts of each category"})
-    shard: str = field(
-        default="0/1", metadata={"help": "i/n: this process renders prompts with index % n == i"}
-    )
-    max_new_tokens: int = field(default=256, metadata={"help": "policy tokens per rewrite"})
-    rewrite_batch_size: int = field(default=8, metadata={"help": "prompts per policy generate() call"})
-    device: str = field(default="cpu", metadata={"help": "torch device for the policy and the backbone"})
-    dtype: str = field(default="auto", metadata={"help": "model dtype: auto, float32, bfloat16, float16"})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
-
-    def __post_init__(self) -> None:
-        if self.images_per_prompt < 1:
-            raise ConfigError("images_per_prompt must be >= 1")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError("limit must be >= 1")
-        self.shard_index, self.shard_count = parse_shard(self.shard)
-
-    def policy_kwargs(self) -> dict[str, Any]:
-        if self.policy == "openai":
-            return {"api_model": self.api_model, "api_base": self.api_base}
-        return {"device": self.device, "dtype": self.dtype}
-
-    def backbone_kwargs(self) -> dict[str, Any]:
-        from reprompt.backbones import is_simulator
-
-        if is_simulator(self.backbone):
-            return {}
-        return {"model": self.model, "device": self.device, "dtype": self.dtype}
-
-    def to_run_config(self, options: Any = None) -> CompBenchRunConfig:
-        from reprompt.policy import GenerationOptions
-
-        return CompBenchRunConfig(
-            data_dir=self.data_dir,
-            categories=self.categories,
-            out=self.out_dir,
-            policy=self.policy,
-            policy_kwargs=self.policy_kwargs(),
-            generation=options
-            or GenerationOptions(max_new_tokens=self.max_new_tokens, batch_size=self.rewrite_batch_size),
-            backbone=self.backbone,
-            backbone_kwargs=self.backbone_kwargs(),
-            images=self.images_per_prompt,
-            seed=self.seed,
-            limit=self.limit,
-            shard=self.shard,
-            progress=self.progress,
-        )
-
-
-def build_rewriter(cfg: GenerateConfig) -> Any:
-    from reprompt.policy import load_policy
-
-    return load_policy(cfg.policy, **cfg.policy_kwargs())
-
-
-def build_backbone(cfg: GenerateConfig) -> Any:
-    from reprompt.backbones import load_backbone
-
-    return load_backbone(cfg.backbone, **cfg.backbone_kwargs())
-
-
-def generate(
-    cfg: CompBenchRunConfig | GenerateConfig, rewriter: Any = None, backbone: Any = None, options: Any = None
-) -> dict[str, Any]:
-    """Render every unfinished prompt of this shard; returns counts per category (see :func:`run_generate`).
-
-    Takes a :class:`CompBenchRunConfig`, or the deprecated :class:`GenerateConfig` (with ``options``, the
-    policy's :class:`GenerationOptions`)."""
-    if isinstance(cfg, GenerateConfig):
-        warnings.warn(
-            "compbench.generate.GenerateConfig is deprecated: use CompBenchRunConfig (out=, images=, "
-            "policy_kwargs=, backbone_kwargs=, generation=)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        cfg = cfg.to_run_config(options)
-    elif options is not None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, generation=options)
-    return run_generate(cfg, rewriter=rewriter, backbone=backbone)
+    return runner.run("t2i-compbench", config, rewriter=rewriter, backbone=backbone).groups

@@ -96,6 +96,15 @@ def _dtype(dtype: Any) -> Any:
     return resolve_dtype(dtype or "float32")
 
 
+def _model_and_processor(
+    kind: str, id_or_path: str, model_cls: Any, processor_cls: Any, dtype: Any, device: str
+) -> tuple[Any, Any, Any]:
+    """(dtype, model in eval mode on ``device``, processor) of one scoring model."""
+    dtype = _dtype(dtype)
+    model = _load(kind, id_or_path, model_cls, dtype=dtype).to(device).eval()
+    return dtype, model, _load(f"{kind} processor", id_or_path, processor_cls)
+
+
 # -------------------------------------------------------------------------------------------- BLIP-VQA
 
 
@@ -119,11 +128,9 @@ class BlipVqaScorer:
     ) -> None:
         from transformers import AutoProcessor, BlipForQuestionAnswering
 
-        self.dtype = _dtype(dtype)
-        self.model = (
-            _load("BLIP-VQA", model_id_or_path, BlipForQuestionAnswering, dtype=self.dtype).to(device).eval()
+        self.dtype, self.model, self.processor = _model_and_processor(
+            "BLIP-VQA", model_id_or_path, BlipForQuestionAnswering, AutoProcessor, dtype, device
         )
-        self.processor = _load("BLIP-VQA processor", model_id_or_path, AutoProcessor)
         self.device, self.batch_size, self.max_phrases = device, batch_size, max_phrases
         tok = self.processor.tokenizer
         self.yes_id, self.no_id = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
@@ -223,19 +230,14 @@ class ClipScorer:
     """Cosine similarity of CLIP image and text embeddings (official ``CLIP_similarity.py``)."""
 
     def __init__(
-        self,
-        model_id_or_path: str = DEFAULT_CLIP,
-        device: str = "cpu",
-        dtype: Any = None,
-        *,
-        batch_size: int = 32,
-    ) -> None:
+        self, model: str = DEFAULT_CLIP, device: str = "cpu", dtype: Any = None, *, batch_size: int = 32
+    ):
         from transformers import AutoProcessor, CLIPModel
 
-        self.dtype = _dtype(dtype)
-        self.model = _load("CLIP", model_id_or_path, CLIPModel, dtype=self.dtype).to(device).eval()
-        self.processor = _load("CLIP processor", model_id_or_path, AutoProcessor)
-        self.device, self.batch_size, self.name = device, batch_size, str(model_id_or_path)
+        self.dtype, self.model, self.processor = _model_and_processor(
+            "CLIP", model, CLIPModel, AutoProcessor, dtype, device
+        )
+        self.device, self.batch_size, self.name = device, batch_size, str(model)
 
     def info(self) -> dict[str, Any]:
         return {"model": self.name}
@@ -264,11 +266,9 @@ class DepthEstimator:
     ) -> None:
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-        self.dtype = _dtype(dtype)
-        self.model = (
-            _load("depth", model_id_or_path, AutoModelForDepthEstimation, dtype=self.dtype).to(device).eval()
+        self.dtype, self.model, self.processor = _model_and_processor(
+            "depth", model_id_or_path, AutoModelForDepthEstimation, AutoImageProcessor, dtype, device
         )
-        self.processor = _load("depth processor", model_id_or_path, AutoImageProcessor)
         self.device, self.image_size, self.batch_size = device, image_size, batch_size
         self.name = str(model_id_or_path)
 
@@ -342,6 +342,11 @@ def spatial_2d(
     names = [rules.to_class(w, vocab) for w in pair]
     relation = nlp.find_relation(prompt, nlp.POSITION_WORDS)
     res = rules.pair_score(found, names[0], names[1], relation)
+    return _pair_details(res, pair, names, relation)
+
+
+def _pair_details(res: Any, pair: Sequence[str | None], names: list[Any], relation: Any) -> dict[str, Any]:
+    """The score of a two-object relation and how it was read (2D and 3D spatial)."""
     return {
         "score": res.score,
         "objects": list(pair),
@@ -359,14 +364,7 @@ def spatial_3d(
     names = [rules.to_class(w, vocab) for w in pair]
     relation = nlp.find_relation(prompt, nlp.DEPTH_WORDS)
     res = rules.pair_score(found, names[0], names[1], relation, depth=depth, cut_below_half=False)
-    return {
-        "score": res.score,
-        "objects": list(pair),
-        "classes": names,
-        "relation": relation,
-        "found": list(res.found),
-        "position": res.position,
-    }
+    return _pair_details(res, pair, names, relation)
 
 
 def numeracy(

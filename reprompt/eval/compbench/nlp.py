@@ -24,7 +24,6 @@ def _words(text: str) -> frozenset[str]:
 # --------------------------------------------------------------------------------------------- lexicons
 
 _DET = _words("a an the this that these those some each every another any no its his her their my your our")
-NUMBER_WORDS = CARDINALS
 _CCONJ = _words("and or but nor")
 _ADP = _words(
     "of on in at by with from to into onto over under above below behind beside besides near next between among "
@@ -128,7 +127,7 @@ def _tag_rules(text: str) -> tuple[Token, ...]:
             tag = "PUNCT"
         elif lw in _DET:
             tag = "DET"
-        elif lw in NUMBER_WORDS or lw[0].isdigit():
+        elif lw in CARDINALS or lw[0].isdigit():
             tag = "NUM"
         elif lw in _CCONJ:
             tag = "CCONJ"
@@ -310,7 +309,7 @@ def counted_objects(
     out: list[tuple[str, int]] = []
     for i, tok in enumerate(toks[:-1]):
         word = tok.text.lower()
-        if word not in NUMBER_WORDS and word not in ("a", "an"):
+        if word not in CARDINALS and word not in ("a", "an"):
             continue
         j = i + 1
         while j < len(toks) and toks[j].pos == "ADJ":  # "two red apples": skip to the noun
@@ -324,7 +323,7 @@ def counted_objects(
                 name = pair
         if word in ("a", "an") and not known(name):
             continue
-        out.append((name, NUMBER_WORDS.get(word, 1)))
+        out.append((name, CARDINALS.get(word, 1)))
     return out
 
 

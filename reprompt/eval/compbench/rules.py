@@ -245,8 +245,14 @@ def numeracy_score(
 
 def three_in_one(kind: str, attribute: float, spatial: float | None, action: float | None) -> float:
     """3-in-1 for one complex image: the mean of the sub-scores its sub-split calls for."""
+
+    def needed(value: float | None, name: str) -> float:
+        if value is None:
+            raise ValueError(f"a 3-in-1 {kind} image needs its {name} sub-score")
+        return float(value)
+
     if kind == "spatial":
-        return (float(spatial) + attribute) * 0.5
+        return (needed(spatial, "spatial") + attribute) * 0.5
     if kind == "action":
-        return (float(action) + attribute) * 0.5
-    return (attribute + float(spatial) + float(action)) / 3
+        return (needed(action, "action") + attribute) * 0.5
+    return (attribute + needed(spatial, "spatial") + needed(action, "action")) / 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,15 +21,16 @@ from reprompt.errors import RepromptError
 from reprompt.eval.geneval.generate import (
     EXTRA_KEYS,
     broken_samples,
-    git_hash,
     load_scene,
     original_metadata,
     prompt_indices,
     read_prompt_metadata,
-    read_run_info,
     sample_files,
 )
+from reprompt.eval.provenance import git_hash
+from reprompt.eval.runner import read_run_info
 from reprompt.geneval.scorer import ScorerConfig, build_scorer
+from reprompt.geneval.vocabulary import GENEVAL_TAGS
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ def _has_scenes(run_dir: Path, indices: list[int]) -> bool:
     return bool(indices) and (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
 
 
-def _image_index(filename: str) -> tuple[int, int]:
+def image_index(filename: str) -> tuple[int, int]:
     """(prompt folder index, image index) from a results filename ``.../00012/samples/0003.png``."""
     parts = Path(filename).parts
     return int(parts[-3]), int(Path(parts[-1]).stem)
@@ -79,6 +81,11 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     from PIL import Image
 
     run_info = read_run_info(run_dir)
+    if run_info is not None and run_info.get("task", "geneval") != "geneval":
+        raise RepromptError(
+            f"{run_dir} is a {run_info.get('task')!r} run, not GenEval: score it with its own command "
+            "(GenEval 2: reprompt eval geneval2-score)"
+        )
     indices = prompt_indices(run_dir, done_only=run_info is not None)
     if not indices:
         raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
@@ -86,10 +93,10 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     info: ScorerInfo = scorer.info()  # type: ignore[assignment]
     out = Path(config.out) if config.out else run_dir
     results_path = out / RESULTS_FILE
-    records = _resume(out, info, config.force)
+    records = resume_scoring(out, info, config.force)
     files = {i: sample_files(run_dir, i) for i in indices}
-    done = _complete_prompts(records, files)
-    records = [r for r in records if _image_index(r["filename"])[0] in done]
+    done = complete_prompts(records, files)
+    records = [r for r in records if image_index(r["filename"])[0] in done]
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     todo = [i for i in indices if i not in done and files[i]]
     _check_images(run_dir, todo, run_info is not None)
@@ -115,7 +122,7 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
                 append_jsonl(results_path, record)
                 records.append(record)
 
-    records.sort(key=lambda r: _image_index(r["filename"]))
+    records.sort(key=lambda r: image_index(r["filename"]))
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     summary = build_summary(run_dir, records, info, run_info)
     atomic_write_json(out / SUMMARY_FILE, summary)
@@ -137,20 +144,22 @@ def _check_images(run_dir: Path, indices: list[int], ours: bool) -> None:
     raise RepromptError(f"cannot score {run_dir}: {shown}. To fix: {fix}")
 
 
-def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
+def resume_scoring(out: Path, info: Mapping[str, Any], force: bool) -> list[dict[str, Any]]:
+    """The per-image records already in ``out``'s results (none with ``force``), after checking they were
+    scored with the settings ``info`` (then saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
     scoring_path = out / SCORING_FILE
     results_path = out / RESULTS_FILE
     if force:
         results_path.unlink(missing_ok=True)
     elif scoring_path.exists() and results_path.exists():
-        old = read_json(scoring_path, "pass --force to rescore everything, or --out another folder")
+        old = read_json(scoring_path, "pass --force to rescore everything, or --results-dir another folder")
         if not isinstance(old, dict):
             raise RepromptError(f"{scoring_path} is not a scorer record: pass --force to rescore everything")
         if old != info:
-            changed = [k for k in info if old.get(k) != info[k]]  # type: ignore[literal-required]
+            changed = sorted(k for k in set(old) | set(info) if old.get(k) != info.get(k))
             raise RepromptError(
                 f"{results_path} was scored with other settings ({', '.join(changed)} differ): pass --force "
-                "to rescore everything, or --out another folder"
+                "to rescore everything, or --results-dir another folder"
             )
     elif results_path.exists():
         raise RepromptError(f"{results_path} exists but {SCORING_FILE} does not: pass --force to rescore")
@@ -158,33 +167,69 @@ def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
     return read_jsonl(results_path)
 
 
-def _complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]]) -> set[int]:
+def complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]]) -> set[int]:
+    """The prompts whose every image file has a record (the others are scored again)."""
     have: dict[int, set[int]] = {}
     for r in records:
-        i, k = _image_index(r["filename"])
+        i, k = image_index(r["filename"])
         have.setdefault(i, set()).add(k)
     return {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
+
+
+def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """GenEval's summary of per-image records (as ``summary_scores.py``), as fractions in [0, 1], computed by
+    the task's registered metrics (``task.yaml``): ``tags`` (metric ``correct``: per-tag mean image
+    correctness), ``overall`` (the unweighted mean of the per-tag means present), ``correct_images`` (fraction
+    of images correct), ``correct_prompts`` (fraction of prompts with at least one correct image; prompts are
+    grouped by their metadata); and ``tag_counts`` (tag -> [correct, images]), ``n_images``, ``n_prompts``
+    and ``missing_tags`` (GenEval tags with no image: then ``overall`` is not comparable with published
+    numbers)."""
+    from reprompt.eval.registry import load_task
+
+    items = [
+        {
+            "value": float(bool(r["correct"])),
+            "tag": r["tag"],
+            "prompt": r["metadata"] if isinstance(r["metadata"], str) else json.dumps(r["metadata"]),
+        }
+        for r in results
+    ]
+    scores = load_task("geneval").compute(items, order=GENEVAL_TAGS)
+    tags: dict[str, float] = scores["correct"]  # type: ignore[assignment]
+    counts: dict[str, list[int]] = {t: [0, 0] for t in tags}
+    for it in items:
+        counts[it["tag"]][0] += int(it["value"])
+        counts[it["tag"]][1] += 1
+    return {
+        "overall": scores["overall"],
+        "tags": tags,
+        "tag_counts": counts,
+        "correct_images": scores["correct_images"],
+        "correct_prompts": scores["correct_prompts"],
+        "n_images": len(items),
+        "n_prompts": len({it["prompt"] for it in items}),
+        "missing_tags": [t for t in GENEVAL_TAGS if t not in tags],
+    }
 
 
 def build_summary(
     run_dir: Path, records: list[dict[str, Any]], scorer: ScorerInfo, run_info: dict[str, Any] | None
 ) -> GenEvalSummary:
-    """The GenEval summary (via ``scoring.summarize``) plus provenance and per-prompt records."""
+    """The GenEval summary (:func:`summarize`) plus provenance and per-prompt records."""
     from reprompt.eval.registry import load_task
-    from reprompt.geneval.scoring import summarize
 
     task = load_task("geneval")
     s = summarize(records)
     by_prompt: dict[int, list[dict[str, Any]]] = {}
     for r in records:
-        by_prompt.setdefault(_image_index(r["filename"])[0], []).append(r)
+        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
     samples: list[SampleRecord] = []
     for index, recs in sorted(by_prompt.items()):
         meta = read_prompt_metadata(run_dir, index)
         seeds = meta.get("seeds") or []
         images: list[ImageResult] = []
         for r in recs:
-            k = _image_index(r["filename"])[1]
+            k = image_index(r["filename"])[1]
             seed = seeds[k] if k < len(seeds) else None
             images.append(
                 {
@@ -269,4 +314,12 @@ def format_summary(summary: GenEvalSummary) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EXTRA_KEYS", "ScoreConfig", "build_summary", "format_summary", "read_results", "score_run"]
+__all__ = [
+    "EXTRA_KEYS",
+    "ScoreConfig",
+    "build_summary",
+    "format_summary",
+    "read_results",
+    "score_run",
+    "summarize",
+]

@@ -29,26 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.eval import runner
-from reprompt.eval.provenance import git_hash, now  # noqa: F401  (re-exported)
-from reprompt.eval.runner import (  # noqa: F401  (re-exported: the names this module always had)
-    RUN_FILE,
-    SEED_RULE,
-    Item,
-    RunConfig,
-    RunContext,
-    image_seeds,
-    parse_shard,
-    read_run_info,
-)
-from reprompt.geneval.metadata import read_metadata_file as load_metadata  # the one reader; old name kept
-from reprompt.geneval.scene import (  # noqa: F401  (re-exported)
-    SCENE_FORMAT,
-    SCENE_MODES,
-    rle_decode,
-    rle_encode,
-    scene_from_json,
-    scene_to_json,
-)
+from reprompt.eval.provenance import now
+from reprompt.eval.runner import RUN_FILE, Item, RunConfig, RunContext
+from reprompt.geneval.metadata import read_metadata_file
+from reprompt.geneval.scene import scene_from_json, scene_to_json
 from reprompt.utils.images import png_problem
 from reprompt.utils.io import atomic_save_image, atomic_write_json, atomic_write_text
 
@@ -198,10 +182,6 @@ class GenerateConfig(RunConfig):
             raise ConfigError("--per-tag must be >= 1")
 
 
-GenEvalRunConfig = GenerateConfig
-GenerateStats = runner.RunStats
-
-
 class GenEvalLayout:
     """GenEval's side of the runner: prompts from the metadata file, one folder per prompt."""
 
@@ -215,7 +195,7 @@ class GenEvalLayout:
 
     def metadata(self, config: GenerateConfig) -> list[dict[str, Any]]:
         if config.metadata not in self._metas:
-            self._metas[config.metadata] = load_metadata(config.metadata)
+            self._metas[config.metadata] = read_metadata_file(config.metadata)
         return self._metas[config.metadata]
 
     def select(self, config: GenerateConfig) -> tuple[list[Item], list[str]]:
@@ -264,15 +244,8 @@ class GenEvalLayout:
             logger.warning("%s: generating prompt %d again", problem, index)
         return not problems
 
-    def write(
-        self,
-        out: Path,
-        item: Item,
-        rw: Rewrite,
-        render: RenderOutput,
-        seeds: list[int],
-        run: RunContext,
-    ) -> None:
+    def write(self, out: Path, item: Item, rw: Rewrite, render: RenderOutput, run: RunContext) -> None:
+        seeds = render.seeds
         info = run.info
         index, scenes = item.key, info["scenes"]
         folder = prompt_dir(out, index)
@@ -280,7 +253,7 @@ class GenEvalLayout:
         for stale in folder.rglob(".*.tmp") if folder.exists() else ():
             stale.unlink(missing_ok=True)  # temp files of a killed attempt
         for k, image in enumerate(render.images):
-            atomic_save_image(image_path(out, index, k), image)
+            atomic_save_image(image_path(out, index, k), image, run.provenance(item.prompt, rw, seeds[k]))
             if render.scenes is not None and scenes != "none":
                 scene = scene_to_json(
                     render.scenes[k], image.width, image.height, seeds[k], masks=scenes == "rle"
@@ -319,4 +292,4 @@ def generate_run(
     """Generate (or resume) a GenEval run; ``rewriter``/``backbone`` override the named ones.
 
     Holds a lock on (``out``, shard) meanwhile: a second identical command is refused with a message."""
-    return runner.run_task("geneval", config, rewriter=rewriter, backbone=backbone)
+    return runner.run("geneval", config, rewriter=rewriter, backbone=backbone)

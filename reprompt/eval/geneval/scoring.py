@@ -1,8 +1,0 @@
-"""Moved to :mod:`reprompt.geneval.scoring`: GenEval's definitions and scorer serve the simulator, the data, the
-reward and the evaluator alike, so they live below all of them. This old path is the same module object."""
-
-import sys
-
-from reprompt.geneval import scoring as _module
-
-sys.modules[__name__] = _module
