@@ -112,6 +112,36 @@ def test_reply_carries_the_reasoning_under_both_names(plain):
     assert extra["reasoning"] == extra["reasoning_content"]  # vLLM renamed the second to the first
 
 
+def test_a_stream_carries_the_reasoning_under_both_names():
+    import json
+
+    from openai.types.chat import ChatCompletionChunk
+
+    from reprompt.serving.chat import stream_events
+
+    message = {
+        "role": "assistant",
+        "content": "A red cat.",
+        "reasoning": "one cat",
+        "reasoning_content": "one cat",
+    }
+    reply = {
+        "id": "chatcmpl-1",
+        "created": 0,
+        "model": "org/tiny",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "reprompt": {},
+        "usage": {},
+    }
+    events = [e.removeprefix("data: ").strip() for e in stream_events(reply, include_usage=False)]
+    assert events[-1] == "[DONE]"
+    deltas = [ChatCompletionChunk.model_validate(json.loads(e)) for e in events[:-1]]
+    extras = [c.choices[0].delta.model_extra or {} for c in deltas if c.choices]
+    # before: only reasoning_content, which clients that follow vLLM's rename no longer read
+    assert [x["reasoning"] for x in extras if "reasoning" in x] == ["one cat"]
+    assert [x["reasoning_content"] for x in extras if "reasoning_content" in x] == ["one cat"]
+
+
 def test_retrieve_a_model(client):
     model = client.models.retrieve("org/tiny")  # a served name with a slash, as hub ids have
     assert (model.id, model.object, model.owned_by) == ("org/tiny", "model", "reprompt")
@@ -146,6 +176,10 @@ def test_openapi_documents_the_errors_each_endpoint_returns(server):
     }  # before: only 200 and 422
     assert documented[("/v1/models", "get")] >= {"200", "401"}
     assert documented[("/v1/models/{model}", "get")] >= {"200", "401", "404"}
+    every = {"200", "400", "401", "413", "422", "429", "500", "502"}
+    assert documented[("/v1/images/generations", "post")] >= every | {"404"}
+    assert documented[("/v1/rewrite", "post")] >= every
+    assert documented[("/v1/images/files/{name}", "get")] >= {"200", "404"}
     error = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["400"]["content"]
     ref = error["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert set(spec["components"]["schemas"][ref]["properties"]) == {"error"}
