@@ -341,6 +341,16 @@ def test_a_truncated_scoring_or_summary_file_is_a_clear_error(metadata: Path, tm
     summary.write_text(summary.read_text()[:100])
     with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval-score"):
         read_results(out)
+    from reprompt.eval.compare import load_summary
+    from reprompt.eval.geneval2.evaluate import read_results as read_geneval2_results
+
+    with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval-score"):
+        load_summary(out)  # compare and report read it here
+    g2 = tmp_path / "geneval2"
+    g2.mkdir()
+    (g2 / "summary.json").write_text('{"task": "gene')
+    with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval2-score"):
+        read_geneval2_results(g2)
 
 
 def test_official_layout_without_run_json_is_scored(metadata: Path, tmp_path: Path):
