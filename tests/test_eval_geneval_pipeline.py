@@ -322,6 +322,37 @@ def test_scoring_resumes_and_checks_its_settings(metadata: Path, tmp_path: Path)
     assert strict["scorer"]["options"]["threshold"] == 0.5
 
 
+def test_a_truncated_scoring_or_summary_file_is_a_clear_error(metadata: Path, tmp_path: Path, capsys):
+    """Before: ``reprompt: internal error: JSONDecodeError: ...`` (exit 1) for a cut-short scoring.json."""
+    from reprompt.cli.main import main
+
+    out = tmp_path / "run"
+    generate_run(_config(metadata, out, per_tag=1))
+    assert main(["eval", "geneval-score", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    scoring = out / "scoring.json"
+    scoring.write_text(scoring.read_text()[:40])  # a kill or a full disk mid-write
+    assert main(["eval", "geneval-score", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reprompt: error: ") and "internal error" not in err
+    assert "scoring.json is not valid JSON" in err and "pass --force to rescore everything" in err
+    assert main(["eval", "geneval-score", str(out), "--no-progress", "--force"]) == 0
+    summary = out / "summary.json"
+    summary.write_text(summary.read_text()[:100])
+    with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval-score"):
+        read_results(out)
+    from reprompt.eval.compare import load_summary
+    from reprompt.eval.geneval2.evaluate import read_results as read_geneval2_results
+
+    with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval-score"):
+        load_summary(out)  # compare and report read it here
+    g2 = tmp_path / "geneval2"
+    g2.mkdir()
+    (g2 / "summary.json").write_text('{"task": "gene')
+    with pytest.raises(RepromptError, match=r"summary.json is not valid JSON .*reprompt eval geneval2-score"):
+        read_geneval2_results(g2)
+
+
 def test_official_layout_without_run_json_is_scored(metadata: Path, tmp_path: Path):
     """Folders written by GenEval's own scripts have no run.json and no markers."""
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"

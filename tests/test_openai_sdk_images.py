@@ -1,6 +1,6 @@
 """The openai SDK's own API tests for images (``tests/api_resources/test_images.py`` of the installed SDK's
-sdist, Apache-2.0; ``scripts/setup.sh`` fetches them, no network here) run against a loopback ``reprompt
-serve`` (tiny policy + sketch), in both of their modes, ``loose`` and ``strict`` (``_strict_response_validation``:
+sdist, Apache-2.0; ``scripts/setup.sh`` fetches them, no network here; how they run: tests/openai_sdk.py)
+run against a loopback ``reprompt serve`` (tiny policy + sketch), in both of their modes, ``loose`` and ``strict`` (``_strict_response_validation``:
 every reply parsed strictly with the SDK's types), sync and async.
 
 What they send that this server does not serve (another ``model``, ``stream: true``, ``background:
@@ -11,12 +11,6 @@ exact pass/fail split is pinned below. Then our extensions (``size``, ``seed``, 
 from __future__ import annotations
 
 import base64
-import json
-import os
-import subprocess
-import sys
-import warnings
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +20,7 @@ from reprompt.policy.base import GenerationOptions
 from reprompt.serving.http import BackgroundServer
 from reprompt.serving.image_service import create_app
 from reprompt.utils.images import read_provenance
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.openai_sdk import run_sdk_tests, sdk_tests
 
 # Generated tests of the images resource that a reprompt server answers with 200 (3 shapes x loose/strict).
 PASS = {"test_method_generate_overload_1", "test_raw_response_generate_overload_1"}
@@ -41,39 +34,7 @@ REFUSED = {
     "test_streaming_response_generate_overload_2": (400, "stream"),
 }
 
-PLUGIN = """
-import json, os, pytest
-
-RESULTS = []
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call" or (report.when == "setup" and report.failed):
-        row = {"name": item.originalname, "id": item.nodeid, "outcome": report.outcome}
-        exc = call.excinfo.value if call.excinfo is not None else None
-        if exc is not None:
-            row["error"] = type(exc).__name__
-            row["status"] = getattr(exc, "status_code", None)
-            body = getattr(exc, "body", None)
-            row["param"] = body.get("param") if isinstance(body, dict) else None
-            row["message"] = str(exc)[:300]
-        RESULTS.append(row)
-    return report
-
-def pytest_sessionfinish(session):
-    with open(os.environ["SDK_RESULTS"], "w") as f:
-        json.dump(RESULTS, f)
-"""
-
-
-def sdk_tests() -> Path | None:
-    import openai
-
-    root = Path(
-        os.environ.get("REPROMPT_OPENAI_SDK_TESTS", REPO / ".cache" / "openai-sdk-tests" / openai.__version__)
-    )
-    return root if (root / "tests" / "api_resources" / "test_images.py").is_file() else None
+IMAGES_TESTS = ("tests/api_resources/test_images.py",)
 
 
 @pytest.fixture(scope="module")
@@ -87,38 +48,8 @@ def server(tiny_model):
 
 
 def test_the_sdks_own_images_tests_against_reprompt_serve(server, tmp_path):
-    root = sdk_tests()
-    if root is None:
-        reason = "the openai SDK's tests are not fetched (bash scripts/setup.sh does it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the SDK conformance run must happen in CI, but: {reason}")
-        warnings.warn(reason, stacklevel=1)
-        pytest.skip(reason)
-    pytest.importorskip("pytest_asyncio")
-    (tmp_path / "sdk_outcomes.py").write_text(PLUGIN)
-    (tmp_path / "pytest.ini").write_text(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
-    )
-    results = tmp_path / "results.json"
-    env = {
-        **os.environ,
-        "TEST_API_BASE_URL": f"{server.url}/v1",
-        "SDK_RESULTS": str(results),
-        "PYTHONPATH": os.pathsep.join([str(root), str(tmp_path)]),  # their `tests` package, not ours
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(root)]
-        + ["-p", "sdk_outcomes", "-p", "no:cacheprovider", "-k", "generate and not aiohttp"]
-        + [str(root / "tests" / "api_resources" / "test_images.py")],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert results.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = json.loads(results.read_text())
-    print(proc.stdout.splitlines()[-1] if proc.stdout else proc.stderr[-500:])
+    root = sdk_tests(*IMAGES_TESTS)
+    rows = run_sdk_tests(root, IMAGES_TESTS, f"{server.url}/v1", tmp_path, "generate and not aiohttp")
     assert len(rows) == 4 * (len(PASS) + len(REFUSED))  # loose/strict x sync/async
     for row in rows:
         if row["name"] in PASS:

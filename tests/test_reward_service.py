@@ -267,6 +267,12 @@ def _clause(**kw):
         (_clause(count=-5), "include[1].count"),
         (_clause(count=0), "include[1].count"),
         (_clause(count=1.5), "include[1].count"),
+        (_clause(count=1_000_000_000), "include[1].count must be at most 16"),  # scored 0.0 with a 200
+        (_clause(count=17), "include[1].count must be at most 16"),
+        (
+            {"include": [{"class": "dog", "count": 1}], "exclude": [{"class": "dog", "count": 10**12}]},
+            "exclude[0].count must be at most 17",  # scored 1.0: an exclude clause that could never fail
+        ),
         (_clause(position=["behind", 0]), "include[1].position[0]"),
         (_clause(position=["left of", 7]), "include[1].position[1]"),
         (_clause(position=["left of", 1]), "include[1].position[1]"),  # itself, not an earlier clause

@@ -117,6 +117,19 @@ def test_score_list(capsys):
         (["--prompt", "a cat", "--completion-file", "/nonexistent/c.txt"], "does not exist"),
         (["--prompt", "a cat", "--completion", "x", "--metadata", "{oops"], "not valid JSON"),
         (["--prompt", "a cat", "--completion", "x", "--metadata", "@/nonexistent.json"], "does not exist"),
+        (
+            [
+                "--prompt",
+                "a cat",
+                "--completion",
+                "x",
+                "--rewards",
+                "geneval",
+                "--metadata",
+                '{"include": [{"class": "cat", "count": 1000000000}]}',
+            ],
+            "include[0].count must be at most 16",
+        ),
         (["--prompt", "a cat", "--completion", "x", "--rewards", "formt"], "Did you mean 'format'"),
         (["--prompt", "a cat", "--completion", "x", "--option", "geneval"], "component.key=value"),
         (

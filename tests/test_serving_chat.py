@@ -42,7 +42,10 @@ def server(policy, backbone):
 
 
 def sdk(server, **kw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, **kw)
+    """The official client, parsing every reply strictly with the SDK's types."""
+    return openai.OpenAI(
+        base_url=server.url + "/v1", api_key="unused", max_retries=0, _strict_response_validation=True, **kw
+    )
 
 
 def test_models_and_a_chat_completion(server, policy, backbone):
@@ -199,7 +202,8 @@ def test_a_full_queue_is_429_and_a_gone_client_is_skipped(policy, backbone):
 
         def gives_up():
             with pytest.raises(httpx.ReadTimeout):
-                httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=httpx.Timeout(20, read=0.5))
+                # long enough that the SDK's request below meets it still waiting, even on a loaded machine
+                httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=httpx.Timeout(20, read=3.0))
 
         waiting = threading.Thread(target=gives_up)
         waiting.start()

@@ -13,6 +13,10 @@ ratio of sums over prompts (each prompt adds a numerator and a denominator), or 
 - GenEval 2: per skill, the skill's answered atoms' mean score (pooled over prompts, as the official per-skill
   analysis pools atoms; ``tags``); ``overall`` = Soft-TIFA GM (the prompt-level score); ``metrics``: Soft-TIFA
   AM, and the GM of the prompts of each atom count.
+
+Why one ~440-line module: loading the two summaries, the prompt/row model (``_Prompt``, ``_Rows``) that the
+bootstrap resamples, and the table that prints the rows are one computation over the same shapes; split, each
+part would re-derive them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
+from reprompt.utils.io import read_json
 
 RESAMPLES = 10_000
 """Bootstrap resamples behind every interval (compare, report): enough for stable 95% bounds."""
@@ -150,7 +155,9 @@ def load_summary(run: str | Path, results: str | Path | None = None) -> dict[str
             f"{path} does not exist: score the run first (reprompt eval geneval-score {run}, or "
             f"geneval2-score for a GenEval 2 run)"
         )
-    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary = read_json(path, f"score the run again (reprompt eval geneval-score {run}, or geneval2-score)")
+    if not isinstance(summary, dict):
+        raise RepromptError(f"{path} is not a run summary: score the run again")
     if summary.get("task", "geneval") not in TASKS:
         raise RepromptError(
             f"{path} is a {summary.get('task')!r} summary; compare takes {', '.join(TASKS)} runs"
@@ -418,7 +425,7 @@ def default_output(run_a: str | Path, run_b: str | Path) -> Path:
 
 
 def load_comparison(path: str | Path) -> CompareResult:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return read_json(path, "run `reprompt eval compare` again to rewrite it")
 
 
 __all__ = [

@@ -61,6 +61,11 @@ def _tags(fmt: TagFormat) -> re.Pattern[str]:
     return re.compile(rf"<\s*(/?)\s*({names})\s*>", re.IGNORECASE)
 
 
+def tags_in(text: str, fmt: TagFormat = REASON_PROMPT) -> set[str]:
+    """The format's tag names that occur in ``text``, opening or closing (``{"prompt"}``)."""
+    return {m.group(2).lower() for m in _tags(fmt).finditer(text)}
+
+
 def reason_words(reasoning: str) -> int:
     """Words (runs of two or more letters) in a reasoning text."""
     return len(_WORD.findall(reasoning))

@@ -3,8 +3,9 @@
 ``score_detections`` trusts its input; this is the gate in front of it, used wherever metadata comes
 in for scoring (the ``geneval`` reward and so the reward service, the GenEval run files, and
 :func:`read_metadata_file`, the one reader of ``evaluation_metadata.jsonl``). Without it a
-``count`` of -5 passes every image, a class no detector knows fails every image, and a count written
-as a word, an unknown relation or a position that points nowhere end in an internal error.
+``count`` of -5 passes every image, a count of a billion or a class no detector knows fails every image,
+and a count written as a word, an unknown relation or a position that points nowhere end in an internal
+error.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.errors import RepromptError
-from reprompt.geneval.rules import RELATIONS
+from reprompt.geneval.rules import MAX_OBJECTS, RELATIONS
 from reprompt.geneval.vocabulary import COCO_CLASSES, GENEVAL_COLORS
 
 INCLUDE_KEYS = ("class", "count", "color", "position")
 EXCLUDE_KEYS = ("class", "count")
+
+MAX_INCLUDE_COUNT = MAX_OBJECTS
+"""Largest ``count`` of an include clause: the rules keep at most 16 detections per class (GenEval's
+official ``max_objects``), so a larger count could never be met and every image would score 0 without a
+word. GenEval's own prompts ask for at most 4."""
+MAX_EXCLUDE_COUNT = MAX_OBJECTS + 1
+"""Largest ``count`` of an exclude clause: 17 still says "exactly 16" next to an include count of 16; a
+larger one could never fail, so the clause would check nothing."""
 
 
 class MetadataError(RepromptError):
@@ -35,7 +44,8 @@ def validate_metadata(
     ``include`` (a list) and ``exclude`` (optional list) hold clauses ``{class, count}``; include clauses
     may add ``color`` (one of GenEval's 10) and ``position: [relation, j]`` with ``j`` an EARLIER include
     clause. ``class`` must be one the detectors know (``classes``, COCO's 80 by default); ``count`` a
-    whole number >= 1. ``tag`` and ``prompt``, when present, must be strings.
+    whole number >= 1 and at most :data:`MAX_INCLUDE_COUNT` (16; exclude clauses
+    :data:`MAX_EXCLUDE_COUNT`, 17). ``tag`` and ``prompt``, when present, must be strings.
     """
     if not isinstance(metadata, Mapping):
         raise MetadataError(f"{where} must be an object with include/exclude, got {_kind(metadata)}")
@@ -49,7 +59,7 @@ def validate_metadata(
             raise MetadataError(f"{where}: {key!r} must be a list of clauses, got {_kind(clauses)}")
     known = set(classes)
     for i, clause in enumerate(includes):
-        _check_clause(clause, f"{where}: include[{i}]", INCLUDE_KEYS, known)
+        _check_clause(clause, f"{where}: include[{i}]", INCLUDE_KEYS, known, MAX_INCLUDE_COUNT)
         if "color" in clause and clause["color"] not in GENEVAL_COLORS:
             raise MetadataError(
                 f"{where}: include[{i}].color must be one of {', '.join(GENEVAL_COLORS)}, "
@@ -58,7 +68,7 @@ def validate_metadata(
         if "position" in clause:
             _check_position(clause["position"], i, f"{where}: include[{i}].position")
     for i, clause in enumerate(excludes):
-        _check_clause(clause, f"{where}: exclude[{i}]", EXCLUDE_KEYS, known)
+        _check_clause(clause, f"{where}: exclude[{i}]", EXCLUDE_KEYS, known, MAX_EXCLUDE_COUNT)
     checked = dict(metadata)  # same key order: results.jsonl stores it as a string, and groups by it
     checked.setdefault("tag", "")
     checked.setdefault("prompt", "")
@@ -92,7 +102,7 @@ def read_metadata_file(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _check_clause(clause: Any, field: str, allowed: tuple[str, ...], known: set[str]) -> None:
+def _check_clause(clause: Any, field: str, allowed: tuple[str, ...], known: set[str], max_count: int) -> None:
     if not isinstance(clause, Mapping):
         raise MetadataError(f"{field} must be an object like {{class, count}}, got {_kind(clause)}")
     extra = [str(k) for k in clause if k not in allowed]
@@ -115,6 +125,12 @@ def _check_clause(clause: Any, field: str, allowed: tuple[str, ...], known: set[
     count = clause["count"]
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise MetadataError(f"{field}.count must be a whole number >= 1, got {_show(count)}")
+    if count > max_count:
+        raise MetadataError(
+            f"{field}.count must be at most {max_count}, got {_show(count)}: GenEval's rules keep at most "
+            f"{MAX_OBJECTS} detections of a class, so a larger count could never "
+            + ("be met" if max_count == MAX_INCLUDE_COUNT else "fail")
+        )
 
 
 def _check_position(position: Any, index: int, field: str) -> None:

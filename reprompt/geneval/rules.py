@@ -38,6 +38,9 @@ class Detection:
     mask: np.ndarray | None = None
 
 
+MAX_OBJECTS = 16
+"""Detections kept per class (GenEval's official ``max_objects``): no image can show more of a class."""
+
 # classify_colors(class_name, objects) -> one GenEval colour name per object, in the same order.
 ClassifyColors = Callable[[str, list[Detection]], list[str]]
 
@@ -54,7 +57,9 @@ class GenEvalOptions:
         default=0.9,
         metadata={"help": "Score threshold for the 'counting' tag (stricter, so counts are exact)."},
     )
-    max_objects: int = field(default=16, metadata={"help": "Keep at most this many detections per class."})
+    max_objects: int = field(
+        default=MAX_OBJECTS, metadata={"help": "Keep at most this many detections per class."}
+    )
     max_overlap: float = field(
         default=1.0,
         metadata={"help": "NMS: drop a detection whose IoU with a better one is >= this; 1.0 disables NMS."},

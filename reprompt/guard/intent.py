@@ -3,7 +3,8 @@
 A deliberately small, rule-based reader (no tagger, no model): the prompt is split into quoted spans and
 words, the words into noun chunks at function words, verbs and determiners, and the last content word of a
 chunk is the object it names; numbers and colors inside the chunk (or a color stated after it: "the car is
-red") belong to that object. The same reader reads the original and the rewrite, so its blind spots mostly
+red") belong to that object. A verb-looking word inside a noun phrase is an adjective ("a red knitted scarf",
+"five lit candles"), and words that only carry quoted text ("the words", "the slogan") are not objects. The same reader reads the original and the rewrite, so its blind spots mostly
 cancel out: a rewrite that keeps a phrase keeps whatever the reader made of it. Pure functions, cached.
 """
 
@@ -204,6 +205,8 @@ def _chunks(tokens: list[str], skip: set[int]) -> list[_Chunk]:
         )  # ("four people walk", "three children building a sandcastle")
         if prev in lx.RELATIVE_PRONOUNS and lx.looks_plural(low):
             verb = True  # "a sign that reads ..."
+        if verb and _modifies_next(cur, low, tokens, i):
+            verb = False  # "a red knitted scarf", "5 lit candles", "a large folded map"
         if (
             verb
             and prev not in lx.ARTICLES
@@ -219,8 +222,9 @@ def _chunks(tokens: list[str], skip: set[int]) -> list[_Chunk]:
             and cur.words
             and not cur.words[-1].endswith("s")
             and cur.words[-1] not in lx.COLORS
+            and (low in lx.VERB_FORMS or not _content_word(tokens, i + 1))
         ):
-            close()  # "a man holds ...": a singular subject, then a verb
+            close()  # "a man holds a cup": a singular subject, then a verb (not "a wooden canvas bag")
             continue
         if not cur.words and not cur.colors and not cur.numbers and cur.det is None:
             cur.predicate = after_copula or lx.looks_like_verb(low)  # "... printed on it"
@@ -237,6 +241,34 @@ def _is_head(tokens: list[str], i: int) -> bool:
     """Is the word at ``i`` the last word of its chunk ("an orange" the fruit, "an orange cat" a color)?"""
     nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
     return not nxt[:1].isalpha() or nxt in lx.FUNCTION_WORDS or lx.looks_like_verb(nxt)
+
+
+def _content_word(tokens: list[str], j: int) -> bool:
+    """Is the token at ``j`` a word that can go on a noun phrase (not a function word, determiner, number,
+    verb form or boundary)?"""
+    if j >= len(tokens) or not tokens[j][:1].isalpha():
+        return False
+    low = tokens[j].lower()
+    return not (
+        low in lx.FUNCTION_WORDS
+        or low in lx.DETERMINERS
+        or lx.is_number(low)
+        or (low in lx.VERB_FORMS and low not in lx.NOUNS_ENDING_LIKE_VERBS)
+    )
+
+
+def _modifies_next(cur: _Chunk, word: str, tokens: list[str], i: int) -> bool:
+    """A verb-looking word used as an adjective inside a noun phrase: it comes after the phrase's
+    determiner, number or color and before more of the phrase ("a red knitted scarf", "five lit candles",
+    "two sleeping kittens"); a past participle also after an adjective ("a large folded map"), but not
+    after a noun, where it is a verb ("a man holding flowers", "a car parked near a tree")."""
+    if not _content_word(tokens, i + 1):
+        return False
+    started = cur.det is not None or bool(cur.numbers) or bool(cur.colors)
+    if not cur.words:
+        return started
+    participle = word.endswith("ed") or word in lx.IRREGULAR_PARTICIPLES
+    return started and participle and cur.words[-1] in lx.ADJECTIVES
 
 
 def _next_is_color(tokens: list[str], i: int) -> bool:
@@ -265,6 +297,8 @@ def read(text: str) -> Reading:
             head_at = -1
         if chunk.before_name or (chunk.predicate and chunk.det is None and not chunk.numbers):
             head_at = -1  # "the cat is fluffy": not an object
+        if quoted and head_at >= 0 and words[head_at] in lx.TEXT_NOUNS:
+            head_at = -1  # 'the words "OPEN"': the quote is the requirement, checked verbatim
         for k, w in enumerate(words):
             if k != head_at:
                 reading.mentions.append(Mention(w, head=False))

@@ -44,12 +44,34 @@ SYNONYM_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     {"phone", "cellphone", "smartphone"}, {"tie", "necktie"}, {"handbag", "purse"},
     {"hydrant", "firehydrant"}, {"ski", "skis"}, {"person", "human"}, {"kid", "child"},
 ))
-# A general word is kept by a more specific one ("a person" -> "a woman"), not the other way round.
-SPECIFIC: dict[str, frozenset[str]] = {
-    "person": frozenset({"man", "woman", "boy", "girl", "child", "kid", "lady", "guy", "human"}),
-    "dog": frozenset({"puppy"}), "cat": frozenset({"kitten"}), "plant": frozenset({"houseplant"}),
-    "ball": frozenset({"football", "basketball", "soccerball"}), "remote": frozenset({"control"}),
+# A general word is kept by a more specific one ("a person" -> "a woman", "a car" -> "a sedan", "a bird" ->
+# "a robin"), not the other way round: common kinds of the things image prompts name most.
+_KINDS = {
+    "person": """man woman boy girl child kid lady guy human baby toddler teenager gentleman mother father
+        grandmother grandfather chef cook astronaut doctor nurse teacher student soldier farmer musician
+        dancer athlete player worker firefighter policeman officer pilot artist painter skier surfer
+        cyclist rider runner hiker businessman businesswoman sailor fisherman knight wizard""",
+    "child": "boy girl kid toddler baby", "kid": "boy girl child toddler",
+    "dog": """puppy retriever labrador poodle terrier beagle bulldog dachshund corgi husky shepherd
+        collie chihuahua pug dalmatian greyhound spaniel rottweiler doberman""",
+    "cat": "kitten kitty tabby", "horse": "pony stallion mare foal",
+    "car": "sedan suv coupe convertible hatchback jeep limousine limo taxi cab minivan roadster racecar",
+    "truck": "pickup lorry firetruck", "boat": """sailboat canoe kayak yacht rowboat ship ferry dinghy
+        speedboat gondola""",
+    "bird": """sparrow robin pigeon dove parrot crow raven eagle hawk owl seagull gull duck swan goose
+        flamingo pelican hummingbird finch penguin heron stork peacock chicken hen rooster parakeet
+        budgie magpie woodpecker""",
+    "flower": """rose tulip daisy sunflower lily orchid poppy lotus peony carnation daffodil dandelion
+        iris marigold hibiscus""",
+    "tree": "oak pine palm maple birch willow cedar fir spruce elm cypress redwood sequoia baobab bonsai",
+    "fruit": "apple pear banana orange grape strawberry cherry peach lemon lime mango pineapple plum",
+    "insect": "bee butterfly ant beetle dragonfly ladybug moth grasshopper",
+    "house": "cottage cabin mansion villa bungalow farmhouse", "shoe": "sneaker boot sandal loafer",
+    "bag": "handbag backpack purse", "cup": "mug teacup", "hat": "cap beanie fedora",
+    "chair": "armchair recliner", "plant": "houseplant", "remote": "control",
+    "ball": "football basketball soccerball baseball volleyball",
 }
+SPECIFIC: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in _KINDS.items()}
 
 # Nouns that frame, style or place a picture rather than name something in it.
 NOT_OBJECTS: frozenset[str] = frozenset({
@@ -162,6 +184,30 @@ VERB_FORMS: frozenset[str] = _verb_forms()
 NOUN_VERB_BASES: frozenset[str] = frozenset(_NOUN_VERBS.split())
 """Verbs that are also nouns: verbs only after a plural subject ("people walk", not "a long walk")."""
 """Word forms that are verbs unless a determiner stands right before them ("a walk", "a watch")."""
+IRREGULAR_PARTICIPLES = frozenset({
+    "lit", "worn", "torn", "broken", "frozen", "woven", "sewn", "spun", "hidden", "fallen", "sunken",
+    "burnt", "bent", "split", "cut", "stolen", "written", "drawn", "shaven", "knit", "spilt", "overgrown",
+})
+"""Past participles that do not end in -ed ("five lit candles", "a frozen lake")."""
+ADJECTIVES = frozenset({
+    "large", "big", "small", "little", "tiny", "huge", "giant", "miniature", "tall", "short", "long",
+    "wide", "narrow", "thick", "thin", "round", "square", "flat", "old", "new", "young", "ancient",
+    "vintage", "antique", "modern", "wooden", "metal", "plastic", "soft", "hard", "heavy", "shiny", "rusty",
+    "dirty", "clean", "fancy", "simple", "beautiful", "pretty", "cute", "fluffy", "furry", "wet", "dry",
+    "warm", "cold", "hot", "fresh", "ripe", "empty", "full", "cozy", "elegant", "delicate", "rustic",
+    "colorful", "colourful", "wild", "happy", "sleepy", "lazy", "fat", "chubby", "skinny", "sturdy",
+    "worn", "shabby", "crisp", "smooth", "rough", "bright", "dark", "pale", "deep", "handmade",
+})
+"""Frequent adjectives: a participle after one still describes the same noun ("a large folded map"),
+while after a noun it is a verb ("a man folded the map")."""
+TEXT_NOUNS = frozenset({
+    "word", "words", "text", "texts", "phrase", "phrases", "letters", "lettering", "writing", "caption",
+    "slogan", "message", "inscription", "quote", "quotation", "title", "headline", "tagline", "motto",
+    "saying", "name", "names",
+})
+"""Nouns that name text rather than a thing ("the words", "the slogan"): in a prompt with quoted text the
+quote itself is checked verbatim, so they are not objects a rewrite must repeat."""
+
 NOUNS_ENDING_LIKE_VERBS = frozenset({
     "building", "painting", "ceiling", "ring", "king", "wing", "string", "spring", "swing", "sling",
     "ding", "pudding", "wedding", "clothing", "railing", "awning", "stocking", "earring", "duckling",

@@ -148,6 +148,19 @@ def check_prompt(prompt: str) -> str:
 TokenCounter = Callable[[str], TokenCount]
 
 
+class ParsedText(str):
+    """A completion text that arrives already parsed: a server that parsed it (``reprompt serve`` says
+    what it made of each completion, after its own intent guard) is taken at its word instead of having
+    the text parsed again. Still a ``str``, so every ``generate`` contract holds."""
+
+    parsed: ParsedCompletion
+
+    def __new__(cls, text: str, parsed: ParsedCompletion) -> ParsedText:
+        obj = super().__new__(cls, text)
+        obj.parsed = parsed
+        return obj
+
+
 def resolve_options(options: GenerationOptions | None, overrides: dict[str, Any]) -> GenerationOptions:
     """``options`` (default: greedy) with ``overrides`` (field names of :class:`GenerationOptions`) on top."""
     if options is None:
@@ -291,12 +304,13 @@ class Rewriter(ABC):
     def _make(
         self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
     ) -> Rewrite:
-        parsed = self.parse(text, prompt)
+        # a server's own parse (reprompt serve's verdict) is taken at its word
+        parsed = text.parsed if isinstance(text, ParsedText) else self.parse(text, prompt)
         rw = Rewrite(
             original=prompt,
             prompt=parsed.prompt,
             reasoning=parsed.reasoning,
-            completion=text,
+            completion=str(text),
             format_ok=parsed.format_ok,
             fallback=parsed.fallback,
             recovered=parsed.recovered,

@@ -5,6 +5,10 @@ The SDK speaks the protocol; retries are ours (:mod:`reprompt.utils.retry`: time
 so their number and pacing are explicit. The API key comes from an environment variable named by the user, is sent only to ``base_url`` and never appears in a
 message: upstream error bodies are cut short and any copy of the key in them is masked, since some
 servers echo request headers back. A reply must hold a choice for every candidate asked for.
+
+Replies are read by :mod:`reprompt.policy.chat_reply`: the trained format as text, a reasoning server's
+``reasoning``/``reasoning_content`` field next to a plain answer, and ``reprompt serve``'s own replies
+(whose verdict on each completion is kept), so ``--policy openai`` can point at another ``reprompt serve``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.format import PromptSpec
 from reprompt.policy.base import GenerationOptions, Rewriter
+from reprompt.policy.chat_reply import choice_completions
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
@@ -88,18 +93,18 @@ class OpenAIRewriter(Rewriter):
         results = []
         for conv in messages:
             reply = self._create(conv, options)
-            choices = getattr(reply, "choices", None)
-            if not isinstance(choices, list):
+            # a reply that does not fit the SDK's types (choices not a list) is refused below, without a warning
+            data = reply.model_dump(warnings=False) if hasattr(reply, "model_dump") else None
+            if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
                 raise RemoteServiceError(f"{self.base_url} sent a reply that is not a chat completion")
-            choices = sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)
-            if len(choices) < options.num_candidates:
+            texts = choice_completions(data, self.fmt)
+            if len(texts) < options.num_candidates:
                 raise RemoteServiceError(
-                    f"{self.base_url} returned {len(choices)} choices for {options.num_candidates} asked for"
+                    f"{self.base_url} returned {len(texts)} choices for {options.num_candidates} asked for"
                 )
-            texts = [str(getattr(getattr(c, "message", None), "content", None) or "") for c in choices]
-            usage = getattr(reply, "usage", None)
-            tokens = (getattr(usage, "completion_tokens", None) or 0) // max(len(texts), 1)
-            results.append([(t, tokens) for t in texts[: options.num_candidates]])
+            usage = data.get("usage") or {}
+            share = (usage.get("completion_tokens") or 0) // max(len(texts), 1)
+            results.append([(t, share if n is None else n) for t, n in texts[: options.num_candidates]])
         return results
 
     def _create(self, conv: list[dict[str, str]], options: GenerationOptions) -> Any:

@@ -1,12 +1,16 @@
 """The rewriter as an OpenAI-compatible chat model: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 The last user message is the prompt to enhance. Each choice's ``content`` is the enhanced prompt (the
-original on fallback, so a client always gets something it can render), and ``reasoning_content``
-holds the reasoning, the field vLLM and other servers use for reasoning models. A ``reprompt`` block
-adds what an image pipeline needs to know: whether the completion was well-formed, whether it fell
-back, its length in the backbone's text-encoder tokens and whether that encoder truncates it.
+original on fallback, so a client always gets something it can render), and the reasoning comes in both
+``reasoning`` (vLLM's name for it today) and ``reasoning_content`` (its former name, which other servers
+and clients still use). A ``reprompt`` block adds what an image pipeline needs to know: whether the
+completion was well-formed, whether it fell back and why, the raw completion, its length in the
+backbone's text-encoder tokens and whether that encoder truncates it. ``--policy openai`` reads that
+block (``reprompt.policy.chat_reply``), so one ``reprompt serve`` can be another one's policy.
 
 System messages and earlier turns are ignored: the policy is always prompted exactly as it was trained.
+Every other request field is applied, accepted because it asks for nothing, or refused with a 400 that
+names it (:mod:`reprompt.serving.chat_request`). ``GET /v1/models/{id}`` answers the served model or 404.
 ``stream: true`` is served as Server-Sent Events in OpenAI's chunk format; the chunks come once the
 rewrite is complete, since the enhanced prompt is only known after the whole completion is parsed.
 Requests go through the server's one :class:`~reprompt.serving.batching.ModelWorker`, so concurrent
@@ -23,53 +27,11 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 
 from reprompt.errors import RepromptError
 from reprompt.policy.base import GenerationOptions, Rewrite
-from reprompt.serving.http import SafeStr
-
-MAX_MESSAGES = 256
-MAX_CHOICES = 8
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: SafeStr
-    text: SafeStr | None = None
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    role: SafeStr
-    content: SafeStr | list[ContentPart] | None = None
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    include_usage: bool = False
-
-
-class ChatRequest(BaseModel):
-    """OpenAI's chat-completions request; fields this server has no use for are ignored."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
-    model: SafeStr
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    n: int = Field(default=1, ge=1, le=MAX_CHOICES)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0, description="vLLM extension")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
+from reprompt.serving.chat_request import ChatMessage, ChatRequest, refused_field
+from reprompt.serving.http import clean_message, error_responses, openai_error
 
 
 def user_prompt(messages: list[ChatMessage]) -> str:
@@ -115,6 +77,7 @@ def _details(rw: Rewrite) -> dict[str, Any]:
         "prompt_tokens": rw.prompt_tokens,
         "token_limit": rw.token_limit,
         "truncated": rw.truncated,
+        "completion": rw.completion,
     }
 
 
@@ -131,7 +94,12 @@ def chat_reply(
         "choices": [
             {
                 "index": k,
-                "message": {"role": "assistant", "content": rw.prompt, "reasoning_content": rw.reasoning},
+                "message": {
+                    "role": "assistant",
+                    "content": rw.prompt,
+                    "reasoning": rw.reasoning,
+                    "reasoning_content": rw.reasoning,
+                },
                 "logprobs": None,
                 "finish_reason": _finish_reason(rw, options),
             }
@@ -159,8 +127,8 @@ def stream_events(reply: dict[str, Any], include_usage: bool) -> Iterator[str]:
     for choice in reply["choices"]:
         k, message = choice["index"], choice["message"]
         yield event([{"index": k, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        if message["reasoning_content"]:
-            delta = {"reasoning_content": message["reasoning_content"]}
+        if message["reasoning"]:
+            delta = {"reasoning": message["reasoning"], "reasoning_content": message["reasoning"]}
             yield event([{"index": k, "delta": delta, "finish_reason": None}])
         yield event([{"index": k, "delta": {"content": message["content"]}, "finish_reason": None}])
         yield event([{"index": k, "delta": {}, "finish_reason": choice["finish_reason"]}])
@@ -182,19 +150,42 @@ def add_chat_routes(
 
     created = int(time.time())
 
-    @app.get("/v1/models", dependencies=[Depends(auth)])
-    def models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "reprompt"}],
-        }
+    served = {"id": model_id, "object": "model", "created": created, "owned_by": "reprompt"}
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(auth)], response_model=None)
-    async def chat(req: ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+    def not_served(name: str) -> Any:
+        return openai_error(
+            404,
+            f"model {name!r} is not served here; GET /v1/models lists {model_id!r}",
+            param="model",
+            code="model_not_found",
+        )
+
+    @app.get("/v1/models", dependencies=[Depends(auth)], responses=error_responses(401))
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [served]}
+
+    @app.get(
+        "/v1/models/{model:path}",
+        dependencies=[Depends(auth)],
+        response_model=None,
+        responses=error_responses(401, 404),
+    )
+    def model(model: str) -> Any:
+        return served if model == model_id else not_served(model)
+
+    @app.post(
+        "/v1/chat/completions",
+        dependencies=[Depends(auth)],
+        response_model=None,
+        responses=error_responses(400, 401, 404, 413, 422, 429, 500, 502),
+    )
+    async def chat(req: ChatRequest, request: Request) -> Any:
         if req.model != model_id:
-            raise HTTPException(
-                404, f"model {req.model!r} is not served here; GET /v1/models lists {model_id!r}"
-            )
+            return not_served(req.model)
+        refused = refused_field(req)
+        if refused is not None:
+            name, message = refused
+            return openai_error(400, message, param=clean_message(name), code="unsupported_parameter")
         prompt = check_prompt(user_prompt(req.messages))
         opts = request_options(req, options)
         result = await run_job(request, lambda: worker.submit_rewrite([prompt], opts))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -76,6 +76,50 @@ def openai_error(
         }
     }
     return SafeJSONResponse(body, status_code=status, headers=headers)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error shape, as every error of ``reprompt serve`` comes."""
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "a request the server understood but will not serve (an empty prompt, no user message, a field it "
+    "does not support); `param` names the field",
+    401: "missing or wrong bearer token (only when the server has one)",
+    404: "the model is not the served one, or no such resource",
+    413: "request body over --max-request-bytes, refused before anything reads it",
+    422: "a field fails validation (type, range, non-finite number, invalid text); `param` names it",
+    429: "the queue is full (--max-queue); retry after Retry-After seconds",
+    500: "internal error; the server log has the details",
+    502: "the upstream policy (--policy openai) failed; the server log has the details",
+    503: "the service is not ready",
+}
+
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}},
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint really returns, in OpenAI's error shape."""
+    return {
+        code: {
+            "model": ErrorBody,
+            "description": ERROR_DESCRIPTIONS[code],
+            **({"headers": _ERROR_HEADERS[code]} if code in _ERROR_HEADERS else {}),
+        }
+        for code in codes
+    }
 
 
 def validation_message(errors: Sequence[Any], limit: int = 3) -> tuple[str, str | None]:

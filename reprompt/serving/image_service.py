@@ -45,6 +45,7 @@ from reprompt.serving.http import (
     BodyLimit,
     SafeJSONResponse,
     SafeStr,
+    error_responses,
     openai_error,
     require_bearer,
     validation_message,
@@ -264,13 +265,21 @@ def create_app(
             "worker": dataclasses.asdict(worker.stats),
         }
 
-    @app.post("/v1/rewrite", dependencies=[Depends(auth)])
+    @app.post(
+        "/v1/rewrite",
+        dependencies=[Depends(auth)],
+        responses=error_responses(400, 401, 413, 422, 429, 500, 502),
+    )
     async def rewrite(req: RewriteRequest, request: Request) -> dict[str, Any]:
         prompts = [check_prompt(p) for p in req.prompts]
         result = await run_job(request, lambda: worker.submit_rewrite(prompts, base_options))
         return {"data": [r.to_dict() for r in result.rewrites]}
 
-    @app.post("/v1/images/generations", dependencies=[Depends(auth)])
+    @app.post(
+        "/v1/images/generations",
+        dependencies=[Depends(auth)],
+        responses=error_responses(400, 401, 404, 413, 422, 429, 500, 502),
+    )
     async def images(req: ImagesRequest, request: Request) -> dict[str, Any]:
         if req.stream:
             raise FieldError(
@@ -326,7 +335,7 @@ def create_app(
             },
         }
 
-    @app.get("/v1/images/files/{name}", response_model=None)
+    @app.get("/v1/images/files/{name}", response_model=None, responses=error_responses(404))
     def image_file(name: str) -> FileResponse | SafeJSONResponse:
         path = store.get(name)
         if path is None:

@@ -11,6 +11,9 @@ and printed once), and the policy and backbone are fixed. Each browser tab has i
 numbered from 1 in a folder with a random name, and the page hands out copies of its files that Gradio serves
 under unguessable names; the turn folders themselves are never served. An error is shown as a message and
 the last result stays, so the tab keeps working.
+
+Why one ~520-line module: ``build_app`` is one Gradio Blocks layout whose event handlers close over its
+components, and ``launch`` is the only caller; split, dozens of components would travel between modules.
 """
 
 from __future__ import annotations

@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def read_json(path: str | os.PathLike, fix: str) -> Any:
+    """The JSON value stored in ``path``. A file that is not valid JSON (cut short by a kill or a full disk,
+    edited by hand) is a :class:`RepromptError` naming the file, where it breaks, and ``fix``: what the user
+    can do about it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RepromptError(
+            f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}; cut short?): {fix}"
+        ) from None
+    except UnicodeDecodeError:
+        raise RepromptError(f"{path} is not UTF-8 text: {fix}") from None
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path = Path(path)

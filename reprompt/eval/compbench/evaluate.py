@@ -14,14 +14,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reprompt.errors import RepromptError
 from reprompt.eval.compbench import categories as cats
 from reprompt.eval.compbench import metrics, nlp, rules
 from reprompt.eval.compbench.generate import read_records, scene_from_json
 from reprompt.eval.runner import RUN_FILE
-from reprompt.utils.io import append_jsonl, atomic_write_json, read_jsonl
+from reprompt.utils.io import append_jsonl, atomic_write_json, read_json, read_jsonl
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import CategoryScores, CompBenchSummary
@@ -175,7 +175,10 @@ def list_items(category_dir: Path) -> list[Item]:
 
 def _run_info(run_dir: Path) -> dict[str, Any]:
     path = run_dir / RUN_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not path.exists():
+        return {}
+    info = read_json(path, "it is not a reprompt run record; generate the run again or remove the file")
+    return info if isinstance(info, dict) else {}
 
 
 def _default_detector(run_dir: Path) -> str:
@@ -204,9 +207,9 @@ def evaluate(cfg: EvaluateConfig, scorers: Scorers | None = None) -> CompBenchSu
         out_path = cat_dir / "scores.json"
         key = cfg.key(cat.metric)
         if out_path.exists() and not cfg.overwrite:
-            saved = json.loads(out_path.read_text(encoding="utf-8"))
-            if saved.get("key") == key and saved.get("n_images") == len(items):
-                results[cat.name] = saved
+            saved = read_json(out_path, "pass --overwrite to rescore it")
+            if isinstance(saved, dict) and saved.get("key") == key and saved.get("n_images") == len(items):
+                results[cat.name] = cast("CategoryScores", saved)
                 continue
         results[cat.name] = score_category(cfg, scorers, cat, items, cat_dir, key)
     task = cats.task()

@@ -31,7 +31,7 @@ from reprompt.eval.provenance import git_hash
 from reprompt.eval.runner import read_run_info
 from reprompt.geneval.scorer import ScorerConfig, build_scorer
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
-from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import GenEvalSummary, ImageResult, SampleRecord, ScorerInfo
@@ -152,7 +152,9 @@ def resume_scoring(out: Path, info: Mapping[str, Any], force: bool) -> list[dict
     if force:
         results_path.unlink(missing_ok=True)
     elif scoring_path.exists() and results_path.exists():
-        old = json.loads(scoring_path.read_text(encoding="utf-8"))
+        old = read_json(scoring_path, "pass --force to rescore everything, or --results-dir another folder")
+        if not isinstance(old, dict):
+            raise RepromptError(f"{scoring_path} is not a scorer record: pass --force to rescore everything")
         if old != info:
             changed = sorted(k for k in set(old) | set(info) if old.get(k) != info.get(k))
             raise RepromptError(
@@ -288,7 +290,7 @@ def read_results(run_dir: str | Path, results: str | Path | None = None) -> tupl
         raise RepromptError(
             f"{summary_path} does not exist: score the run first (reprompt eval geneval-score {run_dir})"
         )
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json(summary_path, f"score the run again (reprompt eval geneval-score {run_dir})")
     return summary, read_jsonl(folder / RESULTS_FILE)
 
 

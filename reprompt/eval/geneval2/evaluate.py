@@ -40,7 +40,7 @@ from reprompt.eval.geneval2.generate import group_of
 from reprompt.eval.geneval2.judges import JudgeConfig, build_judge
 from reprompt.eval.provenance import git_hash
 from reprompt.eval.runner import read_run_info
-from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text
+from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json
 
 if TYPE_CHECKING:
     from reprompt.eval.schema import Geneval2ImageResult, Geneval2Sample, Geneval2Summary
@@ -320,7 +320,10 @@ def read_results(run_dir: str | Path, results: str | Path | None = None) -> Gene
         raise RepromptError(
             f"{path} does not exist: score the run first (reprompt eval geneval2-score {run_dir})"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    summary: Geneval2Summary = read_json(
+        path, f"score the run again (reprompt eval geneval2-score {run_dir})"
+    )
+    return summary
 
 
 __all__ = ["Geneval2ScoreConfig", "build_summary", "format_summary", "read_results", "score_run", "summarize"]
