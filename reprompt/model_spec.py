@@ -60,7 +60,12 @@ class BackboneChoice:
         o = self.options
         if is_simulator(self.name) and o.model:
             raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
-        RenderSettings(o.width, o.height, o.steps, o.guidance)  # sizes, steps and guidance in range
+        # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
+        RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
+        if is_simulator(self.name):
+            from reprompt.backbones.sketch import refuse_acceleration
+
+            refuse_acceleration(self.name, o.cache, o.compile)
         if o.batch_size < 1:
             raise RepromptError(f"the render batch size must be >= 1, got {o.batch_size}")
 

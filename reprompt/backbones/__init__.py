@@ -33,8 +33,9 @@ def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone
     architecture) with the preset's settings. Anything else is a diffusers folder or hub id.
     """
     if is_simulator(name):
-        from reprompt.backbones.sketch import SketchBackbone, sketch_config
+        from reprompt.backbones.sketch import SketchBackbone, refuse_acceleration, sketch_config
 
+        refuse_acceleration(name, kw.pop("cache", None), kw.pop("compile", None))
         return SketchBackbone(sketch_config(name, **kw), name=name)
     from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
 

@@ -59,6 +59,21 @@ class BackboneOptions:
     steps: int | None = field(default=None, metadata={"help": "denoising steps (default: the preset's)"})
     guidance: float | None = field(default=None, metadata={"help": "guidance scale (default: the preset's)"})
     batch_size: int = field(default=4, metadata={"help": "images per pipeline call"})
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "one of diffusers' step caches: first-block[:THRESHOLD], mag[:THRESHOLD], "
+            "taylorseer[:INTERVAL], or KEY=VALUE fields of its diffusers config (first-block:threshold=0.12); "
+            "changes the images, so check a setting with a paired same-seed run (README, Rewards)"
+        },
+    )
+    compile: str | None = field(
+        default=None,
+        metadata={
+            "help": "torch.compile the transformer: default, max-autotune, reduce-overhead, "
+            "max-autotune-no-cudagraphs, or mode=/backend=/fullgraph= keywords (first call compiles)"
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -70,8 +85,25 @@ class RenderSettings:
     height: int | None = field(default=None, metadata={"help": "image height in pixels"})
     steps: int | None = field(default=None, metadata={"help": "denoising steps (diffusers backbones)"})
     guidance: float | None = field(default=None, metadata={"help": "guidance scale (diffusers backbones)"})
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "diffusers step cache for this call (first-block:0.12, mag, taylorseer:4), or none"
+        },
+    )
+    compile: str | None = field(
+        default=None,
+        metadata={
+            "help": "torch.compile the transformer for this call (default, max-autotune, ...), or none"
+        },
+    )
 
     def __post_init__(self) -> None:
+        from reprompt.backbones.acceleration import canonical_cache, canonical_compile
+
+        # one spelling per setting, so equal settings are equal values (and cache keys)
+        object.__setattr__(self, "cache", canonical_cache(self.cache))
+        object.__setattr__(self, "compile", canonical_compile(self.compile))
         for name in ("width", "height"):
             v = getattr(self, name)
             if v is not None and not 16 <= v <= 4096:
