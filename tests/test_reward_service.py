@@ -176,7 +176,9 @@ def test_round_robin_and_a_dead_url(token_env):
         client = RewardClient([s.url for s in servers], backoff=0.01)
         results = [client.score(*request_args()) for _ in range(4)]
         assert all(r.total == results[0].total for r in results)
-        assert pipes[0].render_calls == pipes[1].render_calls == 2 * 6  # two batches each
+        # two batches each: six images each, the second batch's baseline read from the cache
+        assert [p.render_calls + p.cache.hits for p in pipes] == [2 * 6, 2 * 6]
+        assert [p.cache.hits for p in pipes] == [2, 2]
         dead = f"http://127.0.0.1:{free_port()}"
         client = RewardClient([dead, servers[0].url], backoff=0.01)
         assert [client.score(*request_args()).total for _ in range(2)] == [results[0].total] * 2
