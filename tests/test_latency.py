@@ -210,6 +210,7 @@ def test_gpu_render_script_tiny_on_cpu(tmp_path: Path) -> None:
         assert (row["last_block_computed"] is not None) == cached
         assert not cached or 0 < row["last_block_computed"] <= 1
 
+
 @pytest.mark.slow
 def test_gpu_standing_order_runs_on_cpu_with_the_tiny_models(tmp_path: Path) -> None:
     """``bash benchmarks/gpu_standing_order.sh --tiny``: the GPU order's code paths on CPU (the render matrix
