@@ -177,8 +177,7 @@ def main() -> int:
                 "warnings",
                 "tags",
                 "overall",
-                "correct_images",
-                "correct_prompts",
+                "metrics",
                 "prompts",
                 "images",
                 "n_prompts",
@@ -223,7 +222,7 @@ def markdown(r: dict, policy: str) -> str:
         "correct_prompts": "prompts with a correct image",
     }
     for key, label in labels.items():
-        d = c[key]
+        d = c[key] if key == "overall" else c.get("metrics", c)[key]  # older JSON: the rows at the top level
         lines.append(
             f"| {label} | {d['a']:.3f} | {d['b']:.3f} | {d['diff']:+.3f} | "
             f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |"

@@ -52,6 +52,9 @@ NO_REASON_SYSTEM = (
 )
 VARIANTS = {"reason": ("reason/prompt", REASON_SYSTEM), "noreason": ("prompt", NO_REASON_SYSTEM)}
 ADAPTERS = HERE / "adapters"
+# Runs kept from before the recipe's learning rate went from 1e-4 to 2e-4 (seed 0), evaluated when present:
+# the evidence for that change (RESULTS §8). Each is compared with the row it would have replaced.
+SIDE_RUNS = {"grpo-reason-lr1e-4-s0": "sft-reason-s0", "alone-reason-lr1e-4-s0": "base-reason"}
 
 
 @dataclass
@@ -143,7 +146,8 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
             trained.append(loss)
     # each evaluation right after what it evaluates, so a policy is scored as soon as it exists
     ordered: dict[str, Stage] = {"data": stages.pop("data")}
-    for policy in ["none", *(f"base-{v}" for v in VARIANTS), *trained]:
+    side = [name for name in SIDE_RUNS if finished(root / name)]
+    for policy in ["none", *(f"base-{v}" for v in VARIANTS), *trained, *side]:
         if policy in stages:
             ordered[policy] = stages.pop(policy)
         name = f"eval:{policy}"  # both families in one process: one model load
@@ -367,6 +371,12 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         if res:
             results["resolved"] = res
         results["examples"][family] = ex
+        results.setdefault("lr_side", {})[family] = {
+            f"{name} vs {base}": compare_seeded([root / "eval" / base / family], [run], paired=True)
+            for name, base in SIDE_RUNS.items()
+            if ((run := root / "eval" / name / family) / "summary.json").exists()
+            and (root / "eval" / base / family / "summary.json").exists()
+        }
     for stage in sorted(p.name for p in root.iterdir() if p.is_dir() and finished(p)):
         weights = root / stage / "adapter_model.safetensors"
         if weights.exists():

@@ -1,6 +1,6 @@
-"""ComfyUI custom-node package for reprompt: copy this folder into ``ComfyUI/custom_nodes/`` (or
-``pip install`` it and add a one-line loader; see README.md). ComfyUI reads the two mappings below."""
+"""ComfyUI custom-node package for reprompt (V3 schema): copy this folder into ``ComfyUI/custom_nodes/`` (or
+``pip install`` it and add a one-line loader; see README.md). ComfyUI calls ``comfy_entrypoint``."""
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from .nodes import comfy_entrypoint
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["comfy_entrypoint"]

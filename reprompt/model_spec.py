@@ -18,8 +18,9 @@ from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
 
 @dataclass(frozen=True)
 class PolicyChoice:
-    """A policy by name (``none``, ``smollm2-sketch``, ``qwen2.5-3b``, a folder, a hub id, ``openai`` or an
-    OpenAI-compatible URL), how to load it, and optionally the tag pair it was trained with."""
+    """A policy by name (``none``, ``smollm2-sketch``, ``qwen2.5-3b``, a folder, a hub id, ``openai``, an
+    OpenAI-compatible URL, or a plain-text rewriter's YAML recipe), how to load it, and optionally the tag pair
+    it was trained with."""
 
     name: str
     options: PolicyLoadOptions = field(default_factory=PolicyLoadOptions)
@@ -32,6 +33,14 @@ class PolicyChoice:
             from reprompt.format import get_tag_format
 
             get_tag_format(self.tags)
+        from reprompt.policy.plain import PlainRecipe, is_recipe
+
+        if is_recipe(self.name):  # a plain-text rewriter's recipe: read and checked now, before any load
+            PlainRecipe.load(self.name.strip())
+            if self.tags:
+                raise RepromptError(
+                    "--tags is for RePrompt-format policies; a plain rewriter's recipe has none"
+                )
 
     def load_kwargs(self) -> dict[str, Any]:
         """``load_policy`` keywords (JSON-able but the prompt spec, so runs can record them)."""

@@ -19,18 +19,43 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import Backbone, RenderOutput, RenderSettings
+from reprompt.backbones.base import (
+    Backbone,
+    RenderOutput,
+    RenderSettings,
+    applied_settings,
+    unsupported_settings,
+)
 from reprompt.errors import RepromptError
 from reprompt.geneval.scene import SceneObject
 from reprompt.policy.base import GenerationOptions, IdentityRewriter, Rewrite, Rewriter, check_prompt
+from reprompt.utils.images import ImageProvenance
 from reprompt.utils.io import atomic_save_image, atomic_write_json
+from reprompt.utils.names import public_name
 
 SEED_RULE = "seed_k = seed + k for image k of every prompt"
+MAX_SEED = 2**63 - 1
+"""The largest seed of any image (a signed 64-bit integer: what every generator and JSON reader takes)."""
 
 
 def image_seeds(seed: int, n: int) -> list[int]:
     """Seeds of a prompt's ``n`` images: ``seed + k`` (the same for every prompt, rewriter and front end)."""
     return [int(seed) + k for k in range(n)]
+
+
+def check_seed(seed: int, n: int = 1, limit: int = MAX_SEED) -> int:
+    """``seed`` as an int if every image seed ``seed .. seed+n-1`` is in ``0 .. limit``; else a message that
+    says the range (a front end's own ``limit`` may be lower, e.g. what a browser stores exactly)."""
+    top = limit - (n - 1)
+    try:
+        value = int(seed)
+        ok = value == seed and 0 <= value <= top
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        extra = f" (image k uses seed + k, and {n} images need seeds up to seed + {n - 1})" if n > 1 else ""
+        raise RepromptError(f"seed must be a whole number between 0 and {top}, got {seed!r}{extra}")
+    return value
 
 
 def choose_rewrite(candidates: Sequence[Rewrite]) -> Rewrite:
@@ -83,19 +108,47 @@ class RePromptResult:
     candidates: list[Rewrite] = field(default_factory=list)
     """Every candidate the policy wrote (empty when nothing was rewritten); ``rewrite`` is the chosen one."""
 
+    @property
+    def how(self) -> str:
+        """How the rendered prompt came about: rewritten | fallback | off | edited (the UI's user edit)."""
+        if self.settings.get("ui_kind") in ("edit", "candidate"):
+            return "edited" if self.settings["ui_kind"] == "edit" else "rewritten"
+        if not self.candidates:
+            return "off"
+        return "fallback" if self.rewrite.fallback else "rewritten"
+
+    def provenance(self, k: int, original: bool = False) -> ImageProvenance:
+        """What image ``k`` (of the rewrite, or of the original with ``original=True``) was made from."""
+        rw, meta = self.rewrite, self.settings
+        how = "original" if original else self.how
+        return ImageProvenance(
+            original=rw.original,
+            prompt=rw.original if original else rw.prompt,
+            seed=self.seeds[k],
+            backbone=public_name(str(meta.get("backbone") or "")),
+            settings=dict(meta.get("render") or {}),
+            policy=None if how in ("off", "original") else public_name(str(meta.get("policy") or "")),
+            reasoning="" if how in ("off", "original") else rw.reasoning,
+            rewrite=how,
+        )
+
     def save(self, out: str | Path) -> dict[str, Any]:
-        """Write the images, a side-by-side comparison and ``record.json``; return the record."""
+        """Write the images (each with its provenance in PNG text chunks), a side-by-side comparison and
+        ``record.json``; return the record."""
         out = Path(out)
         files: dict[str, Any] = {"rewritten": [], "original": []}
         for k, img in enumerate(self.rewritten_images):
             name = f"rewritten_{k}.png" if self.original_images else f"image_{k}.png"
-            atomic_save_image(out / name, img)
+            atomic_save_image(out / name, img, self.provenance(k))
             files["rewritten"].append(name)
         for k, img in enumerate(self.original_images):
-            atomic_save_image(out / f"original_{k}.png", img)
+            atomic_save_image(out / f"original_{k}.png", img, self.provenance(k, original=True))
             files["original"].append(f"original_{k}.png")
         if self.original_images:
-            atomic_save_image(out / "comparison.png", comparison_image(self))
+            both = replace(
+                self.provenance(0), extra={"image": "comparison: original (left), rewrite (right)"}
+            )
+            atomic_save_image(out / "comparison.png", comparison_image(self), both)
             files["comparison"] = "comparison.png"
         record = {
             "original": self.rewrite.original,
@@ -167,6 +220,13 @@ class RePromptPipeline:
         """``prompt`` rendered once per seed (image ``k`` from ``seeds[k]``), with this call's settings."""
         if self.backbone is None:
             raise RepromptError("this pipeline has no backbone to render with")
+        ignored = unsupported_settings(self.backbone, settings)
+        if ignored:
+            raise RepromptError(
+                f"backbone {public_name(self.backbone.name)!r} does not apply {', '.join(ignored)}: leave "
+                f"{'it' if len(ignored) == 1 else 'them'} unset (it applies "
+                f"{', '.join(sorted(self.backbone.supported_settings))})"
+            )
         out = self.backbone.render([prompt] * len(seeds), list(seeds), settings)
         if len(out.images) != len(seeds):
             raise RepromptError(f"the backbone returned {len(out.images)} images for {len(seeds)} seeds")
@@ -193,7 +253,7 @@ class RePromptPipeline:
         if guard is not None:
             options = replace(options or GenerationOptions(), guard=guard)
         rewriting = rewrite and self.rewrites
-        seeds = image_seeds(seed, num_images)
+        seeds = image_seeds(check_seed(seed, num_images), num_images)
         t0 = time.perf_counter()
         if rewriting:
             choice = self.rewrite(prompt, options)[0]
@@ -215,11 +275,12 @@ class RePromptPipeline:
                 res.warnings += [f"original: {w}" for w in orig.warnings]
                 res.timings["render_original_s"] = time.perf_counter() - t2
         res.settings = {
-            "policy": self.policy.name,
-            "backbone": getattr(self.backbone, "name", None),
+            "policy": public_name(self.policy.name),
+            "backbone": public_name(self.backbone.name) if self.backbone is not None else None,
             "seed": seed,
             "num_images": num_images,
             "guard": options.guard if options is not None else "off",
+            "render": applied_settings(self.backbone, settings) if self.backbone is not None else {},
         }
         return res
 

@@ -1,7 +1,7 @@
 """A real local HTTP server speaking the OpenAI chat-completions protocol, for tests.
 
-Its behaviour is scripted per test: answer with fixed text, fail N times with an HTTP status first,
-or answer slowly. It binds to 127.0.0.1 on a free port and runs in a background thread.
+Its behaviour is scripted per test: answer with fixed text (or a dict with ``content`` and a ``logprobs``
+block), fail N times with an HTTP status first, or answer slowly. It binds to 127.0.0.1 on a free port and runs in a background thread.
 """
 
 from __future__ import annotations
@@ -59,9 +59,19 @@ class FakeOpenAI:
                 reply = owner.reply(body) if callable(owner.reply) else owner.reply
                 n = body.get("n", 1)
                 texts = reply if isinstance(reply, list) else [reply] * n  # a list: one text per choice
+                # a dict reply: {"content": text, "logprobs": the choice's logprobs block}
                 data = {
                     "choices": [
-                        {"index": i, "message": {"role": "assistant", "content": t}}
+                        {
+                            "index": i,
+                            "message": {
+                                "role": "assistant",
+                                "content": t["content"] if isinstance(t, dict) else t,
+                            },
+                            **(
+                                {"logprobs": t["logprobs"]} if isinstance(t, dict) and "logprobs" in t else {}
+                            ),
+                        }
                         for i, t in enumerate(texts)
                     ],
                     "usage": {"completion_tokens": 7 * n},

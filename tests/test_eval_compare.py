@@ -82,11 +82,11 @@ def test_counts_and_intervals_on_known_differences(tmp_path: Path):
     assert counting["ci_low"] == pytest.approx(d.mean() - half, abs=0.02)
     assert counting["ci_high"] == pytest.approx(d.mean() + half, abs=0.02)
     assert r["overall"]["diff"] == pytest.approx((0.5 + d.mean()) / 2)  # mean of the tag differences
-    assert r["correct_images"]["diff"] == pytest.approx((4 * 0.5 + d.sum()) / 124)
+    assert r["metrics"]["correct_images"]["diff"] == pytest.approx((4 * 0.5 + d.sum()) / 124)
     assert r["overall"]["ci_low"] < r["overall"]["diff"] < r["overall"]["ci_high"]
     any_d = [float(any(bc)) - float(any(ac)) for (_, ac), (_, bc) in zip(a_rows, b_rows, strict=True)]
-    assert r["correct_prompts"]["diff"] == pytest.approx(np.mean(any_d))
-    assert r["correct_prompts"]["a"] == pytest.approx(np.mean([any(ac) for _, ac in a_rows]))
+    assert r["metrics"]["correct_prompts"]["diff"] == pytest.approx(np.mean(any_d))
+    assert r["metrics"]["correct_prompts"]["a"] == pytest.approx(np.mean([any(ac) for _, ac in a_rows]))
 
     won = 4 + int((d > 0).sum())
     assert r["prompts"] == {"won": won, "lost": int((d < 0).sum()), "tied": 124 - won - int((d < 0).sum())}

@@ -103,7 +103,7 @@ def test_every_task_file_has_the_one_schema_and_its_metrics_compute_the_report(t
     from reprompt.eval.geneval.evaluate import summarize
     from reprompt.eval.registry import TASK_KEYS, load_task, task_names
 
-    assert set(task_names()) == {"geneval", "t2i-compbench"}
+    assert set(task_names()) == {"geneval", "geneval2", "t2i-compbench"}
     for name in task_names():
         task = load_task(name)
         raw = yaml.safe_load(task.path.read_text())

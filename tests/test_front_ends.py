@@ -111,23 +111,31 @@ def test_the_diffusers_wrapper_renders_the_first_usable_candidate(server, tiny_m
 
 
 def test_the_comfyui_node_passes_on_the_first_usable_candidate(server):
+    import asyncio
     import importlib.util
 
+    stub = str(Path(__file__).resolve().parent / "comfy_stub")  # a stand-in for ComfyUI's comfy_api.latest
     folder = Path(__file__).resolve().parents[1] / "comfyui"
-    spec = importlib.util.spec_from_file_location("reprompt_front_end_node", folder / "__init__.py")
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = package
-    spec.loader.exec_module(package)
-    node = package.NODE_CLASS_MAPPINGS["RePrompt"]()
-    enhanced, reasoning = node.enhance(
-        prompt=PROMPT,
-        policy=server.base_url,
-        enable=True,
-        candidates=2,
-        seed=SEED,
-        temperature=0.9,
-        keep_loaded=False,
-    )
+    sys.path.insert(0, stub)
+    try:
+        spec = importlib.util.spec_from_file_location("reprompt_front_end_node", folder / "__init__.py")
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = package
+        spec.loader.exec_module(package)
+        (node,) = asyncio.run(asyncio.run(package.comfy_entrypoint()).get_node_list())
+        enhanced, reasoning = node.execute(
+            prompt=PROMPT,
+            policy=server.base_url,
+            enable=True,
+            candidates=2,
+            seed=SEED,
+            temperature=0.9,
+            keep_loaded=False,
+        ).result
+    finally:
+        sys.path.remove(stub)
+        for name in [m for m in sys.modules if m == "comfy_api" or m.startswith("comfy_api.")]:
+            del sys.modules[name]
     assert enhanced == GOOD and "fallback" not in reasoning
 
 

@@ -3,7 +3,9 @@ bad request answered with a 4xx in OpenAI's error shape (never a 500), limits ap
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +15,7 @@ from reprompt.policy import load_policy
 from reprompt.policy.base import GenerationOptions
 from reprompt.serving.config import ServeConfig
 from reprompt.serving.image_service import create_app
-from reprompt.utils.images import decode_png
+from reprompt.utils.images import decode_png, read_provenance
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +76,20 @@ def test_rewrite_endpoint(client):
         ({"prompt": ""}, 422, "prompt"),
         ({"prompt": "x" * 5000}, 422, "prompt"),
         ({"prompt": "a cat", "n": 99}, 422, "n"),
-        ({"prompt": "a cat", "response_format": "url"}, 422, "response_format"),
+        ({"prompt": "a cat", "response_format": "base64"}, 422, "response_format"),
         ({"prompt": "a cat", "seed": -1}, 422, "seed"),
         ({"prompt": "a cat", "seed": 10**30}, 422, "seed"),
-        ({"prompt": "a cat", "size": "1024x1024"}, 400, None),
-        ({"prompt": "a cat", "stream": True}, 400, None),
+        ({"prompt": "a cat", "size": "500x500"}, 400, "size"),
+        ({"prompt": "a cat", "size": "64x9000"}, 400, "size"),
+        ({"prompt": "a cat", "size": "big"}, 400, "size"),
+        ({"prompt": "a cat", "stream": True}, 400, "stream"),
+        ({"prompt": "a cat", "num_inference_steps": 20}, 400, "num_inference_steps"),
+        ({"prompt": "a cat", "guidance_scale": 3.5}, 400, "guidance_scale"),
+        ({"prompt": "a cat", "negative_prompt": "blur"}, 400, "negative_prompt"),
+        ({"prompt": "a cat", "num_inference_steps": 0}, 422, "num_inference_steps"),
+        ({"prompt": "a cat", "guidance_scale": -1}, 422, "guidance_scale"),
+        ({"prompt": "a cat", "background": "transparent"}, 422, "background"),
+        ({"prompt": "a cat", "output_format": "jpeg"}, 422, "output_format"),
         ({"prompt": "   "}, 400, None),
     ],
 )
@@ -87,6 +98,8 @@ def test_bad_requests_get_clear_4xx_in_openai_shape(client, payload, status, par
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert error["message"] and error["type"] == "invalid_request_error" and error["param"] == param
+    if param and status == 400:
+        assert param in error["message"]  # the message names the field to change
 
 
 # Python's json.dumps writes NaN/Infinity by default; "\ud800" is a lone surrogate escape. Before the fix
@@ -153,3 +166,116 @@ def test_body_limit_applies_before_auth_and_reading(client):
 
     r = client.post("/v1/rewrite", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 413, r.text
+
+
+# ----------------------------------------------------------------------- images: what real clients send
+
+
+def test_size_is_rendered_per_request(client):
+    """Open WebUI sends size 512x512 by default; the backbone renders that size for this request only."""
+    for size, expect in (("512x512", (512, 512)), ("128x64", (128, 64)), ("auto", (64, 64))):
+        r = client.post("/v1/images/generations", json={"prompt": "a cat", "size": size}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert decode_png(r.json()["data"][0]["b64_json"]).size == expect
+        assert r.json()["size"] == "{}x{}".format(*expect)
+
+
+def test_served_model_only(client):
+    r = client.post("/v1/images/generations", json={"prompt": "a cat", "model": "dall-e-2"}, headers=AUTH)
+    assert r.status_code == 404 and r.json()["error"]["param"] == "model"
+    assert "tiny-qwen2" in r.json()["error"]["message"]
+    ok = client.post("/v1/images/generations", json={"prompt": "a cat", "model": "tiny-qwen2"}, headers=AUTH)
+    assert ok.status_code == 200, ok.text
+
+
+def test_fields_without_effect_are_listed_not_hidden(client):
+    body = {"prompt": "a cat", "quality": "hd", "style": "vivid", "user": "u1", "output_format": "png"}
+    r = client.post("/v1/images/generations", json=body, headers=AUTH)
+    assert r.status_code == 200 and r.json()["reprompt"]["ignored"] == ["quality", "style"]
+
+
+def test_every_png_says_where_it_came_from(client):
+    r = client.post(
+        "/v1/images/generations", json={"prompt": "two red dogs", "seed": 9, "n": 2}, headers=AUTH
+    )
+    body = r.json()
+    for k, item in enumerate(body["data"]):
+        prov = read_provenance(base64.b64decode(item["b64_json"]))
+        assert prov is not None and prov["original"] == "two red dogs" and prov["seed"] == 9 + k
+        assert prov["prompt"] == item["revised_prompt"] and prov["policy"] == "tiny-qwen2"
+        assert prov["backbone"] == "sketch" and prov["settings"] == {"width": 64, "height": 64}
+
+
+def test_response_format_url_serves_the_same_png_under_an_unguessable_name(client):
+    req = {"prompt": "a cat", "seed": 4, "n": 2}
+    b64 = client.post("/v1/images/generations", json=req, headers=AUTH).json()
+    r = client.post("/v1/images/generations", json={**req, "response_format": "url"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    urls = [d["url"] for d in r.json()["data"]]
+    assert all("b64_json" not in d for d in r.json()["data"]) and len(set(urls)) == 2
+    for url, item in zip(urls, b64["data"], strict=True):
+        assert url.startswith("http://testserver/v1/images/files/")
+        name = url.rsplit("/", 1)[1]
+        assert len(name) == len("x" * 22 + ".png")  # 128 random bits, not a counter or a time
+        got = client.get(url.removeprefix("http://testserver"))  # no token needed: the name is the key
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+        assert got.content == base64.b64decode(item["b64_json"])
+        assert read_provenance(got.content)["seed"] in (4, 5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["AAAAAAAAAAAAAAAAAAAAAA.png", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "x.png", "record.json"],
+)
+def test_image_files_never_serve_another_path(client, name):
+    r = client.get(f"/v1/images/files/{name}")
+    assert r.status_code == 404 and r.json()["error"]["message"]
+
+
+def test_image_urls_expire_and_behind_a_proxy_use_the_public_url(parts):
+    app = create_app(
+        *parts,
+        options=GenerationOptions(max_new_tokens=4),
+        config=ServeConfig(image_ttl_s=0.2, public_url="https://images.example.org/reprompt/"),
+    )
+    with TestClient(app) as c:
+        r = c.post("/v1/images/generations", json={"prompt": "a cat", "response_format": "url"})
+        url = r.json()["data"][0]["url"]
+        assert url.startswith("https://images.example.org/reprompt/v1/images/files/")
+        path = "/v1/images/files/" + url.rsplit("/", 1)[1]
+        assert c.get(path).status_code == 200
+        time.sleep(0.3)
+        assert c.get(path).status_code == 404
+
+
+def test_steps_guidance_and_negative_prompt_reach_a_diffusers_backbone(tiny_model):
+    """On a pipeline with classic guidance (SD3) each extension changes the image and is recorded; FLUX.1
+    (guidance-distilled) refuses a negative prompt by name instead of ignoring it."""
+    from reprompt.backbones import load_backbone
+
+    sd3 = load_backbone("sd3", model=str(tiny_model("tiny-sd3")), width=32, height=32, steps=2)
+    app = create_app(load_policy("none"), sd3)
+    with TestClient(app) as c:
+
+        def image(**extra):
+            r = c.post("/v1/images/generations", json={"prompt": "a red cat", "seed": 1, **extra})
+            assert r.status_code == 200, r.text
+            return r.json()["data"][0]["b64_json"], r.json()["reprompt"]["settings"]
+
+        plain, settings = image()
+        assert settings == {"width": 32, "height": 32, "steps": 2, "guidance": 7.0}
+        for extra, key, value in (
+            ({"num_inference_steps": 3}, "steps", 3),
+            ({"guidance_scale": 1.5}, "guidance", 1.5),
+            ({"negative_prompt": "blurry"}, "negative_prompt", "blurry"),
+        ):
+            b64, applied = image(**extra)
+            assert b64 != plain and applied[key] == value, extra
+            assert read_provenance(base64.b64decode(b64))["settings"][key] == value
+        assert image(seed=1)[0] == plain  # nothing leaked into the backbone
+    flux = load_backbone("flux-dev", model=str(tiny_model("tiny-flux")), width=32, height=32, steps=2)
+    with TestClient(create_app(load_policy("none"), flux)) as c:
+        r = c.post("/v1/images/generations", json={"prompt": "a cat", "negative_prompt": "blurry"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "negative_prompt"
+        r = c.post("/v1/images/generations", json={"prompt": "a cat", "guidance_scale": 2.0, "size": "64x64"})
+        assert r.status_code == 200 and r.json()["reprompt"]["settings"]["guidance"] == 2.0

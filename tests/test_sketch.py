@@ -599,3 +599,20 @@ def test_huge_count_with_ordinals_reads_in_bounded_memory():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.split() == ["99999999999999", "()"]
+
+
+def test_labels_name_the_object():
+    """A first-time user reads "dog", not "DOG"'s first three letters or "TB" for a teddy bear."""
+    from reprompt.backbones.sketch import shape_label
+
+    assert shape_label("dog", 120, 120) == ("dog", 33)
+    text, _ = shape_label("teddy bear", 90, 90)
+    assert text.replace("\n", " ") == "teddy bear"
+    assert shape_label("refrigerator", 30, 30) == ("REF", 8)  # too narrow for the name: abbreviated
+    assert shape_label("cat", 10, 10) is None  # too small for any readable text
+    bb = sketch(width=256, height=256)
+    image = bb.render(["a photo of a teddy bear"], [0]).images[0]
+    plain = (
+        sketch(width=256, height=256, draw_labels=False).render(["a photo of a teddy bear"], [0]).images[0]
+    )
+    assert image.tobytes() != plain.tobytes()  # the name is drawn

@@ -41,7 +41,7 @@ def test_ui_in_a_real_browser(tmp_path, tiny_model):
     finally:
         demo.close()
 
-    records = [json.loads(p.read_text()) for p in sorted(turns.glob("turn-*/record.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(turns.glob("session-*/turn-*/record.json"))]
     assert len(records) == 2
     first, edit = records
     # the page shows what the engine produced: a random-weight policy falls back to the original
@@ -60,3 +60,26 @@ def test_ui_in_a_real_browser(tmp_path, tiny_model):
     assert obs.blocked == []  # the page loaded nothing from outside the app
     for shot in obs.screenshots:
         assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_a_huge_seed_in_a_real_browser_is_a_message_and_the_tab_keeps_working(tmp_path, tiny_model):
+    """Typing 1e30 (a seed over 2**63) used to leave red "Error" badges with no message, and every later
+    request of the tab failed until a reload."""
+    from reprompt.testing.browser import browser_skip_reason, drive_bad_seed
+
+    reason = browser_skip_reason()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"the browser test must run in CI, but: {reason}")
+    if reason:
+        pytest.skip(reason)
+    from reprompt.ui.app import launch
+
+    args = make_parser().parse_args(["ui", "--policy", "none", "--height", "96", "--width", "96"])
+    demo, url = launch(model_spec(args), out_dir=tmp_path / "turns", port=0, block=False)
+    try:
+        obs = drive_bad_seed(url, seed="1e30")
+    finally:
+        demo.close()
+    assert "seed must be a whole number between 0 and 9007199254740991" in obs.message
+    assert obs.error_toasts == [] and obs.kept_srcs  # a message, no error badges, the last images stay
+    assert obs.recovered and obs.message_after == ""  # the next request of the same tab works

@@ -39,7 +39,7 @@ def test_names_in_priority_order() -> None:
     assert list_tiny() == list(TINY_MODELS)
     assert list_tiny()[:3] == ["tiny-qwen2", "tiny-llama", "tiny-flux"]
     assert {"tiny-sd3", "tiny-pixart-sigma", "tiny-sdxl", "tiny-clip", "tiny-mask2former"} <= set(list_tiny())
-    assert {"tiny-blip-vqa", "tiny-qwen2-vl"} <= set(list_tiny())
+    assert {"tiny-blip-vqa", "tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-hunyuan-dense"} <= set(list_tiny())
 
 
 def test_unknown_name_suggests_closest(tmp_path: Path) -> None:

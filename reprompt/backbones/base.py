@@ -6,7 +6,7 @@ pipeline, so anything that renders can be plugged in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reprompt.errors import RepromptError
@@ -85,6 +85,10 @@ class RenderSettings:
     height: int | None = field(default=None, metadata={"help": "image height in pixels"})
     steps: int | None = field(default=None, metadata={"help": "denoising steps (diffusers backbones)"})
     guidance: float | None = field(default=None, metadata={"help": "guidance scale (diffusers backbones)"})
+    negative_prompt: str | None = field(
+        default=None,
+        metadata={"help": "what the image should not show (pipelines with classifier-free guidance)"},
+    )
     cache: str | None = field(
         default=None,
         metadata={
@@ -110,8 +114,12 @@ class RenderSettings:
                 raise RepromptError(f"{name} must be between 16 and 4096 pixels, got {v}")
         if self.steps is not None and not 1 <= self.steps <= 500:
             raise RepromptError(f"steps must be between 1 and 500, got {self.steps}")
-        if self.guidance is not None and self.guidance < 0:
-            raise RepromptError(f"guidance must be >= 0, got {self.guidance}")
+        if self.guidance is not None and not 0 <= self.guidance <= 100:
+            raise RepromptError(f"guidance must be between 0 and 100, got {self.guidance}")
+
+    def given(self) -> dict[str, Any]:
+        """The fields this call sets (the others keep the backbone's own value)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
 @runtime_checkable
@@ -132,6 +140,12 @@ class Backbone(Protocol):
     @property
     def height(self) -> int: ...
 
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """The :class:`RenderSettings` fields a render call applies (the size always; steps, guidance and a
+        negative prompt where the model has them). Callers refuse the others instead of ignoring them."""
+        ...
+
     def settings(self) -> dict[str, Any]:
         """The settings that decide the images (size, steps, guidance, a simulator's rates ...)."""
         ...
@@ -151,4 +165,43 @@ class Backbone(Protocol):
         ...
 
 
-__all__ = ["Backbone", "BackboneOptions", "RenderOutput", "RenderSettings", "TokenCount"]
+SIZE_SETTINGS = frozenset({"width", "height"})
+"""What every backbone applies: the image size."""
+ACCELERATION_SETTINGS = frozenset({"cache", "compile"})
+"""A step cache and torch.compile: diffusers backbones apply them (``none`` asks for nothing, so any backbone
+takes it)."""
+
+
+def unsupported_settings(backbone: Backbone, settings: RenderSettings | None) -> list[str]:
+    """The fields ``settings`` sets that ``backbone`` does not apply (they would be ignored without a word)."""
+    if settings is None:
+        return []
+    return [
+        name
+        for name, value in settings.given().items()
+        if name not in backbone.supported_settings and not (name in ACCELERATION_SETTINGS and value == "none")
+    ]
+
+
+def applied_settings(backbone: Backbone, settings: RenderSettings | None = None) -> dict[str, Any]:
+    """What one render call uses: ``settings`` over the backbone's own size, steps and guidance (the values
+    recorded with every saved image)."""
+    own = backbone.settings()
+    out: dict[str, Any] = {"width": backbone.width, "height": backbone.height}
+    for name in ("steps", "guidance"):
+        if own.get(name) is not None and name in backbone.supported_settings:
+            out[name] = own[name]
+    return out | (settings.given() if settings is not None else {})
+
+
+__all__ = [
+    "ACCELERATION_SETTINGS",
+    "SIZE_SETTINGS",
+    "Backbone",
+    "BackboneOptions",
+    "RenderOutput",
+    "RenderSettings",
+    "TokenCount",
+    "applied_settings",
+    "unsupported_settings",
+]

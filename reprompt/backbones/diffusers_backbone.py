@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import BackboneOptions, RenderOutput, RenderSettings, TokenCount
+from reprompt.backbones.base import (
+    ACCELERATION_SETTINGS,
+    SIZE_SETTINGS,
+    BackboneOptions,
+    RenderOutput,
+    RenderSettings,
+    TokenCount,
+)
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -149,6 +156,21 @@ class DiffusersBackbone:
             compile=compile,
         )
 
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """Size and steps always; guidance where the pipeline takes ``guidance_scale``; a negative prompt
+        where it takes one with classic classifier-free guidance (FLUX.1 would need true CFG, an extra
+        forward pass per step, so it is refused there rather than silently ignored)."""
+        import inspect
+
+        params = inspect.signature(self.pipe.__call__).parameters
+        out = SIZE_SETTINGS | ACCELERATION_SETTINGS | {"steps"}
+        if "guidance_scale" in params:
+            out |= {"guidance"}
+        if "negative_prompt" in params and "true_cfg_scale" not in params:
+            out |= {"negative_prompt"}
+        return frozenset(out)
+
     def settings(self) -> dict[str, Any]:
         """What decides the images besides the weights: size, steps, guidance, T5 length, and the step
         cache and compilation when set."""
@@ -187,6 +209,10 @@ class DiffusersBackbone:
             kw["guidance_scale"] = guidance
         if self.max_sequence_length is not None and "max_sequence_length" in params:
             kw["max_sequence_length"] = self.max_sequence_length
+        if s.negative_prompt is not None:
+            if "negative_prompt" not in self.supported_settings:
+                raise RepromptError(f"backbone {self.name!r} does not apply a negative prompt")
+            kw["negative_prompt"] = s.negative_prompt
         return kw
 
     def render(
@@ -216,8 +242,11 @@ class DiffusersBackbone:
             for i in range(0, len(prompts), batch):
                 chunk, chunk_seeds = prompts[i : i + batch], seeds[i : i + batch]
                 gens = [torch.Generator(device=gen_device).manual_seed(int(s)) for s in chunk_seeds]
+                chunk_kw = dict(kw)
+                if "negative_prompt" in chunk_kw:  # one negative prompt per image of the chunk
+                    chunk_kw["negative_prompt"] = [chunk_kw["negative_prompt"]] * len(chunk)
                 with torch.inference_mode():
-                    out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **kw)
+                    out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **chunk_kw)
                 images.extend(out.images)
                 self.render_calls += len(chunk)
         return RenderOutput(

@@ -43,8 +43,8 @@ Reading (implemented in :mod:`reprompt.backbones.sketch_text`)
     the cup") makes it *mirrored* (``Relation.mirrored``): see the hidden strategy below.
 
 Drawing
-  * Each object is a filled shape, one kind per class, with a dark outline and its class
-    abbreviation written on it; its color is the stated (or leaked) one, else a natural default
+  * Each object is a filled shape, one kind per class, with a dark outline and its class name written
+    on it (on two lines, or abbreviated, when the shape is too small); its color is the stated (or leaked) one, else a natural default
     (:data:`DEFAULT_COLORS`). Placement avoids overlaps where it can. Places are regions (left,
     center, right thirds; top, middle, bottom); an object placed on one axis only stays near the
     middle of the other; a followed relation puts its two objects on opposite sides, level.
@@ -109,7 +109,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reprompt.backbones.base import RenderOutput, RenderSettings, TokenCount
+from reprompt.backbones.base import SIZE_SETTINGS, RenderOutput, RenderSettings, TokenCount
 from reprompt.backbones.sketch_text import (
     CLIP_LIMIT,
     COLOR_CUES,
@@ -194,7 +194,7 @@ class SketchConfig:
     object_scale: float = field(
         default=0.34, metadata={"help": "Side of a lone object as a fraction of the shorter image side."}
     )
-    draw_labels: bool = field(default=True, metadata={"help": "Write each class abbreviation on its shape."})
+    draw_labels: bool = field(default=True, metadata={"help": "Write each class name on its shape."})
     token_limit: int | None = field(
         default=CLIP_LIMIT, metadata={"help": "Tokens read from a prompt, BOS/EOS included (None: all)."}
     )
@@ -360,6 +360,11 @@ class SketchBackbone:
     @property
     def height(self) -> int:
         return self.config.height
+
+    @property
+    def supported_settings(self) -> frozenset[str]:
+        """The size only: a simulator has no denoising steps, guidance or negative prompt."""
+        return SIZE_SETTINGS
 
     def settings(self) -> dict[str, Any]:
         """The whole simulator config: its size, reading limit and every failure rate."""
@@ -609,9 +614,28 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def abbreviation(cls: str) -> str:
-    """Label written on a shape: initials of multi-word names ("TB"), else the first 3 letters."""
+    """Short label for a shape too small for its name: initials of multi-word names ("TB"), else 3 letters."""
     words = cls.split(" ")
     return "".join(w[0] for w in words).upper() if len(words) > 1 else cls[:3].upper()
+
+
+MIN_LABEL_PX = 8
+
+
+def shape_label(cls: str, width: float, height: float) -> tuple[str, int] | None:
+    """(text, font size) naming the object on a shape ``width`` x ``height`` px: the class name ("teddy
+    bear", on two lines when that fits better), as large as fits up to 28% of the shape's short side; the
+    abbreviation when even the smallest font of the name is too wide; None when nothing readable fits."""
+    top = int(min(width, height) * 0.28)
+    candidates = [cls] + (["\n".join(cls.split(" ", 1))] if " " in cls else []) + [abbreviation(cls)]
+    for text in candidates:
+        lines = text.split("\n")
+        for size in range(top, MIN_LABEL_PX - 1, -1):
+            font = _font(size)
+            wide = max(font.getlength(line) for line in lines)
+            if wide <= 0.9 * width and size * 1.2 * len(lines) <= 0.8 * height:
+                return text, size
+    return None
 
 
 def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, list[np.ndarray]]:
@@ -625,12 +649,13 @@ def _draw(instances: list[_Instance], cfg: SketchConfig) -> tuple[Image.Image, l
         width = max(1, int(min(x2 - x1, y2 - y1) / 40))
         _shape(draw, kind, inst.box, COLOR_RGB[inst.color], (60, 60, 60), width)
         _shape(ldraw, kind, inst.box, k + 1, k + 1, width)
-        size = int(min(x2 - x1, y2 - y1) * 0.28)
-        if cfg.draw_labels and size >= 8:
+        label = shape_label(inst.cls, x2 - x1, y2 - y1) if cfg.draw_labels else None
+        if label is not None:
+            text, size = label
             r, g, b = COLOR_RGB[inst.color]
             ink = (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 128 else (255, 255, 255)
             center = ((x1 + x2) / 2, (y1 + y2) / 2 + (y2 - y1) * (0.15 if kind == "triangle" else 0.0))
-            draw.text(center, abbreviation(inst.cls), fill=ink, font=_font(size), anchor="mm")
+            draw.multiline_text(center, text, fill=ink, font=_font(size), anchor="mm", align="center")
     lab = np.asarray(labels)
     return image, [lab == k + 1 for k in range(len(instances))]
 
@@ -642,5 +667,6 @@ __all__ = [
     "SketchBackbone",
     "SketchConfig",
     "abbreviation",
+    "shape_label",
     "sketch_config",
 ]

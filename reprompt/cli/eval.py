@@ -1,8 +1,9 @@
-"""``reprompt eval``: GenEval generation and scoring, paired comparison, and T2I-CompBench.
+"""``reprompt eval``: GenEval and GenEval 2 generation and scoring, paired comparison, and T2I-CompBench.
 
     reprompt eval geneval --metadata evaluation_metadata.jsonl --out runs/none --policy none
     reprompt eval geneval --metadata ... --out runs/smollm2 --policy smollm2      # same seeds: pairs up
     reprompt eval geneval-score runs/smollm2 --detector mask2former
+    reprompt eval geneval2 --data geneval2_data.jsonl --out runs/g2-none --policy none   # judge: Qwen3-VL-8B
     reprompt eval compare runs/none runs/smollm2
 
 Only argparse at import time; everything heavy loads inside ``run``.
@@ -43,7 +44,9 @@ def _add_score_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from reprompt.eval.geneval.generate import GenerateConfig
 
-    esub = add_group(sub, "eval", "benchmarks: GenEval, T2I-CompBench, paired comparison", "BENCHMARK")
+    esub = add_group(
+        sub, "eval", "benchmarks: GenEval, GenEval 2, T2I-CompBench, paired comparison", "BENCHMARK"
+    )
 
     g = esub.add_parser(
         "geneval",
@@ -63,11 +66,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_score_args(s)
     s.set_defaults(func=run_score)
 
+    from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
+    from reprompt.eval.geneval2.generate import Geneval2Config
+
+    g2 = esub.add_parser(
+        "geneval2",
+        help="generate GenEval 2 images, then judge them (Soft-TIFA)",
+        description="Rewrite each GenEval 2 prompt (from your copy of geneval2_data.jsonl), render N images "
+        "with seeds seed+k in GenEval's folder layout, then score with Soft-TIFA (AM and GM, per skill and "
+        "per atomicity) by a VQA judge: the official Qwen3-VL-8B-Instruct (local), any image-text-to-text "
+        "model, an OpenAI-compatible endpoint, or the sketch simulator's oracle. Rerun to resume.",
+    )
+    add_dataclass_args(g2, Geneval2Config, skip=MODEL_FIELDS)
+    g2.add_argument("--no-score", action="store_true", help="only generate")
+    add_backbone_args(g2)
+    add_policy_args(g2, default="none")
+    add_dataclass_args(g2, Geneval2ScoreConfig, skip=("progress",), title="judging (Soft-TIFA)")
+    g2.set_defaults(func=run_geneval2)
+
+    s2 = esub.add_parser("geneval2-score", help="judge a GenEval 2 run folder (Soft-TIFA)")
+    s2.add_argument("run_dir", help="run folder (reprompt eval geneval2)")
+    add_dataclass_args(s2, Geneval2ScoreConfig, title="judging (Soft-TIFA)")
+    s2.set_defaults(func=run_score2)
+
     c = esub.add_parser(
         "compare",
         help="paired comparison of two scored runs (same prompts and seeds)",
-        description="B against A: per-tag and overall differences with a paired bootstrap "
-        "interval over prompts, prompts won/lost/tied, and the prompts that got worse.",
+        description="B against A (two GenEval or two GenEval 2 runs): per-tag (GenEval 2: per-skill) and "
+        "overall differences with a paired bootstrap interval over prompts, prompts won/lost/tied, and the "
+        "prompts that got worse.",
     )
     c.add_argument(
         "run_a",
@@ -145,6 +172,49 @@ def _score_and_print(run_dir: str, config: Any) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     return _score_and_print(args.run_dir, _score_config(args))
+
+
+def run_geneval2(args: argparse.Namespace) -> int:
+    from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
+    from reprompt.eval.geneval2.generate import Geneval2Config, generate_run
+    from reprompt.eval.runner import read_run_info
+
+    spec = model_spec(args)  # every flag checked before a model loads
+    config = config_from_args(Geneval2Config, args, **model_fields(spec))
+    score = None if args.no_score else config_from_args(Geneval2ScoreConfig, args, progress=args.progress)
+    stats = generate_run(config, rewriter=spec.policy.load, backbone=spec.backbone.load)
+    print(
+        f"generated {stats.done_now} prompts ({stats.already_done} were done) in {stats.seconds_total:.1f} s "
+        f"(rewrite {stats.seconds_rewrite:.1f} s, render {stats.seconds_render:.1f} s); "
+        f"{stats.remaining} left in this shard"
+    )
+    if score is None:
+        return 0
+    from reprompt.eval.geneval.generate import prompt_indices
+
+    n_selected = (read_run_info(args.out) or {}).get("selection", {}).get("n_selected", 0)
+    if stats.remaining or len(prompt_indices(args.out)) < n_selected:
+        print(
+            "not scoring yet: other prompts (or shards) are unfinished; rerun, or score with "
+            f"reprompt eval geneval2-score {args.out}"
+        )
+        return 0
+    return _score2_and_print(args.out, score)
+
+
+def _score2_and_print(run_dir: str, config: Any) -> int:
+    from reprompt.eval.geneval2.evaluate import format_summary, score_run
+
+    summary = score_run(run_dir, config)
+    print(format_summary(summary))
+    print(f"wrote {config.results_dir or run_dir}/results.jsonl and summary.json")
+    return 0
+
+
+def run_score2(args: argparse.Namespace) -> int:
+    from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
+
+    return _score2_and_print(args.run_dir, config_from_args(Geneval2ScoreConfig, args))
 
 
 def _compare_seeded(args: argparse.Namespace, runs_a: list[str], runs_b: list[str]) -> int:

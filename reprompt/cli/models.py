@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     for name, hub in POLICY_ALIASES.items():
         print(f"  {name:14} {hub}")
     print("  or any local folder / hub id of a chat LM (a PEFT adapter folder works too)")
+    print(
+        "  or a plain-text rewriter's YAML recipe (kind: plain), e.g. configs/policies/promptenhancer-7b.yaml"
+    )
     try:
         from reprompt.testing import list_tiny
 
@@ -42,4 +45,7 @@ def run(args: argparse.Namespace) -> int:
     for name in component_names():
         print(f"  {name:14} {DESCRIPTIONS.get(name, '')}")
     print("\nGenEval detectors: " + ", ".join(DETECTORS))
+    from reprompt.eval.geneval2.judges import JUDGES
+
+    print("GenEval 2 judges: " + ", ".join(JUDGES))
     return 0

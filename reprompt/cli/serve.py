@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from reprompt.cli.common import model_spec
     from reprompt.errors import RepromptError
     from reprompt.serving.config import ServeConfig
-    from reprompt.serving.http import public_name, warn_if_exposed
+    from reprompt.serving.http import warn_if_exposed
     from reprompt.serving.image_service import create_app
+    from reprompt.utils.names import public_name
 
     config = config_from_args(
         ServeConfig,

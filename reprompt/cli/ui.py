@@ -12,7 +12,17 @@ from reprompt.utils.endpoints import LOCALHOST
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ui", help="browser UI: rewrite, edit, compare same-seed images (Gradio)")
-    p.add_argument("--host", default=LOCALHOST, help=f"bind address (default {LOCALHOST}: this machine only)")
+    p.add_argument(
+        "--host",
+        default=LOCALHOST,
+        help=f"bind address (default {LOCALHOST}: this machine only; any other needs a password)",
+    )
+    p.add_argument(
+        "--password-env",
+        default="REPROMPT_UI_PASSWORD",
+        help="variable holding the sign-in password (user 'reprompt'); unset off localhost: one is generated "
+        "and printed once",
+    )
     p.add_argument("--port", type=int, default=UI_PORT, help=f"port (default {UI_PORT}; 0 = a free one)")
     p.add_argument(
         "--out", default=None, help="folder for each turn's record and images (default: a temp folder)"
@@ -41,5 +51,14 @@ def run(args: argparse.Namespace) -> int:
             raise RepromptError("the UI needs Gradio: pip install 'reprompt[ui]'") from None
         raise
     out = args.out or tempfile.mkdtemp(prefix="reprompt-ui-")
-    launch(spec, out_dir=out, host=args.host, port=args.port, images=args.images, seed=args.seed, block=True)
+    launch(
+        spec,
+        out_dir=out,
+        host=args.host,
+        port=args.port,
+        images=args.images,
+        seed=args.seed,
+        block=True,
+        password_env=args.password_env,
+    )
     return 0

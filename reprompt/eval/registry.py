@@ -49,6 +49,19 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
+@register_aggregation("geometric_mean")
+def geometric_mean(values: Sequence[float]) -> float:
+    """The geometric mean of non-negative values (``scipy.stats.gmean``: 0.0 as soon as one value is 0);
+    0.0 for no values. GenEval 2's prompt-level Soft-TIFA (GM) is this over a prompt's atom scores."""
+    if not values:
+        return 0.0
+    if any(v < 0 for v in values):
+        raise ValueError("the geometric mean is defined for non-negative values only")
+    if any(v == 0 for v in values):
+        return 0.0
+    return math.exp(math.fsum(math.log(v) for v in values) / len(values))
+
+
 @register_aggregation("any")
 def any_true(values: Sequence[float]) -> float:
     """1.0 if any item is truthy (e.g. 'a prompt has at least one correct image')."""
@@ -93,15 +106,22 @@ class Metric:
         the per-tag means)."""
         if self.group_by is None:
             return self.aggregate([float(it["value"]) for it in items])
+        per_group = self.per_group(items, order)
+        if self.then is None:
+            return per_group
+        return AGGREGATIONS[self.then](list(per_group.values()))
+
+    def per_group(self, items: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> dict[str, float]:
+        """The aggregation within each ``group_by`` group (in ``order``, then the others sorted), before any
+        ``then`` (GenEval 2: each image's Soft-TIFA GM, which its per-atomicity analysis averages again)."""
+        if self.group_by is None:
+            raise RepromptError(f"metric {self.name!r} has no group_by")
         groups: dict[str, list[float]] = {}
         for it in items:
             groups.setdefault(str(it[self.group_by]), []).append(float(it["value"]))
         rank = {name: i for i, name in enumerate(order)}
         keys = sorted(groups, key=lambda k: (rank.get(k, len(rank)), k))
-        per_group = {k: self.aggregate(groups[k]) for k in keys}
-        if self.then is None:
-            return per_group
-        return AGGREGATIONS[self.then](list(per_group.values()))
+        return {k: self.aggregate(groups[k]) for k in keys}
 
     def score(self, items: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> float:
         """:meth:`compute` for a metric that gives one number (no ``group_by``, or a ``then``)."""

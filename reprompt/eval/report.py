@@ -1,8 +1,9 @@
-"""A self-contained HTML report of a scored GenEval run, optionally against a baseline run.
+"""A self-contained HTML report of a scored GenEval or GenEval 2 run, optionally against a baseline run.
 
 One file, no network: thumbnails are embedded as base64 (PNG or JPEG, whichever is smaller), the per-tag
 bar chart is a matplotlib PNG, and the filters (failures, regressions, improvements, tag, text) are a
-few lines of inline JavaScript. The page is the Jinja2 template ``templates/report.html.j2``, autoescaped:
+few lines of inline JavaScript. A GenEval 2 run shows its skills, Soft-TIFA AM and GM where GenEval shows tags
+and its overall, and each image's failed questions (expected answer, judge's probability) as its reason. The page is the Jinja2 template ``templates/report.html.j2``, autoescaped:
 this module only gathers the numbers, texts and images it shows. With ``baseline`` (``reprompt report RUN --compare BASELINE``) every
 prompt shows the baseline's images next to this run's, paired by seed, with the rewrite, its reasoning
 and the scorer's reason for every failed image.
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
-from reprompt.eval.compare import RESAMPLES
+from reprompt.eval.compare import RESAMPLES, row_label
 from reprompt.utils.io import atomic_write_text
 
 if TYPE_CHECKING:
-    from reprompt.eval.schema import CompareResult, GenEvalSummary, SampleRecord, TagDifference
+    from reprompt.eval.schema import CompareResult, TagDifference
+
+Summary = dict[str, Any]
+"""A scored run's ``summary.json`` (:class:`~reprompt.eval.schema.GenEvalSummary` or ``Geneval2Summary``)."""
+TASK_NAMES = {"geneval": "GenEval", "geneval2": "GenEval 2"}
 
 REPORT_FILE = "report.html"
 
@@ -70,34 +75,62 @@ def bar_chart_uri(series: dict[str, dict[str, float]]) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _label(summary: GenEvalSummary, run_dir: Path) -> str:
+def _label(summary: Summary, run_dir: Path) -> str:
     info = summary.get("policy")
     policy = info["name"] if info else None
     return f"{run_dir.name} ({policy})" if policy and policy != run_dir.name else run_dir.name
 
 
 def _paired(comparison: CompareResult) -> dict[str, TagDifference]:
-    """Per-tag, overall and image-rate differences of a comparison, keyed like a summary's results."""
+    """Every row of a comparison, keyed as :func:`_rows` keys a summary's numbers."""
+    return {**comparison["tags"], comparison["headline"]: comparison["overall"], **comparison["metrics"]}
+
+
+def _rows(summary: Summary) -> dict[str, float]:
+    """A summary's numbers in table order: per group (tag or skill), the headline, the other metrics."""
+    if summary.get("task") == "geneval2":
+        return {
+            **summary["skills"],
+            "soft_tifa_gm": summary["results"]["soft_tifa_gm"],
+            "soft_tifa_am": summary["results"]["soft_tifa_am"],
+            **{f"gm {n} atoms": v for n, v in summary["atomicity"].items()},
+        }
+    tags = {k: v for k, v in summary["results"].items() if k != "overall"}
     return {
-        **comparison["tags"],
-        "overall": comparison["overall"],
-        "correct_images": comparison["correct_images"],
-        "correct_prompts": comparison["correct_prompts"],
+        **tags,
+        "overall": summary["results"]["overall"],
+        "correct_images": summary["correct_images"],
+        "correct_prompts": summary["correct_prompts"],
     }
 
 
-def _summary_rows(runs: list[tuple[str, GenEvalSummary]], comparison: CompareResult | None) -> list[dict]:
-    """One row per tag, overall and image rate. With a comparison every number is paired: computed on the
-    prompts both runs scored, so the columns and the difference always agree."""
+def _label_of(key: str, task: str) -> str:
+    if task == "geneval" and key == "correct_prompts":
+        return "prompts with a correct image"
+    return row_label(key).replace("_", " ")
+
+
+def _chart_keys(keys: list[str], task: str) -> list[str]:
+    """The rows the bar chart shows (GenEval 2's per-atomicity rows stay in the table)."""
+    return [k for k in keys if not k.startswith("gm ")] if task == "geneval2" else keys
+
+
+def _chart_label(key: str, task: str) -> str:
+    return row_label(key) if task == "geneval2" else key
+
+
+def _summary_rows(runs: list[tuple[str, Summary]], comparison: CompareResult | None) -> list[dict]:
+    """One row per number. With a comparison every number is paired: computed on the prompts both runs scored,
+    so the columns and the difference always agree."""
+    task = runs[-1][1].get("task", "geneval")
+    headline = "soft_tifa_gm" if task == "geneval2" else "overall"
     rows: list[dict[str, Any]] = []
     if comparison:
         for key, d in _paired(comparison).items():
             rows.append(
                 {
-                    "label": {"correct_prompts": "prompts with a correct image"}.get(
-                        key, key.replace("_", " ")
-                    ),
-                    "bold": key == "overall",
+                    "label": _label_of(key, task),
+                    "bold": key == headline,
                     "numbers": [d["a"], d["b"]],
                     "diff": d["diff"],
                     "ci_low": d["ci_low"],
@@ -106,17 +139,21 @@ def _summary_rows(runs: list[tuple[str, GenEvalSummary]], comparison: CompareRes
                 }
             )
         return rows
-    summary = runs[-1][1]
-    for key in [k for k in summary["results"] if k != "overall"] + ["overall"]:
-        rows.append({"label": key, "bold": key == "overall", "numbers": [summary["results"][key]]})
-    rows.append({"label": "correct images", "bold": False, "numbers": [summary["correct_images"]]})
-    rows.append(
-        {"label": "prompts with a correct image", "bold": False, "numbers": [summary["correct_prompts"]]}
-    )
+    for key, value in _rows(runs[-1][1]).items():
+        rows.append({"label": _label_of(key, task), "bold": key == headline, "numbers": [value]})
     return rows
 
 
-def _column(title: str, sample: SampleRecord, run_dir: Path, thumb: int) -> dict[str, Any]:
+def _scorer_text(summary: Summary) -> str:
+    scorer = summary["scorer"]
+    if summary.get("task") == "geneval2":
+        judge = f"judge {scorer.get('judge')}" + (f" ({scorer['model']})" if scorer.get("model") else "")
+        cov = summary["coverage"]
+        return f"{judge} · {cov['answered']} of {cov['atoms']} questions answered"
+    return f"detector {scorer['detector']}, colours {scorer['colors']}"
+
+
+def _column(title: str, sample: dict[str, Any], run_dir: Path, thumb: int) -> dict[str, Any]:
     """One run's side of a prompt card: its rewrite, reasoning, and images with the scorer's verdicts."""
     flags = []
     if not sample["format_ok"]:
@@ -138,9 +175,14 @@ def _column(title: str, sample: SampleRecord, run_dir: Path, thumb: int) -> dict
             }
         )
     rewritten = sample["rewritten_prompt"]
+    score = (
+        f"AM {sample['score']:.2f} · GM {sample['gm']:.2f}"
+        if "gm" in sample
+        else f"score {sample['score']:.2f}"
+    )
     return {
         "title": title,
-        "score": sample["score"],
+        "score": score,
         "flags": ", ".join(flags),
         "rewritten": rewritten if rewritten != sample["prompt"] else None,
         "reasoning": sample["reasoning"],
@@ -158,20 +200,21 @@ def build_report(
     resamples: int = RESAMPLES,
 ) -> Path:
     """Write the HTML report of ``run_dir`` (vs ``baseline`` if given); returns its path."""
-    from reprompt.eval.geneval.evaluate import read_results
+    from reprompt.eval.compare import load_summary
 
     if not 32 <= thumb <= 512:
         raise RepromptError("--thumb must be between 32 and 512 pixels")
     run_dir = Path(run_dir)
-    summary, _ = read_results(run_dir)
-    runs: list[tuple[str, GenEvalSummary]] = [(_label(summary, run_dir), summary)]
+    summary = load_summary(run_dir)
+    task = summary.get("task", "geneval")
+    runs: list[tuple[str, Summary]] = [(_label(summary, run_dir), summary)]
     comparison: CompareResult | None = None
-    base_samples: dict[int, SampleRecord] = {}
+    base_samples: dict[int, dict[str, Any]] = {}
     base_dir = Path(baseline) if baseline else None
     if base_dir is not None:
         from reprompt.eval.compare import compare_runs
 
-        base_summary, _ = read_results(base_dir)
+        base_summary = load_summary(base_dir)
         comparison = compare_runs(base_dir, run_dir, resamples=resamples, allow_seed_mismatch=True)
         runs.insert(0, (_label(base_summary, base_dir), base_summary))
         base_samples = {s["index"]: s for s in base_summary["samples"]}
@@ -180,14 +223,20 @@ def build_report(
 
     if comparison:
         paired = _paired(comparison)
+        keys = _chart_keys(list(paired), task)
         chart = bar_chart_uri(
             {
-                runs[0][0]: {k: d["a"] for k, d in paired.items()},
-                runs[1][0]: {k: d["b"] for k, d in paired.items()},
+                runs[0][0]: {_chart_label(k, task): paired[k]["a"] for k in keys},
+                runs[1][0]: {_chart_label(k, task): paired[k]["b"] for k in keys},
             }
         )
     else:
-        chart = bar_chart_uri({runs[0][0]: {**summary["results"]}})
+        own = _rows(summary)
+        if task == "geneval":  # one run's chart: its tags and overall
+            own = {k: v for k, v in own.items() if not k.startswith("correct_")}
+        chart = bar_chart_uri(
+            {runs[0][0]: {_chart_label(k, task): own[k] for k in _chart_keys(list(own), task)}}
+        )
     samples = summary["samples"][:max_prompts] if max_prompts else summary["samples"]
     cards = []
     for sample in samples:
@@ -211,17 +260,19 @@ def build_report(
             ("regressed", f"regressions ({len(comparison['worse'])})"),
             ("improved", f"improvements ({len(comparison['better'])})"),
         ]
-    title = f"GenEval report: {runs[-1][0]}" + (f" vs {runs[0][0]}" if comparison else "")
+    title = f"{TASK_NAMES.get(task, task)} report: {runs[-1][0]}" + (
+        f" vs {runs[0][0]}" if comparison else ""
+    )
     doc = _template().render(
         title=title,
         thumb=thumb,
         policy=summary.get("policy") or {},
         backbone=summary.get("backbone") or {},
-        scorer=summary["scorer"],
+        scorer=_scorer_text(summary),
         n=summary["n_samples"],
         complete=summary["complete"],
         seeds=summary.get("seeds") or {},
-        version=summary["versions"].get("geneval"),
+        version=summary["versions"].get(task),
         created=summary["created"],
         comparison=comparison,
         confidence=int(round(comparison["confidence"] * 100)) if comparison else None,

@@ -31,11 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reprompt.backbones.base import applied_settings
 from reprompt.errors import ConfigError, RepromptError
 from reprompt.eval.provenance import describe_backbone, describe_policy, git_hash, jsonable, now
 from reprompt.geneval.scene import SCENE_MODES
 from reprompt.pipeline import SEED_RULE, RePromptPipeline, image_seeds
+from reprompt.utils.images import ImageProvenance
 from reprompt.utils.io import append_jsonl, atomic_write_json
+from reprompt.utils.names import public_name
 
 if TYPE_CHECKING:
     from reprompt.backbones.base import Backbone, RenderOutput
@@ -142,6 +145,23 @@ class RunContext:
     policy: str
     backbone: str
     shard: tuple[int, int]
+    render: dict[str, Any] = field(default_factory=dict)
+    """What each render call uses (size, steps, guidance): recorded in every image's provenance."""
+
+    def provenance(self, original: str, rw: Rewrite, seed: int) -> ImageProvenance:
+        """The provenance of one image of this run (written into its PNG text chunks)."""
+        how = "off" if self.policy == "none" else "fallback" if rw.fallback else "rewritten"
+        return ImageProvenance(
+            original=original,
+            prompt=rw.prompt,
+            seed=seed,
+            backbone=public_name(self.backbone),
+            settings=self.render,
+            policy=None if how == "off" else public_name(self.policy),
+            reasoning="" if how == "off" else rw.reasoning,
+            rewrite=how,
+            extra={"task": self.info.get("task")},
+        )
 
 
 @dataclass
@@ -336,7 +356,7 @@ def _run(layout: Layout, config: RunConfig, rewriter: Any, backbone: Any) -> Run
                 f"{out} holds a different run ({'; '.join(diff[:4])}); use another --out folder"
             )
     atomic_write_json(out / RUN_FILE, info)
-    context = RunContext(info, rewriter.name, backbone.name, shard)
+    context = RunContext(info, rewriter.name, backbone.name, shard, applied_settings(backbone))
     if not todo:
         return stats
 

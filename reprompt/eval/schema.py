@@ -1,5 +1,5 @@
-"""Typed schemas of what evaluation writes (``run.json``, ``summary.json``, ``compare.json``, T2I-CompBench's
-``scores.json`` and ``compbench_summary.json``).
+"""Typed schemas of what evaluation writes (``run.json``, ``summary.json`` of GenEval and GenEval 2,
+``compare.json``, T2I-CompBench's ``scores.json`` and ``compbench_summary.json``).
 
 TypedDicts, in the spirit of lm-evaluation-harness's ``result_schema.py``: the files are plain JSON, and
 these types say what every key means, so a reader (or another tool) can rely on them. Per-image records
@@ -143,6 +143,72 @@ class GenEvalSummary(TypedDict):
     samples: list[SampleRecord]
 
 
+class Geneval2ImageResult(TypedDict):
+    """One judged image of a GenEval 2 run."""
+
+    filename: str
+    image_index: int
+    seed: int | None
+    score: float | None
+    """Soft-TIFA AM of the image (mean of its answered atoms' scores); None when no atom was answered."""
+    gm: float | None
+    """Soft-TIFA GM of the image (geometric mean of its answered atoms' scores)."""
+    correct: bool
+    """Every answered atom scored at least 0.5 (the judge's likeliest answer is the expected one)."""
+    reason: str
+    """The atoms that scored under 0.5 ("question (expected answer): score"), and how many went unanswered."""
+    skills: dict[str, list[float]]
+    """Skill -> [sum of the answered atoms' scores, number of answered atoms] (per-skill statistics)."""
+    unanswered: int
+
+
+class Geneval2Sample(TypedDict):
+    """One prompt of a scored GenEval 2 run (only prompts with at least one answered atom)."""
+
+    index: int
+    tag: str
+    """The prompt's group, its atom count ("5 atoms"): the stratum of comparisons."""
+    atom_count: int
+    prompt: str
+    rewritten_prompt: str
+    reasoning: str
+    format_ok: bool
+    fallback: bool
+    score: float
+    """Mean over the prompt's judged images of their Soft-TIFA AM."""
+    gm: float
+    """Mean over the prompt's judged images of their Soft-TIFA GM."""
+    images: list[Geneval2ImageResult]
+
+
+class Geneval2Summary(TypedDict):
+    """``summary.json`` of a scored GenEval 2 run (fractions in [0, 1]; the official script prints x100)."""
+
+    task: str
+    versions: dict[str, str]
+    results: dict[str, float]
+    """``soft_tifa_am`` (atom-level) and ``soft_tifa_gm`` (prompt-level), over the judged images."""
+    skills: dict[str, float]
+    """Per skill, the mean score of its answered atoms (Soft-TIFA AM)."""
+    atomicity: dict[str, float]
+    """Per atom count ("3" .. "10"), the mean Soft-TIFA GM of its judged images."""
+    coverage: dict[str, Any]
+    """``atoms``, ``answered``, ``by_skill`` (skill -> [answered, total]), ``unanswered`` (reason -> atoms),
+    ``images``, ``images_judged``, ``prompts``, ``prompts_judged``."""
+    complete: bool
+    higher_is_better: dict[str, bool]
+    n_samples: SampleCounts
+    seeds: SeedInfo | None
+    policy: ModelInfo | None
+    backbone: ModelInfo | None
+    scorer: dict[str, Any]
+    """The judge: ``judge`` (oracle, local, openai), ``model``, how an atom is scored."""
+    run_dir: str
+    git_hash: str | None
+    created: str
+    samples: list[Geneval2Sample]
+
+
 class TagDifference(TypedDict):
     a: float
     b: float
@@ -165,8 +231,10 @@ class PromptChange(TypedDict):
 
 
 class CompareResult(TypedDict):
-    """``compare.json``: run B against run A, paired by prompt and seed."""
+    """``compare.json``: run B against run A (GenEval or GenEval 2), paired by prompt and seed."""
 
+    task: str
+    """``geneval`` or ``geneval2``."""
     run_a: str
     run_b: str
     policy_a: str | None
@@ -175,14 +243,22 @@ class CompareResult(TypedDict):
     n_prompts: int
     confidence: float
     bootstrap: dict[str, Any]
-    """``{"resamples": N, "seed": S, "unit": "prompt", "stratified_by": "tag"}``."""
+    """``{"resamples": N, "seed": S, "unit": "prompt", "stratified_by": "tag" | "atom count"}``."""
+    group_label: str
+    """What ``tags`` holds: ``tag`` (GenEval) or ``skill`` (GenEval 2)."""
     tags: dict[str, TagDifference]
+    """Per GenEval tag, or per GenEval 2 skill (the mean score of its answered atoms)."""
     overall: TagDifference
-    correct_images: TagDifference
-    correct_prompts: TagDifference
-    """Fraction of prompts with at least one correct image (``a``, ``b``) and its paired difference."""
+    """The headline row: GenEval's overall (mean of the per-tag rows), GenEval 2's Soft-TIFA GM."""
+    headline: str
+    """The headline's name: ``overall`` or ``soft_tifa_gm``."""
+    metrics: dict[str, TagDifference]
+    """The other rows: GenEval's ``correct_images`` and ``correct_prompts`` (fraction of prompts with at
+    least one correct image); GenEval 2's ``soft_tifa_am`` and ``gm <n> atoms`` (the GM of the prompts with
+    that many atoms)."""
     prompts: dict[str, int]
-    """``won`` / ``lost`` / ``tied``: prompts where B's image-correctness is higher / lower / equal."""
+    """``won`` / ``lost`` / ``tied``: prompts where B's score (GenEval: image correctness; GenEval 2: GM) is
+    higher / lower / equal."""
     images: dict[str, int]
     """Same-seed image pairs: ``won`` (B correct, A not), ``lost``, ``both``, ``neither``."""
     worse: list[PromptChange]

@@ -1,4 +1,4 @@
-"""Policies (rewriters): a transformers LM, an OpenAI-compatible endpoint, or none."""
+"""Policies (rewriters): a transformers LM, an OpenAI-compatible endpoint, a plain-text rewriter's recipe, or none."""
 
 from __future__ import annotations
 
@@ -33,7 +33,14 @@ model of the training machinery that makes the offline demo write real plans and
 
 # lazy: importing transformers costs seconds
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"RePrompter": ".hf", "DEFAULT_POLICY": ".hf", "OpenAIRewriter": ".openai_compat"}
+    __name__,
+    {
+        "RePrompter": ".hf",
+        "DEFAULT_POLICY": ".hf",
+        "OpenAIRewriter": ".openai_compat",
+        "PlainRecipe": ".plain",
+        "PlainRewriter": ".plain",
+    },
 )
 
 
@@ -97,7 +104,8 @@ def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
     """Build a rewriter from a name: ``none``, ``smollm2``, ``smollm2-sketch``, ``openai`` (needs
     ``api_model=``, optional ``api_base=``/``api_key_env=``), the base URL of an OpenAI-compatible server
     (``http://127.0.0.1:8000/v1``: its first listed model unless ``api_model=``), an alias like
-    ``qwen2.5-3b``, a local folder or a hub id.
+    ``qwen2.5-3b``, a local folder, a hub id, or a plain-text rewriter's YAML recipe (``….yaml``:
+    :mod:`reprompt.policy.plain`).
 
     ``prompt_spec`` overrides the spec saved with a checkpoint (tags, system prompt, few-shot examples).
     The untrained ``smollm2`` preset uses one worked example: a 135M model cannot follow the format
@@ -108,6 +116,12 @@ def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
         raise RepromptError("name a policy: none, smollm2-sketch, a model folder, or an http(s) URL")
     if name == "none":
         return IdentityRewriter()
+    from reprompt.policy.plain import is_recipe
+
+    if is_recipe(name):  # a rewriter that answers in plain text, described by a YAML recipe
+        from reprompt.policy.plain import load_plain_policy
+
+        return load_plain_policy(name, **kw)
     from reprompt.policy.openai_compat import is_url
 
     if is_url(name):
@@ -130,7 +144,11 @@ def load_policy(name: str, *, prompt_spec: PromptSpec | None = None, **kw: Any) 
             spec=prompt_spec,
             **{k: v for k, v in kw.items() if k in ("timeout", "retries", "backoff")},
         )
-    kw = {k: v for k, v in kw.items() if k in ("device", "dtype", "base_model", "trust_remote_code")}
+    kw = {
+        k: v
+        for k, v in kw.items()
+        if k in ("device", "dtype", "base_model", "trust_remote_code", "subfolder")
+    }
     from reprompt.policy.hf import RePrompter
 
     source = resolve_policy_source(name, base_model=kw.pop("base_model", None))
@@ -143,6 +161,8 @@ __all__ = [
     "GenerationOptions",
     "IdentityRewriter",
     "OpenAIRewriter",
+    "PlainRecipe",
+    "PlainRewriter",
     "PolicyLoadOptions",
     "PolicySource",
     "RePrompter",

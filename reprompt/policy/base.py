@@ -10,7 +10,7 @@ from typing import Any
 
 from reprompt.backbones.base import TokenCount
 from reprompt.errors import RepromptError
-from reprompt.format import PromptSpec, TagFormat, parse_completion
+from reprompt.format import ParsedCompletion, PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
 from reprompt.utils.dtypes import DTYPE_NAMES
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
@@ -164,10 +164,23 @@ class Rewriter(ABC):
 
     spec: PromptSpec = PromptSpec()
     name: str = "rewriter"
+    stop: tuple[str, ...] | None = None
+    """Strings that end a completion (None: the backend's default, the close of the prompt block for a local
+    model); a plain-text rewriter sets its recipe's."""
+    chat_template_kwargs: dict[str, Any] = {}
+    """Extra chat-template variables (``enable_thinking: false``): a plain-text rewriter sets its recipe's."""
 
     @property
     def fmt(self) -> TagFormat:
         return self.spec.fmt
+
+    def parse(self, text: str, prompt: str) -> ParsedCompletion:
+        """What a completion says: the reasoning and the prompt to render (``prompt`` on fallback)."""
+        return parse_completion(text, prompt, self.fmt)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide what this rewriter writes, as recorded with benchmark runs."""
+        return {"prompt_spec": asdict(self.spec)}
 
     @abstractmethod
     def generate(
@@ -278,7 +291,7 @@ class Rewriter(ABC):
     def _make(
         self, prompt: str, text: str, n_tok: int, k: int, seconds: float, counter: TokenCounter | None
     ) -> Rewrite:
-        parsed = parse_completion(text, prompt, self.fmt)
+        parsed = self.parse(text, prompt)
         rw = Rewrite(
             original=prompt,
             prompt=parsed.prompt,

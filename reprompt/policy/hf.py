@@ -56,16 +56,19 @@ class RePrompter(Rewriter):
         spec: PromptSpec | None = None,
         base_model: str | None = None,
         trust_remote_code: bool = PolicyLoadOptions.trust_remote_code,
+        subfolder: str | None = None,
         **model_kwargs: Any,
     ) -> RePrompter:
         """Load a local folder, a hub id, or a PEFT adapter folder (its base from the adapter config
-        or ``base_model``). ``trust_remote_code`` stays off unless you ask for it.
+        or ``base_model``); ``subfolder``: the model's folder inside it (PromptEnhancer-7B is
+        ``tencent/HunyuanImage-2.1``, ``reprompt``). ``trust_remote_code`` stays off unless you ask for it.
 
         The prompt spec saved with a reprompt checkpoint (``reprompt_format.json``) is used unless
         ``spec`` is given, so a trained model is prompted exactly as in training."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch_dtype = resolve_dtype(dtype, device)
+        where: dict[str, Any] = {"subfolder": subfolder} if subfolder else {}
         path = Path(id_or_path)
         adapter = path.is_dir() and (path / "adapter_config.json").exists()
         if path.exists() and not path.is_dir():
@@ -82,13 +85,16 @@ class RePrompter(Rewriter):
                 dtype=torch_dtype,
                 trust_remote_code=trust_remote_code,
                 use_safetensors=True,
+                **where,
                 **model_kwargs,
             )
         except (OSError, ValueError) as e:
             raise _load_error(base, e) from e
         tok_src = id_or_path if (adapter and (path / "tokenizer_config.json").exists()) else base
         try:
-            tokenizer = AutoTokenizer.from_pretrained(tok_src, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(
+                tok_src, trust_remote_code=trust_remote_code, **({} if tok_src != base else where)
+            )
         except (OSError, ValueError) as e:
             raise _load_error(tok_src, e) from e
         if adapter:
@@ -97,7 +103,8 @@ class RePrompter(Rewriter):
             model = PeftModel.from_pretrained(model, id_or_path).merge_and_unload()
         if spec is None and path.is_dir():
             spec = PromptSpec.load(path)
-        return cls(model.to(device), tokenizer, spec=spec, name=str(id_or_path))
+        name = f"{id_or_path}/{subfolder}" if subfolder else str(id_or_path)
+        return cls(model.to(device), tokenizer, spec=spec, name=name)
 
     @property
     def device(self) -> Any:
@@ -106,7 +113,9 @@ class RePrompter(Rewriter):
     def encode(self, messages: list[list[dict[str, str]]]) -> Any:
         """Tokenize conversations exactly as training does (chat template + generation prompt)."""
         texts = [
-            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+            self.tokenizer.apply_chat_template(
+                m, tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs
+            )
             for m in messages
         ]
         return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -125,8 +134,10 @@ class RePrompter(Rewriter):
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )
-        # Stop at the close of the prompt block: nothing after it is used.
-        kwargs.update(stop_strings=[self.fmt.prompt_close], tokenizer=self.tokenizer)
+        # Stop at the close of the prompt block: nothing after it is used (a plain-text rewriter: its own stops).
+        stops = [self.fmt.prompt_close] if self.stop is None else list(self.stop)
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=self.tokenizer)
         if options.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = options.repetition_penalty
         if sample:

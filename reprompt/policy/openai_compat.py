@@ -117,6 +117,10 @@ class OpenAIRewriter(Rewriter):
         }
         if options.repetition_penalty != 1.0:
             kwargs["extra_body"] = {"repetition_penalty": options.repetition_penalty}  # vLLM extension
+        if self.stop:  # a plain-text rewriter's recipe (RePrompt completions are parsed whole)
+            kwargs["stop"] = list(self.stop)
+        if self.chat_template_kwargs:  # vLLM extension (e.g. enable_thinking: false)
+            kwargs.setdefault("extra_body", {})["chat_template_kwargs"] = dict(self.chat_template_kwargs)
         if options.seed is not None:
             kwargs["seed"] = options.seed
         url = f"{self.base_url}/chat/completions"

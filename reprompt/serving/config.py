@@ -34,6 +34,25 @@ class ServeConfig:
     disconnect_poll_s: float = field(
         default=0.2, metadata={"help": "how often a waiting request checks that its client is still there"}
     )
+    max_image_side: int = field(
+        default=2048, metadata={"help": "largest width or height a request may ask for with size (pixels)"}
+    )
+    image_ttl_s: float = field(
+        default=3600.0,
+        metadata={
+            "help": 'seconds an image of response_format "url" stays downloadable (OpenAI: 60 minutes)'
+        },
+    )
+    max_image_files: int = field(
+        default=1000, metadata={"help": 'most images of response_format "url" kept at once (oldest go first)'}
+    )
+    public_url: str | None = field(
+        default=None,
+        metadata={
+            "help": 'base URL clients reach this server at, for response_format "url" behind a proxy '
+            "(default: the address the request came to)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1024:
@@ -46,3 +65,11 @@ class ServeConfig:
             raise RepromptError("--batch-wait-ms must be >= 0")
         if self.disconnect_poll_s <= 0:
             raise RepromptError("disconnect_poll_s must be > 0")
+        if not 64 <= self.max_image_side <= 4096:
+            raise RepromptError("--max-image-side must be between 64 and 4096")
+        if self.image_ttl_s <= 0:
+            raise RepromptError("--image-ttl-s must be > 0")
+        if self.max_image_files < 1:
+            raise RepromptError("--max-image-files must be >= 1")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise RepromptError(f"--public-url {self.public_url!r} must start with http:// or https://")

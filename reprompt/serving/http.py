@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import PurePath
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -136,14 +135,6 @@ def warn_if_exposed(host: str, token: str | None, token_env: str | None, what: s
         logger.warning(
             "serving %s on %s without a token: anyone who can reach it can use it; %s", what, host, hint
         )
-
-
-def public_name(name: str) -> str:
-    """A model name safe to show clients: a folder's last part, never its absolute path."""
-    text = str(name)
-    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1:
-        return PurePath(text.replace("\\", "/")).name or text
-    return text
 
 
 # ------------------------------------------------------------------------------------ body limits

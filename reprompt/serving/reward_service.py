@@ -32,10 +32,10 @@ from reprompt.serving.http import (
     BodyLimit,
     SafeJSONResponse,
     clean_message,
-    public_name,
     require_bearer,
     warn_if_exposed,
 )
+from reprompt.utils.names import public_name
 
 if TYPE_CHECKING:
     from reprompt.rewards.composite import CompositeReward

@@ -4,8 +4,8 @@ Not a runtime layer: no reprompt module imports this package (the ``reprompt mod
 benchmarks and the GPU timing scripts do.
 
 Tests and examples need real ``from_pretrained`` folders but this project cannot rely on a model hub. Each
-entry of :data:`TINY_MODELS` builds a few-kB-to-MB model of the real class (Qwen2, Llama, FLUX, SD3,
-PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2.5-VL, ImageReward) with a tokenizer trained in Python, and saves it
+entry of :data:`TINY_MODELS` builds a few-kB-to-MB model of the real class (Qwen2, Llama, Hunyuan-dense, FLUX, SD3,
+PixArt-Sigma, SDXL, CLIP, Mask2Former, BLIP-VQA, Qwen2.5-VL, Qwen3-VL, ImageReward) with a tokenizer trained in Python, and saves it
 with ``save_pretrained`` (safetensors), so code under test loads it exactly as it loads the real weights.
 
 Importing this module does not import torch; the builders import what they need when they run.
@@ -27,7 +27,7 @@ from reprompt.testing import diffusion, text, vision
 __all__ = ["MARKER", "TINY_MODELS", "ZOO_VERSION", "build_tiny", "default_cache_dir", "list_tiny"]
 
 # Bump when any builder changes what it writes: cached folders with another version are rebuilt.
-ZOO_VERSION = 1
+ZOO_VERSION = 2
 MARKER = "reprompt_tiny.json"
 
 TINY_MODELS: dict[str, Callable[[Path, int], None]] = {
@@ -41,7 +41,9 @@ TINY_MODELS: dict[str, Callable[[Path, int], None]] = {
     "tiny-mask2former": vision.build_mask2former,
     "tiny-blip-vqa": vision.build_blip_vqa,
     "tiny-qwen2-vl": vision.build_qwen2_vl,
+    "tiny-qwen3-vl": vision.build_qwen3_vl,
     "tiny-imagereward": lambda folder, seed: _build_imagereward(folder, seed),
+    "tiny-hunyuan-dense": text.build_hunyuan_dense,
 }
 
 

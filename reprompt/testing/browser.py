@@ -181,6 +181,65 @@ def drive(
     return obs
 
 
+@dataclass
+class BadSeedObserved:
+    """What the page showed for a seed no generator takes, and for the request after it."""
+
+    message: str = ""
+    error_toasts: list[str] = field(default_factory=list)
+    kept_srcs: bool = False
+    message_after: str = ""
+    recovered: bool = False
+
+
+def drive_bad_seed(
+    url: str,
+    prompt: str = DEMO_PROMPT,
+    seed: str = "1e30",
+    timeout_s: float = 120.0,
+    chromium: str | None = None,
+) -> BadSeedObserved:
+    """Render once, then type ``seed`` into the seed box and press Enhance again; then a valid seed. Records
+    the message shown, any error toasts, whether the first images stayed, and whether the next request worked."""
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium or find_chromium()
+    if exe is None:
+        raise RuntimeError(browser_skip_reason() or "no Chromium")
+    obs = BadSeedObserved()
+    timeout_ms = int(timeout_s * 1000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(timeout_ms)
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_selector("#prompt textarea")
+            page.fill("#prompt textarea", prompt)
+            page.click("#enhance-btn")
+            first = _wait_images(page, "original-images", 1, timeout_ms)
+            page.fill("#seed input", seed)
+            page.click("#enhance-btn")
+            page.wait_for_function(
+                "() => (document.querySelector('#message')?.innerText || '').includes('seed')",
+                timeout=timeout_ms,
+            )
+            obs.message = page.inner_text("#message")
+            obs.error_toasts = [e.inner_text() for e in page.query_selector_all(".toast-body.error")]
+            obs.kept_srcs = _srcs(page, "original-images") == first
+            page.fill("#seed input", "7")
+            page.click("#enhance-btn")
+            _wait_images(page, "original-images", 1, timeout_ms, differ_from=first)
+            page.wait_for_function(
+                "() => !(document.querySelector('#message')?.innerText || '').trim()", timeout=timeout_ms
+            )
+            obs.message_after = page.inner_text("#message").strip()
+            obs.recovered = True
+        finally:
+            browser.close()
+    return obs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the UI in-process on a free port, drive it once, save the screenshot."""
     from reprompt.cli.common import model_spec

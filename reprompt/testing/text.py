@@ -59,8 +59,11 @@ def qwen2_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
     return model
 
 
-def qwen_generation_config(eot: int, im_end: int, *, temperature: float, top_p: float, top_k: int) -> Any:
-    """The sampling defaults a Qwen2.5 model card ships (ours ignore them when decoding greedily)."""
+def qwen_generation_config(
+    eot: int, im_end: int, *, temperature: float, top_p: float, top_k: int, repetition_penalty: float = 1.05
+) -> Any:
+    """The sampling defaults a Qwen model ships (ours ignore them when decoding greedily). Qwen2/2.5 ship a
+    repetition penalty of 1.05, Qwen3-VL-Instruct 1.0; the penalty changes even a greedy step's scores."""
     from transformers import GenerationConfig
 
     return GenerationConfig(
@@ -71,7 +74,7 @@ def qwen_generation_config(eot: int, im_end: int, *, temperature: float, top_p: 
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
-        repetition_penalty=1.05,
+        repetition_penalty=repetition_penalty,
     )
 
 
@@ -117,6 +120,47 @@ def build_llama(folder: Path, seed: int) -> None:
     model = LlamaForCausalLM(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+# A chat template with Hunyuan-Instruct's thinking switch: with ``enable_thinking`` false the assistant turn opens
+# with an empty think block, as Hunyuan-7B-Instruct's template writes it (ChatML markers, since the tiny model
+# shares the Qwen2.5 tokenizer). PromptEnhancer-7B's inference script asks with enable_thinking=False.
+HUNYUAN_STYLE_CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and not enable_thinking %}{{- '<think>\\n\\n</think>\\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def build_hunyuan_dense(folder: Path, seed: int) -> None:
+    """HunYuanDenseV1ForCausalLM (the architecture of Hunyuan-7B-Instruct and so of PromptEnhancer-7B; hidden 64,
+    2 layers) with the Qwen2.5-style tokenizer and a chat template that honours ``enable_thinking``."""
+    import torch
+    from transformers import GenerationConfig, HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM
+
+    tok = tokenizers.qwen2_tokenizer()
+    tok.chat_template = HUNYUAN_STYLE_CHAT_TEMPLATE
+    im_end, eot = tok.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    torch.manual_seed(seed)
+    config = HunYuanDenseV1Config(
+        vocab_size=_pad_to(len(tok), 64),
+        **{**QWEN2_TINY, "max_position_embeddings": 4096},
+        head_dim=16,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=im_end,
+        eod_token_id=eot,
+    )
+    model = HunYuanDenseV1ForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=eot, pad_token_id=eot, eos_token_id=[im_end, eot], do_sample=False
     )
     model.save_pretrained(folder)
     tok.save_pretrained(folder)

@@ -1,4 +1,5 @@
-"""Tiny scoring models: CLIP, Mask2Former (GenEval's detector), BLIP-VQA and Qwen2.5-VL (VLM judge).
+"""Tiny scoring models: CLIP, Mask2Former (GenEval's detector), BLIP-VQA, Qwen2.5-VL (VLM judge) and Qwen3-VL
+(GenEval 2's VQA judge).
 
 Each folder holds the model and its processor, saved with ``save_pretrained``, so reward and evaluation code
 loads it through the same ``from_pretrained`` calls it uses for the real checkpoints. Image sizes are shrunk
@@ -23,7 +24,14 @@ TINY_TEXT_TOWER = {
 }
 TINY_VISION_TOWER = {**TINY_TEXT_TOWER, "image_size": 32, "patch_size": 8}
 
-__all__ = ["COCO_CLASSES", "build_blip_vqa", "build_clip", "build_mask2former", "build_qwen2_vl"]
+__all__ = [
+    "COCO_CLASSES",
+    "build_blip_vqa",
+    "build_clip",
+    "build_mask2former",
+    "build_qwen2_vl",
+    "build_qwen3_vl",
+]
 
 # OpenAI CLIP normalisation, shared by CLIP, BLIP and Qwen2-VL image processors.
 _CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -237,5 +245,94 @@ def build_qwen2_vl(folder: Path, seed: int, sizes: dict[str, Any] | None = None)
         "image_processor": image_processor.to_dict(),
         "video_processor": video_processor,
         "processor_class": "Qwen2_5_VLProcessor",
+    }
+    (folder / "processor_config.json").write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
+
+
+# Qwen3-VL (GenEval 2's official judge is Qwen3-VL-8B-Instruct): the zoo's tiny one. Qwen3-VL's vision tower
+# uses 16-px patches, learned position embeddings and "deepstack" features from some vision layers.
+QWEN3_VL_TINY: dict[str, Any] = {
+    "text": {**text.QWEN2_TINY, "head_dim": 16, "mrope_section": [2, 3, 3]},
+    "vision": {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0],
+    },
+    "pixels": {"min_pixels": 64 * 64, "max_pixels": 256 * 256},
+}
+
+
+def build_qwen3_vl(folder: Path, seed: int) -> None:
+    """Qwen3VLForConditionalGeneration (2-layer vision tower, 2-layer Qwen3 LM with interleaved M-RoPE) + its
+    processor files: the Qwen2.5 tokenizer with the vision tokens and the Qwen2-VL chat template (the same image
+    placeholders Qwen3-VL's template writes), and Qwen2-VL's image processor at 16-px patches."""
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+    )
+
+    tok = tokenizers.qwen2_tokenizer(vision=True)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
+    eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
+    sizes = QWEN3_VL_TINY
+    lm = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
+    mrope = lm.pop("mrope_section")
+    torch.manual_seed(seed)
+    config = Qwen3VLConfig(
+        text_config={
+            **lm,
+            "rms_norm_eps": 1e-6,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": mrope,
+                "mrope_interleaved": True,
+            },
+            "bos_token_id": eot,
+            "eos_token_id": im_end,
+            "pad_token_id": eot,
+        },
+        vision_config={
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            **sizes["vision"],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    # Qwen3-VL-Instruct's shipped config: no repetition penalty (GenEval 2's official generate() reads it)
+    model.generation_config = text.qwen_generation_config(
+        eot, im_end, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0
+    )
+    pixels = sizes["pixels"]
+    patches = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}
+    half = [0.5, 0.5, 0.5]  # Qwen3-VL normalises with mean = std = 0.5
+    image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=half, image_std=half)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    # Written by hand, as for Qwen2.5-VL above: without torchvision transformers cannot build Qwen3-VL's video
+    # processor, hence not Qwen3VLProcessor; loaders fall back to the image processor it names.
+    video_processor = {
+        "video_processor_type": "Qwen3VLVideoProcessor",
+        "size": {"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
+        **patches,
+        "image_mean": half,
+        "image_std": half,
+    }
+    processor = {
+        "image_processor": image_processor.to_dict(),
+        "video_processor": video_processor,
+        "processor_class": "Qwen3VLProcessor",
     }
     (folder / "processor_config.json").write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")

@@ -5,11 +5,22 @@ and the enhanced prompt (editable: "Render edited prompt" renders your version w
 original and rewrite side by side; downloads of the turn's ``record.json`` and a zip of everything; and
 the session's history (click a row to bring a turn back). Every element the browser test touches has
 an ``elem_id``.
+
+Safe off localhost: any address but loopback needs a password (``$REPROMPT_UI_PASSWORD``, or one generated
+and printed once), and the policy and backbone are fixed. Each browser tab has its own session: its turns are
+numbered from 1 in a folder with a random name, and the page hands out copies of its files that Gradio serves
+under unguessable names; the turn folders themselves are never served. An error is shown as a message and
+the last result stays, so the tab keeps working.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +32,26 @@ from reprompt.backbones.base import RenderSettings  # noqa: E402
 from reprompt.errors import RepromptError  # noqa: E402
 from reprompt.integrations.common import guard_modes  # noqa: E402
 from reprompt.model_spec import ModelSpec  # noqa: E402
+from reprompt.policy.base import MAX_PROMPT_CHARS  # noqa: E402
 from reprompt.ui import UI_PORT  # noqa: E402
-from reprompt.ui.studio import MAX_CANDIDATES, MAX_IMAGES, Studio, Turn, describe  # noqa: E402
+from reprompt.ui.studio import (  # noqa: E402
+    MAX_CANDIDATES,
+    MAX_IMAGES,
+    MAX_UI_SEED,
+    Session,
+    Studio,
+    Turn,
+    describe,
+)
 from reprompt.utils.endpoints import LOCALHOST, is_loopback  # noqa: E402
+from reprompt.utils.names import public_name  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 HISTORY_HEADERS = ["#", "kind", "original", "rendered prompt", "seed", "fallback"]
+PASSWORD_ENV = "REPROMPT_UI_PASSWORD"
+USER = "reprompt"
+MIN_SIDE, MAX_SIDE = 16, 4096
 
 CSS = """
 #reasoning textarea, #enhanced textarea, #original textarea { font-size: 0.95em; }
@@ -79,7 +105,27 @@ def _candidate_choices(turn: Turn) -> list[str]:
     return [f"{c.candidate + 1}: {c.prompt}" for c in turn.candidates]
 
 
-def _show(turn: Turn, turns: list[Turn]) -> tuple:
+class Stage:
+    """Copies of a turn's files for the page, in a private temporary folder: Gradio serves them from its cache
+    under unguessable names, while the turn folders (``--out``) are never served at all."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="reprompt-ui-stage-"))
+
+    def __call__(self, paths: list[Path]) -> list[str]:
+        folder = self.root / secrets.token_urlsafe(12)
+        folder.mkdir()
+        out = []
+        for p in paths:
+            shutil.copy2(p, folder / p.name)
+            out.append(str(folder / p.name))
+        return out
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _show(turn: Turn, turns: list[Turn], stage: Stage) -> tuple:
     """Every output component's value for one turn, in the order of ``outputs`` in :func:`build_app`."""
     choices = _candidate_choices(turn)
     show_cands = len(choices) > 1
@@ -100,19 +146,38 @@ def _show(turn: Turn, turns: list[Turn]) -> tuple:
         turn.original,
         turn.rewrite.prompt,
         describe(turn),
-        gr.update(value=[str(p) for p in turn.original_paths], label=left_label),
-        gr.update(value=[str(p) for p in turn.rewritten_paths] or None, label=f"{right_label} — same seeds"),
-        [str(turn.record_path), str(turn.zip_path)],
+        gr.update(value=stage(turn.original_paths), label=left_label),
+        gr.update(value=stage(turn.rewritten_paths) or None, label=f"{right_label} — same seeds"),
+        stage([turn.record_path, turn.zip_path]),
         _history_rows(turns),
         turns,
         turn,
         gr.update(choices=choices, value=chosen if show_cands else None, visible=show_cands),
+        "",  # no error: the message line is cleared
     )
 
 
-def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
+def _keep(n_outputs: int, message: str) -> tuple:
+    """Leave every output as it is and show ``message`` (the second to last output; the session state is
+    last): the last result stays, and the tab keeps working."""
+    return (*(gr.update() for _ in range(n_outputs - 2)), f"⚠ {message}", gr.update())
+
+
+def _error_text(e: Exception) -> str:
+    if isinstance(e, RepromptError):
+        return str(e)
+    logger.exception("reprompt ui: request failed")  # the details stay in the terminal running the UI
+    return f"something went wrong ({type(e).__name__}); the terminal running `reprompt ui` has the details"
+
+
+def build_app(studio: Studio, *, images: int = 1, seed: int = 0, stage: Stage | None = None) -> gr.Blocks:
     """The Blocks app (not launched), its fields filled from the studio's :class:`ModelSpec`."""
     gen, bb = studio.spec.generation, studio.spec.backbone.options
+    stage = stage or Stage()
+    first = (
+        f"The first request loads the models (policy {public_name(studio.spec.policy.name)}, backbone "
+        f"{public_name(studio.spec.backbone.name)}): it takes longer than the ones after it."
+    )
     with gr.Blocks(title="reprompt", analytics_enabled=False) as demo:
         gr.Markdown(
             "## reprompt — reasoning prompt rewriting\n"
@@ -124,6 +189,8 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             prompt = gr.Textbox(
                 label="Prompt",
                 placeholder="a photo of a sofa below a vase",
+                info=f"up to {MAX_PROMPT_CHARS} characters",
+                max_length=MAX_PROMPT_CHARS,
                 lines=2,
                 scale=5,
                 elem_id="prompt",
@@ -135,7 +202,13 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             candidates = gr.Slider(
                 1, MAX_CANDIDATES, value=max(1, gen.num_candidates), step=1, label="Candidates"
             )
-            seed_box = gr.Number(value=seed, precision=0, label="Seed (image k uses seed+k)", elem_id="seed")
+            seed_box = gr.Number(
+                value=seed,
+                precision=0,
+                label="Seed (image k uses seed+k)",
+                info=f"a whole number from 0 to {MAX_UI_SEED}",
+                elem_id="seed",
+            )
             n_images = gr.Slider(1, MAX_IMAGES, value=images, step=1, label="Images", elem_id="images")
             modes = guard_modes()
             guard_box = gr.Dropdown(
@@ -165,8 +238,18 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
                     "backbone",
                     "sketch (offline simulator), flux-dev, sd3, sdxl, … or a diffusers folder",
                 )
-                width = gr.Number(value=bb.width, precision=0, label="Width (empty = backbone default)")
-                height = gr.Number(value=bb.height, precision=0, label="Height (empty = default)")
+                width = gr.Number(
+                    value=bb.width,
+                    precision=0,
+                    label="Width (empty = backbone default)",
+                    info=f"{MIN_SIDE}–{MAX_SIDE} px",
+                )
+                height = gr.Number(
+                    value=bb.height,
+                    precision=0,
+                    label="Height (empty = default)",
+                    info=f"{MIN_SIDE}–{MAX_SIDE} px",
+                )
                 steps = gr.Number(value=bb.steps, precision=0, label="Steps (diffusers; empty = default)")
                 guidance = gr.Number(value=bb.guidance, label="Guidance (diffusers; empty = default)")
         with gr.Row():
@@ -181,7 +264,8 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
                     label="Enhanced prompt (editable)", lines=4, interactive=True, elem_id="enhanced"
                 )
                 rerender = gr.Button("Render edited prompt", elem_id="render-edit-btn")
-        status = gr.Markdown(elem_id="status")
+        message = gr.Markdown(elem_id="message")
+        status = gr.Markdown(first, elem_id="status")
         with gr.Row():
             left = _gallery("Original prompt", "original-images")
             right = _gallery("Enhanced prompt", "rewritten-images")
@@ -203,6 +287,7 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             )
         turns_state = gr.State([])
         current = gr.State(None)
+        session_state = gr.State(None)
 
         outputs = [
             reasoning,
@@ -216,7 +301,12 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             turns_state,
             current,
             cand_pick,
+            message,
+            session_state,
         ]
+
+        def session_of(session: Session | None) -> Session:
+            return session if session is not None else studio.new_session()
 
         def on_enhance(
             text,
@@ -236,14 +326,16 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             st,
             gd,
             turns,
+            session,
             progress=gr.Progress(),  # noqa: B008
         ):
             try:
+                session = session_of(session)
                 settings = RenderSettings(_opt_int(w), _opt_int(h), _opt_int(st), _opt_float(gd))
                 turn = studio.enhance(
                     text,
                     rewrite=bool(do_rewrite),
-                    seed=int(seed_v or 0),
+                    seed=seed_v if seed_v is not None else 0,
                     num_images=int(n_img),
                     candidates=int(n_cand),
                     temperature=_opt_float(temp),
@@ -255,21 +347,27 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
                     policy=pol,
                     backbone=bb,
                     progress=lambda f, d: progress(f, desc=d),
+                    session=session,
                 )
-            except RepromptError as e:
-                raise gr.Error(str(e)) from None
+            except Exception as e:  # shown on the page; the last result stays
+                return _keep(len(outputs), _error_text(e))
             turns = [*turns, turn]
-            return _show(turn, turns)
+            return (*_show(turn, turns, stage), session)
 
-        def on_edit(text, turn, turns, progress=gr.Progress()):  # noqa: B008
+        def on_edit(text, turn, turns, session, progress=gr.Progress()):  # noqa: B008
             if turn is None:
-                raise gr.Error("enhance a prompt first; then edit the enhanced prompt and render it again")
+                return _keep(
+                    len(outputs), "enhance a prompt first; then edit the enhanced prompt and render it"
+                )
             try:
-                new = studio.render_edit(turn, text, progress=lambda f, d: progress(f, desc=d))
-            except RepromptError as e:
-                raise gr.Error(str(e)) from None
+                session = session_of(session)
+                new = studio.render_edit(
+                    turn, text, progress=lambda f, d: progress(f, desc=d), session=session
+                )
+            except Exception as e:
+                return _keep(len(outputs), _error_text(e))
             turns = [*turns, new]
-            return _show(new, turns)
+            return (*_show(new, turns, stage), session)
 
         def on_pick(choice, turn):
             if turn is None or not choice:
@@ -283,7 +381,7 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             ordered = list(reversed(turns))
             if not 0 <= row < len(ordered):
                 return tuple(gr.update() for _ in outputs)
-            return _show(ordered[row], turns)
+            return (*_show(ordered[row], turns, stage), gr.update())
 
         inputs = [
             prompt,
@@ -303,13 +401,40 @@ def build_app(studio: Studio, *, images: int = 1, seed: int = 0) -> gr.Blocks:
             steps,
             guidance,
             turns_state,
+            session_state,
         ]
         go.click(on_enhance, inputs, outputs)
         prompt.submit(on_enhance, inputs, outputs)
-        rerender.click(on_edit, [enhanced, current, turns_state], outputs)
+        rerender.click(on_edit, [enhanced, current, turns_state, session_state], outputs)
         cand_pick.input(on_pick, [cand_pick, current], [reasoning, enhanced])
         history.select(on_history, [turns_state], outputs)
     return demo
+
+
+def password_for(host: str, env: str = PASSWORD_ENV) -> tuple[str | None, bool]:
+    """(password, generated): ``$env`` when set; else, for an address other machines can reach, a new random
+    one (the caller prints it once); else None (this machine only, no sign-in)."""
+    given = os.environ.get(env, "")
+    if given:
+        return given, False
+    if is_loopback(host):
+        return None, False
+    return secrets.token_urlsafe(16), True
+
+
+def public_url(host: str, port: int) -> str:
+    """The address to open: the given host, or for 0.0.0.0 / :: this machine's outward address."""
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect(("192.0.2.1", 9))  # a documentation address: nothing is sent, only the route chosen
+                host = s.getsockname()[0]
+        except OSError:
+            host = socket.gethostname()
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
 
 
 def launch(
@@ -321,37 +446,63 @@ def launch(
     images: int = 1,
     seed: int = 0,
     block: bool = True,
+    password_env: str = PASSWORD_ENV,
 ) -> tuple[gr.Blocks, str]:
-    """Build and start the app; returns (app, local URL). ``block=False`` serves from a thread (tests)."""
+    """Build and start the app; returns (app, URL to open). ``block=False`` serves from a thread (tests).
+
+    Off localhost it needs a password: user ``reprompt`` and ``$REPROMPT_UI_PASSWORD`` (``password_env``),
+    or one generated and printed here once (never logged)."""
     studio = Studio(spec, out_dir, allow_model_change=is_loopback(host))
-    demo = build_app(studio, images=images, seed=seed)
+    stage = Stage()
+    demo = build_app(studio, images=images, seed=seed, stage=stage)
     demo.queue(default_concurrency_limit=1, max_size=32)
-    _, url, _ = demo.launch(
-        server_name=host,
-        server_port=port or _free_port(host),
-        prevent_thread_lock=True,
-        share=False,
-        inbrowser=False,
-        quiet=True,
-        show_error=True,
-        allowed_paths=[str(studio.out_dir)],
-        footer_links=[],
-        css=CSS,
-        ssr_mode=False,
-        mcp_server=False,
-        enable_monitoring=False,
-    )
+    password, generated = password_for(host, password_env)
+    port = port or _free_port(host)
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=True,
+            share=False,
+            inbrowser=False,
+            quiet=True,
+            show_error=True,
+            auth=(USER, password) if password else None,
+            auth_message="reprompt ui: sign in as 'reprompt' with the password given to whoever started it",
+            blocked_paths=[str(studio.out_dir)],  # turn folders are never served; the page hands out copies
+            footer_links=[],
+            css=CSS,
+            ssr_mode=False,
+            mcp_server=False,
+            enable_monitoring=False,
+        )
+    except BaseException:
+        stage.close()
+        raise
+    import atexit
+
+    atexit.register(stage.close)  # the copies go with the process (block=False callers close the app only)
+    url = public_url(host, port)
     print(
-        f"reprompt ui on {url} (policy {spec.policy.name}, backbone {spec.backbone.name}; "
-        f"turns saved under {studio.out_dir})"
+        f"reprompt ui on {url} (policy {public_name(spec.policy.name)}, backbone "
+        f"{public_name(spec.backbone.name)}; turns saved under {studio.out_dir})"
     )
-    if not studio.allow_model_change:
-        print(f"note: {host} is reachable from other machines; the policy and backbone are fixed to these")
+    if not is_loopback(host):
+        print(
+            f"warning: {host} is reachable from other machines: sign-in required (user {USER!r}); the policy "
+            "and backbone are fixed to these",
+            file=sys.stderr,
+        )
+        if generated:
+            print(f"password (shown once; set ${password_env} to choose one): {password}")
+    elif password:
+        print(f"sign-in required (user {USER!r}, the password in ${password_env})")
     if block:
         try:
             demo.block_thread()
         finally:
             demo.close()
+            stage.close()
     return demo, url
 
 

@@ -13,6 +13,7 @@ Gradio page (``app.py``) is separate.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import threading
 import time
 import zipfile
@@ -21,15 +22,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import RenderSettings
+from reprompt.backbones.base import RenderSettings, applied_settings
 from reprompt.errors import RepromptError
 from reprompt.model_spec import ModelSpec
-from reprompt.pipeline import RePromptPipeline, RePromptResult
+from reprompt.pipeline import RePromptPipeline, RePromptResult, check_seed
 from reprompt.policy.base import GenerationOptions, Rewrite
+from reprompt.utils.names import public_name
 
 Progress = Callable[[float, str], None]
 MAX_IMAGES = 8
 MAX_CANDIDATES = 8
+MAX_UI_SEED = 2**53 - 1
+"""The largest seed a browser holds exactly (a JavaScript number); a larger one would render another seed."""
+
+
+@dataclass
+class Session:
+    """One browser session's turns: numbered from 1, written under a folder with a random name, so no
+    session sees, counts or guesses another's files."""
+
+    folder: Path
+    turns: int = 0
 
 
 def backbone_defaults(backbone: Any) -> dict[str, Any]:
@@ -58,6 +71,8 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     parent: int | None = None
+    models: tuple[str | None, str | None] = (None, None)
+    """(policy, backbone) as loaded, to render an edit with the same models; never shown or written."""
 
     @property
     def rendered_prompt(self) -> str:
@@ -82,7 +97,16 @@ class Studio:
         self._policy: Any = None
         self._backbone: Any = None
         self._names: dict[str, str | None] = {"policy": None, "backbone": None}
-        self._counter = 0
+        self._default: Session | None = None
+
+    def new_session(self) -> Session:
+        """A session of its own (the page makes one per browser tab)."""
+        return Session(self.out_dir / f"session-{secrets.token_urlsafe(12)}")
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the spec's models are loaded (the first request loads them, and takes longer)."""
+        return self._policy is not None and self._backbone is not None
 
     # --- components -------------------------------------------------------------------------------
     @property
@@ -112,7 +136,7 @@ class Studio:
             )
         if self._backbone is None or backbone != self._names["backbone"]:
             if progress:
-                progress(0.02, f"loading backbone {backbone}")
+                progress(0.02, f"loading backbone {public_name(backbone)} (once, on the first request)")
             backbone_choice = self.spec.backbone.renamed(backbone)
             self._backbone = None
             free_memory()
@@ -120,7 +144,7 @@ class Studio:
             self._names["backbone"] = backbone
         if self._policy is None or policy != self._names["policy"]:
             if progress:
-                progress(0.05, f"loading policy {policy}")
+                progress(0.05, f"loading policy {public_name(policy)} (once, on the first request)")
             policy_choice = dataclasses.replace(self.spec.policy, name=policy)
             self._policy = None
             free_memory()
@@ -151,6 +175,7 @@ class Studio:
         policy: str | None = None,
         backbone: str | None = None,
         progress: Progress | None = None,
+        session: Session | None = None,
     ) -> Turn:
         """Rewrite ``prompt`` (all candidates), render the original and the chosen candidate with seeds
         ``seed .. seed+num_images-1``; with ``rewrite=False`` render the original only. ``guard`` is the
@@ -160,6 +185,7 @@ class Studio:
         prompt = check_prompt(prompt)
         _check_range("images", num_images, 1, MAX_IMAGES)
         _check_range("candidates", candidates, 1, MAX_CANDIDATES)
+        seed = check_seed(seed, int(num_images), limit=MAX_UI_SEED)
         settings = settings or RenderSettings()
         decoding = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
         opts = self.options(
@@ -169,7 +195,10 @@ class Studio:
             pipe = self.load(policy, backbone, progress)
             kind = "rewrite" if rewrite and pipe.rewrites else "original"
             if progress:
-                progress(0.1, f"rewriting with {pipe.policy.name}" if kind == "rewrite" else "rendering")
+                progress(
+                    0.1,
+                    f"rewriting with {public_name(pipe.policy.name)}" if kind == "rewrite" else "rendering",
+                )
             result = pipe(
                 prompt,
                 seed=int(seed),
@@ -179,9 +208,11 @@ class Studio:
                 rewrite=kind == "rewrite",
             )
             meta = self._settings(pipe, seed, num_images, settings, opts if kind == "rewrite" else None)
-            return self._save(kind, result, meta, progress=progress)
+            return self._save(kind, result, meta, progress=progress, session=session)
 
-    def render_edit(self, parent: Turn, prompt: str, progress: Progress | None = None) -> Turn:
+    def render_edit(
+        self, parent: Turn, prompt: str, progress: Progress | None = None, session: Session | None = None
+    ) -> Turn:
         """Render a user-edited prompt with ``parent``'s seeds and settings, beside its original images.
 
         A prompt equal to one of ``parent``'s other candidates renders that candidate (with its reasoning)."""
@@ -192,7 +223,7 @@ class Studio:
         prompt = check_prompt(prompt)
         settings = RenderSettings(**parent.settings.get("render", {}))
         with self.lock:
-            pipe = self.load(parent.settings.get("policy"), parent.settings.get("backbone"), progress)
+            pipe = self.load(*parent.models, progress)
             if progress:
                 progress(0.3, "rendering the edited prompt")
             t0 = time.perf_counter()
@@ -228,7 +259,7 @@ class Studio:
                 timings={"render_rewritten_s": secs},
                 candidates=list(parent.candidates),
             )
-            return self._save(kind, result, meta, parent=parent.number, progress=progress)
+            return self._save(kind, result, meta, parent=parent.number, progress=progress, session=session)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _settings(
@@ -239,13 +270,14 @@ class Studio:
         settings: RenderSettings,
         opts: GenerationOptions | None,
     ) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "policy": self._names["policy"],
-            "policy_model": pipe.policy.name,
-            "backbone": self._names["backbone"],
+        assert pipe.backbone is not None  # the studio always loads one
+        meta: dict[str, Any] = {  # public names: a record is downloaded and shared, paths stay here
+            "policy": public_name(str(self._names["policy"])),
+            "policy_model": public_name(pipe.policy.name),
+            "backbone": public_name(str(self._names["backbone"])),
             "seed": int(seed),
             "num_images": num_images,
-            "render": dataclasses.asdict(settings),
+            "render": applied_settings(pipe.backbone, settings),
             "backbone_defaults": backbone_defaults(pipe.backbone),
         }
         if opts is not None:
@@ -259,13 +291,18 @@ class Studio:
         meta: dict[str, Any],
         parent: int | None = None,
         progress: Progress | None = None,
+        session: Session | None = None,
     ) -> Turn:
-        """Write the turn with the pipeline's own record format (``RePromptResult.save``) and zip it."""
+        """Write the turn with the pipeline's own record format (``RePromptResult.save``) and zip it, in the
+        session's folder (the studio's own session when none is given)."""
         if progress:
             progress(0.95, "writing the record")
-        self._counter += 1
-        number = self._counter
-        folder = self.out_dir / f"turn-{number:04d}-{time.strftime('%H%M%S')}"
+        if session is None:
+            self._default = self._default or self.new_session()
+            session = self._default
+        session.turns += 1
+        number = session.turns
+        folder = session.folder / f"turn-{number:04d}"
         result.settings = {**meta, "ui_kind": kind, "parent_turn": parent}
         files = result.save(folder)["files"]
         if kind == "original":  # rewrite off: the record holds the original's images only
@@ -294,12 +331,44 @@ class Studio:
             timings=dict(result.timings),
             settings=result.settings,
             parent=parent,
+            models=(self._names["policy"], self._names["backbone"]),
         )
 
 
 def _check_range(name: str, value: int, lo: int, hi: int) -> None:
     if not lo <= int(value) <= hi:
         raise RepromptError(f"{name} must be between {lo} and {hi}, got {value}")
+
+
+def _why_not(c: Rewrite) -> str:
+    if c.fallback:
+        return c.issue or "no prompt block"
+    report = getattr(c, "guard", None)
+    if report is not None and not report.ok:
+        return f"the intent guard found {'; '.join(str(f) for f in report.findings)}"
+    return "not needed"
+
+
+def choice_line(turn: Turn) -> str:
+    """Which candidate the images show and why (the candidates before it, and the intent guard's verdict)."""
+    rw, cands = turn.rewrite, turn.candidates
+    if turn.kind != "rewrite" or not cands:
+        return ""
+    report = getattr(rw, "guard", None)
+    guard = ""
+    if report is not None:
+        guard = " The intent guard passed it." if report.ok else f" Intent guard: {report.summary()}."
+    if rw.fallback and len(cands) > 1:
+        why = "; ".join(f"candidate {c.candidate + 1}: {_why_not(c)}" for c in cands)
+        return f"**No candidate kept** ({why}): the original prompt is rendered.{guard}"
+    if len(cands) == 1:
+        return guard.strip()
+    kept = f"**Kept candidate {rw.candidate + 1} of {len(cands)}**"
+    skipped = [c for c in cands if c.candidate < rw.candidate]
+    if not skipped:
+        return f"{kept} (the first that wrote a prompt{' the guard passed' if report is not None else ''}).{guard}"
+    why = "; ".join(f"candidate {c.candidate + 1}: {_why_not(c)}" for c in skipped)
+    return f"{kept}, skipped {why}.{guard}"
 
 
 def describe(turn: Turn) -> str:
@@ -326,9 +395,9 @@ def describe(turn: Turn) -> str:
         parts.append(f"Edited by you, rendered with the same seeds as turn {turn.parent}.")
     if turn.kind == "candidate":
         parts.append(f"Candidate {rw.candidate + 1} of turn {turn.parent}, rendered with the same seeds.")
-    report = getattr(rw, "guard", None)
-    if report is not None and turn.kind != "original":
-        parts.append(f"Intent guard: {report.summary()}.")
+    choice = choice_line(turn)
+    if choice:
+        parts.append(choice)
     secs = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in turn.timings.items())
     seeds = f"Seed {turn.seeds[0]}" if len(turn.seeds) == 1 else f"Seeds {turn.seeds[0]}–{turn.seeds[-1]}"
     parts.append(f"{seeds}. {secs}.")

@@ -26,3 +26,6 @@ def benchmark_path(*parts: str) -> Path:
 
 GENEVAL_METADATA = ("geneval", "evaluation_metadata.jsonl")
 """GenEval's 553 prompts with their metadata, under the root."""
+
+GENEVAL2_DATA = ("geneval2", "geneval2_data.jsonl")
+"""GenEval 2's 800 prompts with their per-atom VQA lists (CC BY-NC 4.0: read from here, never copied)."""

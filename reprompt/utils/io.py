@@ -9,9 +9,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import RepromptError
+
+if TYPE_CHECKING:
+    from reprompt.utils.images import ImageProvenance
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +50,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def atomic_save_image(path: str | os.PathLike, image: Any) -> None:
-    """Save a PIL image as PNG atomically."""
-    import io
+def atomic_save_image(path: str | os.PathLike, image: Any, provenance: ImageProvenance | None = None) -> None:
+    """Save a PIL image as PNG atomically; ``provenance`` goes into its text chunks (an AUTOMATIC1111-style
+    ``parameters`` chunk and a ``reprompt`` JSON chunk: :class:`reprompt.utils.images.ImageProvenance`)."""
+    from reprompt.utils.images import png_bytes
 
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png_bytes(image, provenance))
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:

@@ -155,8 +155,8 @@ class CompBenchLayout:
         k = len(seeds)
         indices = [cats.global_index(index, j, k) for j in range(k)]
         files = [cats.image_name(item.prompt, g) for g in indices]
-        for name, image in zip(files, render.images, strict=True):
-            atomic_save_image(cat_dir / "samples" / name, image)
+        for name, image, seed in zip(files, render.images, seeds, strict=True):
+            atomic_save_image(cat_dir / "samples" / name, image, run.provenance(item.prompt, rw, seed))
         mode = run.info["scenes"]
         scenes = None
         if render.scenes is not None and mode != "none":

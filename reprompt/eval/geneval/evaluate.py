@@ -58,7 +58,7 @@ def _has_scenes(run_dir: Path, indices: list[int]) -> bool:
     return bool(indices) and (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
 
 
-def _image_index(filename: str) -> tuple[int, int]:
+def image_index(filename: str) -> tuple[int, int]:
     """(prompt folder index, image index) from a results filename ``.../00012/samples/0003.png``."""
     parts = Path(filename).parts
     return int(parts[-3]), int(Path(parts[-1]).stem)
@@ -81,6 +81,11 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     from PIL import Image
 
     run_info = read_run_info(run_dir)
+    if run_info is not None and run_info.get("task", "geneval") != "geneval":
+        raise RepromptError(
+            f"{run_dir} is a {run_info.get('task')!r} run, not GenEval: score it with its own command "
+            "(GenEval 2: reprompt eval geneval2-score)"
+        )
     indices = prompt_indices(run_dir, done_only=run_info is not None)
     if not indices:
         raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
@@ -88,10 +93,10 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     info: ScorerInfo = scorer.info()  # type: ignore[assignment]
     out = Path(config.out) if config.out else run_dir
     results_path = out / RESULTS_FILE
-    records = _resume(out, info, config.force)
+    records = resume_scoring(out, info, config.force)
     files = {i: sample_files(run_dir, i) for i in indices}
-    done = _complete_prompts(records, files)
-    records = [r for r in records if _image_index(r["filename"])[0] in done]
+    done = complete_prompts(records, files)
+    records = [r for r in records if image_index(r["filename"])[0] in done]
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     todo = [i for i in indices if i not in done and files[i]]
     _check_images(run_dir, todo, run_info is not None)
@@ -117,7 +122,7 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
                 append_jsonl(results_path, record)
                 records.append(record)
 
-    records.sort(key=lambda r: _image_index(r["filename"]))
+    records.sort(key=lambda r: image_index(r["filename"]))
     atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
     summary = build_summary(run_dir, records, info, run_info)
     atomic_write_json(out / SUMMARY_FILE, summary)
@@ -139,7 +144,9 @@ def _check_images(run_dir: Path, indices: list[int], ours: bool) -> None:
     raise RepromptError(f"cannot score {run_dir}: {shown}. To fix: {fix}")
 
 
-def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
+def resume_scoring(out: Path, info: Mapping[str, Any], force: bool) -> list[dict[str, Any]]:
+    """The per-image records already in ``out``'s results (none with ``force``), after checking they were
+    scored with the settings ``info`` (then saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
     scoring_path = out / SCORING_FILE
     results_path = out / RESULTS_FILE
     if force:
@@ -147,10 +154,10 @@ def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
     elif scoring_path.exists() and results_path.exists():
         old = json.loads(scoring_path.read_text(encoding="utf-8"))
         if old != info:
-            changed = [k for k in info if old.get(k) != info[k]]  # type: ignore[literal-required]
+            changed = sorted(k for k in set(old) | set(info) if old.get(k) != info.get(k))
             raise RepromptError(
                 f"{results_path} was scored with other settings ({', '.join(changed)} differ): pass --force "
-                "to rescore everything, or --out another folder"
+                "to rescore everything, or --results-dir another folder"
             )
     elif results_path.exists():
         raise RepromptError(f"{results_path} exists but {SCORING_FILE} does not: pass --force to rescore")
@@ -158,10 +165,11 @@ def _resume(out: Path, info: ScorerInfo, force: bool) -> list[dict[str, Any]]:
     return read_jsonl(results_path)
 
 
-def _complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]]) -> set[int]:
+def complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]]) -> set[int]:
+    """The prompts whose every image file has a record (the others are scored again)."""
     have: dict[int, set[int]] = {}
     for r in records:
-        i, k = _image_index(r["filename"])
+        i, k = image_index(r["filename"])
         have.setdefault(i, set()).add(k)
     return {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
 
@@ -212,14 +220,14 @@ def build_summary(
     s = summarize(records)
     by_prompt: dict[int, list[dict[str, Any]]] = {}
     for r in records:
-        by_prompt.setdefault(_image_index(r["filename"])[0], []).append(r)
+        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
     samples: list[SampleRecord] = []
     for index, recs in sorted(by_prompt.items()):
         meta = read_prompt_metadata(run_dir, index)
         seeds = meta.get("seeds") or []
         images: list[ImageResult] = []
         for r in recs:
-            k = _image_index(r["filename"])[1]
+            k = image_index(r["filename"])[1]
             seed = seeds[k] if k < len(seeds) else None
             images.append(
                 {

@@ -253,7 +253,7 @@ class GenEvalLayout:
         for stale in folder.rglob(".*.tmp") if folder.exists() else ():
             stale.unlink(missing_ok=True)  # temp files of a killed attempt
         for k, image in enumerate(render.images):
-            atomic_save_image(image_path(out, index, k), image)
+            atomic_save_image(image_path(out, index, k), image, run.provenance(item.prompt, rw, seeds[k]))
             if render.scenes is not None and scenes != "none":
                 scene = scene_to_json(
                     render.scenes[k], image.width, image.height, seeds[k], masks=scenes == "rle"
