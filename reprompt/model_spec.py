@@ -56,7 +56,8 @@ class PolicyChoice:
 
 @dataclass(frozen=True)
 class BackboneChoice:
-    """A backbone by name (``sketch``, ``sketch-b``, a diffusers preset, folder or hub id) and how to load it."""
+    """A backbone by name (``sketch``, ``sketch-b``, a diffusers preset, folder or hub id, or
+    ``remote:URL[,URL...]`` image servers) and how to load it."""
 
     name: str
     options: BackboneOptions = field(default_factory=BackboneOptions)
@@ -69,6 +70,14 @@ class BackboneChoice:
         o = self.options
         if is_simulator(self.name) and o.model:
             raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
+        from reprompt.backbones.remote import is_remote, parse_remote
+
+        if is_remote(self.name):
+            parse_remote(self.name)  # the URLs are well-formed before anything starts
+            if o.model:
+                raise RepromptError(
+                    "--model is for diffusers presets; a render farm's servers load the model"
+                )
         # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
         RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
         if is_simulator(self.name):

@@ -58,7 +58,8 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
         default=default,
         help="sketch | sketch-b (offline simulator, two calibrations) | flux-dev | flux-schnell | sd3 | "
         "pixart-sigma | sdxl | "
-        "a diffusers folder or hub id",
+        "a diffusers folder or hub id | remote:http://HOST:PORT[,...] (a render farm of OpenAI-compatible "
+        "image servers: reprompt serve, vLLM-Omni, SGLang-Diffusion)",
     )
     add_dataclass_args(g, BackboneOptions, renames=BACKBONE_FLAGS)
     g.add_argument(

@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--metadata", help="GenEval metadata as JSON, or @file.json")
     p.add_argument(
-        "--backbone", help="sketch | flux-dev | sd3 | ... | diffusers folder (default: config's, else sketch)"
+        "--backbone",
+        help="sketch | flux-dev | sd3 | ... | diffusers folder | remote:http://HOST:PORT[,...] (image servers) "
+        "(default: config's, else sketch)",
     )
     p.add_argument("--model", help="local folder for a backbone preset")
     p.add_argument("--device", help="backbone device")
