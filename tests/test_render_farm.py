@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -121,7 +122,7 @@ def scored(reward: CompositeReward, variant: int) -> dict[str, Any]:
 
 
 def test_the_farm_renders_what_the_sketch_renders_in_process(farm):
-    remote = RemoteBackbone([url for _, url in farm])
+    remote = pickle.loads(pickle.dumps(RemoteBackbone([url for _, url in farm])))  # trainers pickle rewards
     local = load_backbone("sketch", width=SIDE, height=SIDE)
     seeds = [0, 1, 2, 3, 10**12, 2**40 + 5]
     got, want = remote.render(PROMPTS, seeds), local.render(PROMPTS, seeds)
@@ -171,6 +172,24 @@ def test_reprompt_score_renders_through_the_farm(farm):
         return result
 
     assert score("remote:" + urls) == score("sketch")
+
+
+def test_the_reward_service_renders_through_the_farm(farm, monkeypatch):
+    from reprompt.rewards import build_rewards
+    from reprompt.rewards.config import ServiceConfig
+    from reprompt.serving.http import BackgroundServer
+    from reprompt.serving.reward_client import RewardClient
+    from reprompt.serving.reward_service import create_app
+
+    config = reward_config("remote:" + ",".join(url for _, url in farm)).to_dict()
+    pipeline = build_rewards(config)
+    monkeypatch.setenv("REPROMPT_REWARD_TOKEN", "t0ken")
+    with BackgroundServer(create_app(pipeline, ServiceConfig(), token="t0ken")) as service:
+        metadata = [json.dumps(m) for m in METADATA]
+        remote = RewardClient(service.url).score(PROMPTS, completions(0), metadata, round=3)
+    local = CompositeReward.from_config(reward_config("sketch"))
+    want = local.score(PROMPTS, completions(0), metadata, round=3)
+    assert (remote.total, remote.components) == (want.total, want.components)
 
 
 # ------------------------------------------------------------------------------ servers that cannot

@@ -116,6 +116,13 @@ class RemoteBackbone:
         self._checked: set[str] = set()  # servers whose seeds were probed
         self.name = PREFIX + "server"
 
+    def __getstate__(self) -> dict[str, Any]:  # a copy asks the servers again (trainers pickle rewards)
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def from_name(cls, name: str, **kw: Any) -> RemoteBackbone:
         return cls(parse_remote(name), **kw)
