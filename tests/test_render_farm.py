@@ -135,6 +135,26 @@ def test_the_farm_renders_what_the_sketch_renders_in_process(farm):
     assert remote.count_tokens(PROMPTS[2]) == local.count_tokens(PROMPTS[2])
 
 
+def test_a_command_line_backbone_choice_renders_through_the_farm(farm):
+    """``--backbone remote:...`` with the other backbone flags at their defaults (generate, serve, ui, eval)."""
+    from reprompt.backbones.base import BackboneOptions
+    from reprompt.model_spec import BackboneChoice
+    from reprompt.pipeline import RePromptPipeline
+    from reprompt.policy import load_policy
+
+    remote = BackboneChoice("remote:" + ",".join(url for _, url in farm), BackboneOptions()).load()
+    local = BackboneChoice("sketch", BackboneOptions(width=SIDE, height=SIDE)).load()
+    got, want = (
+        RePromptPipeline(load_policy("none"), b)(PROMPTS[1], seed=3, num_images=3, compare=False)
+        for b in (remote, local)
+    )
+    assert [im.tobytes() for im in got.rewritten_images] == [im.tobytes() for im in want.rewritten_images]
+    with pytest.raises(RepromptError, match="belong to the servers"):
+        BackboneChoice("remote:" + farm[0][1], BackboneOptions(device="cuda")).load()
+    with pytest.raises(RepromptError, match="must start with http"):
+        BackboneChoice("remote:localhost:8000")
+
+
 def test_rewards_are_bit_identical_and_stay_so_when_a_server_dies_mid_run(farm):
     local = CompositeReward.from_config(reward_config("sketch"))
     remote = CompositeReward.from_config(reward_config("remote:" + ",".join(url for _, url in farm)))
