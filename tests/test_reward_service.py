@@ -162,7 +162,7 @@ def test_oversized_and_malformed_bodies(service):
 
 def test_client_refusals_are_not_retried(service, token_env, monkeypatch):
     sleeps: list[float] = []
-    monkeypatch.setattr("reprompt.serving.failover._sleep", sleeps.append)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
     client = RewardClient(service.url, retries=5, backoff=5.0)
     with pytest.raises(RemoteServiceError, match="batch of 9 completions exceeds"):
         client.score(["a"] * 9, ["x"] * 9)
@@ -208,7 +208,7 @@ def test_client_survives_a_server_restart(token_env, monkeypatch):
         sleeps.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr("reprompt.serving.failover._sleep", sleep)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleep)
     thread = threading.Thread(target=restart)
     thread.start()
     try:
@@ -364,7 +364,7 @@ def test_internal_errors_are_not_retried_and_carry_the_message(token_env, monkey
         r = httpx.post(server.url + "/score", json={"originals": ["a"], "completions": ["x"]})
         assert r.status_code == 500 and r.json()["retryable"] is False
         sleeps = []
-        monkeypatch.setattr("reprompt.serving.failover._sleep", sleeps.append)
+        monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
         client = RewardClient(server.url, retries=6)
         with pytest.raises(RemoteServiceError, match="ZeroDivisionError: a scorer bug"):
             client.score(["a"], ["x"])
@@ -373,7 +373,7 @@ def test_internal_errors_are_not_retried_and_carry_the_message(token_env, monkey
 
 def test_a_user_error_is_reported_once_with_the_servers_message(service, token_env, monkeypatch):
     sleeps = []
-    monkeypatch.setattr("reprompt.serving.failover._sleep", sleeps.append)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
     client = RewardClient(service.url, retries=6)
     with pytest.raises(RemoteServiceError, match=r"HTTP 400\): GenEval metadata: include\[0\].count"):
         client.score(["a dog"], ["x"], metadata=[{"include": [{"class": "dog", "count": -5}]}])

@@ -5,7 +5,7 @@ Each image is one ``POST /v1/images/generations`` with ``n: 1``, its exact ``see
 ``b64_json`` PNG: what reprompt's own ``reprompt serve``, vLLM-Omni and SGLang-Diffusion speak. The images of
 one call are spread over the servers (each request starts at the next live server, ``concurrency`` requests
 in flight per server); a server that dies is skipped and its requests are retried on another one with the
-retry policy of :class:`~reprompt.serving.failover.FailoverClient`. Image k is still a function of (prompt k,
+retry policy of :class:`~reprompt.utils.failover.FailoverClient`. Image k is still a function of (prompt k,
 seed k, settings) only, so which server rendered it does not matter.
 
 Seeds must be exact, so the farm refuses servers that cannot honour one: a ``reprompt serve`` server echoes
@@ -91,7 +91,7 @@ class RemoteBackbone:
         seed_check: str = "auto",
         **load_options: Any,
     ) -> None:
-        from reprompt.serving.failover import FailoverClient
+        from reprompt.utils.failover import FailoverClient
 
         defaults = {f.name: f.default for f in fields(BackboneOptions)}
         pinned = {k: v for k, v in load_options.items() if k not in defaults or v != defaults[k]}

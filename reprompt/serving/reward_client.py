@@ -1,7 +1,7 @@
 """Client of the reward service: the same ``score(...)`` as an in-process :class:`CompositeReward`.
 
 Several service URLs are used in turn, with the failover and retry policy of
-:class:`~reprompt.serving.failover.FailoverClient`. The reply is checked (every list holds one entry per
+:class:`~reprompt.utils.failover.FailoverClient`. The reply is checked (every list holds one entry per
 completion, scores are numbers or null) before it reaches training. The bearer token is passed in
 (``token=``) or read from an env var (``token_env``, default ``REPROMPT_REWARD_TOKEN``) at each request,
 and is never logged.
@@ -15,8 +15,8 @@ from typing import Any
 
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.rewards.base import ScoredBatch
-from reprompt.serving.failover import FailoverClient
 from reprompt.utils.endpoints import REWARD_TOKEN_ENV
+from reprompt.utils.failover import FailoverClient
 
 
 class RewardClient(FailoverClient):
