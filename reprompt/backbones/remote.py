@@ -197,7 +197,7 @@ class RemoteBackbone:
         return {
             "remote": served["backbone"],
             **served["render"],
-            **{k: v for k, v in self.defaults.given().items()},
+            **self.defaults.given(),
         }
 
     def source(self) -> tuple[str, str | None]:
