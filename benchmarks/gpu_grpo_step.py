@@ -9,10 +9,18 @@ The models have the published architectures and sizes but RANDOM weights (no mod
 ``reprompt.testing.full``: policy Qwen2.5-3B-Instruct; backbone FLUX.1-dev (512², 50 steps, guidance 3.5, one
 image per completion + the paired baseline of each prompt); reward ImageReward-v1.0 + a local Qwen2.5-VL-3B
 judge (constrained number scoring) + format + length. Consequences, all in the worst-case direction: the
-random policy never writes its stop tag, so every completion has 256 tokens; renders are not deduplicated
-(a trained policy's completions differ, a random one's all fall back to the same prompt).
+random policy never writes its stop tag, so every completion has 256 tokens; it never writes a prompt block
+either, so every completion renders "a photo" (``fallback_score: render_a_photo``) and renders are not
+deduplicated: each completion costs one render per image, as a trained policy's distinct prompts do (the
+training rule, ``group_worst``, would render nothing for them and time an empty step).
+
+``--profile`` renders the training reward with a train-time profile (``render``: ``--profile-steps``,
+``--profile-cache``, ``--profile-compile``; the held-out guard is off here) and ``--baseline-cache`` gives
+each prompt the same seeds every epoch (``seed_schedule: per_prompt``) with the baseline cache on, over a
+prompt file of one step's prompts, so step 2 is epoch 2 and reads every baseline image from the cache.
 
     python benchmarks/gpu_grpo_step.py                       # a GPU with ~80 GB free (H100: --judge none)
+    python benchmarks/gpu_grpo_step.py --profile --baseline-cache   # the standing order's step
     python benchmarks/gpu_grpo_step.py --scale tiny          # the same code on CPU with the tiny zoo
 
 Prints a table and writes JSON (``--json``).
@@ -71,14 +79,17 @@ def write_prompts(path: Path, n: int) -> Path:
     return path
 
 
-def reward_config(reward: Path, vlm: Path | None, device: str) -> dict:
-    """configs/rewards/paper.yaml with local models; renders are not deduplicated (see the module doc)."""
+def reward_config(reward: Path, vlm: Path | None, device: str, extra: dict | None = None) -> dict:
+    """configs/rewards/paper.yaml with local models; every completion renders, not deduplicated (see the
+    module doc); ``extra``: the render profile and seed schedule of this run."""
     import yaml
 
     cfg = yaml.safe_load((REPO / "configs" / "rewards" / "paper.yaml").read_text())
     cfg.pop("service", None)
     cfg["backbone"], cfg["backbone_model"] = "sketch", None  # replaced by the in-memory FLUX below
     cfg["dedupe_renders"] = False
+    cfg["fallback_score"] = "render_a_photo"
+    cfg.update(extra or {})
     cfg["options"]["imagereward"] = {"model": str(reward), "device": device}
     if vlm is None:
         cfg["components"] = [c for c in cfg["components"] if c != "vlm_judge"]
@@ -106,6 +117,23 @@ def main() -> int:
         help="the local VLM judge (auto: only on GPUs with more than 100 GB)",
     )
     p.add_argument("--render-batch", type=int, default=8, help="images per FLUX call")
+    p.add_argument(
+        "--profile", action="store_true", help="render the training reward with a train-time profile"
+    )
+    p.add_argument(
+        "--profile-steps", type=int, default=None, help="profile steps (default 28; 1 with --scale tiny)"
+    )
+    p.add_argument("--profile-cache", default="first-block:0.12", help="profile cache (none: without)")
+    p.add_argument(
+        "--profile-compile",
+        default=None,
+        help="profile compile spec (default: default; backend=eager with --scale tiny: trace only)",
+    )
+    p.add_argument(
+        "--baseline-cache",
+        action="store_true",
+        help="seeds per prompt + the baseline cache, one step's prompts repeated (step 2 = epoch 2)",
+    )
     p.add_argument("--workdir", default="/tmp/reprompt-gpu-grpo")
     p.add_argument("--json", default=None, help="default: benchmarks/results/gpu_grpo_step[_tiny].json")
     args = p.parse_args()
@@ -133,8 +161,19 @@ def main() -> int:
     policy, pipe, reward, vlm = build_models(args.scale, work, device, judge)
     build_s = time.perf_counter() - t0
     per_step_prompts = 4  # 8 completions per micro-batch / G=4 x grad-accum 2
-    prompts = write_prompts(work / "prompts.jsonl", per_step_prompts * args.steps)
-    rcfg = reward_config(reward, vlm, device)
+    n_prompts = per_step_prompts if args.baseline_cache else per_step_prompts * args.steps
+    prompts = write_prompts(work / "prompts.jsonl", n_prompts)
+    extra: dict = {}
+    if args.profile:
+        tiny = args.scale == "tiny"
+        extra["render"] = {
+            "steps": args.profile_steps or (1 if tiny else 28),
+            "cache": args.profile_cache,
+            "compile": args.profile_compile or ("backend=eager" if tiny else "default"),
+        }
+    if args.baseline_cache:
+        extra.update(seed_schedule="per_prompt", baseline_cache=1024)
+    rcfg = reward_config(reward, vlm, device, extra)
     preset = PRESETS["flux-dev"]
     if args.scale == "full":
         backbone = DiffusersBackbone(
@@ -196,7 +235,7 @@ def main() -> int:
     judge_error = warm_up(scorer)
     if judge_error and vlm is not None:  # one chance on a lent GPU: time the rest rather than nothing
         log(f"the judge failed ({judge_error}); timing without it")
-        rcfg = reward_config(reward, None, device)
+        rcfg = reward_config(reward, None, device, extra)
         cfg.rewards = rcfg
         scorer = _scorer(rcfg, backbone, cfg)
         if warm_up(scorer):
@@ -231,6 +270,10 @@ def main() -> int:
             "render": f"{backbone.width}x{backbone.height}, {backbone.steps} steps, guidance {backbone.guidance}",
             "reward_components": rcfg["components"],
             "paired_baseline": rcfg["paired_baseline"],
+            "render_profile": rcfg.get("render"),
+            "seed_schedule": rcfg.get("seed_schedule", "per_step"),
+            "baseline_cache": rcfg.get("baseline_cache", 0) if args.baseline_cache else 0,
+            "prompts": n_prompts,
         },
         "parameters": _params(args.scale),
         "build_models_s": round(build_s, 1),
@@ -295,6 +338,8 @@ def split(h: dict, components: list[str]) -> dict:
         "optimizer_s": round(g("timing/optimizer_s"), 2),
         "completion_tokens_mean": g("completions/mean_length"),
         "render_calls": g("reward/render_calls") + g("reward/baseline_render_calls"),
+        "baseline_renders": g("reward/baseline_render_calls"),
+        "render_cache_hits": g("reward/render_cache_hits"),
     }
 
 
@@ -319,12 +364,16 @@ def table(r: dict) -> str:
     ]
     lines = [
         f"GRPO step split ({r['scale']}, {r['device']}, peak {r['peak_gpu_memory_gib']} GiB)",
-        "| step | " + " | ".join("total" if c == "step_s" else c[:-2] for c in cols) + " | render calls |",
-        "|" + "---|" * (len(cols) + 2),
+        "| step | "
+        + " | ".join("total" if c == "step_s" else c[:-2] for c in cols)
+        + " | renders | of which baseline | cache hits |",
+        "|" + "---|" * (len(cols) + 4),
     ]
     for s in r["steps"]:
         lines.append(
-            f"| {s['step']} | " + " | ".join(f"{s[c]:.1f}" for c in cols) + f" | {s['render_calls']:.0f} |"
+            f"| {s['step']} | "
+            + " | ".join(f"{s[c]:.1f}" for c in cols)
+            + f" | {s['render_calls']:.0f} | {s['baseline_renders']:.0f} | {s['render_cache_hits']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -56,7 +56,8 @@ class PolicyChoice:
 
 @dataclass(frozen=True)
 class BackboneChoice:
-    """A backbone by name (``sketch``, ``sketch-b``, a diffusers preset, folder or hub id) and how to load it."""
+    """A backbone by name (``sketch``, ``sketch-b``, a diffusers preset, folder or hub id, or
+    ``remote:URL[,URL...]`` image servers) and how to load it."""
 
     name: str
     options: BackboneOptions = field(default_factory=BackboneOptions)
@@ -69,7 +70,20 @@ class BackboneChoice:
         o = self.options
         if is_simulator(self.name) and o.model:
             raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
-        RenderSettings(o.width, o.height, o.steps, o.guidance)  # sizes, steps and guidance in range
+        from reprompt.backbones.remote import is_remote, parse_remote
+
+        if is_remote(self.name):
+            parse_remote(self.name)  # the URLs are well-formed before anything starts
+            if o.model:
+                raise RepromptError(
+                    "--model is for diffusers presets; a render farm's servers load the model"
+                )
+        # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
+        RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
+        if is_simulator(self.name):
+            from reprompt.backbones.sketch import refuse_acceleration
+
+            refuse_acceleration(self.name, o.cache, o.compile)
         if o.batch_size < 1:
             raise RepromptError(f"the render batch size must be >= 1, got {o.batch_size}")
 

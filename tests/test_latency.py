@@ -179,8 +179,9 @@ def test_gpu_script_tiny_on_cpu(tmp_path: Path) -> None:
 
 
 def test_gpu_render_script_tiny_on_cpu(tmp_path: Path) -> None:
-    """benchmarks/gpu_render.py's code path (FLUX.1-dev architecture, batch sizes), shrunk, on CPU; and its
-    floor is the arithmetic of ../shared/NOTES.md (11.9B parameters x 1,536 tokens x 2 x 50 steps)."""
+    """benchmarks/gpu_render.py's code path (FLUX.1-dev architecture through reprompt's backbone: plain and
+    First-Block-Cache at two step counts), shrunk, on CPU; and its floor is the arithmetic of
+    ../shared/NOTES.md (11.9B parameters x 1,536 tokens x 2 x 50 steps)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from gpu_render import floor_seconds
@@ -198,7 +199,32 @@ def test_gpu_render_script_tiny_on_cpu(tmp_path: Path) -> None:
     subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
     report = json.loads(out.read_text())
     assert report["tiny"] and not report["errors"]
-    assert [(r["variant"], r["batch"]) for r in report["rows"]] == [("eager", 1), ("eager", 2)]
+    rows = [(r["variant"], r["steps"]) for r in report["rows"]]
+    assert rows == [("plain", 4), ("plain", 2), ("cache", 4), ("cache", 2)]
     for row in report["rows"]:
         assert row["s_per_image"] == pytest.approx(row["median"] / row["batch"])
-        assert row["floor_fraction"] == pytest.approx(report["floor"]["floor_s"] / row["s_per_image"])
+        own = floor_seconds(report["transformer_params"], report["size"], row["steps"], 989.0)["floor_s"]
+        assert row["floor_fraction"] == pytest.approx(own / row["s_per_image"])
+        assert row["of_50_step_floor"] == pytest.approx(report["floor"]["floor_s"] / row["s_per_image"])
+        cached = row["variant"] == "cache"
+        assert (row["last_block_computed"] is not None) == cached
+        assert not cached or 0 < row["last_block_computed"] <= 1
+
+
+@pytest.mark.slow
+def test_gpu_standing_order_runs_on_cpu_with_the_tiny_models(tmp_path: Path) -> None:
+    """``bash benchmarks/gpu_standing_order.sh --tiny``: the GPU order's code paths on CPU (the render matrix
+    with torch.compile tracing only; two GRPO steps with the train-time profile and the baseline cache)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OUT=str(tmp_path), PYTHON=sys.executable)
+    script = REPO / "benchmarks" / "gpu_standing_order.sh"
+    subprocess.run(["bash", str(script), "--tiny"], check=True, env=env, capture_output=True, timeout=1500)
+    render = json.loads((tmp_path / "gpu_render_tiny.json").read_text())
+    assert not render["errors"]
+    assert [(r["variant"], r["steps"]) for r in render["rows"]] == [
+        (v, s) for v in ("plain", "cache", "compiled", "both") for s in (4, 2)
+    ]
+    grpo = json.loads((tmp_path / "gpu_grpo_step_tiny.json").read_text())
+    assert grpo["shapes"]["render_profile"]["cache"] == "first-block:0.12"
+    first, second = grpo["steps"]
+    assert (first["render_calls"], first["baseline_renders"], first["render_cache_hits"]) == (20, 4, 0)
+    assert (second["render_calls"], second["baseline_renders"], second["render_cache_hits"]) == (16, 0, 4)

@@ -162,7 +162,7 @@ def test_oversized_and_malformed_bodies(service):
 
 def test_client_refusals_are_not_retried(service, token_env, monkeypatch):
     sleeps: list[float] = []
-    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
     client = RewardClient(service.url, retries=5, backoff=5.0)
     with pytest.raises(RemoteServiceError, match="batch of 9 completions exceeds"):
         client.score(["a"] * 9, ["x"] * 9)
@@ -176,7 +176,9 @@ def test_round_robin_and_a_dead_url(token_env):
         client = RewardClient([s.url for s in servers], backoff=0.01)
         results = [client.score(*request_args()) for _ in range(4)]
         assert all(r.total == results[0].total for r in results)
-        assert pipes[0].render_calls == pipes[1].render_calls == 2 * 6  # two batches each
+        # two batches each: six images each, the second batch's baseline read from the cache
+        assert [p.render_calls + p.cache.hits for p in pipes] == [2 * 6, 2 * 6]
+        assert [p.cache.hits for p in pipes] == [2, 2]
         dead = f"http://127.0.0.1:{free_port()}"
         client = RewardClient([dead, servers[0].url], backoff=0.01)
         assert [client.score(*request_args()).total for _ in range(2)] == [results[0].total] * 2
@@ -206,7 +208,7 @@ def test_client_survives_a_server_restart(token_env, monkeypatch):
         sleeps.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleep)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleep)
     thread = threading.Thread(target=restart)
     thread.start()
     try:
@@ -368,7 +370,7 @@ def test_internal_errors_are_not_retried_and_carry_the_message(token_env, monkey
         r = httpx.post(server.url + "/score", json={"originals": ["a"], "completions": ["x"]})
         assert r.status_code == 500 and r.json()["retryable"] is False
         sleeps = []
-        monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
+        monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
         client = RewardClient(server.url, retries=6)
         with pytest.raises(RemoteServiceError, match="ZeroDivisionError: a scorer bug"):
             client.score(["a"], ["x"])
@@ -377,7 +379,7 @@ def test_internal_errors_are_not_retried_and_carry_the_message(token_env, monkey
 
 def test_a_user_error_is_reported_once_with_the_servers_message(service, token_env, monkeypatch):
     sleeps = []
-    monkeypatch.setattr("reprompt.serving.reward_client._sleep", sleeps.append)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", sleeps.append)
     client = RewardClient(service.url, retries=6)
     with pytest.raises(RemoteServiceError, match=r"HTTP 400\): GenEval metadata: include\[0\].count"):
         client.score(["a dog"], ["x"], metadata=[{"include": [{"class": "dog", "count": -5}]}])

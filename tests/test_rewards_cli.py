@@ -58,7 +58,7 @@ def test_score_prints_each_component_and_the_total(capsys, tmp_path):
     assert "no prompt block: not rendered; scores assigned by the fallback rule" in out
     for name in ("format", "length", "geneval", "baseline geneval", "total (weighted raw): +3.0000"):
         assert name in out
-    assert "render calls: 2 (+2 baseline)" in out  # the fallback renders nothing
+    assert "render calls: 2 (+2 baseline, 0 from the cache)" in out  # the fallback renders nothing
     assert len(list((tmp_path / "img").glob("*.png"))) == 2
 
 
@@ -101,7 +101,11 @@ def test_score_json_weights_options_and_config(capsys):
         "--metadata",
         META,
     )
-    assert code == 0 and "normalization group" in out and "render calls: 2 (+2 baseline)" in out
+    assert (
+        code == 0
+        and "normalization group" in out
+        and "render calls: 2 (+2 baseline, 0 from the cache)" in out
+    )
 
 
 def test_score_list(capsys):

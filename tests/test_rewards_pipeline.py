@@ -54,9 +54,14 @@ class RecordingSketch:
         self.name = "sketch"
         self.calls: list[tuple[list[str], list[int]]] = []
 
-    def render(self, prompts, seeds):
+    def render(self, prompts, seeds, settings=None):
         self.calls.append((list(prompts), list(seeds)))
-        return self.inner.render(prompts, seeds)
+        return self.inner.render(prompts, seeds, settings)
+
+    def __getattr__(self, name):  # source(), settings(), width, ...: the real backbone's
+        if name == "inner" or name.startswith("__"):  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def count_tokens(self, text):
         return self.inner.count_tokens(text)
@@ -193,6 +198,86 @@ def test_image_of_a_completion_does_not_depend_on_the_batch():
     alone = pipe.score(originals[:1], completions[:1], metadata[:1], keep_images=True)
     assert [im.tobytes() for im in alone.images[0]] == [im.tobytes() for im in full.images[0]]
     assert alone.components["ink"][0] == full.components["ink"][0]
+
+
+def _pixels(image):
+    import numpy as np
+
+    return np.asarray(image.convert("RGB"))
+
+
+def test_per_prompt_seeds_render_each_baseline_once():
+    """Seeds that depend on the prompt only: the second time a prompt comes (another step, another epoch) its
+    baseline is the same image, read from the cache; the scores are what rendering it again gives."""
+    pipe, bb = make(
+        images_per_completion=2, paired_baseline=True, seed_schedule="per_prompt", baseline_cache=16
+    )
+    originals, completions, metadata = batch()
+    first = pipe.score(originals, completions, metadata, round=0, keep_images=True)
+    second = pipe.score(originals, completions, metadata, round=7, keep_images=True)
+    assert second.seeds == first.seeds  # the round does not move them
+    assert (first.baseline_render_calls, first.render_cache_hits) == (2 * 2, 0)
+    assert (second.baseline_render_calls, second.render_cache_hits) == (0, 2 * 2)
+    assert second.baseline == first.baseline and second.total == first.total
+    assert bb.images_rendered == first.render_calls + first.baseline_render_calls + second.render_calls
+    # the served scores equal a fresh render's: a reward without a cache agrees
+    fresh, _ = make(images_per_completion=2, paired_baseline=True, seed_schedule="per_prompt")
+    assert fresh.score(originals, completions, metadata, round=7).baseline == second.baseline
+
+
+def test_per_step_seeds_change_every_round_and_never_hit():
+    pipe, _ = make(images_per_completion=2, paired_baseline=True, baseline_cache=16)
+    originals, completions, metadata = batch()
+    first = pipe.score(originals, completions, metadata, round=0)
+    second = pipe.score(originals, completions, metadata, round=1)
+    assert second.seeds != first.seeds and second.render_cache_hits == 0
+    again = pipe.score(originals, completions, metadata, round=1)  # the same step twice (a samples table)
+    assert again.render_cache_hits == 2 * 2 and again.baseline_render_calls == 0
+
+
+def test_the_baseline_cache_is_keyed_by_settings_and_bounded():
+    from reprompt.backbones.base import RenderSettings
+    from reprompt.rewards.render_cache import RenderCache, backbone_key
+
+    backbone = load_backbone("sketch", width=64, height=64)
+    assert backbone_key(backbone, None) != backbone_key(backbone, RenderSettings(width=48))
+    assert backbone_key(backbone, None) != backbone_key(load_backbone("sketch-b", width=64, height=64), None)
+    assert backbone_key(backbone, None) != backbone_key(load_backbone("sketch", width=48, height=64), None)
+    cache = RenderCache(2)
+    for k in "abc":
+        cache.put(k, k.upper(), None)
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") == ("C", None)
+    assert (cache.hits, cache.misses) == (1, 1)
+    # one reward, two render profiles: nothing crosses between them
+    originals, completions, metadata = batch()
+    big, _ = make(images_per_completion=1, paired_baseline=True, seed_schedule="per_prompt", baseline_cache=8)
+    small, _ = make(
+        images_per_completion=1,
+        paired_baseline=True,
+        seed_schedule="per_prompt",
+        baseline_cache=8,
+        render=RenderSettings(width=48, height=48),
+    )
+    small.cache = big.cache  # even sharing one cache
+    big.score(originals, completions, metadata)
+    assert small.score(originals, completions, metadata, keep_images=True).render_cache_hits == 0
+    assert small.score(originals, completions, metadata, keep_images=True).render_cache_hits == 2
+
+
+def test_the_render_profile_reaches_every_render_of_the_reward():
+    from reprompt.backbones.base import RenderSettings
+
+    pipe, bb = make(paired_baseline=True, render=RenderSettings(width=40, height=40))
+    originals, completions, metadata = batch()
+    result = pipe.score(originals, completions, metadata, keep_images=True)
+    assert all(im.size == (40, 40) for row in result.images for im in row)
+    assert RewardConfig.from_dict({"render": {"width": 40, "height": 40}}).render == RenderSettings(40, 40)
+    assert build_rewards(
+        {"render": {"width": 40}, "components": ["format"]}
+    ).render_settings == RenderSettings(width=40)
+    assert (
+        build_rewards({"components": ["format"]}).render_settings is None
+    )  # nothing set: the backbone's own
 
 
 # ----------------------------------------------------------------------------------- scores and total

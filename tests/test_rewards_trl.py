@@ -24,10 +24,15 @@ class CountingSketch:
         self.inner = load_backbone("sketch", width=48, height=48)
         self.name, self.calls, self.images = "sketch", 0, 0
 
-    def render(self, prompts, seeds):
+    def render(self, prompts, seeds, settings=None):
         self.calls += 1
         self.images += len(prompts)
-        return self.inner.render(prompts, seeds)
+        return self.inner.render(prompts, seeds, settings)
+
+    def __getattr__(self, name):  # source(), settings(), width, ...: the real backbone's
+        if name == "inner" or name.startswith("__"):  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def count_tokens(self, text):
         return self.inner.count_tokens(text)

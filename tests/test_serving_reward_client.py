@@ -27,7 +27,7 @@ ARGS = (["a cat"] * 2, ["<reason>a plan here</reason><prompt>A cat on a mat.</pr
 def sleeps(monkeypatch):
     """Record the client's backoff sleeps instead of sleeping (and instead of timing them)."""
     calls: list[float] = []
-    monkeypatch.setattr("reprompt.serving.reward_client._sleep", calls.append)
+    monkeypatch.setattr("reprompt.utils.failover._sleep", calls.append)
     return calls
 
 
@@ -77,7 +77,7 @@ def test_a_dead_peer_is_probed_again_later(sleeps, monkeypatch):
         import time
 
         later = time.monotonic() + 61.0
-        monkeypatch.setattr("reprompt.serving.reward_client._clock", lambda: later)
+        monkeypatch.setattr("reprompt.utils.failover._clock", lambda: later)
         for _ in range(4):
             client.score(*ARGS)
         assert counts == {0: 2, 1: 7}  # back in the rotation (every other request) once probed

@@ -227,6 +227,98 @@ def test_the_reward_weights_reach_trl_and_trls_logged_reward_is_our_total(
     assert logged == pytest.approx(sum(total) / len(total), rel=1e-5, abs=1e-6)
 
 
+def _renders_per_step(out: Path) -> list[dict]:
+    keys = (
+        "reward/renders",
+        "reward/render_calls",
+        "reward/baseline_render_calls",
+        "reward/render_cache_hits",
+    )
+    history = json.loads((out / "log_history.json").read_text())
+    return [{k: h[k] for k in keys} | {"step": h["step"]} for h in history if "loss" in h]
+
+
+def test_renders_per_step_before_and_after_the_baseline_cache(primed: Path, tmp_path: Path) -> None:
+    """The tiny run (4 prompts, 2 per step, G=2, 2 images per completion, paired baseline), two epochs, counted
+    from every GRPO log line. Before: seeds per step, no baseline cache, a fallback renders the original.
+    After: seeds per prompt, so epoch 2 meets every baseline image again and reads it from the cache, and a
+    fallback renders nothing (group_worst)."""
+    from reprompt.train import grpo
+
+    prompts = _prompts(tmp_path)
+    runs = {}
+    for name, over in {
+        "before": {"seed_schedule": "per_step", "baseline_cache": 0, "fallback_score": "render_original"},
+        "after": {"seed_schedule": "per_prompt", "baseline_cache": 64, "fallback_score": "group_worst"},
+    }.items():
+        cfg = _sketch_config(primed, prompts, tmp_path / name, max_steps=4, save_strategy="no")
+        cfg["rewards"] = {**cfg["rewards"], "paired_baseline": True, "images_per_completion": 2, **over}
+        runs[name] = _renders_per_step(
+            grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / f"{name}.yaml"))]))
+        )
+    before, after = runs["before"], runs["after"]
+    assert [r["step"] for r in before] == [r["step"] for r in after] == [1, 2, 3, 4]
+    baseline = 2 * 2  # two prompts per step x two seeds
+    for r in before:  # every step renders its baseline, nothing comes from a cache
+        assert r["reward/render_cache_hits"] == 0 and r["reward/baseline_render_calls"] == baseline
+        assert r["reward/renders"] == r["reward/render_calls"] + r["reward/baseline_render_calls"]
+    for r in after[:2]:  # epoch 1: the baselines are rendered once ...
+        assert r["reward/baseline_render_calls"] == baseline and r["reward/render_cache_hits"] >= 0
+    for r in after[2:]:  # ... and epoch 2 reads every one of them from the cache
+        assert r["reward/baseline_render_calls"] == 0 and r["reward/render_cache_hits"] >= baseline
+    assert sum(r["reward/renders"] for r in after) < sum(r["reward/renders"] for r in before)
+
+
+def test_train_time_profile_renders_training_and_the_guard_keeps_full_settings(
+    primed: Path, tiny_model, tmp_path: Path
+) -> None:
+    """The training reward renders with its render profile (2 of the backbone's 4 steps, First-Block-Cache);
+    the held-out guard shares the backbone in memory and renders at its full settings, without a cache."""
+    from reprompt.backbones.base import RenderSettings
+    from reprompt.train import grpo
+    from reprompt.train.config import HELDOUT_RENDER
+
+    prompts = _prompts(tmp_path)
+    tiny_flux = {
+        "backbone": "flux-dev",
+        "backbone_model": str(tiny_model("tiny-flux")),
+        "backbone_options": {"height": 32, "width": 32, "steps": 4},
+        "components": ["clipscore", "format"],
+        "options": {"clipscore": {"model": str(tiny_model("tiny-clip"))}},
+    }
+    cfg = _sketch_config(
+        primed,
+        prompts,
+        tmp_path / "out",
+        rewards={**tiny_flux, "render": {"steps": 2, "cache": "first-block:0.2"}},
+        heldout_prompts=str(prompts),
+        heldout_every=1,
+        heldout_max=2,
+        heldout_rewards={
+            "components": ["clipscore"],
+            "options": tiny_flux["options"],
+            "normalization": "none",
+        },
+    )
+    trainer, _, _ = grpo.build_trainer(grpo.parse(["--config", str(_write(cfg, tmp_path / "cfg.yaml"))]))
+    training = trainer.reward_funcs[1].shared.scorer
+    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "HeldoutRewardCallback")
+    assert training.render_settings == RenderSettings(steps=2, cache="first-block:0.2")
+    assert guard.scorer.render_settings == HELDOUT_RENDER and guard.scorer.backbone is training.backbone
+    calls: list[int] = []  # transformer calls: one per denoising step
+    hook = training.backbone.pipe.transformer.register_forward_pre_hook(lambda *_: calls.append(1))
+    completion = "<reason>one cat in the middle</reason><prompt>A photo of one cat in the center.</prompt>"
+    training.score(["a photo of a cat"], [completion])
+    trained_steps = len(calls)
+    guard.scorer.score(["a photo of a cat"], [completion])
+    hook.remove()
+    assert (trained_steps, len(calls) - trained_steps) == (2, 4)
+    # a held-out reward of its own must not carry a profile
+    cfg["heldout_rewards"] = {**cfg["heldout_rewards"], "render": {"steps": 2}}
+    with pytest.raises(ConfigError, match="heldout_rewards sets render"):
+        grpo.parse(["--config", str(_write(cfg, tmp_path / "bad.yaml"))])
+
+
 def test_grpo_against_the_reward_service(
     primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,11 +30,20 @@ def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone
     ``sketch`` and ``sketch-b`` are two calibrations of the offline simulator (``kw`` are
     :class:`SketchConfig` fields overriding the calibration's). A preset name
     (``flux-dev``, ``sd3``, ...) loads its hub id, or ``model`` (a local folder with the same
-    architecture) with the preset's settings. Anything else is a diffusers folder or hub id.
+    architecture) with the preset's settings. ``remote:URL[,URL...]`` renders through OpenAI-compatible image
+    servers (a render farm: :mod:`reprompt.backbones.remote`; ``kw`` are its request defaults and options).
+    Anything else is a diffusers folder or hub id.
     """
-    if is_simulator(name):
-        from reprompt.backbones.sketch import SketchBackbone, sketch_config
+    from reprompt.backbones.remote import RemoteBackbone, is_remote
 
+    if is_remote(name):
+        if model:
+            raise RepromptError("--model is for diffusers presets; a render farm's servers load the model")
+        return RemoteBackbone.from_name(name, **kw)
+    if is_simulator(name):
+        from reprompt.backbones.sketch import SketchBackbone, refuse_acceleration, sketch_config
+
+        refuse_acceleration(name, kw.pop("cache", None), kw.pop("compile", None))
         return SketchBackbone(sketch_config(name, **kw), name=name)
     from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
 
@@ -46,8 +55,8 @@ def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone
             str(Path(name).expanduser()) if Path(name).expanduser().exists() else name, **kw
         )
     raise RepromptError(
-        f"unknown backbone {name!r}: use one of {', '.join(backbone_names())}, a diffusers folder or a hub "
-        f"id.{did_you_mean(name, backbone_names())}"
+        f"unknown backbone {name!r}: use one of {', '.join(backbone_names())}, a diffusers folder, a hub "
+        f"id or remote:http://host:port[,...] (image servers).{did_you_mean(name, backbone_names())}"
     )
 
 

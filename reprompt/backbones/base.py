@@ -59,6 +59,21 @@ class BackboneOptions:
     steps: int | None = field(default=None, metadata={"help": "denoising steps (default: the preset's)"})
     guidance: float | None = field(default=None, metadata={"help": "guidance scale (default: the preset's)"})
     batch_size: int = field(default=4, metadata={"help": "images per pipeline call"})
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "one of diffusers' step caches: first-block[:THRESHOLD], mag[:THRESHOLD], "
+            "taylorseer[:INTERVAL], or KEY=VALUE fields of its diffusers config (first-block:threshold=0.12); "
+            "changes the images, so check a setting with a paired same-seed run (README, Rewards)"
+        },
+    )
+    compile: str | None = field(
+        default=None,
+        metadata={
+            "help": "torch.compile the transformer: default, max-autotune, reduce-overhead, "
+            "max-autotune-no-cudagraphs, or mode=/backend=/fullgraph= keywords (first call compiles)"
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,25 @@ class RenderSettings:
         default=None,
         metadata={"help": "what the image should not show (pipelines with classifier-free guidance)"},
     )
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "diffusers step cache for this call (first-block:0.12, mag, taylorseer:4), or none"
+        },
+    )
+    compile: str | None = field(
+        default=None,
+        metadata={
+            "help": "torch.compile the transformer for this call (default, max-autotune, ...), or none"
+        },
+    )
 
     def __post_init__(self) -> None:
+        from reprompt.backbones.acceleration import canonical_cache, canonical_compile
+
+        # one spelling per setting, so equal settings are equal values (and cache keys)
+        object.__setattr__(self, "cache", canonical_cache(self.cache))
+        object.__setattr__(self, "compile", canonical_compile(self.compile))
         for name in ("width", "height"):
             v = getattr(self, name)
             if v is not None and not 16 <= v <= 4096:
@@ -135,13 +167,20 @@ class Backbone(Protocol):
 
 SIZE_SETTINGS = frozenset({"width", "height"})
 """What every backbone applies: the image size."""
+ACCELERATION_SETTINGS = frozenset({"cache", "compile"})
+"""A step cache and torch.compile: diffusers backbones apply them (``none`` asks for nothing, so any backbone
+takes it)."""
 
 
 def unsupported_settings(backbone: Backbone, settings: RenderSettings | None) -> list[str]:
     """The fields ``settings`` sets that ``backbone`` does not apply (they would be ignored without a word)."""
     if settings is None:
         return []
-    return [name for name in settings.given() if name not in backbone.supported_settings]
+    return [
+        name
+        for name, value in settings.given().items()
+        if name not in backbone.supported_settings and not (name in ACCELERATION_SETTINGS and value == "none")
+    ]
 
 
 def applied_settings(backbone: Backbone, settings: RenderSettings | None = None) -> dict[str, Any]:
@@ -156,6 +195,7 @@ def applied_settings(backbone: Backbone, settings: RenderSettings | None = None)
 
 
 __all__ = [
+    "ACCELERATION_SETTINGS",
     "SIZE_SETTINGS",
     "Backbone",
     "BackboneOptions",

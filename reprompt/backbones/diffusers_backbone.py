@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.backbones.base import SIZE_SETTINGS, BackboneOptions, RenderOutput, RenderSettings, TokenCount
+from reprompt.backbones.base import (
+    ACCELERATION_SETTINGS,
+    SIZE_SETTINGS,
+    BackboneOptions,
+    RenderOutput,
+    RenderSettings,
+    TokenCount,
+)
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -79,10 +86,19 @@ class DiffusersBackbone:
         max_sequence_length: int | None = None,
         batch_size: int = 4,
         progress: bool = False,
+        cache: str | None = None,
+        compile: str | None = None,
     ) -> None:
+        from reprompt.backbones.acceleration import Acceleration
+
         self.pipe, self.name = pipe, name
         self.height, self.width, self.steps, self.guidance = height, width, steps, guidance
         self.max_sequence_length, self.batch_size = max_sequence_length, batch_size
+        # diffusers' step cache and torch.compile unless a call says otherwise (RenderSettings), checked now
+        own = RenderSettings(cache=cache, compile=compile)
+        self.cache, self.compile = own.cache, own.compile
+        self.acceleration = Acceleration(pipe, name)
+        self.acceleration.check(self.cache, self.compile)
         self.render_calls = 0
         pipe.set_progress_bar_config(disable=not progress)
 
@@ -101,6 +117,8 @@ class DiffusersBackbone:
         steps: int | None = None,
         guidance: float | None = None,
         batch_size: int = BackboneOptions.batch_size,
+        cache: str | None = None,
+        compile: str | None = None,
         trust_remote_code: bool = False,
     ) -> DiffusersBackbone:
         import diffusers
@@ -134,6 +152,8 @@ class DiffusersBackbone:
             guidance=p.guidance if guidance is None else guidance,
             max_sequence_length=p.max_sequence_length,
             batch_size=batch_size,
+            cache=cache,
+            compile=compile,
         )
 
     @property
@@ -144,7 +164,7 @@ class DiffusersBackbone:
         import inspect
 
         params = inspect.signature(self.pipe.__call__).parameters
-        out = SIZE_SETTINGS | {"steps"}
+        out = SIZE_SETTINGS | ACCELERATION_SETTINGS | {"steps"}
         if "guidance_scale" in params:
             out |= {"guidance"}
         if "negative_prompt" in params and "true_cfg_scale" not in params:
@@ -152,14 +172,19 @@ class DiffusersBackbone:
         return frozenset(out)
 
     def settings(self) -> dict[str, Any]:
-        """What decides the images besides the weights: size, steps, guidance, T5 length."""
-        return {
+        """What decides the images besides the weights: size, steps, guidance, T5 length, and the step
+        cache and compilation when set."""
+        out = {
             "height": self.height,
             "width": self.width,
             "steps": self.steps,
             "guidance": self.guidance,
             "max_sequence_length": self.max_sequence_length,
         }
+        for name in ("cache", "compile"):  # recorded only when used, so older records still match
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
 
     def source(self) -> tuple[str, str | None]:
         """The pipeline's folder or hub id, and its hub commit or the folder's fingerprint."""
@@ -197,24 +222,33 @@ class DiffusersBackbone:
 
         if len(prompts) != len(seeds):
             raise RepromptError(f"render got {len(prompts)} prompts but {len(seeds)} seeds")
+        from reprompt.backbones.acceleration import per_batch
+
         t0 = time.perf_counter()
         images, warnings = [], []
         gen_device = "cpu" if self.pipe.device.type == "mps" else self.pipe.device
         kw = self._call_kwargs(settings)
+        call = settings or RenderSettings()
+        cache = call.cache if call.cache is not None else self.cache
+        compile = call.compile if call.compile is not None else self.compile
+        # a cache that decides over the whole batch would make the images of a batch decide each other's
+        # skips: one image per pipeline call keeps image k a function of (prompt k, seed k, settings)
+        batch = 1 if per_batch(cache) else self.batch_size
         for p in prompts:
             tc = self.count_tokens(p)
             if tc.truncated:
                 warnings.append(f"prompt is {tc.tokens} {tc.encoder} tokens; the encoder reads {tc.limit}")
-        for i in range(0, len(prompts), self.batch_size):
-            chunk, chunk_seeds = prompts[i : i + self.batch_size], seeds[i : i + self.batch_size]
-            gens = [torch.Generator(device=gen_device).manual_seed(int(s)) for s in chunk_seeds]
-            call = dict(kw)
-            if "negative_prompt" in call:  # one negative prompt per image of the chunk
-                call["negative_prompt"] = [call["negative_prompt"]] * len(chunk)
-            with torch.inference_mode():
-                out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **call)
-            images.extend(out.images)
-            self.render_calls += len(chunk)
+        with self.acceleration.applied(cache, compile, kw["num_inference_steps"]):
+            for i in range(0, len(prompts), batch):
+                chunk, chunk_seeds = prompts[i : i + batch], seeds[i : i + batch]
+                gens = [torch.Generator(device=gen_device).manual_seed(int(s)) for s in chunk_seeds]
+                chunk_kw = dict(kw)
+                if "negative_prompt" in chunk_kw:  # one negative prompt per image of the chunk
+                    chunk_kw["negative_prompt"] = [chunk_kw["negative_prompt"]] * len(chunk)
+                with torch.inference_mode():
+                    out = self.pipe(prompt=list(chunk), generator=gens, output_type="pil", **chunk_kw)
+                images.extend(out.images)
+                self.render_calls += len(chunk)
         return RenderOutput(
             images=images,
             seeds=list(seeds),

@@ -120,7 +120,7 @@ from reprompt.backbones.sketch_text import (
     count_clip_tokens,
     read_prompt,
 )
-from reprompt.errors import ConfigError, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, did_you_mean
 from reprompt.geneval.scene import SceneObject
 from reprompt.geneval.vocabulary import COCO_CLASSES
 
@@ -299,6 +299,21 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def refuse_acceleration(name: str, cache: str | None, compile: str | None) -> None:
+    """A simulator has no denoising steps to cache and no transformer to compile: say so (``none`` is fine)."""
+    settings = RenderSettings(cache=cache, compile=compile)
+    used = [
+        f"{k} {v}"
+        for k, v in (("cache", settings.cache), ("compile", settings.compile))
+        if v not in (None, "none")
+    ]
+    if used:
+        raise RepromptError(
+            f"the {name} simulator has no denoising steps or transformer: {' and '.join(used)} apply to "
+            "diffusers backbones (flux-dev, sd3, ...); drop them for the simulator"
+        )
+
+
 def sketch_config(calibration: str = "sketch", **overrides: Any) -> SketchConfig:
     """The :class:`SketchConfig` of a named calibration, with ``overrides`` (any field) on top."""
     if calibration not in CALIBRATIONS:
@@ -378,6 +393,8 @@ class SketchBackbone:
             raise ValueError("render needs a list of prompts and a list of seeds of the same length.")
         t0 = time.perf_counter()
         cfg = self.config
+        if settings is not None:
+            refuse_acceleration(self.name, settings.cache, settings.compile)
         if settings is not None and (settings.width or settings.height):
             cfg = replace(cfg, width=settings.width or cfg.width, height=settings.height or cfg.height)
         out = RenderOutput(images=[], seeds=list(seeds), prompts=list(prompts), scenes=[])

@@ -58,9 +58,40 @@ def add_backbone_args(p: argparse.ArgumentParser, default: str = "sketch") -> No
         default=default,
         help="sketch | sketch-b (offline simulator, two calibrations) | flux-dev | flux-schnell | sd3 | "
         "pixart-sigma | sdxl | "
-        "a diffusers folder or hub id",
+        "a diffusers folder or hub id | remote:http://HOST:PORT[,...] (a render farm of OpenAI-compatible "
+        "image servers: reprompt serve, vLLM-Omni, SGLang-Diffusion)",
     )
     add_dataclass_args(g, BackboneOptions, renames=BACKBONE_FLAGS)
+    g.add_argument(
+        "--render-profile",
+        metavar="REWARD_YAML",
+        default=None,
+        help="render with the train-time profile of this reward config (its render: steps, size, guidance, "
+        "cache, compile) instead of the backbone's full settings; the flags above still win. Run an "
+        "evaluation with and without it and compare the two runs (reprompt eval compare)",
+    )
+
+
+def with_render_profile(backbone: str, options: Any, path: str) -> Any:
+    """``options`` with the train-time render profile of the reward config at ``path`` filled in where the
+    command line left a setting unset (flags win over the profile)."""
+    import dataclasses
+
+    from reprompt.rewards.config import RewardConfig
+
+    reward = RewardConfig.load(path)
+    if reward.backbone != backbone:
+        raise RepromptError(
+            f"--render-profile {path}: its profile is for backbone {reward.backbone!r}, but --backbone is "
+            f"{backbone!r}"
+        )
+    profile = {k: v for k, v in dataclasses.asdict(reward.render).items() if v is not None}
+    if not profile:
+        raise RepromptError(
+            f"--render-profile {path}: the reward config sets no render profile (render: ...)"
+        )
+    unset = {k: v for k, v in profile.items() if getattr(options, k) is None}
+    return dataclasses.replace(options, **unset)
 
 
 def generation_options(args: argparse.Namespace) -> Any:
@@ -83,7 +114,10 @@ def backbone_choice(args: argparse.Namespace) -> Any:
     from reprompt.backbones.base import BackboneOptions
     from reprompt.model_spec import BackboneChoice
 
-    return BackboneChoice(args.backbone, config_from_args(BackboneOptions, args, BACKBONE_FLAGS))
+    options = config_from_args(BackboneOptions, args, BACKBONE_FLAGS)
+    if getattr(args, "render_profile", None):
+        options = with_render_profile(args.backbone, options, args.render_profile)
+    return BackboneChoice(args.backbone, options)
 
 
 def model_spec(args: argparse.Namespace) -> Any:

@@ -37,13 +37,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--metadata", help="GenEval metadata as JSON, or @file.json")
     p.add_argument(
-        "--backbone", help="sketch | flux-dev | sd3 | ... | diffusers folder (default: config's, else sketch)"
+        "--backbone",
+        help="sketch | flux-dev | sd3 | ... | diffusers folder | remote:http://HOST:PORT[,...] (image servers) "
+        "(default: config's, else sketch)",
     )
     p.add_argument("--model", help="local folder for a backbone preset")
     p.add_argument("--device", help="backbone device")
     p.add_argument("--width", type=int, help="image width")
     p.add_argument("--height", type=int, help="image height")
     p.add_argument("--steps", type=int, help="denoising steps")
+    p.add_argument("--cache", help="diffusers step cache (first-block:0.12, mag, taylorseer:4, none)")
+    p.add_argument("--compile", help="torch.compile the transformer (default, max-autotune, ..., none)")
+    p.add_argument(
+        "--no-render-profile",
+        action="store_true",
+        help="render at the backbone's full settings, ignoring the config's train-time profile (render:)",
+    )
     p.add_argument("--seed", type=int, help="base seed")
     p.add_argument("--images-per-completion", type=int, help="renders per completion")
     p.add_argument(
@@ -103,7 +112,7 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.model:
         data["backbone_model"] = args.model
     opts = data.setdefault("backbone_options", {})
-    for flag in ("device", "width", "height", "steps"):
+    for flag in ("device", "width", "height", "steps", "cache", "compile"):
         if getattr(args, flag) is not None:
             opts[flag] = getattr(args, flag)
     for flag, key in (
@@ -116,6 +125,8 @@ def build_config(args: argparse.Namespace) -> Any:
             data[key] = getattr(args, flag)
     if args.baseline:
         data["paired_baseline"] = True
+    if args.no_render_profile:
+        data.pop("render", None)
     return RewardConfig.from_dict(data)
 
 
@@ -189,7 +200,10 @@ def format_result(result: Any, completions: list[str], normalization: str) -> st
                 lines.append(f"  baseline {name}: {_fmt(col[i])} (gain {_fmt(result.improvement[name][i])})")
         lines.append(f"  total (weighted raw): {_fmt(result.raw_total[i])}")
         lines.append(f"  total (normalization {normalization}): {_fmt(result.total[i])}")
-    lines.append(f"render calls: {result.render_calls} (+{result.baseline_render_calls} baseline)")
+    lines.append(
+        f"render calls: {result.render_calls} (+{result.baseline_render_calls} baseline, "
+        f"{result.render_cache_hits} from the cache)"
+    )
     return "\n".join(lines)
 
 

@@ -55,10 +55,11 @@ class OracleDetector:
     name = "oracle"
 
     def detect(self, images: list[Image.Image], scenes: list | None = None) -> list[Detections]:
-        if scenes is None:
+        if scenes is None or any(scene is None for scene in scenes):
             raise RepromptError(
                 "the oracle detector needs a simulator backbone such as sketch (it reads the drawn scene); "
-                "use detector 'mask2former' for real images"
+                "use detector 'mask2former' for real images. A render farm (remote:...) sends scenes only "
+                "from reprompt serve --backbone sketch servers; other image servers send pixels only"
             )
         if len(scenes) != len(images):
             raise ValueError(f"got {len(images)} images but {len(scenes)} scenes")

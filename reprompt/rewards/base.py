@@ -146,6 +146,7 @@ class ScoredBatch:
     fallback_score: str | None = None
     render_calls: int = 0
     baseline_render_calls: int = 0
+    render_cache_hits: int = 0
     baseline: dict[str, list[Score]] | None = None
     improvement: dict[str, list[Score]] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -170,6 +171,7 @@ class ScoredBatch:
             "fallback_score": self.fallback_score,
             "render_calls": self.render_calls,
             "baseline_render_calls": self.baseline_render_calls,
+            "render_cache_hits": self.render_cache_hits,
             "baseline": self.baseline,
             "improvement": self.improvement,
             "metrics": self.metrics,

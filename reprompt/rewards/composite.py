@@ -7,9 +7,11 @@ For a batch of N completions :class:`CompositeReward`
    gets the worst score of its group in every component (:func:`no_harbour`), because rendering the
    user's ORIGINAL prompt for it, as inference does, would make falling back a safe harbour;
 2. gives every completion of one original prompt the same K seeds (the group then differs only by its
-   prompts), derived from ``(seed, round, original)`` unless the caller passes seeds;
+   prompts), derived from ``(seed, round, original)`` -- or ``(seed, original)`` under ``seed_schedule:
+   per_prompt`` -- unless the caller passes seeds;
 3. renders each (prompt, seed) pair once -- N x K images, plus the original prompt with the same seeds
-   for the paired baseline -- and counts the render calls;
+   for the paired baseline -- in one backbone call with the reward's render profile (``render``), serves
+   baseline images it rendered before from a bounded cache, and counts renders and cache hits;
 4. calls every component on the shared images, normalizes each component (none / group / batch
    statistics) and sums ``weight x normalized``.
 
@@ -24,6 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, RepromptError
@@ -37,10 +40,11 @@ from reprompt.rewards.base import (
     log_metric,
     mean,
 )
-from reprompt.rewards.config import A_PHOTO, FALLBACK_SCORES, NORMALIZATIONS, RewardConfig
+from reprompt.rewards.config import A_PHOTO, FALLBACK_SCORES, NORMALIZATIONS, SEED_SCHEDULES, RewardConfig
+from reprompt.rewards.render_cache import RenderCache, backbone_key
 
 if TYPE_CHECKING:
-    from reprompt.backbones.base import Backbone
+    from reprompt.backbones.base import Backbone, RenderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +140,15 @@ def no_harbour(
     return out
 
 
+@dataclass
+class RenderCounts:
+    """Images one batch rendered (for its completions, for the paired baseline) and read from the cache."""
+
+    main: int = 0
+    baseline: int = 0
+    cache_hits: int = 0
+
+
 def weighted_sum(columns: dict[str, list[Score]], weights: dict[str, float], n: int) -> list[Score]:
     """Per row: sum of weight x value over the components that are not missing (None if all are)."""
     out: list[Score] = []
@@ -164,6 +177,9 @@ class CompositeReward:
         std_floor: dict[str, float] | None = None,
         min_reason_words: int = 3,
         fallback_score: str = "group_worst",
+        render: RenderSettings | None = None,
+        seed_schedule: str = "per_step",
+        baseline_cache: int = 0,
     ) -> None:
         names = [c.name for c in components]
         if len(set(names)) != len(names):
@@ -174,7 +190,14 @@ class CompositeReward:
             raise ConfigError("images_per_completion must be >= 1")
         if fallback_score not in FALLBACK_SCORES:
             raise ConfigError(f"fallback_score must be one of {FALLBACK_SCORES}, got {fallback_score!r}")
+        if seed_schedule not in SEED_SCHEDULES:
+            raise ConfigError(f"seed_schedule must be one of {SEED_SCHEDULES}, got {seed_schedule!r}")
         self.fallback_score = fallback_score
+        self.render_settings = render
+        """The render profile of this reward's renders (None: the backbone's own settings)."""
+        self.seed_schedule = seed_schedule
+        self.cache = RenderCache(baseline_cache)
+        self._backbone_key: str | None = None
         self.components = list(components)
         self.weights = {n: float((weights or {}).get(n, 1.0)) for n in names}
         self.backbone = backbone
@@ -190,7 +213,7 @@ class CompositeReward:
         self.std_floor = {n: float((std_floor or {}).get(n, 0.0)) for n in names}
         self.min_reason_words = min_reason_words
         self.render_calls = 0
-        """Images requested from the backbone over this pipeline's life (baseline included)."""
+        """Images rendered by the backbone over this pipeline's life (baseline included; cache hits not)."""
         if self.needs_images and backbone is None:
             raise ConfigError(
                 f"reward components {[c.name for c in self.components if c.needs_images]} score images: "
@@ -200,6 +223,7 @@ class CompositeReward:
     @classmethod
     def from_config(cls, config: RewardConfig, backbone: Backbone | None = None) -> CompositeReward:
         """Build the components and (unless given) the backbone named in ``config``."""
+        from reprompt.backbones.base import RenderSettings
         from reprompt.rewards import build_component
 
         components = [build_component(name, config.options.get(name)) for name in config.components]
@@ -220,6 +244,9 @@ class CompositeReward:
             std_floor=config.std_floor,
             min_reason_words=config.min_reason_words,
             fallback_score=config.fallback_score,
+            render=config.render if config.render != RenderSettings() else None,
+            seed_schedule=config.seed_schedule,
+            baseline_cache=config.baseline_cache,
         )
 
     @property
@@ -244,6 +271,8 @@ class CompositeReward:
             "min_reason_words": self.min_reason_words,
             "fallback_score": self.fallback_score,
             "failure_components": self.failure_components,
+            "render": asdict(self.render_settings) if self.render_settings is not None else None,
+            "seed_schedule": self.seed_schedule,
         }
 
     @property
@@ -303,9 +332,10 @@ class CompositeReward:
                 token_counter=getattr(self.backbone, "count_tokens", None),
             )
             baseline_batch = None
-            render_calls = baseline_calls = 0
+            counts = RenderCounts()
             if n and self.needs_images:  # text-only rewards render nothing (the baseline is about images)
-                baseline_batch, render_calls, baseline_calls = self._render(batch, group_of, assigned)
+                baseline_batch, counts = self._render(batch, group_of, assigned)
+            render_calls, baseline_calls = counts.main, counts.baseline
             raw: dict[str, list[Score]] = {}
             for comp in self.components:
                 tc = time.perf_counter()
@@ -340,8 +370,7 @@ class CompositeReward:
                 total,
                 baseline,
                 improvement,
-                render_calls,
-                baseline_calls,
+                counts,
                 assigned,
             )
             self._log_completions(parsed, batch.token_counter)
@@ -361,6 +390,7 @@ class CompositeReward:
             fallback_score=self.fallback_score,
             render_calls=render_calls,
             baseline_render_calls=baseline_calls,
+            render_cache_hits=counts.cache_hits,
             baseline=baseline,
             improvement=improvement,
             metrics=metrics,
@@ -371,6 +401,8 @@ class CompositeReward:
         self, originals: list[str], seeds: Sequence[Sequence[int]] | None, round_: int
     ) -> list[list[int]]:
         if seeds is None:
+            if self.seed_schedule == "per_prompt":  # the same seeds every time training meets the prompt
+                round_ = 0
             cache: dict[str, list[int]] = {}
             return [
                 list(cache.setdefault(o, derive_seeds(self.seed, round_, o, self.images_per_completion)))
@@ -386,9 +418,10 @@ class CompositeReward:
 
     def _render(
         self, batch: RewardBatch, group_of: dict[str, int], skip: Sequence[bool]
-    ) -> tuple[RewardBatch | None, int, int]:
-        """Render every (prompt, seed) of the batch (and the baseline) in ONE backbone call; rows in
-        ``skip`` (fallbacks whose scores the rule assigns) render nothing and get no images."""
+    ) -> tuple[RewardBatch | None, RenderCounts]:
+        """Render every (prompt, seed) of the batch (and the baseline) in ONE backbone call with the render
+        profile; rows in ``skip`` (fallbacks whose scores the rule assigns) render nothing and get no
+        images. Requests the cache holds (baselines rendered before) are served from it instead."""
         assert self.backbone is not None
         requests = [
             (p, s)
@@ -415,25 +448,49 @@ class CompositeReward:
             n_main = len(requests)
             main_idx = list(range(len(requests)))
             base_idx = list(range(len(requests), len(unique)))
-        t0 = time.perf_counter()
+        counts = RenderCounts()
         if not unique:  # every row fell back and no baseline is asked for
             batch.images = [[] for _ in batch.prompts]
             batch.scenes = [[] for _ in batch.prompts]
-            return None, 0, 0
-        out = self.backbone.render([p for p, _ in unique], [s for _, s in unique])
-        if len(out.images) != len(unique):
-            raise RuntimeError(f"backbone returned {len(out.images)} images for {len(unique)} prompts")
-        self.render_calls += len(unique)
+            return None, counts
+        images: list[Any] = [None] * len(unique)
+        scenes: list[Any] = [None] * len(unique)
+        todo = list(range(len(unique)))
+        if self.cache.max_images:
+            key = self._cache_key()
+            todo = []
+            for j, (p, s) in enumerate(unique):
+                hit = self.cache.get((key, p, s))
+                if hit is None:
+                    todo.append(j)
+                else:
+                    images[j], scenes[j] = hit
+                    counts.cache_hits += 1
+        t0 = time.perf_counter()
+        if todo:
+            out = self.backbone.render(
+                [unique[j][0] for j in todo], [unique[j][1] for j in todo], self.render_settings
+            )
+            if len(out.images) != len(todo):
+                raise RuntimeError(f"backbone returned {len(out.images)} images for {len(todo)} prompts")
+            drawn = out.scenes if out.scenes is not None else [None] * len(todo)
+            baseline_keys = set(base_requests)
+            for j, image, scene in zip(todo, out.images, drawn, strict=True):
+                images[j], scenes[j] = image, scene
+                if self.cache.max_images and unique[j] in baseline_keys:
+                    self.cache.put((self._cache_key(), *unique[j]), image, scene)
+            log_metric("render/warnings", len(out.warnings))
+            for w in out.warnings:
+                logger.debug("render warning: %s", w)
+        counts.main = sum(j < n_main for j in todo)
+        counts.baseline = len(todo) - counts.main
+        self.render_calls += len(todo)
         log_metric("seconds/render", time.perf_counter() - t0)
-        log_metric("render/warnings", len(out.warnings))
-        for w in out.warnings:
-            logger.debug("render warning: %s", w)
-        scenes = out.scenes if out.scenes is not None else [None] * len(unique)
 
         def split(idx: list[int], sizes: list[int]) -> tuple[list[list[Any]], list[list[Any]]]:
             imgs, scs, j = [], [], 0
             for size in sizes:
-                imgs.append([out.images[idx[j + k]] for k in range(size)])
+                imgs.append([images[idx[j + k]] for k in range(size)])
                 scs.append([scenes[idx[j + k]] for k in range(size)])
                 j += size
             return imgs, scs
@@ -458,7 +515,14 @@ class CompositeReward:
                 scenes=b_scenes,
                 token_counter=batch.token_counter,
             )
-        return baseline_batch, n_main, len(unique) - n_main
+        return baseline_batch, counts
+
+    def _cache_key(self) -> str:
+        """What decides this reward's images besides prompt and seed (computed once)."""
+        if self._backbone_key is None:
+            assert self.backbone is not None
+            self._backbone_key = backbone_key(self.backbone, self.render_settings)
+        return self._backbone_key
 
     def _baseline(
         self, baseline_batch: RewardBatch | None, raw: dict[str, list[Score]], groups: list[int]
@@ -503,8 +567,7 @@ class CompositeReward:
         total: list[Score],
         baseline: dict[str, list[Score]] | None,
         improvement: dict[str, list[Score]] | None,
-        render_calls: int,
-        baseline_calls: int,
+        counts: RenderCounts,
         assigned: list[bool],
     ) -> None:
         n = len(assigned)
@@ -534,6 +597,8 @@ class CompositeReward:
             for name, col in (cols or {}).items():
                 if (m := mean(col)) is not None:
                     log_metric(f"{prefix}/{name}", m)
-        log_metric("render_calls", render_calls)
-        log_metric("baseline_render_calls", baseline_calls)
+        log_metric("render_calls", counts.main)
+        log_metric("baseline_render_calls", counts.baseline)
+        log_metric("renders", counts.main + counts.baseline)  # images rendered for this batch, all told
+        log_metric("render_cache_hits", counts.cache_hits)  # images served from the cache instead
         log_metric("completions", n)

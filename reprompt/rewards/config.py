@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprompt.backbones.base import RenderSettings
 from reprompt.errors import ConfigError, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV
 from reprompt.utils.fields import build_dataclass
@@ -22,6 +23,8 @@ from reprompt.utils.fields import build_dataclass
 NORMALIZATIONS = ("none", "group", "batch")
 FALLBACK_SCORES = ("group_worst", "render_original", "render_a_photo")
 """How a completion with no usable prompt block is scored (see ``RewardConfig.fallback_score``)."""
+SEED_SCHEDULES = ("per_step", "per_prompt")
+"""Which render seeds a prompt gets each time training meets it (see ``RewardConfig.seed_schedule``)."""
 A_PHOTO = "a photo"
 """What the reference code renders for a completion without an answer block (``render_a_photo``)."""
 
@@ -67,7 +70,20 @@ class RewardConfig:
         default=None, metadata={"help": "local folder with the preset's architecture (e.g. a tiny model)"}
     )
     backbone_options: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "extra load_backbone kwargs (device, steps, width, ...)"}
+        default_factory=dict,
+        metadata={
+            "help": "extra load_backbone kwargs (device, steps, width, cache, compile, ...): the backbone as "
+            "evaluation renders it (the held-out guard shares it, without a cache)"
+        },
+    )
+    render: RenderSettings = field(
+        default_factory=RenderSettings,
+        metadata={
+            "help": "the train-time render profile: settings of this reward's own renders (steps, width, "
+            "height, guidance, cache, compile) over the backbone's; unset fields keep the backbone's full "
+            "settings, which evaluation and the held-out guard keep. Fewer steps or a step cache change the "
+            "images the reward scores: accept a profile after a paired same-seed check (README, Rewards)"
+        },
     )
     # --- which components ---
     components: list[str] = field(
@@ -117,7 +133,19 @@ class RewardConfig:
     )
     images_per_completion: int = field(default=1, metadata={"help": "renders per completion (seeds)"})
     seed: int = field(
-        default=0, metadata={"help": "base seed; a prompt's seeds derive from (seed, round, prompt)"}
+        default=0,
+        metadata={
+            "help": "base seed; a prompt's seeds derive from (seed, prompt) and the round (seed_schedule)"
+        },
+    )
+    seed_schedule: str = field(
+        default="per_step",
+        metadata={
+            "help": "per_step: a prompt's render seeds derive from (seed, training step, prompt), so each "
+            "epoch scores it under new noise; per_prompt: from (seed, prompt) only, so a prompt meets the same "
+            "seeds every epoch and its paired baseline is the same image, rendered once (baseline_cache). "
+            "Within a group the seeds are shared either way; per_prompt gives up fresh noise across epochs"
+        },
     )
     paired_baseline: bool = field(
         default=False,
@@ -126,6 +154,15 @@ class RewardConfig:
     dedupe_renders: bool = field(
         default=True,
         metadata={"help": "render identical (prompt, seed) pairs once (e.g. fallbacks equal the baseline)"},
+    )
+    baseline_cache: int = field(
+        default=1024,
+        metadata={
+            "help": "keep up to this many baseline images (original prompt, seed) to serve again instead of "
+            "rendering; a completion that writes the original prompt again is served too. Hits need "
+            "seed_schedule: per_prompt (or the same step twice) and a size of at least prompts x "
+            "images_per_completion; one cache per process. 0: off"
+        },
     )
     # --- service ---
     service: ServiceConfig = field(
@@ -148,6 +185,15 @@ class RewardConfig:
             )
         if self.images_per_completion < 1:
             raise ConfigError("images_per_completion must be >= 1")
+        if isinstance(self.render, Mapping):
+            self.render = build_dataclass(RenderSettings, self.render, "reward config", prefix="render.")
+        if self.seed_schedule not in SEED_SCHEDULES:
+            raise ConfigError(
+                f"seed_schedule must be one of {SEED_SCHEDULES}, got {self.seed_schedule!r}."
+                + did_you_mean(self.seed_schedule, SEED_SCHEDULES)
+            )
+        if self.baseline_cache < 0:
+            raise ConfigError("baseline_cache must be >= 0 (0: off)")
         if self.fallback_score not in FALLBACK_SCORES:
             raise ConfigError(
                 f"fallback_score must be one of {FALLBACK_SCORES}, got {self.fallback_score!r}."

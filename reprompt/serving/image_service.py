@@ -4,6 +4,9 @@
   ``b64_json`` or ``url``) with each image's ``revised_prompt``; the extensions of FLUX image servers
   (``seed``, ``num_inference_steps``, ``guidance_scale``, ``negative_prompt``) where the backbone applies
   them (a 400 naming the field where it does not); a ``rewrite`` off switch; every PNG carries its provenance.
+  A simulator backbone's reply also carries the scene it drew for each image (``reprompt.scenes``, masks
+  as RLE): what the oracle detector reads, so a render farm of ``reprompt serve --backbone sketch``
+  processes scores exactly as in-process rendering does.
 - ``GET /v1/images/files/{name}``: the images of ``response_format: "url"`` (unguessable names, expiring).
 - ``POST /v1/chat/completions`` and ``GET /v1/models``: the rewriter as a chat model (``chat.py``).
 - ``POST /v1/rewrite``: rewrites of a list of prompts. ``GET /health``: no auth, no paths.
@@ -170,6 +173,8 @@ def create_app(
     config: ServeConfig | None = None,
 ) -> Any:
     """A FastAPI app over a built policy and backbone. ``token_env`` names the variable with the token."""
+    from reprompt.backbones.base import applied_settings
+    from reprompt.geneval.scene import objects_to_json
     from reprompt.pipeline import RePromptPipeline
     from reprompt.policy.base import GenerationOptions, check_prompt
     from reprompt.serving.chat import add_chat_routes
@@ -261,6 +266,7 @@ def create_app(
             "policy": public_name(policy.name),
             "backbone": public_name(backbone.name),
             "model": model_id,
+            "render": applied_settings(backbone),
             "queue": {"waiting": worker.waiting, "limit": config.max_queue},
             "worker": dataclasses.asdict(worker.stats),
         }
@@ -332,6 +338,11 @@ def create_app(
                 "warnings": res.warnings,
                 "ignored": [f for f in NO_EFFECT if getattr(req, f) is not None],
                 "timings": res.timings,
+                **(
+                    {"scenes": [objects_to_json(scene) for scene in res.rewritten_scenes]}
+                    if res.rewritten_scenes is not None
+                    else {}
+                ),
             },
         }
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from trl import GRPOConfig, ModelConfig, SFTConfig
 
+from reprompt.backbones.acceleration import OFF
+from reprompt.backbones.base import RenderSettings
 from reprompt.errors import ConfigError
 from reprompt.rewards.config import RewardConfig, read_mapping
 from reprompt.utils.endpoints import REWARD_TOKEN_ENV
@@ -187,6 +189,9 @@ def _reward_mapping(value: Any, name: str) -> dict[str, Any] | None:
 
 HELDOUT_FALLBACK = "render_original"
 """The held-out guard measures what a user gets: a greedy rewrite that falls back renders the original."""
+HELDOUT_RENDER = RenderSettings(cache=OFF)
+"""The held-out guard renders at the backbone's full settings: never the train-time profile, and no step
+cache even when the backbone was loaded with one (a compiled transformer computes the same images)."""
 
 
 def default_heldout_rewards(backbone: str) -> RewardConfig:
@@ -198,6 +203,7 @@ def default_heldout_rewards(backbone: str) -> RewardConfig:
         options={"geneval": {"mode": "strict"}},
         normalization="none",
         fallback_score=HELDOUT_FALLBACK,
+        render=HELDOUT_RENDER,
     )
 
 
@@ -343,6 +349,12 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
                     f"measures what a user gets (a fallback renders the original prompt): use "
                     f"{HELDOUT_FALLBACK} or omit it"
                 )
+            if heldout.get("render"):
+                raise ConfigError(
+                    "heldout_rewards sets render; the held-out guard renders at the backbone's full settings "
+                    "(the train-time profile belongs to the training reward's render): remove it"
+                )
+            heldout["render"] = HELDOUT_RENDER
             if "backbone" not in heldout:  # the training backbone, already in memory
                 if self.rewards is None:
                     raise ConfigError(

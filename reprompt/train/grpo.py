@@ -150,7 +150,7 @@ def build_heldout(cfg: RepromptGRPOConfig, scorer: Any, spec: Any, sink: Metrics
         heldout = build_rewards(
             replace(cfg.heldout_rewards, tags=spec.fmt.name), backbone=backbone if reuse else None
         )
-    elif backbone is not None:
+    elif backbone is not None:  # the default guard renders with HELDOUT_RENDER too
         heldout = build_rewards(
             replace(default_heldout_rewards(backbone.name), tags=spec.fmt.name), backbone=backbone
         )
