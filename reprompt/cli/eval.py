@@ -140,25 +140,33 @@ def run_geneval(args: argparse.Namespace) -> int:
     config = config_from_args(GenerateConfig, args, **model_fields(model_spec(args)))
     score = None if args.no_score else _score_config(args)  # validate scorer flags before generating
     stats = generate_run(config)
+    _print_generated(stats)
+    if score is None or not _generated_all(stats, args.out, "geneval-score"):
+        return 0
+    return _score_and_print(args.out, score)
+
+
+def _print_generated(stats: Any) -> None:
     print(
         f"generated {stats.done_now} prompts ({stats.already_done} were done) in {stats.seconds_total:.1f} s "
         f"(rewrite {stats.seconds_rewrite:.1f} s, render {stats.seconds_render:.1f} s); "
         f"{stats.remaining} left in this shard"
     )
-    if score is None:
-        return 0
+
+
+def _generated_all(stats: Any, out: str, score_command: str) -> bool:
+    """True when every prompt of the run (all shards) is finished, so scoring may start now; else says so."""
     from reprompt.eval.geneval.generate import prompt_indices
     from reprompt.eval.runner import read_run_info
 
-    info = read_run_info(args.out) or {}
-    n_selected = info.get("selection", {}).get("n_selected", 0)
-    if stats.remaining or len(prompt_indices(args.out)) < n_selected:
+    n_selected = (read_run_info(out) or {}).get("selection", {}).get("n_selected", 0)
+    if stats.remaining or len(prompt_indices(out)) < n_selected:
         print(
             "not scoring yet: other prompts (or shards) are unfinished; rerun, or score with "
-            f"reprompt eval geneval-score {args.out}"
+            f"reprompt eval {score_command} {out}"
         )
-        return 0
-    return _score_and_print(args.out, score)
+        return False
+    return True
 
 
 def _score_and_print(run_dir: str, config: Any) -> int:
@@ -177,27 +185,13 @@ def run_score(args: argparse.Namespace) -> int:
 def run_geneval2(args: argparse.Namespace) -> int:
     from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
     from reprompt.eval.geneval2.generate import Geneval2Config, generate_run
-    from reprompt.eval.runner import read_run_info
 
     spec = model_spec(args)  # every flag checked before a model loads
     config = config_from_args(Geneval2Config, args, **model_fields(spec))
     score = None if args.no_score else config_from_args(Geneval2ScoreConfig, args, progress=args.progress)
     stats = generate_run(config, rewriter=spec.policy.load, backbone=spec.backbone.load)
-    print(
-        f"generated {stats.done_now} prompts ({stats.already_done} were done) in {stats.seconds_total:.1f} s "
-        f"(rewrite {stats.seconds_rewrite:.1f} s, render {stats.seconds_render:.1f} s); "
-        f"{stats.remaining} left in this shard"
-    )
-    if score is None:
-        return 0
-    from reprompt.eval.geneval.generate import prompt_indices
-
-    n_selected = (read_run_info(args.out) or {}).get("selection", {}).get("n_selected", 0)
-    if stats.remaining or len(prompt_indices(args.out)) < n_selected:
-        print(
-            "not scoring yet: other prompts (or shards) are unfinished; rerun, or score with "
-            f"reprompt eval geneval2-score {args.out}"
-        )
+    _print_generated(stats)
+    if score is None or not _generated_all(stats, args.out, "geneval2-score"):
         return 0
     return _score2_and_print(args.out, score)
 
