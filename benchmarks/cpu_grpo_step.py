@@ -49,7 +49,7 @@ def run(name: str, args: argparse.Namespace, root: Path) -> dict:
     out = root / name
     cmd = [
         sys.executable, "-m", "reprompt.train.grpo", "--config", RECIPE, "--policy", args.policy,
-        "--prompts", args.prompts, "--heldout_every", "0", "--samples_every", "0", "--save_strategy", "no",
+        "--prompts", args.prompts, "--heldout_prompts", args.prompts, "--heldout_every", "0", "--samples_every", "0", "--save_strategy", "no",
         "--output_dir", str(out), "--max_steps", str(args.steps), "--resume", "never", *LADDER[name][0],
     ]  # fmt: skip
     t0 = time.perf_counter()
