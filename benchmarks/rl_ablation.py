@@ -18,7 +18,12 @@ copied to benchmarks/adapters/ (re-evaluable: ``reprompt eval geneval --policy b
     OMP_NUM_THREADS=1 nohup python benchmarks/rl_ablation.py --jobs 2 > /tmp/rl_ablation.log 2>&1 &
 
 Resumable: rerun the same command after a kill; finished stages are skipped, training resumes from its
-last checkpoint and evaluation from its last finished prompt. ``--jobs 2`` runs two stages at a time (one
+last checkpoint and evaluation from its last finished prompt. Resumable across machines too: after every
+finished stage its record (an evaluation's scored summary and rewrites; a training run's curves, held-out
+guard and weights hash, never images or weights) is written to ``--archive`` (benchmarks/results/rl_ablation/
+runs, committed), and a fresh ``--root`` is filled from it, so the rows grow over several sessions. The data
+stage is regenerated and must hash as archived. A training run known only from its record is trained again
+only when a stage still to run starts from its weights. ``--jobs 2`` runs two stages at a time (one
 per core); ``--only STAGE`` runs one (``data``, a training stage such as ``grpo-reason-s1``,
 ``eval:<policy>``, ``report``).
 """
@@ -26,6 +31,7 @@ per core); ``--only STAGE`` runs one (``data``, a training stage such as ``grpo-
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import platform
@@ -36,6 +42,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from training_runs import GENEVAL, HERE, REPO, Timings, finished, geneval_run, heldout_curve, train_curve
 
@@ -52,6 +59,7 @@ NO_REASON_SYSTEM = (
 )
 VARIANTS = {"reason": ("reason/prompt", REASON_SYSTEM), "noreason": ("prompt", NO_REASON_SYSTEM)}
 ADAPTERS = HERE / "adapters"
+ARCHIVE = HERE / "results" / "rl_ablation" / "runs"
 # Runs kept from before the recipe's learning rate went from 1e-4 to 2e-4 (seed 0), evaluated when present:
 # the evidence for that change (RESULTS §8). Each is compared with the row it would have replaced.
 SIDE_RUNS = {"grpo-reason-lr1e-4-s0": "sft-reason-s0", "alone-reason-lr1e-4-s0": "base-reason"}
@@ -66,14 +74,15 @@ class Stage:
     needs: list[str] = field(default_factory=list)
     output: Path | None = None
 
-    def done(self, root: Path) -> bool:
+    def done(self, root: Path, archived: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+        """Finished here, or (a training run) finished in an earlier session: in ``archived``."""
         if self.name.startswith("eval:"):
             return self.output is not None and all(
                 (self.output / f / "summary.json").exists() for f in FAMILIES
             )
         if self.name == "data":
             return (root / "data" / "sft-noreason.jsonl").exists()
-        return finished(root / self.name)
+        return finished(root / self.name) or self.name in archived
 
 
 def log(msg: str) -> None:
@@ -178,10 +187,12 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
 
 
-def schedule(stages: dict[str, Stage], root: Path, jobs: int, timings: Timings) -> None:
-    """Run every unfinished stage, ``jobs`` at a time, each as soon as what it needs has finished."""
+def schedule(stages: dict[str, Stage], root: Path, jobs: int, timings: Timings, archive_dir: Path) -> None:
+    """Run every unfinished stage, ``jobs`` at a time, each as soon as what it needs has finished; archive
+    each finished one."""
     (root / "logs").mkdir(parents=True, exist_ok=True)
-    pending = [s for s in stages.values() if not s.done(root)]
+    archived = usable_records(stages, root, archive_dir)
+    pending = [s for s in stages.values() if not s.done(root, archived)]
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     while pending or running:
         for name, (proc, t0) in list(running.items()):
@@ -193,7 +204,8 @@ def schedule(stages: dict[str, Stage], root: Path, jobs: int, timings: Timings) 
             if code != 0:
                 raise SystemExit(f"{name} failed ({code}); see {root / 'logs' / _logname(name)}")
             log(f"done {name} ({time.perf_counter() - t0:.0f} s)")
-        ready = [s for s in pending if all(stages[n].done(root) for n in s.needs if n in stages)]
+            archive(root, archive_dir, timings)
+        ready = [s for s in pending if all(stages[n].done(root, archived) for n in s.needs if n in stages)]
         while ready and len(running) < jobs:
             stage = ready.pop(0)
             pending.remove(stage)
@@ -245,6 +257,106 @@ def evaluate(name: str, root: Path, args: argparse.Namespace) -> None:
         )
         if seconds is not None:
             log(f"[{name} {family}] {seconds:.0f} s")
+
+
+# ------------------------------------------------------------------------------------------------ archive
+
+
+def _gz_json(path: Path, obj: object) -> None:
+    """Byte-stable gzip (no timestamp, sorted keys), written atomically: re-archiving an unchanged run is a no-op."""
+    from reprompt.utils.io import atomic_write_bytes
+
+    data = gzip.compress(json.dumps(obj, sort_keys=True).encode(), mtime=0)
+    if not path.exists() or path.read_bytes() != data:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+
+
+def data_hashes(root: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "data").glob("*.jsonl"))
+    }
+
+
+def archive(root: Path, dest: Path, timings: Timings) -> None:
+    """Write the record of every finished stage in ``root`` to ``dest``: per evaluated family, the scored
+    summary and the per-prompt rewrites (``eval/<policy>/<family>.json.gz``); per training run, its curves,
+    held-out guard, prompt spec and weights hash (``train/<stage>.json.gz``); the data hashes; the timings."""
+    from reprompt.utils.io import atomic_write_json
+
+    if (root / "data").is_dir():
+        atomic_write_json(dest / "data.json", data_hashes(root))
+    for summary in sorted(root.glob("eval/*/*/summary.json")):
+        run = summary.parent
+        _gz_json(
+            dest / "eval" / run.parent.name / f"{run.name}.json.gz",
+            {"summary": json.loads(summary.read_text()), "rewrites": rewrites(run)},
+        )
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and finished(p)):
+        weights = next(
+            run / n for n in ("adapter_model.safetensors", "model.safetensors") if (run / n).exists()
+        )
+        record = {
+            "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "reprompt_format": json.loads((run / "reprompt_format.json").read_text()),
+            "log_history": json.loads(p.read_text()) if (p := run / "log_history.json").exists() else [],
+            "heldout": heldout_curve(run),
+        }
+        path = dest / "train" / f"{run.name}.json.gz"
+        if path.exists():
+            old = json.loads(gzip.decompress(path.read_bytes()))
+            if old["weights_sha256"] != record["weights_sha256"]:
+                # trained again (for a stage that starts from it): its evaluation and curves are the first run's
+                log(f"warning: {run.name} trained again to other weights than its archived record")
+                old["retrained_sha256"] = sorted({*old.get("retrained_sha256", []), record["weights_sha256"]})
+            record = old
+        _gz_json(path, record)
+    atomic_write_json(dest / "timings.json", timings.data)
+
+
+def restore(dest: Path, root: Path, timings: Timings) -> None:
+    """Fill a fresh ``root`` from ``dest``: every archived evaluation (its summary and per-prompt rewrites,
+    as the report reads them) and the timings. Regenerated data must hash as archived."""
+    if (dest / "data.json").exists() and (root / "data").is_dir():
+        want, have = json.loads((dest / "data.json").read_text()), data_hashes(root)
+        if want != have:
+            bad = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+            raise SystemExit(
+                f"the regenerated data differs from the archived runs' ({', '.join(bad)}): the code that writes "
+                f"prompts or SFT targets changed; run the ablation at the commit the archive was made with"
+            )
+    for path in sorted(dest.glob("eval/*/*.json.gz")):
+        run = root / "eval" / path.parent.name / path.name.removesuffix(".json.gz")
+        if (run / "summary.json").exists():
+            continue
+        record = json.loads(gzip.decompress(path.read_bytes()))
+        for meta in record["rewrites"]:
+            (run / f"{meta['index']:05d}").mkdir(parents=True, exist_ok=True)
+            (run / f"{meta['index']:05d}" / "metadata.jsonl").write_text(json.dumps(meta) + "\n")
+        (run / "summary.json").write_text(json.dumps(record["summary"]) + "\n")
+    if (dest / "timings.json").exists():
+        for stage, seconds in json.loads((dest / "timings.json").read_text()).items():
+            timings.data.setdefault(stage, seconds)
+
+
+def train_records(dest: Path) -> dict[str, dict]:
+    """Every archived training run's record, by stage name."""
+    return {
+        p.name.removesuffix(".json.gz"): json.loads(gzip.decompress(p.read_bytes()))
+        for p in sorted(dest.glob("train/*.json.gz"))
+    }
+
+
+def usable_records(stages: dict[str, Stage], root: Path, dest: Path) -> set[str]:
+    """Training runs that count as done from their archived record alone: those no unfinished stage
+    starts from (a stage that needs a run's weights gets it trained again)."""
+    archived = {name for name in train_records(dest) if name in stages}
+    while True:
+        pending = {n for n, s in stages.items() if not s.done(root, archived)}
+        need = {n for p in pending for n in stages[p].needs if n in archived and not finished(root / n)}
+        if not need:
+            return archived
+        archived -= need
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -377,20 +489,33 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
             if ((run := root / "eval" / name / family) / "summary.json").exists()
             and (root / "eval" / base / family / "summary.json").exists()
         }
-    for stage in sorted(p.name for p in root.iterdir() if p.is_dir() and finished(p)):
-        weights = root / stage / "adapter_model.safetensors"
-        if weights.exists():
-            results["weights_sha256"][stage] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for stage, record in train_records(args.archive).items():  # this session's runs and earlier ones
+        results["weights_sha256"][stage] = record["weights_sha256"]
         if stage.startswith(("grpo-", "alone-")):
             results["training"][stage] = {
-                "train_curve": train_curve(root / stage),
-                "heldout_curve": heldout_curve(root / stage),
+                "train_curve": train_curve(record["log_history"]),
+                "heldout_curve": record["heldout"],
             }
+    results["data_sha256"] = data_hashes(root)
+    side = args.archive / "lr_side.json"  # the side runs' evaluations predate the archive: their comparisons
+    if not any(results.get("lr_side", {}).values()) and side.exists():
+        results["lr_side"] = json.loads(side.read_text())
     results["step_seconds"] = step_split(results["training"])
     results["prompt_token_share"] = prompt_token_share(root / "data" / "sft.jsonl", args.base_policy)
     results["adapters"] = copy_adapters(root, seeds[0], args.adapters)
     results["plots"] = plots(results, Path(args.out).with_suffix(""))
-    return results
+    return _relative(results, root)
+
+
+def _relative(obj: Any, root: Path) -> Any:
+    """Run folders named relative to the root (``eval/none/geneval``): the same report from any machine."""
+    if isinstance(obj, dict):
+        return {k: _relative(v, root) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relative(v, root) for v in obj]
+    if isinstance(obj, str) and obj.startswith(f"{root}/"):
+        return obj.removeprefix(f"{root}/")
+    return obj
 
 
 def prompt_token_share(sft_data: Path, policy: str) -> dict:
@@ -452,10 +577,14 @@ def copy_adapters(root: Path, seed: int, dest: Path) -> dict:
     named ``smollm2``, as the shipped smollm2-sketch adapter does, so the folder loads anywhere)."""
     copied = {}
     for row in ROWS:
-        src = root / f"{row}-s{seed}"
+        src, out = root / f"{row}-s{seed}", dest / row
         if not (src / "adapter_model.safetensors").exists():
+            if (out / "adapter_model.safetensors").exists():  # copied in an earlier session
+                copied[row] = {
+                    "from": src.name,
+                    "sha256": hashlib.sha256((out / "adapter_model.safetensors").read_bytes()).hexdigest(),
+                }
             continue
-        out = dest / row
         out.mkdir(parents=True, exist_ok=True)
         for name in ("adapter_model.safetensors", "reprompt_format.json"):
             shutil.copyfile(src / name, out / name)
@@ -463,7 +592,7 @@ def copy_adapters(root: Path, seed: int, dest: Path) -> dict:
         config["base_model_name_or_path"] = "smollm2"
         (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
         copied[row] = {
-            "from": f"{root.name}/{src.name}",
+            "from": src.name,
             "sha256": hashlib.sha256((out / "adapter_model.safetensors").read_bytes()).hexdigest(),
         }
     return copied
@@ -579,12 +708,13 @@ def main() -> int:
     p.add_argument("--base-policy", default="smollm2", help="the untrained policy")
     p.add_argument("--max-new-tokens", type=int, default=160, help="rewrite budget at evaluation")
     p.add_argument("--adapters", default=str(ADAPTERS), help="where the seed-0 adapters are copied")
+    p.add_argument("--archive", default=str(ARCHIVE), help="the finished stages' records (committed)")
     p.add_argument("--out", default=str(HERE / "results" / "rl_ablation.json"))
     args = p.parse_args()
     args.seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     root = (REPO / args.root).resolve() if not Path(args.root).is_absolute() else Path(args.root)
     args.root = root
-    args.adapters = Path(args.adapters)
+    args.adapters, args.archive = Path(args.adapters), Path(args.archive)
     timings = Timings(root / "timings.json")
     stages = plan(args, root)
 
@@ -596,8 +726,12 @@ def main() -> int:
         if not stage.done(root):
             subprocess.run(stage.cmd, cwd=REPO, check=True)
         return 0
+    if not stages["data"].done(root):
+        subprocess.run(stages["data"].cmd, cwd=REPO, check=True)
+    restore(args.archive, root, timings)
     if args.only is None:
-        schedule(stages, root, args.jobs, timings)
+        schedule(stages, root, args.jobs, timings, args.archive)
+    archive(root, args.archive, timings)
     results = report(root, args, timings)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -1,15 +1,18 @@
 """benchmarks/rl_ablation.py end to end on a tiny policy: data for both families, both SFT variants, GRPO
 from SFT, GRPO alone and the loss pair, two training seeds, every evaluation on both families (two stages at a
-time), the seeded statistics, strategy and resolution tables, adapters and plots; then a rerun does nothing.
-Seconds of training each; the real run is the same command with SmolLM2 (RESULTS.md §8)."""
+time), the seeded statistics, strategy and resolution tables, adapters and plots; then a rerun does nothing,
+and a fresh root filled from the archive (another machine, a later session) trains nothing either. Seconds of training each; the real run is the same command with SmolLM2 (RESULTS.md §8)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +42,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         "--base-policy", str(tiny_model("tiny-qwen2")), "--seeds", "0,1", "--per-tag", "1", "--n-sft", "9",
         "--n-rl", "9", "--n-heldout", "9", "--max-new-tokens", "12", "--grpo-args", grpo_args,
         "--sft-args", sft_args, "--adapters", str(tmp_path / "adapters"), "--out", str(out), "--jobs", "2",
+        "--archive", str(tmp_path / "archive"),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
@@ -75,6 +79,60 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "start " not in again.stdout, again.stdout[-2000:]
     assert json.loads(out.read_text())["rows"] == results["rows"]
+    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 6 + 1
+    fresh = [*cmd[:3], str(tmp_path / "run2"), *cmd[4:]]  # only the archive carries over
+    later = subprocess.run(fresh, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert later.returncode == 0 and "start " not in later.stdout, later.stdout[-2000:] + later.stderr[-2000:]
+    rerun = json.loads(out.read_text())
+    assert rerun["rows"] == results["rows"] and rerun["weights_sha256"] == results["weights_sha256"]
+    assert rerun["training"] == results["training"] and rerun["adapters"] == results["adapters"]
+
+
+def _stages(module, root: Path) -> dict:
+    stage = module.Stage
+    return {
+        "data": stage("data"),
+        "sft-reason-s1": stage("sft-reason-s1", needs=["data"]),
+        "grpo-reason-s1": stage("grpo-reason-s1", needs=["sft-reason-s1"]),
+        "eval:sft-reason-s1": stage("eval:sft-reason-s1", needs=["sft-reason-s1"], output=root / "eval" / "sft-reason-s1"),
+        "eval:grpo-reason-s1": stage("eval:grpo-reason-s1", needs=["grpo-reason-s1"], output=root / "eval" / "grpo-reason-s1"),
+    }  # fmt: skip
+
+
+def test_an_archived_run_is_trained_again_only_when_a_stage_to_run_starts_from_it(monkeypatch, tmp_path):
+    module = _load_module(monkeypatch)
+    root, archive = tmp_path / "root", tmp_path / "archive"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "sft-noreason.jsonl").write_text("{}\n")
+    (archive / "train").mkdir(parents=True)
+    module._gz_json(archive / "train" / "sft-reason-s1.json.gz", {"weights_sha256": "0" * 64})
+    for family in module.FAMILIES:
+        (root / "eval" / "sft-reason-s1" / family).mkdir(parents=True)
+        (root / "eval" / "sft-reason-s1" / family / "summary.json").write_text("{}")
+    stages = _stages(module, root)
+    # GRPO from it is still to run: the SFT run must be trained again for its weights
+    assert module.usable_records(stages, root, archive) == set()
+    module._gz_json(archive / "train" / "grpo-reason-s1.json.gz", {"weights_sha256": "1" * 64})
+    for family in module.FAMILIES:
+        (root / "eval" / "grpo-reason-s1" / family).mkdir(parents=True)
+        (root / "eval" / "grpo-reason-s1" / family / "summary.json").write_text("{}")
+    # both archived and both evaluated: nothing to train
+    assert module.usable_records(stages, root, archive) == {"sft-reason-s1", "grpo-reason-s1"}
+    shutil.rmtree(root / "eval" / "grpo-reason-s1")
+    # GRPO's evaluation was lost before it was archived: GRPO trains again, from a retrained SFT
+    assert module.usable_records(stages, root, archive) == set()
+
+
+def test_restore_refuses_data_that_differs_from_the_archived_runs(monkeypatch, tmp_path):
+    module = _load_module(monkeypatch)
+    root, archive = tmp_path / "root", tmp_path / "archive"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "sft.jsonl").write_text('{"prompt": "a"}\n')
+    archive.mkdir()
+    (archive / "data.json").write_text(json.dumps({"sft.jsonl": "0" * 64}))
+    timings = module.Timings(root / "timings.json")
+    with pytest.raises(SystemExit, match=r"differs from the archived runs' \(sft.jsonl\)"):
+        module.restore(archive, root, timings)
 
 
 def test_resolved_reads_whether_a_rewrite_names_the_answer(monkeypatch):
