@@ -221,30 +221,48 @@ def build_qwen2_vl(folder: Path, seed: int, sizes: dict[str, Any] | None = None)
     """Qwen2_5_VLForConditionalGeneration (default: 2-layer vision tower, 2-layer Qwen2 LM with M-RoPE) + its
     processor: the Qwen2.5 tokenizer with the vision tokens and Qwen2-VL's chat template."""
     import torch
-    from transformers import Qwen2VLImageProcessor
 
     tok = tokenizers.qwen2_tokenizer(vision=True)
     sizes = sizes or QWEN2_5_VL_TINY
     torch.manual_seed(seed)
     model = qwen2_vl_model(tok, sizes)
-    pixels = sizes["pixels"]
-    patches = {"patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
-    image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=_CLIP_MEAN, image_std=_CLIP_STD)
+    _save_qwen_vl(
+        folder, model, tok, sizes["pixels"], 14, (_CLIP_MEAN, _CLIP_STD), "Qwen2VL", "Qwen2_5_VLProcessor"
+    )
+
+
+def _save_qwen_vl(
+    folder: Path,
+    model: Any,
+    tok: Any,
+    pixels: dict[str, int],
+    patch_size: int,
+    norm: tuple[list[float], list[float]],
+    video: str,
+    processor_class: str,
+) -> None:
+    """Save a tiny Qwen-VL with its processor files. ``processor_config.json`` is written by hand: without
+    torchvision (this CPU stack) transformers can build neither the ``{video}VideoProcessor`` nor, therefore,
+    the processor; the file is what ``{processor_class}.save_pretrained`` writes, and loaders fall back to the
+    image processor it names."""
+    from transformers import Qwen2VLImageProcessor
+
+    patches = {"patch_size": patch_size, "temporal_patch_size": 2, "merge_size": 2}
+    mean, std = norm
+    image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=mean, image_std=std)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)  # also writes chat_template.jinja, which the processor shares
-    # Written by hand: without torchvision (this CPU stack) transformers can neither build Qwen2VLVideoProcessor
-    # nor, therefore, Qwen2_5_VLProcessor; the file is what ``Qwen2_5_VLProcessor.save_pretrained`` writes.
     video_processor = {
-        "video_processor_type": "Qwen2VLVideoProcessor",
+        "video_processor_type": f"{video}VideoProcessor",
         "size": {"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
         **patches,
-        "image_mean": _CLIP_MEAN,
-        "image_std": _CLIP_STD,
+        "image_mean": mean,
+        "image_std": std,
     }
     processor = {
         "image_processor": image_processor.to_dict(),
         "video_processor": video_processor,
-        "processor_class": "Qwen2_5_VLProcessor",
+        "processor_class": processor_class,
     }
     (folder / "processor_config.json").write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
 
@@ -272,7 +290,6 @@ def build_qwen3_vl(folder: Path, seed: int) -> None:
     placeholders Qwen3-VL's template writes), and Qwen2-VL's image processor at 16-px patches."""
     import torch
     from transformers import (
-        Qwen2VLImageProcessor,
         Qwen3VLConfig,
         Qwen3VLForConditionalGeneration,
     )
@@ -315,24 +332,5 @@ def build_qwen3_vl(folder: Path, seed: int) -> None:
     model.generation_config = text.qwen_generation_config(
         eot, im_end, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0
     )
-    pixels = sizes["pixels"]
-    patches = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}
     half = [0.5, 0.5, 0.5]  # Qwen3-VL normalises with mean = std = 0.5
-    image_processor = Qwen2VLImageProcessor(**pixels, **patches, image_mean=half, image_std=half)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    # Written by hand, as for Qwen2.5-VL above: without torchvision transformers cannot build Qwen3-VL's video
-    # processor, hence not Qwen3VLProcessor; loaders fall back to the image processor it names.
-    video_processor = {
-        "video_processor_type": "Qwen3VLVideoProcessor",
-        "size": {"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
-        **patches,
-        "image_mean": half,
-        "image_std": half,
-    }
-    processor = {
-        "image_processor": image_processor.to_dict(),
-        "video_processor": video_processor,
-        "processor_class": "Qwen3VLProcessor",
-    }
-    (folder / "processor_config.json").write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
+    _save_qwen_vl(folder, model, tok, sizes["pixels"], 16, (half, half), "Qwen3VL", "Qwen3VLProcessor")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reprompt.errors import RepromptError
 from reprompt.eval.geneval.generate import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from reprompt.eval.schema import GenEvalSummary, ImageResult, SampleRecord, ScorerInfo
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -54,7 +55,8 @@ class ScoreConfig(ScorerConfig):
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
 
-def _has_scenes(run_dir: Path, indices: list[int]) -> bool:
+def has_scenes(run_dir: Path, indices: list[int]) -> bool:
+    """Did the backbone write scene records (a simulator's run)? Then the oracle detector can read them."""
     return bool(indices) and (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
 
 
@@ -64,17 +66,31 @@ def image_index(filename: str) -> tuple[int, int]:
     return int(parts[-3]), int(Path(parts[-1]).stem)
 
 
-def score_run(run_dir: str | Path, config: ScoreConfig | None = None) -> GenEvalSummary:
-    """Score every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary.
-
-    Holds a lock on the results folder meanwhile: a second scoring of it at the same time is refused."""
+def locked(
+    run_dir: str | Path, results_dir: str | None, command: str, what: str, score: Callable[[Path], T]
+) -> T:
+    """``score(run_dir)`` while holding a lock on the results folder: a second scoring of it at the same time
+    is refused (both would append to one results file)."""
     from reprompt.utils.lock import folder_lock
 
-    config = config or ScoreConfig()
     if not Path(run_dir).is_dir():
         raise RepromptError(f"run folder {str(run_dir)!r} does not exist")
-    with folder_lock(config.out or run_dir, "geneval-score", "GenEval scores"):
-        return _score_run(Path(run_dir), config)
+    with folder_lock(results_dir or run_dir, command, what):
+        return score(Path(run_dir))
+
+
+def finished_indices(run_dir: Path, run_info: Mapping[str, Any] | None) -> list[int]:
+    """The prompt folders to score: the finished ones of a run we wrote, every one of a foreign layout."""
+    indices = prompt_indices(run_dir, done_only=run_info is not None)
+    if not indices:
+        raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
+    return indices
+
+
+def score_run(run_dir: str | Path, config: ScoreConfig | None = None) -> GenEvalSummary:
+    """Score every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary."""
+    config = config or ScoreConfig()
+    return locked(run_dir, config.out, "geneval-score", "GenEval scores", lambda d: _score_run(d, config))
 
 
 def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
@@ -86,10 +102,8 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
             f"{run_dir} is a {run_info.get('task')!r} run, not GenEval: score it with its own command "
             "(GenEval 2: reprompt eval geneval2-score)"
         )
-    indices = prompt_indices(run_dir, done_only=run_info is not None)
-    if not indices:
-        raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
-    scorer = build_scorer(config, has_scenes=_has_scenes(run_dir, indices))
+    indices = finished_indices(run_dir, run_info)
+    scorer = build_scorer(config, has_scenes=has_scenes(run_dir, indices))
     info: ScorerInfo = scorer.info()  # type: ignore[assignment]
     out = Path(config.out) if config.out else run_dir
     results_path = out / RESULTS_FILE

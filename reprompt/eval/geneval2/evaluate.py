@@ -24,14 +24,16 @@ from reprompt.eval.geneval.evaluate import (
     RESULTS_FILE,
     SUMMARY_FILE,
     complete_prompts,
+    finished_indices,
+    has_scenes,
     image_index,
+    locked,
     resume_scoring,
 )
 from reprompt.eval.geneval.generate import (
     broken_samples,
     load_scene,
     original_metadata,
-    prompt_indices,
     read_prompt_metadata,
     sample_files,
 )
@@ -66,16 +68,11 @@ class Geneval2ScoreConfig(JudgeConfig):
 
 
 def score_run(run_dir: str | Path, config: Geneval2ScoreConfig | None = None) -> Geneval2Summary:
-    """Judge every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary.
-
-    Holds a lock on the results folder meanwhile: a second scoring of it at the same time is refused."""
-    from reprompt.utils.lock import folder_lock
-
+    """Judge every finished prompt of ``run_dir`` (resuming earlier scoring) and write the summary."""
     config = config or Geneval2ScoreConfig()
-    if not Path(run_dir).is_dir():
-        raise RepromptError(f"run folder {str(run_dir)!r} does not exist")
-    with folder_lock(config.results_dir or run_dir, "geneval2-score", "GenEval 2 scores"):
-        return _score_run(Path(run_dir), config)
+    return locked(
+        run_dir, config.results_dir, "geneval2-score", "GenEval 2 scores", lambda d: _score_run(d, config)
+    )
 
 
 def _score_run(run_dir: Path, config: Geneval2ScoreConfig) -> Geneval2Summary:
@@ -86,11 +83,8 @@ def _score_run(run_dir: Path, config: Geneval2ScoreConfig) -> Geneval2Summary:
         raise RepromptError(
             f"{run_dir} is a {run_info.get('task')!r} run, not GenEval 2 (score it with its own command)"
         )
-    indices = prompt_indices(run_dir, done_only=run_info is not None)
-    if not indices:
-        raise RepromptError(f"{run_dir} has no finished prompt folders (00000/metadata.jsonl ...) to score")
-    has_scenes = (run_dir / f"{indices[0]:05d}" / "scenes").is_dir()
-    judge = build_judge(config, has_scenes)
+    indices = finished_indices(run_dir, run_info)
+    judge = build_judge(config, has_scenes(run_dir, indices))
     info = {"task": "geneval2", **judge.info()}
     out = Path(config.results_dir) if config.results_dir else run_dir
     results_path = out / RESULTS_FILE
