@@ -18,7 +18,8 @@ copied to benchmarks/adapters/ (re-evaluable: ``reprompt eval geneval --policy b
     OMP_NUM_THREADS=1 nohup python benchmarks/rl_ablation.py --jobs 2 > /tmp/rl_ablation.log 2>&1 &
 
 Resumable: rerun the same command after a kill; finished stages are skipped, training resumes from its
-last checkpoint and evaluation from its last finished prompt. Resumable across machines too: after every
+last checkpoint and evaluation from its last finished prompt (``--stages`` schedules a subset: what fits a
+session, e.g. ``--stages alone-reason-s1,eval:alone-reason-s1``). Resumable across machines too: after every
 finished stage its record (an evaluation's scored summary and rewrites; a training run's curves, held-out
 guard and weights hash, never images or weights) is written to ``--archive`` (benchmarks/results/rl_ablation/
 runs, committed), and a fresh ``--root`` is filled from it, so the rows grow over several sessions. The data
@@ -168,6 +169,22 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
         )
     stages = ordered
     return stages
+
+
+def select(stages: dict[str, Stage], names: str | None) -> dict[str, Stage]:
+    """The named stages and, transitively, the stages they need (in plan order); all of them for None."""
+    if names is None:
+        return stages
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if unknown := [n for n in wanted if n not in stages]:
+        raise SystemExit(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(stages)}")
+    keep: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name not in keep:
+            keep.add(name)
+            wanted += [n for n in stages[name].needs if n in stages]
+    return {n: s for n, s in stages.items() if n in keep}
 
 
 def _chain(cmds: list[list[str]]) -> str:
@@ -703,6 +720,11 @@ def main() -> int:
     p.add_argument("--n-heldout", type=int, default=36)
     p.add_argument("--jobs", type=int, default=2, help="stages at a time (one core each)")
     p.add_argument("--only", default=None, help="one stage: data, a training stage, eval:<policy>, report")
+    p.add_argument(
+        "--stages",
+        default=None,
+        help="schedule only these stages (comma-separated) and what they need, e.g. the runs that fit a session",
+    )
     p.add_argument("--sft-args", default="", help="extra overrides for the SFT stages (tiny runs)")
     p.add_argument("--grpo-args", default="", help="extra overrides for the GRPO stages (tiny runs)")
     p.add_argument("--base-policy", default="smollm2", help="the untrained policy")
@@ -730,7 +752,7 @@ def main() -> int:
         subprocess.run(stages["data"].cmd, cwd=REPO, check=True)
     restore(args.archive, root, timings)
     if args.only is None:
-        schedule(stages, root, args.jobs, timings, args.archive)
+        schedule(select(stages, args.stages), root, args.jobs, timings, args.archive)
     archive(root, args.archive, timings)
     results = report(root, args, timings)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

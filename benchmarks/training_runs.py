@@ -33,9 +33,14 @@ class Timings:
         self.data: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
 
     def add(self, stage: str, seconds: float) -> None:
+        """Add ``seconds`` to ``stage``, re-reading the file first: two schedulers may share a root."""
+        from reprompt.utils.io import atomic_write_json
+
+        if self.path.exists():
+            self.data = {**self.data, **json.loads(self.path.read_text())}
         self.data[stage] = round(self.data.get(stage, 0.0) + seconds, 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
+        atomic_write_json(self.path, self.data)
 
 
 def finished(folder: Path) -> bool:

@@ -147,3 +147,15 @@ def test_resolved_reads_whether_a_rewrite_names_the_answer(monkeypatch):
     pos = {"tag": "infer_position", "include": [{"class": "cup", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}]}  # fmt: skip
     assert module.resolved("A dog on the left side of the image and a cup on the right.", pos)
     assert not module.resolved("A dog on the port side of a cup.", pos)
+
+
+def test_stages_selects_the_named_stages_and_what_they_need(monkeypatch, tmp_path):
+    module = _load_module(monkeypatch)
+    stages = _stages(module, tmp_path)
+    assert list(module.select(stages, "eval:grpo-reason-s1")) == [
+        "data", "sft-reason-s1", "grpo-reason-s1", "eval:grpo-reason-s1"
+    ]  # fmt: skip
+    assert list(module.select(stages, "sft-reason-s1")) == ["data", "sft-reason-s1"]
+    assert module.select(stages, None) is stages
+    with pytest.raises(SystemExit, match="unknown stage"):
+        module.select(stages, "grpo-reason-s9")
