@@ -316,7 +316,7 @@ def archive(root: Path, dest: Path, timings: Timings) -> None:
         record = {
             "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
             "reprompt_format": json.loads((run / "reprompt_format.json").read_text()),
-            "log_history": json.loads(p.read_text()) if (p := run / "log_history.json").exists() else [],
+            "train_curve": train_curve(run),
             "heldout": heldout_curve(run),
         }
         path = dest / "train" / f"{run.name}.json.gz"
@@ -510,13 +510,15 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         results["weights_sha256"][stage] = record["weights_sha256"]
         if stage.startswith(("grpo-", "alone-")):
             results["training"][stage] = {
-                "train_curve": train_curve(record["log_history"]),
+                "train_curve": record["train_curve"],
                 "heldout_curve": record["heldout"],
             }
     results["data_sha256"] = data_hashes(root)
-    side = args.archive / "lr_side.json"  # the side runs' evaluations predate the archive: their comparisons
-    if not any(results.get("lr_side", {}).values()) and side.exists():
-        results["lr_side"] = json.loads(side.read_text())
+    carried = args.archive / "carried.json"  # comparisons of runs whose evaluations predate the archive
+    for key, value in (json.loads(carried.read_text()) if carried.exists() else {}).items():
+        if key != "note" and not any(results.get(key, {}).values()):
+            results[key] = value
+            results.setdefault("carried_from_archive", []).append(key)
     results["step_seconds"] = step_split(results["training"])
     results["prompt_token_share"] = prompt_token_share(root / "data" / "sft.jsonl", args.base_policy)
     results["adapters"] = copy_adapters(root, seeds[0], args.adapters)

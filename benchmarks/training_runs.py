@@ -50,13 +50,12 @@ def finished(folder: Path) -> bool:
     )
 
 
-def train_curve(run: Path | list[dict], keep: Sequence[str] = TRAIN_KEYS) -> list[dict]:
-    """The logged optimizer steps of a run (its folder's ``log_history.json``, or that history itself),
-    restricted to ``keep``."""
-    if isinstance(run, Path):
-        path = run / "log_history.json"
-        run = json.loads(path.read_text()) if path.exists() else []
-    return [{k: h[k] for k in keep if k in h} for h in run if "loss" in h]
+def train_curve(folder: Path, keep: Sequence[str] = TRAIN_KEYS) -> list[dict]:
+    """The logged optimizer steps of a run (``log_history.json``), restricted to ``keep``."""
+    path = folder / "log_history.json"
+    if not path.exists():
+        return []
+    return [{k: h[k] for k in keep if k in h} for h in json.loads(path.read_text()) if "loss" in h]
 
 
 def heldout_curve(folder: Path) -> list[dict]:
