@@ -140,6 +140,20 @@ def test_imports_only_point_down() -> None:
     assert not problems, "imports against the layer order:\n" + "\n".join(problems)
 
 
+def test_test_models_import_nothing_that_imports_them() -> None:
+    """``reprompt.testing`` sits outside the layers, but the CLI's model listing imports it: so it may not
+    import the CLI (or the UI above it), or that arrow would run back up (the screenshot driver that needed
+    both lives in scripts/ui_screenshot.py)."""
+    above = ("reprompt.cli", "reprompt.ui")
+    found = [
+        f"{path.relative_to(ROOT.parent)}:{line}: {target}"
+        for path in sorted((ROOT / "testing").rglob("*.py"))
+        for line, target in imports_of(path)
+        if any(target == a or target.startswith(a + ".") for a in above)
+    ]
+    assert not found, "the test models import what imports them:\n" + "\n".join(found)
+
+
 def computed_imports(path: Path) -> list[str]:
     """``importlib.import_module(x)`` / ``__import__(x)`` calls whose module name is not a string literal."""
     found = []

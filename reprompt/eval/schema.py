@@ -76,16 +76,22 @@ class ImageResult(TypedDict):
     reason: str
 
 
-class SampleRecord(TypedDict):
+class RewriteFields(TypedDict):
+    """What every scored prompt records of its rewrite (GenEval and GenEval 2 alike)."""
+
+    prompt: str
+    rewritten_prompt: str
+    """The prompt that was rendered (the original where the rewrite fell back)."""
+    reasoning: str
+    format_ok: bool
+    fallback: bool
+
+
+class SampleRecord(RewriteFields):
     """One prompt of a scored run: the original, the rewrite, and how each image fared."""
 
     index: int
     tag: str
-    prompt: str
-    rewritten_prompt: str
-    reasoning: str
-    format_ok: bool
-    fallback: bool
     score: float
     """Fraction of this prompt's images judged correct."""
     images: list[ImageResult]
@@ -114,12 +120,28 @@ class ScorerInfo(TypedDict):
     """GenEvalOptions used (threshold, counting_threshold, max_objects, max_overlap, position_threshold)."""
 
 
-class GenEvalSummary(TypedDict):
-    """``summary.json`` of a scored GenEval run (fractions in [0, 1])."""
+class ScoredRun(TypedDict):
+    """What every scored run's ``summary.json`` says of the run itself (GenEval and GenEval 2 alike)."""
 
     task: str
     versions: dict[str, str]
     """Task name -> task version (``task.yaml``); numbers from different versions do not compare."""
+    complete: bool
+    """Whether every selected prompt was scored (False while shards are still running)."""
+    higher_is_better: dict[str, bool]
+    n_samples: SampleCounts
+    seeds: SeedInfo | None
+    policy: ModelInfo | None
+    backbone: ModelInfo | None
+    run_dir: str
+    git_hash: str | None
+    """Of the code that scored (the generation's hash is in ``run.json``)."""
+    created: str
+
+
+class GenEvalSummary(ScoredRun):
+    """``summary.json`` of a scored GenEval run (fractions in [0, 1])."""
+
     results: dict[str, float]
     """Per-tag score (mean image correctness) and ``overall`` (unweighted mean of the six tags)."""
     correct_images: float
@@ -128,18 +150,7 @@ class GenEvalSummary(TypedDict):
     tag_counts: dict[str, list[int]]
     """Tag -> [correct images, images]."""
     missing_tags: list[str]
-    complete: bool
-    """Whether every selected prompt was scored (False while shards are still running)."""
-    higher_is_better: dict[str, bool]
-    n_samples: SampleCounts
-    seeds: SeedInfo | None
-    policy: ModelInfo | None
-    backbone: ModelInfo | None
     scorer: ScorerInfo
-    run_dir: str
-    git_hash: str | None
-    """Of the code that scored (the generation's hash is in ``run.json``)."""
-    created: str
     samples: list[SampleRecord]
 
 
@@ -162,18 +173,13 @@ class Geneval2ImageResult(TypedDict):
     unanswered: int
 
 
-class Geneval2Sample(TypedDict):
+class Geneval2Sample(RewriteFields):
     """One prompt of a scored GenEval 2 run (only prompts with at least one answered atom)."""
 
     index: int
     tag: str
     """The prompt's group, its atom count ("5 atoms"): the stratum of comparisons."""
     atom_count: int
-    prompt: str
-    rewritten_prompt: str
-    reasoning: str
-    format_ok: bool
-    fallback: bool
     score: float
     """Mean over the prompt's judged images of their Soft-TIFA AM."""
     gm: float
@@ -181,11 +187,9 @@ class Geneval2Sample(TypedDict):
     images: list[Geneval2ImageResult]
 
 
-class Geneval2Summary(TypedDict):
+class Geneval2Summary(ScoredRun):
     """``summary.json`` of a scored GenEval 2 run (fractions in [0, 1]; the official script prints x100)."""
 
-    task: str
-    versions: dict[str, str]
     results: dict[str, float]
     """``soft_tifa_am`` (atom-level) and ``soft_tifa_gm`` (prompt-level), over the judged images."""
     skills: dict[str, float]
@@ -195,17 +199,8 @@ class Geneval2Summary(TypedDict):
     coverage: dict[str, Any]
     """``atoms``, ``answered``, ``by_skill`` (skill -> [answered, total]), ``unanswered`` (reason -> atoms),
     ``images``, ``images_judged``, ``prompts``, ``prompts_judged``."""
-    complete: bool
-    higher_is_better: dict[str, bool]
-    n_samples: SampleCounts
-    seeds: SeedInfo | None
-    policy: ModelInfo | None
-    backbone: ModelInfo | None
     scorer: dict[str, Any]
     """The judge: ``judge`` (oracle, local, openai), ``model``, how an atom is scored."""
-    run_dir: str
-    git_hash: str | None
-    created: str
     samples: list[Geneval2Sample]
 
 

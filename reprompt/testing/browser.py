@@ -1,18 +1,13 @@
 """Drive the UI in a real headless Chromium (Debian's package) with Playwright for Python — no browser
-download. Used by the browser test and to make the README screenshot::
-
-    python -m reprompt.testing.browser --policy smollm2-sketch --backbone sketch --out docs/ui.png
+download. Used by the browser test and by ``scripts/ui_screenshot.py`` (the README screenshot).
 
 The page may load only from the app's own address: every other request is blocked and reported.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,50 +233,3 @@ def drive_bad_seed(
         finally:
             browser.close()
     return obs
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Start the UI in-process on a free port, drive it once, save the screenshot."""
-    from reprompt.cli.common import model_spec
-    from reprompt.cli.main import make_parser
-    from reprompt.ui.app import launch
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="docs/ui.png", help="screenshot path")
-    ap.add_argument("--prompt", default=DEMO_PROMPT)
-    ap.add_argument("--edit", default=DEMO_EDIT)
-    ap.add_argument(
-        "--after", choices=("enhance", "edit"), default="enhance", help="screenshot the page after this step"
-    )
-    own, rest = ap.parse_known_args(argv)
-    args = make_parser().parse_args(["ui", *rest])
-    reason = browser_skip_reason()
-    if reason:
-        print(f"cannot drive a browser: {reason}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="reprompt-ui-") as tmp:
-        demo, url = launch(
-            model_spec(args),
-            out_dir=tmp,
-            host="127.0.0.1",
-            port=0,
-            images=args.images,
-            seed=args.seed,
-            block=False,
-        )
-        try:
-            obs = drive(url, own.prompt, own.edit, screenshot=own.out)
-        finally:
-            demo.close()
-    first, last = obs.screenshots
-    if own.after == "enhance":
-        first.replace(own.out)
-    else:
-        first.unlink(missing_ok=True)
-    print(f"enhanced prompt: {obs.enhanced}")
-    print(f"blocked requests: {len(obs.blocked)}; wrote {own.out} in {obs.seconds:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

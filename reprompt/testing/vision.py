@@ -149,17 +149,22 @@ def build_blip_vqa(folder: Path, seed: int) -> None:
     BlipProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
 
 
+_TINY_VISION: dict[str, Any] = {
+    "depth": 2,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+}
+"""The tiny Qwen-VL vision towers' shared sizes (2 layers, width 32, projected to the tiny LM's 64)."""
+
 # Qwen2.5-VL sizes: the zoo's tiny one (images capped at 64 merged tokens, ``max_pixels`` 224x224, to keep
 # tests fast) and Qwen2.5-VL-3B-Instruct's published config with its processor's pixel range, which
 # reprompt.testing.full builds with random weights for GPU timing.
 QWEN2_5_VL_TINY: dict[str, Any] = {
     "text": {**text.QWEN2_TINY, "mrope_section": [2, 3, 3]},
     "vision": {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
+        **_TINY_VISION,
         "window_size": 112,
         "fullatt_block_indexes": [1],
     },
@@ -181,27 +186,32 @@ QWEN2_5_VL_3B: dict[str, Any] = {
 }
 
 
-def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
-    """Qwen2_5_VLForConditionalGeneration for ``tok`` (the Qwen2.5 tokenizer with the vision tokens) at
-    ``sizes`` (default :data:`QWEN2_5_VL_TINY`), on the current default device and dtype."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
+def _qwen_vl_config(
+    config_cls: Any, tok: Any, sizes: dict[str, Any], patch_size: int, rope_theta: float, **rope: Any
+) -> tuple[Any, int, int]:
+    """A Qwen-VL config (``config_cls``) for ``tok`` (the Qwen2.5 tokenizer with the vision tokens) at
+    ``sizes``, its M-RoPE at ``rope_theta`` (``rope``: more rope parameters); with the LM's end-of-text and
+    end-of-turn ids."""
     ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
     eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
-    sizes = sizes or QWEN2_5_VL_TINY
     lm = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
     mrope = lm.pop("mrope_section")
-    config = Qwen2_5_VLConfig(
+    config = config_cls(
         text_config={
             **lm,
             "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": rope_theta,
+                "mrope_section": mrope,
+                **rope,
+            },
             "bos_token_id": eot,
             "eos_token_id": im_end,
             "pad_token_id": eot,
         },
         vision_config={
-            "patch_size": 14,
+            "patch_size": patch_size,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
             **sizes["vision"],
@@ -212,6 +222,15 @@ def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=sizes.get("tie_word_embeddings", False),
     )
+    return config, eot, im_end
+
+
+def qwen2_vl_model(tok: Any, sizes: dict[str, Any] | None = None) -> Any:
+    """Qwen2_5_VLForConditionalGeneration for ``tok`` (the Qwen2.5 tokenizer with the vision tokens) at
+    ``sizes`` (default :data:`QWEN2_5_VL_TINY`), on the current default device and dtype."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    config, eot, im_end = _qwen_vl_config(Qwen2_5_VLConfig, tok, sizes or QWEN2_5_VL_TINY, 14, 1000000.0)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.generation_config = text.qwen_generation_config(eot, im_end, temperature=0.1, top_p=0.001, top_k=1)
     return model
@@ -272,11 +291,7 @@ def _save_qwen_vl(
 QWEN3_VL_TINY: dict[str, Any] = {
     "text": {**text.QWEN2_TINY, "head_dim": 16, "mrope_section": [2, 3, 3]},
     "vision": {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
+        **_TINY_VISION,
         "num_position_embeddings": 64,
         "deepstack_visual_indexes": [0],
     },
@@ -295,38 +310,9 @@ def build_qwen3_vl(folder: Path, seed: int) -> None:
     )
 
     tok = tokenizers.qwen2_tokenizer(vision=True)
-    ids = {t: tok.convert_tokens_to_ids(t) for t in tokenizers.QWEN_SPECIAL_TOKENS}
-    eot, im_end = ids["<|endoftext|>"], ids["<|im_end|>"]
     sizes = QWEN3_VL_TINY
-    lm = {"vocab_size": -(-len(tok) // 64) * 64, **sizes["text"]}
-    mrope = lm.pop("mrope_section")
     torch.manual_seed(seed)
-    config = Qwen3VLConfig(
-        text_config={
-            **lm,
-            "rms_norm_eps": 1e-6,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 5000000.0,
-                "mrope_section": mrope,
-                "mrope_interleaved": True,
-            },
-            "bos_token_id": eot,
-            "eos_token_id": im_end,
-            "pad_token_id": eot,
-        },
-        vision_config={
-            "patch_size": 16,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            **sizes["vision"],
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
+    config, eot, im_end = _qwen_vl_config(Qwen3VLConfig, tok, sizes, 16, 5000000.0, mrope_interleaved=True)
     model = Qwen3VLForConditionalGeneration(config).eval()
     # Qwen3-VL-Instruct's shipped config: no repetition penalty (GenEval 2's official generate() reads it)
     model.generation_config = text.qwen_generation_config(

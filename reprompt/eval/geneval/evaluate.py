@@ -34,7 +34,15 @@ from reprompt.geneval.vocabulary import GENEVAL_TAGS
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 if TYPE_CHECKING:
-    from reprompt.eval.schema import GenEvalSummary, ImageResult, SampleRecord, ScorerInfo
+    from reprompt.eval.registry import TaskConfig
+    from reprompt.eval.schema import (
+        GenEvalSummary,
+        ImageResult,
+        RewriteFields,
+        SampleRecord,
+        ScoredRun,
+        ScorerInfo,
+    )
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,12 +115,7 @@ def _score_run(run_dir: Path, config: ScoreConfig) -> GenEvalSummary:
     info: ScorerInfo = scorer.info()  # type: ignore[assignment]
     out = Path(config.out) if config.out else run_dir
     results_path = out / RESULTS_FILE
-    records = resume_scoring(out, info, config.force)
-    files = {i: sample_files(run_dir, i) for i in indices}
-    done = complete_prompts(records, files)
-    records = [r for r in records if image_index(r["filename"])[0] in done]
-    atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
-    todo = [i for i in indices if i not in done and files[i]]
+    records, todo, files = resume_scoring(run_dir, out, info, config.force, indices)
     _check_images(run_dir, todo, run_info is not None)
 
     if todo:
@@ -158,9 +161,13 @@ def _check_images(run_dir: Path, indices: list[int], ours: bool) -> None:
     raise RepromptError(f"cannot score {run_dir}: {shown}. To fix: {fix}")
 
 
-def resume_scoring(out: Path, info: Mapping[str, Any], force: bool) -> list[dict[str, Any]]:
-    """The per-image records already in ``out``'s results (none with ``force``), after checking they were
-    scored with the settings ``info`` (then saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
+def resume_scoring(
+    run_dir: Path, out: Path, info: Mapping[str, Any], force: bool, indices: list[int]
+) -> tuple[list[dict[str, Any]], list[int], dict[int, list[Path]]]:
+    """Where the scoring of ``indices`` stands: the per-image records already in ``out``'s results (none with
+    ``force``) of the prompts whose every image has one (the results file is rewritten to those), the prompts
+    with images still to score, and every prompt's image files. The records must have been scored with the settings ``info`` (then
+    saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
     scoring_path = out / SCORING_FILE
     results_path = out / RESULTS_FILE
     if force:
@@ -178,16 +185,15 @@ def resume_scoring(out: Path, info: Mapping[str, Any], force: bool) -> list[dict
     elif results_path.exists():
         raise RepromptError(f"{results_path} exists but {SCORING_FILE} does not: pass --force to rescore")
     atomic_write_json(scoring_path, info)
-    return read_jsonl(results_path)
-
-
-def complete_prompts(records: list[dict[str, Any]], files: dict[int, list[Path]]) -> set[int]:
-    """The prompts whose every image file has a record (the others are scored again)."""
+    files = {i: sample_files(run_dir, i) for i in indices}
     have: dict[int, set[int]] = {}
-    for r in records:
+    for r in (records := read_jsonl(results_path)):
         i, k = image_index(r["filename"])
         have.setdefault(i, set()).add(k)
-    return {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
+    done = {i for i, ks in have.items() if i in files and ks == {int(p.stem) for p in files[i]}}
+    records = [r for r in records if image_index(r["filename"])[0] in done]
+    atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
+    return records, [i for i in indices if i not in done and files[i]], files
 
 
 def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -226,71 +232,105 @@ def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def prompt_groups(
+    run_dir: Path, records: list[dict[str, Any]]
+) -> list[tuple[int, dict[str, Any], list[tuple[dict[str, Any], int, int | None]]]]:
+    """Scored image records grouped by prompt, in index order: ``(index, the prompt's metadata, [(record,
+    image index, seed)])`` (GenEval and GenEval 2 build their per-prompt samples from these)."""
+    by_prompt: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
+    groups = []
+    for index, recs in sorted(by_prompt.items()):
+        meta = read_prompt_metadata(run_dir, index)
+        seeds = meta.get("seeds") or []
+        images = []
+        for r in recs:
+            k = image_index(r["filename"])[1]
+            images.append((r, k, seeds[k] if k < len(seeds) else None))
+        groups.append((index, meta, images))
+    return groups
+
+
+def rewrite_fields(meta: dict[str, Any]) -> RewriteFields:
+    """What a scored prompt records of its rewrite, from the prompt's metadata."""
+    return {
+        "prompt": meta["prompt"],
+        "rewritten_prompt": meta.get("rewritten_prompt", meta["prompt"]),
+        "reasoning": meta.get("reasoning", ""),
+        "format_ok": bool(meta.get("format_ok", True)),
+        "fallback": bool(meta.get("fallback", False)),
+    }
+
+
+def scored_run(
+    task: TaskConfig,
+    run_dir: Path,
+    run_info: dict[str, Any] | None,
+    samples: Sequence[Mapping[str, Any]],
+    prompts: int,
+) -> ScoredRun:
+    """What a summary says of the run: provenance, its ``samples`` (the scored prompts, each with its
+    ``images``) and whether each of the selected prompts was scored (``prompts``: those with records)."""
+    info = run_info or {}
+    selected = info.get("selection", {}).get("n_selected") or prompts
+    return {
+        "task": task.task,
+        "versions": {task.task: task.version},
+        "complete": prompts >= selected,
+        "higher_is_better": task.higher_is_better,
+        "n_samples": {
+            "original": info.get("n_prompts", prompts),
+            "selected": selected,
+            "effective": len(samples),
+            "images": sum(len(sample["images"]) for sample in samples),
+        },
+        "seeds": info.get("seeds"),
+        "policy": info.get("policy"),
+        "backbone": info.get("backbone"),
+        "run_dir": str(run_dir),
+        "git_hash": git_hash(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def build_summary(
     run_dir: Path, records: list[dict[str, Any]], scorer: ScorerInfo, run_info: dict[str, Any] | None
 ) -> GenEvalSummary:
     """The GenEval summary (:func:`summarize`) plus provenance and per-prompt records."""
     from reprompt.eval.registry import load_task
 
-    task = load_task("geneval")
     s = summarize(records)
-    by_prompt: dict[int, list[dict[str, Any]]] = {}
-    for r in records:
-        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
     samples: list[SampleRecord] = []
-    for index, recs in sorted(by_prompt.items()):
-        meta = read_prompt_metadata(run_dir, index)
-        seeds = meta.get("seeds") or []
-        images: list[ImageResult] = []
-        for r in recs:
-            k = image_index(r["filename"])[1]
-            seed = seeds[k] if k < len(seeds) else None
-            images.append(
-                {
-                    "filename": r["filename"],
-                    "image_index": k,
-                    "seed": seed,
-                    "correct": bool(r["correct"]),
-                    "reason": r["reason"],
-                }
-            )
+    for index, meta, recs in prompt_groups(run_dir, records):
+        images: list[ImageResult] = [
+            {
+                "filename": r["filename"],
+                "image_index": k,
+                "seed": seed,
+                "correct": bool(r["correct"]),
+                "reason": r["reason"],
+            }
+            for r, k, seed in recs
+        ]
         samples.append(
             {
                 "index": index,
                 "tag": meta["tag"],
-                "prompt": meta["prompt"],
-                "rewritten_prompt": meta.get("rewritten_prompt", meta["prompt"]),
-                "reasoning": meta.get("reasoning", ""),
-                "format_ok": bool(meta.get("format_ok", True)),
-                "fallback": bool(meta.get("fallback", False)),
+                **rewrite_fields(meta),
                 "score": sum(im["correct"] for im in images) / len(images),
                 "images": images,
             }
         )
-    selected = (run_info or {}).get("selection", {}).get("n_selected") or len(samples)
+    run = scored_run(load_task("geneval"), run_dir, run_info, samples, len(samples))
     return {
-        "task": "geneval",
-        "versions": {"geneval": task.version},
+        **run,
         "results": {**s["tags"], "overall": s["overall"]},
         "correct_images": s["correct_images"],
         "correct_prompts": s["correct_prompts"],
         "tag_counts": s["tag_counts"],
         "missing_tags": s["missing_tags"],
-        "complete": len(samples) >= selected,
-        "higher_is_better": task.higher_is_better,
-        "n_samples": {
-            "original": (run_info or {}).get("n_prompts", len(samples)),
-            "selected": selected,
-            "effective": len(samples),
-            "images": s["n_images"],
-        },
-        "seeds": (run_info or {}).get("seeds"),
-        "policy": (run_info or {}).get("policy"),
-        "backbone": (run_info or {}).get("backbone"),
         "scorer": scorer,
-        "run_dir": str(run_dir),
-        "git_hash": git_hash(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "samples": samples,
     }
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,24 +22,24 @@ from reprompt.errors import RepromptError
 from reprompt.eval.geneval.evaluate import (
     RESULTS_FILE,
     SUMMARY_FILE,
-    complete_prompts,
     finished_indices,
     has_scenes,
     image_index,
     locked,
+    prompt_groups,
     resume_scoring,
+    rewrite_fields,
+    scored_run,
 )
 from reprompt.eval.geneval.generate import (
     broken_samples,
     load_scene,
     original_metadata,
     read_prompt_metadata,
-    sample_files,
 )
 from reprompt.eval.geneval2.data import SKILLS, parse_line
 from reprompt.eval.geneval2.generate import group_of
 from reprompt.eval.geneval2.judges import JudgeConfig, build_judge
-from reprompt.eval.provenance import git_hash
 from reprompt.eval.runner import read_run_info
 from reprompt.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_json
 
@@ -88,12 +87,7 @@ def _score_run(run_dir: Path, config: Geneval2ScoreConfig) -> Geneval2Summary:
     info = {"task": "geneval2", **judge.info()}
     out = Path(config.results_dir) if config.results_dir else run_dir
     results_path = out / RESULTS_FILE
-    records = resume_scoring(out, info, config.force)
-    files = {i: sample_files(run_dir, i) for i in indices}
-    done = complete_prompts(records, files)
-    records = [r for r in records if image_index(r["filename"])[0] in done]
-    atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in records))
-    todo = [i for i in indices if i not in done and files[i]]
+    records, todo, files = resume_scoring(run_dir, out, info, config.force, indices)
     problems = [p for i in todo for p in broken_samples(run_dir, i)]
     if problems:
         raise RepromptError(
@@ -219,22 +213,14 @@ def build_summary(
     """The GenEval 2 summary (:func:`summarize`) plus provenance and per-prompt records."""
     from reprompt.eval.registry import load_task
 
-    task = load_task("geneval2")
     s = summarize(records)
-    by_prompt: dict[int, list[dict[str, Any]]] = {}
-    for r in records:
-        by_prompt.setdefault(image_index(r["filename"])[0], []).append(r)
+    groups = prompt_groups(run_dir, records)
     samples: list[Geneval2Sample] = []
-    for index, recs in sorted(by_prompt.items()):
-        meta = read_prompt_metadata(run_dir, index)
-        seeds = meta.get("seeds") or []
-        images = []
-        for r in recs:
-            k = image_index(r["filename"])[1]
-            seed = seeds[k] if k < len(seeds) else None
-            images.append(
-                _image_result(r, seed, s["image_am"].get(r["filename"]), s["image_gm"].get(r["filename"]))
-            )
+    for index, meta, recs in groups:
+        images = [
+            _image_result(r, seed, s["image_am"].get(r["filename"]), s["image_gm"].get(r["filename"]))
+            for r, _, seed in recs
+        ]
         judged = [im for im in images if im["score"] is not None]
         if not judged:
             continue  # no question of this prompt could be answered: counted in coverage, not scored
@@ -243,40 +229,20 @@ def build_summary(
                 "index": index,
                 "tag": group_of(int(meta["atom_count"])),
                 "atom_count": int(meta["atom_count"]),
-                "prompt": meta["prompt"],
-                "rewritten_prompt": meta.get("rewritten_prompt", meta["prompt"]),
-                "reasoning": meta.get("reasoning", ""),
-                "format_ok": bool(meta.get("format_ok", True)),
-                "fallback": bool(meta.get("fallback", False)),
+                **rewrite_fields(meta),
                 "score": sum(im["score"] for im in judged) / len(judged),  # type: ignore[misc]
                 "gm": sum(im["gm"] for im in judged) / len(judged),  # type: ignore[misc]
                 "images": judged,
             }
         )
-    selected = (run_info or {}).get("selection", {}).get("n_selected") or len(by_prompt)
-    coverage = {**s["coverage"], "prompts": len(by_prompt), "prompts_judged": len(samples)}
+    run = scored_run(load_task("geneval2"), run_dir, run_info, samples, len(groups))
     return {
-        "task": "geneval2",
-        "versions": {"geneval2": task.version},
+        **run,
         "results": {"soft_tifa_am": s["soft_tifa_am"], "soft_tifa_gm": s["soft_tifa_gm"]},
         "skills": s["skills"],
         "atomicity": s["atomicity"],
-        "coverage": coverage,
-        "complete": len(by_prompt) >= selected,
-        "higher_is_better": task.higher_is_better,
-        "n_samples": {
-            "original": (run_info or {}).get("n_prompts", len(by_prompt)),
-            "selected": selected,
-            "effective": len(samples),
-            "images": sum(len(smp["images"]) for smp in samples),
-        },
-        "seeds": (run_info or {}).get("seeds"),
-        "policy": (run_info or {}).get("policy"),
-        "backbone": (run_info or {}).get("backbone"),
+        "coverage": {**s["coverage"], "prompts": len(groups), "prompts_judged": len(samples)},
         "scorer": judge,
-        "run_dir": str(run_dir),
-        "git_hash": git_hash(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "samples": samples,
     }
 

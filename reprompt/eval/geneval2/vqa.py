@@ -39,23 +39,31 @@ DEFAULT_JUDGE_MODEL = "Qwen/Qwen3-VL-8B-Instruct"
 AtomScores = list[list[tuple[float | None, str | None]]]
 
 
-def _pairs(atoms: Sequence[Sequence[Atom]]) -> list[tuple[int, Atom]]:
-    return [(i, atom) for i, image_atoms in enumerate(atoms) for atom in image_atoms]
+class _VQAJudge:
+    """Scores every (image, atom) pair in one batch: the judges differ only in how they get the probability
+    of an atom's expected answer (:meth:`answer_probabilities`)."""
+
+    needs_scenes = False
+
+    def answer_probabilities(
+        self, images: Sequence[Image.Image], pairs: list[tuple[int, Atom]]
+    ) -> list[float]:
+        raise NotImplementedError
+
+    def score(
+        self,
+        images: Sequence[Image.Image],
+        atoms: Sequence[Sequence[Atom]],
+        scenes: Sequence[Sequence[SceneObject]] | None = None,
+    ) -> AtomScores:
+        flat = iter(self.answer_probabilities(images, [(i, a) for i, per in enumerate(atoms) for a in per]))
+        return [[(next(flat), None) for _ in per] for per in atoms]
 
 
-def _regroup(atoms: Sequence[Sequence[Atom]], flat: list[float]) -> AtomScores:
-    out: AtomScores = []
-    it = iter(flat)
-    for image_atoms in atoms:
-        out.append([(next(it), None) for _ in image_atoms])
-    return out
-
-
-class LocalVQAJudge:
+class LocalVQAJudge(_VQAJudge):
     """A local VLM's probability of each atom's expected answer."""
 
     name = "local"
-    needs_scenes = False
 
     def __init__(
         self,
@@ -89,19 +97,14 @@ class LocalVQAJudge:
             chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
         return torch.cat(chunks) if chunks else torch.zeros(0)
 
-    def score(
-        self,
-        images: Sequence[Image.Image],
-        atoms: Sequence[Sequence[Atom]],
-        scenes: Sequence[Sequence[SceneObject]] | None = None,
-    ) -> AtomScores:
-        pairs = _pairs(atoms)
+    def answer_probabilities(
+        self, images: Sequence[Image.Image], pairs: list[tuple[int, Atom]]
+    ) -> list[float]:
         probs = self.probabilities([images[i] for i, _ in pairs], [a.vqa_text() for _, a in pairs])
-        flat = [
+        return [
             float(sum(probs[row, self.first_token(answer)].item() for answer in atom.answers()))
             for row, (_, atom) in enumerate(pairs)
         ]
-        return _regroup(atoms, flat)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -112,11 +115,10 @@ class LocalVQAJudge:
         }
 
 
-class RemoteVQAJudge:
+class RemoteVQAJudge(_VQAJudge):
     """An OpenAI-compatible endpoint's probability of each atom's expected answer, from ``top_logprobs``."""
 
     name = "openai"
-    needs_scenes = False
 
     def __init__(self, options: VLMJudgeOptions, top_logprobs: int = 20) -> None:
         from reprompt.rewards.vlm_judge.remote import OpenAIJudge
@@ -124,16 +126,12 @@ class RemoteVQAJudge:
         self.client = OpenAIJudge(options)
         self.top_logprobs = top_logprobs
 
-    def score(
-        self,
-        images: Sequence[Image.Image],
-        atoms: Sequence[Sequence[Atom]],
-        scenes: Sequence[Sequence[SceneObject]] | None = None,
-    ) -> AtomScores:
+    def answer_probabilities(
+        self, images: Sequence[Image.Image], pairs: list[tuple[int, Atom]]
+    ) -> list[float]:
         from reprompt.rewards.vlm_judge.remote import image_part
 
         pngs = self.client.encode(list(images))
-        pairs = _pairs(atoms)
         requests = [
             self.client.request(
                 [image_part(pngs[i]), {"type": "text", "text": atom.vqa_text()}],
@@ -159,7 +157,7 @@ class RemoteVQAJudge:
                 )
             accepted = set(atom.answers())
             flat.append(min(1.0, sum(p for token, p in top.items() if token in accepted)))
-        return _regroup(atoms, flat)
+        return flat
 
     def info(self) -> dict[str, Any]:
         o = self.client.options
