@@ -409,6 +409,16 @@ def row_runs(row: str, root: Path, family: str, seeds: list[int]) -> list[Path]:
     return [r for r in runs if (r / "summary.json").exists()]
 
 
+def paired_runs(a: str, b: str, root: Path, family: str, seeds: list[int]) -> tuple[list[Path], list[Path]]:
+    """The runs of rows ``a`` and ``b`` for a paired comparison: of trained rows, only the training seeds that
+    both have finished, in the same order (so run i of ``a`` and of ``b`` share seed i); untrained rows as
+    they are."""
+    if any(row in ("none", "base-reason", "base-noreason") for row in (a, b)):
+        return row_runs(a, root, family, seeds), row_runs(b, root, family, seeds)
+    common = [s for s in seeds if row_runs(a, root, family, [s]) and row_runs(b, root, family, [s])]
+    return row_runs(a, root, family, common), row_runs(b, root, family, common)
+
+
 def resolved(rewrite: str, meta: dict) -> bool:
     """Does a rewrite of an inference prompt name the answer the clue stands for (the object, the count,
     the color, or a relation word for the right side)?"""
@@ -460,8 +470,11 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         }
         cmp = {}
         for b, a, paired in COMPARISONS:
-            runs_a, runs_b = row_runs(a, root, family, seeds), row_runs(b, root, family, seeds)
-            if runs_a and runs_b and (not paired or len(runs_a) == len(runs_b)):
+            if paired:
+                runs_a, runs_b = paired_runs(a, b, root, family, seeds)
+            else:
+                runs_a, runs_b = row_runs(a, root, family, seeds), row_runs(b, root, family, seeds)
+            if runs_a and runs_b:
                 cmp[f"{b} vs {a}"] = compare_seeded(runs_a, runs_b, paired=paired)
         results["comparisons"][family] = cmp
         s0 = seeds[0]

@@ -159,3 +159,17 @@ def test_stages_selects_the_named_stages_and_what_they_need(monkeypatch, tmp_pat
     assert module.select(stages, None) is stages
     with pytest.raises(SystemExit, match="unknown stage"):
         module.select(stages, "grpo-reason-s9")
+
+
+def test_paired_comparisons_pair_runs_by_training_seed(monkeypatch, tmp_path):
+    """SFT + GRPO vs its SFT is paired by seed: with SFT at seeds 0, 2 and GRPO at 0, 1 only seed 0 pairs (by
+    position, GRPO seed 1 would be paired with SFT seed 2)."""
+    module = _load_module(monkeypatch)
+    for run in ("sft-noreason-s0", "sft-noreason-s2", "grpo-noreason-s0", "grpo-noreason-s1"):
+        (tmp_path / "eval" / run / "geneval").mkdir(parents=True)
+        (tmp_path / "eval" / run / "geneval" / "summary.json").write_text("{}")
+    runs_a, runs_b = module.paired_runs("sft-noreason", "grpo-noreason", tmp_path, "geneval", [0, 1, 2])
+    assert [r.parent.name for r in runs_a] == ["sft-noreason-s0"]
+    assert [r.parent.name for r in runs_b] == ["grpo-noreason-s0"]
+    runs_a, runs_b = module.paired_runs("none", "sft-noreason", tmp_path, "geneval", [0, 1, 2])
+    assert runs_a == [] and len(runs_b) == 2  # "none" has no such runs here; an unpaired row keeps its own
