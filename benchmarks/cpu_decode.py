@@ -26,6 +26,7 @@ for runs that must stay comparable with ones already trained.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -51,17 +52,13 @@ def load_variants(policy: str) -> tuple[dict[str, Any], Any]:
     tok = AutoTokenizer.from_pretrained(adapter if (adapter / "tokenizer_config.json").exists() else base)
     tok.padding_side = "left"
     peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
-    merged = (
-        PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter)
-        .merge_and_unload()
-        .eval()
-    )
-    bf16 = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).merge_and_unload()
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).merge_and_unload()
+    merged.eval()
     models = {
         "peft-fp32": peft,
         "peft-bf16-autocast": peft,
         "merged-fp32": merged,
-        "merged-bf16": bf16.to(torch.bfloat16).eval(),
+        "merged-bf16": copy.deepcopy(merged).to(torch.bfloat16),
         "merged-fp32-static": merged,
     }
     return models, tok

@@ -401,8 +401,12 @@ COMPARISONS = [
 ]
 
 
+UNTRAINED = ("none", "base-reason", "base-noreason")
+"""Rows evaluated once (no training seeds)."""
+
+
 def row_runs(row: str, root: Path, family: str, seeds: list[int]) -> list[Path]:
-    if row in ("none", "base-reason", "base-noreason"):
+    if row in UNTRAINED:
         runs = [root / "eval" / row / family]
     else:
         runs = [root / "eval" / f"{row}-s{s}" / family for s in seeds]
@@ -413,7 +417,7 @@ def paired_runs(a: str, b: str, root: Path, family: str, seeds: list[int]) -> tu
     """The runs of rows ``a`` and ``b`` for a paired comparison: of trained rows, only the training seeds that
     both have finished, in the same order (so run i of ``a`` and of ``b`` share seed i); untrained rows as
     they are."""
-    if any(row in ("none", "base-reason", "base-noreason") for row in (a, b)):
+    if a in UNTRAINED or b in UNTRAINED:
         return row_runs(a, root, family, seeds), row_runs(b, root, family, seeds)
     common = [s for s in seeds if row_runs(a, root, family, [s]) and row_runs(b, root, family, [s])]
     return row_runs(a, root, family, common), row_runs(b, root, family, common)

@@ -166,8 +166,8 @@ def resume_scoring(
 ) -> tuple[list[dict[str, Any]], list[int], dict[int, list[Path]]]:
     """Where the scoring of ``indices`` stands: the per-image records already in ``out``'s results (none with
     ``force``) of the prompts whose every image has one (the results file is rewritten to those), the prompts
-    with images still to score, and every prompt's image files. The records must have been scored with the settings ``info`` (then
-    saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
+    with images still to score, and every prompt's image files. The records must have been scored with the
+    settings ``info`` (then saved as ``scoring.json``). GenEval 2's scoring resumes the same way."""
     scoring_path = out / SCORING_FILE
     results_path = out / RESULTS_FILE
     if force:
