@@ -10,7 +10,9 @@ and reference log-prob passes, the policy update):
 3. ``one-pass``: one optimisation pass per generation batch (no old-policy pass; the epsilon clip is then
    inactive);
 4. ``bf16``: bf16 autocast (this CPU has AVX512-BF16);
-5. ``lab``: 2 prompts x G=4 per step (configs/grpo/cpu-lab-lora.yaml: the lab's recipe).
+5. ``lab``: 2 prompts x G=4 per step (configs/grpo/cpu-lab-lora.yaml: the lab's recipe);
+6. ``bf16-weights``: the policy's weights held in bf16 (``--dtype bfloat16``; the LoRA adapter stays fp32),
+   so sampling, which runs outside autocast, reads half the bytes per token too.
 
 Prints a table (median seconds per step and per 60-step run, the split, completions per second) and writes
 JSON. One thread per run (the lab runs two at a time, one per core).
@@ -41,6 +43,7 @@ LADDER: dict[str, tuple[list[str], int]] = {
     "one-pass": (["--bf16", "false", "--num_iterations", "1", *_SIXTEEN], 16),
     "bf16": (["--bf16", "true", "--num_iterations", "1", *_SIXTEEN], 16),
     "lab": ([], 8),
+    "bf16-weights": (["--dtype", "bfloat16"], 8),
 }
 KEYS = ("step_s", "sampling_s", "logprobs_s", "train_s", "reward_s")
 

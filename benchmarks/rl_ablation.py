@@ -6,7 +6,9 @@ prompt and one worked example), **SFT** (a LoRA adapter on the generic teacher's
 with the reason block removed (matched starts); every GRPO uses the same recipe (configs/grpo/cpu-lab-lora.yaml:
 dr_grpo loss, so the reason block does not halve the prompt's share of the update; no safe harbour for a
 completion that writes no prompt). One extra run compares the loss normalisations on one pair (SFT + GRPO
-with a reason block, seed 0, ``loss_type: grpo``). Every trained row has ``--seeds`` training seeds.
+with a reason block, seed 0, ``loss_type: grpo``); two more measure the lab-speed cut (the two reason-block GRPO
+rows at seed 0 with bf16 weights, ``--dtype bfloat16``: wall clock and results against fp32). Every trained
+row has ``--seeds`` training seeds.
 
 Evaluated on two prompt families, 4 images per prompt (seeds 42-45), sketch + oracle detector, greedy:
 GenEval (``--per-tag`` prompts per tag) and the inference family (benchmarks/data/inference_eval.jsonl:
@@ -61,6 +63,10 @@ NO_REASON_SYSTEM = (
 VARIANTS = {"reason": ("reason/prompt", REASON_SYSTEM), "noreason": ("prompt", NO_REASON_SYSTEM)}
 ADAPTERS = HERE / "adapters"
 ARCHIVE = HERE / "results" / "rl_ablation" / "runs"
+# The lab-speed cut (issue 17): the two slowest rows again at the first seed with the policy's weights held in
+# bf16 (the LoRA adapter stays fp32), paired with the fp32 run of the same seed: what the cut costs in results.
+SPEED_RUNS = {"grpo-reason-bf16w": "grpo-reason", "alone-reason-bf16w": "alone-reason"}
+SPEED_FLAGS = ["--dtype", "bfloat16"]
 # Runs kept from before the recipe's learning rate went from 1e-4 to 2e-4 (seed 0), evaluated when present:
 # the evidence for that change (RESULTS §8). Each is compared with the row it would have replaced.
 SIDE_RUNS = {"grpo-reason-lr1e-4-s0": "sft-reason-s0", "alone-reason-lr1e-4-s0": "base-reason"}
@@ -154,6 +160,12 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
                 [f"sft-reason-s{seed}"],
             )
             trained.append(loss)
+            for name, row in SPEED_RUNS.items():
+                fast, start = f"{name}-s{seed}", stages[f"{row}-s{seed}"]
+                stages[fast] = Stage(
+                    fast, [*start.cmd, *SPEED_FLAGS, "--output_dir", str(root / fast)], list(start.needs)
+                )
+                trained.append(fast)
     # each evaluation right after what it evaluates, so a policy is scored as soon as it exists
     ordered: dict[str, Stage] = {"data": stages.pop("data")}
     side = [name for name in SIDE_RUNS if finished(root / name)]
@@ -461,6 +473,7 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         "rows": {},
         "comparisons": {},
         "loss_pair": {},
+        "speed_pairs": {},
         "strategies": {},
         "resolved": {},
         "examples": {},
@@ -486,6 +499,12 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         loss_b = root / "eval" / f"grpo-reason-grpoloss-s{s0}" / family
         if (loss_a / "summary.json").exists() and (loss_b / "summary.json").exists():
             results["loss_pair"][family] = compare_seeded([loss_a], [loss_b], paired=True)
+        results["speed_pairs"][family] = {
+            f"{name}-s{s0} vs {row}-s{s0}": compare_seeded([a], [b], paired=True)
+            for name, row in SPEED_RUNS.items()
+            if ((a := root / "eval" / f"{row}-s{s0}" / family) / "summary.json").exists()
+            and ((b := root / "eval" / f"{name}-s{s0}" / family) / "summary.json").exists()
+        }
         strat, res, ex = {}, {}, {}
         for row in ROWS:
             runs = row_runs(row, root, family, seeds)
@@ -722,7 +741,20 @@ def table(results: dict) -> str:
             if not key.endswith("vs none"):
                 o = c["overall"]
                 lines.append(f"- {key}: {o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]")
+        for key, c in results.get("speed_pairs", {}).get(family, {}).items():
+            o = c["overall"]
+            lines.append(f"- speed cut, {key}: {o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]")
         lines.append("")
+    wall = results.get("timings_s", {})
+    for stage, split in results.get("step_seconds", {}).items():
+        if any(stage.startswith(name) for name in SPEED_RUNS) or any(
+            stage == f"{row}-s{s}" for row in SPEED_RUNS.values() for s in range(3)
+        ):
+            lines.append(
+                f"- {stage}: {wall.get(stage, float('nan')):.0f} s wall, median step {split.get('step_s', 0):.1f} s "
+                f"(sampling {split.get('sampling_s', 0):.1f}, log-probs {split.get('logprobs_s', 0):.1f}, "
+                f"update {split.get('train_s', 0):.1f})"
+            )
     return "\n".join(lines)
 
 

@@ -59,6 +59,10 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         assert c["paired_seeds"] and c["overall"]["ci_low"] <= c["overall"]["diff"] <= c["overall"]["ci_high"]
         assert "grpo-reason vs grpo-noreason" in results["comparisons"][family]
         assert results["loss_pair"][family]["n_prompts"] == (6 if family == "geneval" else 4)
+        assert set(results["speed_pairs"][family]) == {
+            "grpo-reason-bf16w-s0 vs grpo-reason-s0",
+            "alone-reason-bf16w-s0 vs alone-reason-s0",
+        }
     assert set(results["resolved"]["sft-reason"]) == {
         "infer_object",
         "infer_count",
@@ -66,7 +70,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         "infer_position",
     }
     assert "exact_counts" in results["strategies"]["sft-reason"]
-    assert len(results["weights_sha256"]) == 2 * 6 + 1  # 2 seeds x 6 trained rows, plus the loss pair
+    assert len(results["weights_sha256"]) == 2 * 6 + 3  # 2 seeds x 6 trained rows, the loss and speed pairs
     adapters = tmp_path / "adapters"
     assert sorted(p.name for p in adapters.iterdir()) == sorted(
         ["sft-reason", "sft-noreason", "alone-reason", "alone-noreason", "grpo-reason", "grpo-noreason"]
@@ -79,7 +83,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "start " not in again.stdout, again.stdout[-2000:]
     assert json.loads(out.read_text())["rows"] == results["rows"]
-    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 6 + 1
+    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 6 + 3
     fresh = [*cmd[:3], str(tmp_path / "run2"), *cmd[4:]]  # only the archive carries over
     later = subprocess.run(fresh, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert later.returncode == 0 and "start " not in later.stdout, later.stdout[-2000:] + later.stderr[-2000:]
