@@ -39,6 +39,14 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def check_choice(what: str, value: object, choices: list[str] | tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it is one of ``choices``: one wording for every option with a fixed set of
+    values (its name, the choices, what was given and the closest choice), so a typo reads the same everywhere."""
+    if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(f"{what} must be one of {', '.join(choices)}, got {value!r}.{hint}")
+
+
 def run_or_exit(main: Callable[[], int], prog: str = "reprompt") -> int:
     """Run a module's ``main`` (``python -m reprompt.train.grpo``, as ``accelerate launch -m`` does) and turn a
     :class:`RepromptError` into the CLI's one line on stderr and exit code 2 instead of a traceback."""

@@ -39,7 +39,7 @@ from reprompt.backbones.base import (
     RenderSettings,
     TokenCount,
 )
-from reprompt.errors import RemoteServiceError, RepromptError
+from reprompt.errors import RemoteServiceError, RepromptError, check_choice
 
 PREFIX = "remote:"
 IMAGES_PATH = "/v1/images/generations"
@@ -100,8 +100,7 @@ class RemoteBackbone:
                 f"a render farm loads no model here: {', '.join(sorted(pinned))} belong to the servers "
                 "(start them with e.g. reprompt serve --backbone flux-dev --device cuda --cache first-block:0.12)"
             )
-        if seed_check not in SEED_CHECKS:
-            raise RepromptError(f"seed_check must be one of {', '.join(SEED_CHECKS)}, got {seed_check!r}")
+        check_choice("seed_check", seed_check, SEED_CHECKS)
         if concurrency < 1:
             raise RepromptError(f"concurrency must be >= 1, got {concurrency}")
         self.defaults = RenderSettings(width, height, steps, guidance)  # checks their ranges

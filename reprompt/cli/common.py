@@ -132,6 +132,14 @@ MODEL_FIELDS = ("policy", "policy_kwargs", "generation", "backbone", "backbone_k
 """The fields of a benchmark run config that name its models: set from the policy and backbone flags."""
 
 
+def add_run_args(p: argparse.ArgumentParser, config: type) -> None:
+    """A benchmark run's flags: its run config's own fields (not :data:`MODEL_FIELDS`), then the backbone and
+    the policy, which defaults to ``none`` (a benchmark measures the backbone unless a rewriter is named)."""
+    add_dataclass_args(p, config, skip=MODEL_FIELDS)
+    add_backbone_args(p)
+    add_policy_args(p, default="none")
+
+
 def model_fields(spec: Any) -> dict[str, Any]:
     """The :data:`MODEL_FIELDS` of a run config, from a :class:`~reprompt.model_spec.ModelSpec`."""
     return {

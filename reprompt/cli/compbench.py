@@ -16,7 +16,7 @@ from reprompt.cli.options import add_dataclass_args, config_from_args
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compbench`` with ``generate`` and ``score`` sub-commands to an ``eval`` sub-parser set."""
-    from reprompt.cli.common import MODEL_FIELDS, add_backbone_args, add_policy_args
+    from reprompt.cli.common import add_run_args
     from reprompt.eval.compbench.evaluate import EvaluateConfig
     from reprompt.eval.compbench.generate import CompBenchRunConfig
 
@@ -28,9 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="compbench_command", metavar="STEP", required=True)
     gen = sub.add_parser("generate", help="render images in the official layout (resumable, shardable)")
-    add_dataclass_args(gen, CompBenchRunConfig, skip=MODEL_FIELDS)
-    add_backbone_args(gen)
-    add_policy_args(gen, default="none")
+    add_run_args(gen, CompBenchRunConfig)
     gen.set_defaults(func=run_generate)
     score = sub.add_parser(
         "score", help="score a run folder (per-category scores.json + compbench_summary.json)"

@@ -12,16 +12,11 @@ Only argparse at import time; everything heavy loads inside ``run``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from reprompt.cli.common import (
-    MODEL_FIELDS,
-    add_backbone_args,
-    add_group,
-    add_policy_args,
-    model_fields,
-    model_spec,
-)
+from reprompt.cli.common import add_group, add_run_args, model_fields, model_spec
 from reprompt.cli.options import add_dataclass_args, config_from_args
 
 # ScoreConfig fields whose flags carry the scorer's name, since `eval geneval` also has --device, --batch-size
@@ -41,6 +36,54 @@ def _add_score_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> N
     )
 
 
+# Per benchmark: the help and description of `eval NAME` (generate, then score) and the help of `eval NAME-score`.
+TASK_HELP = {
+    "geneval": (
+        "generate GenEval images (official layout), then score them",
+        "Rewrite each GenEval prompt, render N images with seeds seed+k, write the official folder layout, then "
+        "score. Rerun the same command to resume.",
+        "score a GenEval run folder (ours or the official layout)",
+    ),
+    "geneval2": (
+        "generate GenEval 2 images, then judge them (Soft-TIFA)",
+        "Rewrite each GenEval 2 prompt (from your copy of geneval2_data.jsonl), render N images with seeds seed+k "
+        "in GenEval's folder layout, then score with Soft-TIFA (AM and GM, per skill and per atomicity) by a VQA "
+        "judge: the official Qwen3-VL-8B-Instruct (local), any image-text-to-text model, an OpenAI-compatible "
+        "endpoint, or the sketch simulator's oracle. Rerun to resume.",
+        "judge a GenEval 2 run folder (Soft-TIFA)",
+    ),
+}
+
+
+def _judge_args(config: type) -> Callable[..., None]:
+    def add(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+        add_dataclass_args(p, config, skip=skip, title="judging (Soft-TIFA)")
+
+    return add
+
+
+def _add_task(
+    esub: argparse._SubParsersAction,
+    name: str,
+    config: type,
+    add_score_args: Callable[..., None],
+    run: Callable[[argparse.Namespace], int],
+    run_score: Callable[[argparse.Namespace], int],
+) -> None:
+    """A benchmark's two commands: ``NAME`` (generate, then score unless --no-score) and ``NAME-score`` (score
+    a run folder), so every task of the runner takes the same run, model and scoring flags."""
+    help, description, score_help = TASK_HELP[name]
+    g = esub.add_parser(name, help=help, description=description)
+    add_run_args(g, config)
+    g.add_argument("--no-score", action="store_true", help="only generate")
+    add_score_args(g, skip=("progress",))  # one --progress for generating and scoring
+    g.set_defaults(func=run)
+    s = esub.add_parser(f"{name}-score", help=score_help)
+    s.add_argument("run_dir", help="run folder")
+    add_score_args(s)
+    s.set_defaults(func=run_score)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from reprompt.eval.geneval.generate import GenerateConfig
 
@@ -48,46 +91,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         sub, "eval", "benchmarks: GenEval, GenEval 2, T2I-CompBench, paired comparison", "BENCHMARK"
     )
 
-    g = esub.add_parser(
-        "geneval",
-        help="generate GenEval images (official layout), then score them",
-        description="Rewrite each GenEval prompt, render N images with seeds seed+k, write the "
-        "official folder layout, then score. Rerun the same command to resume.",
-    )
-    add_dataclass_args(g, GenerateConfig, skip=MODEL_FIELDS)
-    g.add_argument("--no-score", action="store_true", help="only generate")
-    add_backbone_args(g)
-    add_policy_args(g, default="none")
-    _add_score_args(g, skip=("progress",))  # one --progress for generating and scoring
-    g.set_defaults(func=run_geneval)
-
-    s = esub.add_parser("geneval-score", help="score a GenEval run folder (ours or the official layout)")
-    s.add_argument("run_dir", help="run folder")
-    _add_score_args(s)
-    s.set_defaults(func=run_score)
-
     from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
     from reprompt.eval.geneval2.generate import Geneval2Config
 
-    g2 = esub.add_parser(
-        "geneval2",
-        help="generate GenEval 2 images, then judge them (Soft-TIFA)",
-        description="Rewrite each GenEval 2 prompt (from your copy of geneval2_data.jsonl), render N images "
-        "with seeds seed+k in GenEval's folder layout, then score with Soft-TIFA (AM and GM, per skill and "
-        "per atomicity) by a VQA judge: the official Qwen3-VL-8B-Instruct (local), any image-text-to-text "
-        "model, an OpenAI-compatible endpoint, or the sketch simulator's oracle. Rerun to resume.",
-    )
-    add_dataclass_args(g2, Geneval2Config, skip=MODEL_FIELDS)
-    g2.add_argument("--no-score", action="store_true", help="only generate")
-    add_backbone_args(g2)
-    add_policy_args(g2, default="none")
-    add_dataclass_args(g2, Geneval2ScoreConfig, skip=("progress",), title="judging (Soft-TIFA)")
-    g2.set_defaults(func=run_geneval2)
-
-    s2 = esub.add_parser("geneval2-score", help="judge a GenEval 2 run folder (Soft-TIFA)")
-    s2.add_argument("run_dir", help="run folder (reprompt eval geneval2)")
-    add_dataclass_args(s2, Geneval2ScoreConfig, title="judging (Soft-TIFA)")
-    s2.set_defaults(func=run_score2)
+    _add_task(esub, "geneval", GenerateConfig, _add_score_args, run_geneval, run_score)
+    _add_task(esub, "geneval2", Geneval2Config, _judge_args(Geneval2ScoreConfig), run_geneval2, run_score2)
 
     c = esub.add_parser(
         "compare",
@@ -143,7 +151,9 @@ def run_geneval(args: argparse.Namespace) -> int:
     _print_generated(stats)
     if score is None or not _generated_all(stats, args.out, "geneval-score"):
         return 0
-    return _score_and_print(args.out, score)
+    from reprompt.eval.geneval import evaluate
+
+    return _score_and_print(evaluate, args.out, score, score.out)
 
 
 def _print_generated(stats: Any) -> None:
@@ -169,17 +179,19 @@ def _generated_all(stats: Any, out: str, score_command: str) -> bool:
     return True
 
 
-def _score_and_print(run_dir: str, config: Any) -> int:
-    from reprompt.eval.geneval.evaluate import format_summary, score_run
-
-    summary = score_run(run_dir, config)
-    print(format_summary(summary))
-    print(f"wrote {config.out or run_dir}/results.jsonl and summary.json")
+def _score_and_print(evaluate: ModuleType, run_dir: str, config: Any, results_dir: str | None) -> int:
+    """Score a run with its task's ``evaluate`` module (``score_run``, ``format_summary``) and print it."""
+    summary = evaluate.score_run(run_dir, config)
+    print(evaluate.format_summary(summary))
+    print(f"wrote {results_dir or run_dir}/results.jsonl and summary.json")
     return 0
 
 
 def run_score(args: argparse.Namespace) -> int:
-    return _score_and_print(args.run_dir, _score_config(args))
+    from reprompt.eval.geneval import evaluate
+
+    config = _score_config(args)
+    return _score_and_print(evaluate, args.run_dir, config, config.out)
 
 
 def run_geneval2(args: argparse.Namespace) -> int:
@@ -193,22 +205,16 @@ def run_geneval2(args: argparse.Namespace) -> int:
     _print_generated(stats)
     if score is None or not _generated_all(stats, args.out, "geneval2-score"):
         return 0
-    return _score2_and_print(args.out, score)
+    from reprompt.eval.geneval2 import evaluate
 
-
-def _score2_and_print(run_dir: str, config: Any) -> int:
-    from reprompt.eval.geneval2.evaluate import format_summary, score_run
-
-    summary = score_run(run_dir, config)
-    print(format_summary(summary))
-    print(f"wrote {config.results_dir or run_dir}/results.jsonl and summary.json")
-    return 0
+    return _score_and_print(evaluate, args.out, score, score.results_dir)
 
 
 def run_score2(args: argparse.Namespace) -> int:
-    from reprompt.eval.geneval2.evaluate import Geneval2ScoreConfig
+    from reprompt.eval.geneval2 import evaluate
 
-    return _score2_and_print(args.run_dir, config_from_args(Geneval2ScoreConfig, args))
+    config = config_from_args(evaluate.Geneval2ScoreConfig, args)
+    return _score_and_print(evaluate, args.run_dir, config, config.results_dir)
 
 
 def _compare_seeded(args: argparse.Namespace, runs_a: list[str], runs_b: list[str]) -> int:

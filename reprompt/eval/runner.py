@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reprompt.backbones.base import applied_settings
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError, RepromptError, check_choice
 from reprompt.eval.provenance import describe_backbone, describe_policy, git_hash, jsonable, now
 from reprompt.geneval.scene import SCENE_MODES
 from reprompt.pipeline import SEED_RULE, RePromptPipeline, image_seeds
@@ -119,8 +119,7 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.scenes not in SCENE_MODES:
-            raise ConfigError(f"--scenes must be one of {', '.join(SCENE_MODES)}, got {self.scenes!r}")
+        check_choice("--scenes", self.scenes, SCENE_MODES)
         parse_shard(self.shard)
 
 

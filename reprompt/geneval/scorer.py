@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, check_choice, did_you_mean
 from reprompt.geneval.checkpoints import DEFAULT_CLIP, DEFAULT_MASK2FORMER
 from reprompt.geneval.rules import GenEvalOptions, GenEvalResult, needs_colors
 
@@ -79,13 +79,8 @@ class ScorerConfig:
     position_threshold: float = _official("position_threshold")
 
     def __post_init__(self) -> None:
-        if self.detector not in DETECTOR_CHOICES:
-            raise ConfigError(
-                f"--detector must be one of {', '.join(DETECTOR_CHOICES)}, got {self.detector!r}."
-                + did_you_mean(self.detector, DETECTOR_CHOICES)
-            )
-        if self.colors not in COLOR_CHOICES:
-            raise ConfigError(f"--colors must be one of {', '.join(COLOR_CHOICES)}, got {self.colors!r}")
+        check_choice("--detector", self.detector, DETECTOR_CHOICES)
+        check_choice("--colors", self.colors, COLOR_CHOICES)
         if self.batch_size < 1:
             raise ConfigError("the detector batch size must be >= 1")
         if self.colors == "oracle" and self.detector not in ("auto", "oracle"):

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from reprompt.backbones.base import TokenCount
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_choice
 from reprompt.format import ParsedCompletion, PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
 from reprompt.utils.dtypes import DTYPE_NAMES
@@ -95,8 +95,7 @@ class GenerationOptions:
                 raise RepromptError("prompt_lookup_num_tokens must be >= 1 (or unset)")
             if self.num_candidates > 1:
                 raise RepromptError("prompt lookup decodes one sequence at a time: use num_candidates 1")
-        if self.guard not in GUARD_MODES:
-            raise RepromptError(f"guard must be one of {', '.join(GUARD_MODES)}, got {self.guard!r}")
+        check_choice("guard", self.guard, GUARD_MODES)
         if self.guard_candidates < 1:
             raise RepromptError("guard_candidates must be >= 1")
         if self.guard_temperature <= 0:

@@ -7,6 +7,7 @@ completions, metadata, seeds, round)`` is what GRPO, evaluation, the CLI and the
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +22,16 @@ if TYPE_CHECKING:
     from reprompt.rewards.composite import CompositeReward
     from reprompt.rewards.config import RewardConfig
 
-# name -> "module:builder"; a builder takes (options: dict | None) and returns a component.
+# name -> "module:builder"; a builder takes (options: dict | None) and returns a component (the built-in
+# components: their class's ``from_options``).
 COMPONENTS: dict[str, str | Callable[..., Any]] = {
-    "format": "reprompt.rewards.format_length:build_format",
-    "length": "reprompt.rewards.format_length:build_length",
-    "geneval": "reprompt.rewards.geneval_reward:build_geneval",
-    "imagereward": "reprompt.rewards.imagereward:build_imagereward",
-    "clipscore": "reprompt.rewards.clipscore:build_clipscore",
-    "vlm_judge": "reprompt.rewards.vlm_judge:build_vlm_judge",
-    "faithful": "reprompt.rewards.faithful:build_faithful",
+    "format": "reprompt.rewards.format_length:FormatReward.from_options",
+    "length": "reprompt.rewards.format_length:LengthReward.from_options",
+    "geneval": "reprompt.rewards.geneval_reward:GenEvalReward.from_options",
+    "imagereward": "reprompt.rewards.imagereward:ImageRewardScorer.from_options",
+    "clipscore": "reprompt.rewards.clipscore:ClipScore.from_options",
+    "vlm_judge": "reprompt.rewards.vlm_judge:VLMJudge.from_options",
+    "faithful": "reprompt.rewards.faithful:FaithfulReward.from_options",
 }
 
 # One-line descriptions for --help and `reprompt score --list`.
@@ -60,10 +62,10 @@ def build_component(name: str, options: dict[str, Any] | None = None) -> RewardC
             f"unknown reward component {name!r}.{did_you_mean(name, component_names())} "
             f"Available: {', '.join(component_names())}"
         )
-    builder = COMPONENTS[name]
+    builder: Any = COMPONENTS[name]
     if isinstance(builder, str):
-        module, attr = builder.split(":")
-        builder = getattr(importlib.import_module(module), attr)
+        module, path = builder.split(":")
+        builder = functools.reduce(getattr, path.split("."), importlib.import_module(module))
     return builder(options)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+
+from reprompt.errors import ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,7 +75,40 @@ class RewardComponent(Protocol):
     def __call__(self, batch: RewardBatch) -> list[Score]: ...
 
 
-class ImageComponent:
+class Component:
+    """Base of the built-in components: a subclass names its default log key and its options dataclass in its
+    class line, so building one from a reward config's ``options`` mapping is written once
+    (:meth:`from_options`, what the registry calls)."""
+
+    name = "component"
+    needs_images = False
+    options_class: ClassVar[type | None] = None
+
+    def __init_subclass__(cls, name: str | None = None, options: type | None = None, **kwargs: Any) -> None:
+        """``class FormatReward(Component, name="format", options=FormatOptions)``."""
+        super().__init_subclass__(**kwargs)
+        cls.name = name or cls.name
+        cls.options_class = options or cls.options_class
+
+    def __init__(self, options: Any = None, name: str | None = None) -> None:
+        cls = type(self)
+        self.options = options if options is not None or cls.options_class is None else cls.options_class()
+        self.name = self.__name__ = name or cls.name  # TRL logs a reward function by its __name__
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None = None) -> Self:
+        """The component configured by a reward config's ``options.<name>`` mapping: unknown keys refused,
+        YAML scalars coerced."""
+        from reprompt.utils.fields import build_dataclass
+
+        if cls.options_class is None:
+            if options:
+                raise ConfigError(f"reward component {cls.name!r} takes no options, got {sorted(options)}")
+            return cls()
+        return cls(build_dataclass(cls.options_class, dict(options or {}), f"{cls.name} option"))
+
+
+class ImageComponent(Component):
     """Base for components that judge images against the ORIGINAL prompt.
 
     Subclasses implement :meth:`score_images` over a flat list of images; the K images of a completion

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError
+from reprompt.errors import ConfigError, check_choice
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
-from reprompt.rewards.config import build_options
 from reprompt.utils.hub import embeddings
 
 if TYPE_CHECKING:
@@ -31,18 +30,15 @@ class ClipScoreOptions:
     batch_size: int = field(default=32, metadata={"help": "images per forward pass"})
 
     def __post_init__(self) -> None:
-        if self.style not in STYLES:
-            raise ConfigError(f"clipscore style must be one of {STYLES}, got {self.style!r}")
+        check_choice("clipscore style", self.style, STYLES)
         if self.batch_size < 1:
             raise ConfigError("clipscore batch_size must be >= 1")
 
 
-class ClipScore(ImageComponent):
-    def __init__(self, options: ClipScoreOptions | None = None, name: str = "clipscore") -> None:
-        self.options = options or ClipScoreOptions()
-        self.name = self.__name__ = name
-        self._model: Any = None
-        self._processor: Any = None
+class ClipScore(ImageComponent, name="clipscore", options=ClipScoreOptions):
+    options: ClipScoreOptions
+    _model: Any = None  # loaded on first use (and dropped when pickled)
+    _processor: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -104,7 +100,3 @@ def clip_similarity(
         text = text / text.norm(dim=-1, keepdim=True)
         out.extend((img * text).sum(-1).tolist())
     return out
-
-
-def build_clipscore(options: dict[str, Any] | None, **_: Any) -> ClipScore:
-    return ClipScore(build_options(ClipScoreOptions, options, "clipscore"))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError, RepromptError, check_choice
 from reprompt.format import ParsedCompletion, get_tag_format, parse_completion
 from reprompt.rewards.base import (
     RewardBatch,
@@ -184,14 +184,11 @@ class CompositeReward:
         names = [c.name for c in components]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate reward component names: {names}")
-        if normalization not in NORMALIZATIONS:
-            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        check_choice("normalization", normalization, NORMALIZATIONS)
         if images_per_completion < 1:
             raise ConfigError("images_per_completion must be >= 1")
-        if fallback_score not in FALLBACK_SCORES:
-            raise ConfigError(f"fallback_score must be one of {FALLBACK_SCORES}, got {fallback_score!r}")
-        if seed_schedule not in SEED_SCHEDULES:
-            raise ConfigError(f"seed_schedule must be one of {SEED_SCHEDULES}, got {seed_schedule!r}")
+        check_choice("fallback_score", fallback_score, FALLBACK_SCORES)
+        check_choice("seed_schedule", seed_schedule, SEED_SCHEDULES)
         self.fallback_score = fallback_score
         self.render_settings = render
         """The render profile of this reward's renders (None: the backbone's own settings)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.backbones.base import RenderSettings
-from reprompt.errors import ConfigError, did_you_mean
+from reprompt.errors import ConfigError, check_choice, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV
 from reprompt.utils.fields import build_dataclass
 
@@ -178,20 +178,12 @@ class RewardConfig:
             raise ConfigError("the reward needs at least one component (e.g. components: [format, length])")
         if len(set(self.components)) != len(self.components):
             raise ConfigError(f"duplicate reward components in {self.components}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(
-                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}."
-                + did_you_mean(self.normalization, NORMALIZATIONS)
-            )
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
         if self.images_per_completion < 1:
             raise ConfigError("images_per_completion must be >= 1")
         if isinstance(self.render, Mapping):
             self.render = build_dataclass(RenderSettings, self.render, "reward config", prefix="render.")
-        if self.seed_schedule not in SEED_SCHEDULES:
-            raise ConfigError(
-                f"seed_schedule must be one of {SEED_SCHEDULES}, got {self.seed_schedule!r}."
-                + did_you_mean(self.seed_schedule, SEED_SCHEDULES)
-            )
+        check_choice("seed_schedule", self.seed_schedule, SEED_SCHEDULES)
         if self.baseline_cache < 0:
             raise ConfigError("baseline_cache must be >= 0 (0: off)")
         if self.fallback_score not in FALLBACK_SCORES:
@@ -268,8 +260,3 @@ def read_mapping(source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of reward settings")
     return dict(data.get("reward", data))
-
-
-def build_options(cls: type, options: Mapping[str, Any] | None, component: str) -> Any:
-    """A component's option dataclass from its ``options`` mapping (unknown keys refused, scalars coerced)."""
-    return build_dataclass(cls, dict(options or {}), f"{component} option")

@@ -11,12 +11,10 @@ rendering anything. A completion that fell back to the original prompt has no re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from reprompt.errors import ConfigError
 from reprompt.guard import KINDS, check_rewrite
-from reprompt.rewards.base import RewardBatch, Score, log_metric
-from reprompt.rewards.config import build_options
+from reprompt.rewards.base import Component, RewardBatch, Score, log_metric
 
 
 @dataclass
@@ -32,14 +30,10 @@ class FaithfulOptions:
             raise ConfigError(f"faithful: high ({self.high}) must be >= low ({self.low})")
 
 
-class FaithfulReward:
+class FaithfulReward(Component, name="faithful", options=FaithfulOptions):
     """Share of the original prompt's objects, counts, colors, quoted texts and names kept by the rewrite."""
 
-    needs_images = False
-
-    def __init__(self, options: FaithfulOptions | None = None, name: str = "faithful") -> None:
-        self.options = options or FaithfulOptions()
-        self.name = self.__name__ = name
+    options: FaithfulOptions
 
     def __call__(self, batch: RewardBatch) -> list[Score]:
         o = self.options
@@ -61,7 +55,3 @@ class FaithfulReward:
             for kind, n in kinds.items():
                 log_metric(f"faithful/{kind}_findings", n / judged)
         return out
-
-
-def build_faithful(options: dict[str, Any] | None, **_: Any) -> FaithfulReward:
-    return FaithfulReward(build_options(FaithfulOptions, options, "faithful"))

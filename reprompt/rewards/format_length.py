@@ -9,12 +9,10 @@ data builder keeps too), -1 outside.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from reprompt.errors import ConfigError
 from reprompt.format.length import LengthBounds
-from reprompt.rewards.base import RewardBatch, Score, log_metric
-from reprompt.rewards.config import build_options
+from reprompt.rewards.base import Component, RewardBatch, Score, log_metric
 
 
 @dataclass
@@ -25,14 +23,10 @@ class FormatOptions:
     )
 
 
-class FormatReward:
+class FormatReward(Component, name="format", options=FormatOptions):
     """+1 when the completion is exactly ``<reason>…</reason><prompt>…</prompt>``, else -1."""
 
-    needs_images = False
-
-    def __init__(self, options: FormatOptions | None = None, name: str = "format") -> None:
-        self.options = options or FormatOptions()
-        self.name = self.__name__ = name
+    options: FormatOptions
 
     def __call__(self, batch: RewardBatch) -> list[Score]:
         o = self.options
@@ -51,7 +45,7 @@ class LengthOptions(LengthBounds):
     outside: float = field(default=-1.0, metadata={"help": "reward outside the bounds"})
 
 
-class LengthReward:
+class LengthReward(Component, name="length", options=LengthOptions):
     """+1 when the rendered prompt's length in the backbone's text-encoder tokens is in bounds, else -1.
 
     A fallback (no usable prompt block: the ORIGINAL prompt was rendered) scores None: the policy wrote no
@@ -60,11 +54,7 @@ class LengthReward:
     within its group (see ``reprompt.rewards.composite.impute_missing``).
     """
 
-    needs_images = False
-
-    def __init__(self, options: LengthOptions | None = None, name: str = "length") -> None:
-        self.options = options or LengthOptions()
-        self.name = self.__name__ = name
+    options: LengthOptions
 
     def __call__(self, batch: RewardBatch) -> list[Score]:
         if batch.token_counter is None:
@@ -86,11 +76,3 @@ class LengthReward:
             log_metric("length/tokens_mean", sum(cache[p][0] for p in measured) / len(measured))
             log_metric("length/in_range_rate", sum(v == o.inside for v in out) / len(measured))
         return out
-
-
-def build_format(options: dict[str, Any] | None, **_: Any) -> FormatReward:
-    return FormatReward(build_options(FormatOptions, options, "format"))
-
-
-def build_length(options: dict[str, Any] | None, **_: Any) -> LengthReward:
-    return LengthReward(build_options(LengthOptions, options, "length"))

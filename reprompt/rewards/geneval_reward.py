@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.errors import RepromptError, check_choice
 from reprompt.geneval.scorer import GenEvalScorer, ScorerConfig, build_scorer
 from reprompt.rewards.base import ImageComponent, Images, Metadata, RewardBatch, Scenes, Score, log_metric
-from reprompt.rewards.config import build_options
 
 if TYPE_CHECKING:
     pass
@@ -35,10 +34,7 @@ class GenEvalRewardOptions(ScorerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode not in MODES:
-            raise ConfigError(
-                f"geneval mode must be one of {MODES}, got {self.mode!r}." + did_you_mean(self.mode, MODES)
-            )
+        check_choice("geneval mode", self.mode, MODES)
 
 
 def parse_metadata(value: Any) -> dict[str, Any] | None:
@@ -72,14 +68,15 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
     return value
 
 
-class GenEvalReward(ImageComponent):
+class GenEvalReward(ImageComponent, name="geneval", options=GenEvalRewardOptions):
     """GenEval rules over a detector's view of each image, scored by the evaluator's scorer factory."""
 
     missing_is_failure = False  # None means "this prompt has no metadata", not a failure
 
-    def __init__(self, options: GenEvalRewardOptions | None = None, name: str = "geneval") -> None:
-        self.options = options or GenEvalRewardOptions()
-        self.name = self.__name__ = name
+    options: GenEvalRewardOptions
+
+    def __init__(self, options: GenEvalRewardOptions | None = None, name: str | None = None) -> None:
+        super().__init__(options, name)
         self._scorers: dict[bool, GenEvalScorer] = {}  # by "the images came with scenes"
 
     def __call__(self, batch: RewardBatch) -> list[Score]:
@@ -112,7 +109,3 @@ class GenEvalReward(ImageComponent):
         log_metric(f"{self.name}/partial", sum(r.partial for r in results) / len(results))
         log_metric(f"{self.name}/with_metadata", len(rows) / len(images))
         return out
-
-
-def build_geneval(options: dict[str, Any] | None, **_: Any) -> GenEvalReward:
-    return GenEvalReward(build_options(GenEvalRewardOptions, options, "geneval"))

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, ModelNotFoundError, did_you_mean
+from reprompt.errors import ConfigError, ModelNotFoundError, check_choice
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
-from reprompt.rewards.config import build_options
 from reprompt.utils.cache import cache_dir
 
 if TYPE_CHECKING:
@@ -51,10 +50,7 @@ class ImageRewardOptions:
     batch_size: int = field(default=16, metadata={"help": "images per forward pass"})
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"imagereward backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS)
-            )
+        check_choice("imagereward backend", self.backend, BACKENDS)
         if self.batch_size < 1:
             raise ConfigError("imagereward batch_size must be >= 1")
 
@@ -97,12 +93,13 @@ def resolve_folder(options: ImageRewardOptions) -> Path | None:
     return folder
 
 
-class ImageRewardScorer(ImageComponent):
+class ImageRewardScorer(ImageComponent, name="imagereward", options=ImageRewardOptions):
     """ImageReward of each image for its original prompt."""
 
-    def __init__(self, options: ImageRewardOptions | None = None, name: str = "imagereward") -> None:
-        self.options = options or ImageRewardOptions()
-        self.name = self.__name__ = name
+    options: ImageRewardOptions
+
+    def __init__(self, options: ImageRewardOptions | None = None, name: str | None = None) -> None:
+        super().__init__(options, name)
         self._model: Any = None
         self._tokenizer: Any = None
         self.backend = self._pick_backend()
@@ -207,7 +204,3 @@ class ImageRewardScorer(ImageComponent):
             return_dict=True,
         ).last_hidden_state
         return ((model.mlp(states[:, 0, :].float()) - mean) / std).squeeze(-1)
-
-
-def build_imagereward(options: dict[str, Any] | None, **_: Any) -> ImageRewardScorer:
-    return ImageRewardScorer(build_options(ImageRewardOptions, options, "imagereward"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError
+from reprompt.errors import ConfigError, check_choice
 from reprompt.eval import runner
 from reprompt.eval.geneval.generate import GenEvalLayout
 from reprompt.eval.geneval2.data import Geneval2Prompt, read_data_file
@@ -59,8 +59,7 @@ class Geneval2Config(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.subset not in SUBSETS:
-            raise ConfigError(f"--subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+        check_choice("--subset", self.subset, SUBSETS)
         if self.per_atom_count is not None and self.per_atom_count < 1:
             raise ConfigError("--per-atom-count must be >= 1")
 

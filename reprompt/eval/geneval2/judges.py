@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reprompt.errors import ConfigError, did_you_mean
+from reprompt.errors import ConfigError, check_choice
 from reprompt.eval.geneval2.vqa import DEFAULT_JUDGE_MODEL
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 
@@ -78,10 +78,7 @@ class JudgeConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.judge not in JUDGES:
-            raise ConfigError(
-                f"--judge must be one of {', '.join(JUDGES)}.{did_you_mean(self.judge, JUDGES)}"
-            )
+        check_choice("--judge", self.judge, JUDGES)
         if self.judge_batch_size < 1 or self.judge_concurrency < 1 or self.judge_retries < 0:
             raise ConfigError("--judge-batch-size and --judge-concurrency must be >= 1, --judge-retries >= 0")
         if not 1 <= self.top_logprobs <= 20:

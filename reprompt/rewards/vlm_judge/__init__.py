@@ -15,17 +15,17 @@ from collections import Counter
 from typing import Any
 
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score, log_metric
-from reprompt.rewards.config import build_options
 from reprompt.rewards.vlm_judge.options import VLMJudgeOptions
 from reprompt.rewards.vlm_judge.parsing import to_reward
 
 logger = logging.getLogger(__name__)
 
 
-class VLMJudge(ImageComponent):
-    def __init__(self, options: VLMJudgeOptions | None = None, name: str = "vlm_judge") -> None:
-        self.options = options or VLMJudgeOptions()
-        self.name = self.__name__ = name
+class VLMJudge(ImageComponent, name="vlm_judge", options=VLMJudgeOptions):
+    options: VLMJudgeOptions
+
+    def __init__(self, options: VLMJudgeOptions | None = None, name: str | None = None) -> None:
+        super().__init__(options, name)
         self.backend: Any
         if self.options.backend == "openai":
             from reprompt.rewards.vlm_judge.remote import OpenAIJudge
@@ -59,7 +59,3 @@ class VLMJudge(ImageComponent):
         if scores:
             log_metric(f"{self.name}/raw_score", sum(scores) / len(scores))
         return [to_reward(s) for s, _ in results]
-
-
-def build_vlm_judge(options: dict[str, Any] | None, **_: Any) -> VLMJudge:
-    return VLMJudge(build_options(VLMJudgeOptions, options, "vlm_judge"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reprompt.errors import ConfigError, did_you_mean
+from reprompt.errors import ConfigError, check_choice
 from reprompt.utils.endpoints import API_KEY_ENV
 
 if TYPE_CHECKING:
@@ -65,12 +65,8 @@ class VLMJudgeOptions:
     batch_size: int = field(default=4, metadata={"help": "local: images per generate() call"})
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"vlm_judge backend must be one of {BACKENDS}." + did_you_mean(self.backend, BACKENDS)
-            )
-        if self.mode not in MODES:
-            raise ConfigError(f"vlm_judge mode must be one of {MODES}." + did_you_mean(self.mode, MODES))
+        check_choice("vlm_judge backend", self.backend, BACKENDS)
+        check_choice("vlm_judge mode", self.mode, MODES)
         if self.backend == "openai" and not self.model:
             raise ConfigError("vlm_judge with backend openai needs options.vlm_judge.model (e.g. gpt-4o)")
         if "{prompt}" not in self.prompt:
