@@ -94,18 +94,22 @@ def main() -> int:
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     names = args.only.split(",") if args.only else list(LADDER)
-    rows = {name: run(name, args, root) for name in names}
+    command = "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/cpu_grpo_step.py", *sys.argv[1:]])
+    rows = {name: {**run(name, args, root), "command": command} for name in names}
+    out = Path(args.out)
+    # an --only run adds its rows to the ladder measured before (each row names the command that made it)
+    kept = json.loads(out.read_text()).get("rows", {}) if args.only and out.exists() else {}
     result = {
         "machine": f"{platform.platform()}, {platform.processor() or 'cpu'}, one thread per run",
-        "command": "OMP_NUM_THREADS=1 python " + shlex.join(["benchmarks/cpu_grpo_step.py", *sys.argv[1:]]),
-        "rows": rows,
+        "command": command,
+        "rows": {**kept, **rows},
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"{'setting':<10}{'step s':>8}{'sampling':>10}{'log-probs':>10}{'update':>8}{'compl/s':>9}{'60 steps, min':>15}"
     )
-    for name, r in rows.items():
+    for name, r in result["rows"].items():
         print(
             f"{name:<10}{r['mean_step_s']:>8.1f}{r['sampling_s']:>10.1f}{r['logprobs_s']:>10.1f}"
             f"{r['train_s']:>8.1f}{r['completions_per_s']:>9.3f}{r['run_60_min']:>15.1f}"

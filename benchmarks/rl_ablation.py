@@ -63,6 +63,9 @@ NO_REASON_SYSTEM = (
 VARIANTS = {"reason": ("reason/prompt", REASON_SYSTEM), "noreason": ("prompt", NO_REASON_SYSTEM)}
 ADAPTERS = HERE / "adapters"
 ARCHIVE = HERE / "results" / "rl_ablation" / "runs"
+LOSS_ROW = "grpo-reason-grpoloss"
+"""SFT + GRPO with the reason block under TRL's ``grpo`` loss (a mean over each completion's own tokens), paired
+with the ``dr_grpo`` row by training seed."""
 # The lab-speed cut (issue 17): the two slowest rows again at the first seed with the policy's weights held in
 # bf16 (the LoRA adapter stays fp32), paired with the fp32 run of the same seed: what the cut costs in results.
 SPEED_RUNS = {"grpo-reason-bf16w": "grpo-reason", "alone-reason-bf16w": "alone-reason"}
@@ -146,20 +149,13 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
                 ["data"],
             )  # fmt: skip
             trained += [sft, grpo, alone]
+        loss = f"{LOSS_ROW}-s{seed}"  # the loss pair: SFT + GRPO reason under TRL's `grpo` loss, every seed
+        start = stages[f"grpo-reason-s{seed}"]
+        stages[loss] = Stage(
+            loss, [*start.cmd, "--loss_type", "grpo", "--output_dir", str(root / loss)], start.needs
+        )
+        trained.append(loss)
         if seed == args.seeds[0]:
-            loss = f"grpo-reason-grpoloss-s{seed}"
-            stages[loss] = Stage(
-                loss,
-                [
-                    *stages[f"grpo-reason-s{seed}"].cmd,
-                    "--loss_type",
-                    "grpo",
-                    "--output_dir",
-                    str(root / loss),
-                ],
-                [f"sft-reason-s{seed}"],
-            )
-            trained.append(loss)
             for name, row in SPEED_RUNS.items():
                 fast, start = f"{name}-s{seed}", stages[f"{row}-s{seed}"]
                 stages[fast] = Stage(
@@ -302,9 +298,7 @@ def _gz_json(path: Path, obj: object) -> None:
 
 
 def data_hashes(root: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "data").glob("*.jsonl"))
-    }
+    return {p.name: _sha256(p) for p in sorted((root / "data").glob("*.jsonl"))}
 
 
 def archive(root: Path, dest: Path, timings: Timings) -> None:
@@ -326,7 +320,7 @@ def archive(root: Path, dest: Path, timings: Timings) -> None:
             run / n for n in ("adapter_model.safetensors", "model.safetensors") if (run / n).exists()
         )
         record = {
-            "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "weights_sha256": _sha256(weights),
             "reprompt_format": json.loads((run / "reprompt_format.json").read_text()),
             "train_curve": train_curve(run),
             "heldout": heldout_curve(run),
@@ -366,6 +360,37 @@ def restore(dest: Path, root: Path, timings: Timings) -> None:
     if (dest / "timings.json").exists():
         for stage, seconds in json.loads((dest / "timings.json").read_text()).items():
             timings.data.setdefault(stage, seconds)
+
+
+def restore_adapters(adapters: Path, dest: Path, root: Path, seed: int, base_policy: str) -> list[str]:
+    """Put each committed seed-0 adapter (``adapters/<row>``) back as its run in a fresh ``root`` when it is the
+    archived run, weight for weight: stages that start from it (the loss and speed runs) then start from the
+    weights that were evaluated, not from a retraining (SFT seed 0 predates code that trains it to other
+    weights). The adapter's base is set to ``base_policy``. Returns the runs restored."""
+    records, restored = train_records(dest), []
+    for row in ROWS:
+        src, run = adapters / row, root / f"{row}-s{seed}"
+        record = records.get(run.name)
+        if finished(run) or record is None or not (src / "adapter_model.safetensors").exists():
+            continue
+        if _sha256(src / "adapter_model.safetensors") != record["weights_sha256"]:
+            continue
+        run.mkdir(parents=True, exist_ok=True)
+        config = json.loads((src / "adapter_config.json").read_text())
+        (run / "adapter_config.json").write_text(
+            json.dumps({**config, "base_model_name_or_path": base_policy})
+        )
+        for name in (
+            "reprompt_format.json",
+            "adapter_model.safetensors",
+        ):  # weights last: finished() sees them
+            shutil.copyfile(src / name, run / name)
+        restored.append(run.name)
+    return restored
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def train_records(dest: Path) -> dict[str, dict]:
@@ -494,11 +519,10 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
             if runs_a and runs_b:
                 cmp[f"{b} vs {a}"] = compare_seeded(runs_a, runs_b, paired=paired)
         results["comparisons"][family] = cmp
+        runs_a, runs_b = paired_runs("grpo-reason", LOSS_ROW, root, family, seeds)
+        if runs_a:
+            results["loss_pair"][family] = compare_seeded(runs_a, runs_b, paired=True)
         s0 = seeds[0]
-        loss_a = root / "eval" / f"grpo-reason-s{s0}" / family
-        loss_b = root / "eval" / f"grpo-reason-grpoloss-s{s0}" / family
-        if (loss_a / "summary.json").exists() and (loss_b / "summary.json").exists():
-            results["loss_pair"][family] = compare_seeded([loss_a], [loss_b], paired=True)
         results["speed_pairs"][family] = {
             f"{name}-s{s0} vs {row}-s{s0}": compare_seeded([a], [b], paired=True)
             for name, row in SPEED_RUNS.items()
@@ -557,7 +581,7 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
             results.setdefault("carried_from_archive", []).append(key)
     results["step_seconds"] = step_split(results["training"])
     results["prompt_token_share"] = prompt_token_share(root / "data" / "sft.jsonl", args.base_policy)
-    results["adapters"] = copy_adapters(root, seeds[0], args.adapters)
+    results["adapters"] = copy_adapters(root, seeds[0], Path(args.adapters), train_records(args.archive))
     results["plots"] = plots(results, Path(args.out).with_suffix(""))
     return _relative(results, root)
 
@@ -627,18 +651,21 @@ def step_split(training: dict) -> dict:
     return out
 
 
-def copy_adapters(root: Path, seed: int, dest: Path) -> dict:
+def copy_adapters(root: Path, seed: int, dest: Path, records: dict[str, dict]) -> dict:
     """The seed-0 adapter of every trained row, with its prompt spec, into ``dest/<row>`` (the base model is
-    named ``smollm2``, as the shipped smollm2-sketch adapter does, so the folder loads anywhere)."""
+    named ``smollm2``, as the shipped smollm2-sketch adapter does, so the folder loads anywhere). Only the
+    weights that were evaluated: a run trained again to other weights than its archived record is not copied."""
     copied = {}
     for row in ROWS:
         src, out = root / f"{row}-s{seed}", dest / row
-        if not (src / "adapter_model.safetensors").exists():
+        record = records.get(src.name)
+        weights = src / "adapter_model.safetensors"
+        evaluated = weights.exists() and (record is None or _sha256(weights) == record["weights_sha256"])
+        if weights.exists() and not evaluated:
+            log(f"warning: {src.name} holds other weights than the evaluated run's; {out} kept as it is")
+        if not evaluated:
             if (out / "adapter_model.safetensors").exists():  # copied in an earlier session
-                copied[row] = {
-                    "from": src.name,
-                    "sha256": hashlib.sha256((out / "adapter_model.safetensors").read_bytes()).hexdigest(),
-                }
+                copied[row] = {"from": src.name, "sha256": _sha256(out / "adapter_model.safetensors")}
             continue
         out.mkdir(parents=True, exist_ok=True)
         for name in ("adapter_model.safetensors", "reprompt_format.json"):
@@ -646,10 +673,7 @@ def copy_adapters(root: Path, seed: int, dest: Path) -> dict:
         config = json.loads((src / "adapter_config.json").read_text())
         config["base_model_name_or_path"] = "smollm2"
         (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        copied[row] = {
-            "from": src.name,
-            "sha256": hashlib.sha256((out / "adapter_model.safetensors").read_bytes()).hexdigest(),
-        }
+        copied[row] = {"from": src.name, "sha256": _sha256(out / "adapter_model.safetensors")}
     return copied
 
 
@@ -741,6 +765,12 @@ def table(results: dict) -> str:
             if not key.endswith("vs none"):
                 o = c["overall"]
                 lines.append(f"- {key}: {o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]")
+        if c := results.get("loss_pair", {}).get(family):
+            o, n = c["overall"], len(c.get("runs_b", []))
+            lines.append(
+                f"- loss pair, {LOSS_ROW} vs grpo-reason ({n} seed{'s' * (n != 1)}): "
+                f"{o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]"
+            )
         for key, c in results.get("speed_pairs", {}).get(family, {}).items():
             o = c["overall"]
             lines.append(f"- speed cut, {key}: {o['diff']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]")
@@ -750,8 +780,9 @@ def table(results: dict) -> str:
         if any(stage.startswith(name) for name in SPEED_RUNS) or any(
             stage == f"{row}-s{s}" for row in SPEED_RUNS.values() for s in range(3)
         ):
+            took = f"{wall[stage]:,.0f} s wall" if stage in wall else "wall clock not recorded"
             lines.append(
-                f"- {stage}: {wall.get(stage, float('nan')):.0f} s wall, median step {split.get('step_s', 0):.1f} s "
+                f"- {stage}: {took}, median step {split.get('step_s', 0):.1f} s "
                 f"(sampling {split.get('sampling_s', 0):.1f}, log-probs {split.get('logprobs_s', 0):.1f}, "
                 f"update {split.get('train_s', 0):.1f})"
             )
@@ -802,6 +833,8 @@ def main() -> int:
     if not stages["data"].done(root):
         subprocess.run(stages["data"].cmd, cwd=REPO, check=True)
     restore(args.archive, root, timings)
+    for run in restore_adapters(Path(args.adapters), args.archive, root, args.seeds[0], args.base_policy):
+        log(f"restored {run} from {args.adapters} (the archived run's weights)")
     if args.only is None:
         schedule(select(stages, args.stages), root, args.jobs, timings, args.archive)
     archive(root, args.archive, timings)

@@ -58,7 +58,9 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         c = results["comparisons"][family]["grpo-reason vs sft-reason"]
         assert c["paired_seeds"] and c["overall"]["ci_low"] <= c["overall"]["diff"] <= c["overall"]["ci_high"]
         assert "grpo-reason vs grpo-noreason" in results["comparisons"][family]
-        assert results["loss_pair"][family]["n_prompts"] == (6 if family == "geneval" else 4)
+        loss = results["loss_pair"][family]
+        assert loss["n_prompts"] == (6 if family == "geneval" else 4)
+        assert loss["paired_seeds"] and len(loss["runs_b"]) == 2  # the loss pair is seeded like the rows
         assert set(results["speed_pairs"][family]) == {
             "grpo-reason-bf16w-s0 vs grpo-reason-s0",
             "alone-reason-bf16w-s0 vs alone-reason-s0",
@@ -70,7 +72,8 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         "infer_position",
     }
     assert "exact_counts" in results["strategies"]["sft-reason"]
-    assert len(results["weights_sha256"]) == 2 * 6 + 3  # 2 seeds x 6 trained rows, the loss and speed pairs
+    # 2 seeds x (6 trained rows + the loss row), 2 speed runs
+    assert len(results["weights_sha256"]) == 2 * 7 + 2
     adapters = tmp_path / "adapters"
     assert sorted(p.name for p in adapters.iterdir()) == sorted(
         ["sft-reason", "sft-noreason", "alone-reason", "alone-noreason", "grpo-reason", "grpo-noreason"]
@@ -83,7 +86,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "start " not in again.stdout, again.stdout[-2000:]
     assert json.loads(out.read_text())["rows"] == results["rows"]
-    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 6 + 3
+    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 7 + 2
     fresh = [*cmd[:3], str(tmp_path / "run2"), *cmd[4:]]  # only the archive carries over
     later = subprocess.run(fresh, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert later.returncode == 0 and "start " not in later.stdout, later.stdout[-2000:] + later.stderr[-2000:]
@@ -177,3 +180,48 @@ def test_paired_comparisons_pair_runs_by_training_seed(monkeypatch, tmp_path):
     assert [r.parent.name for r in runs_b] == ["grpo-noreason-s0"]
     runs_a, runs_b = module.paired_runs("none", "sft-noreason", tmp_path, "geneval", [0, 1, 2])
     assert runs_a == [] and len(runs_b) == 2  # "none" has no such runs here; an unpaired row keeps its own
+
+
+def test_the_carried_comparisons_name_run_folders_relative_to_the_root():
+    """The report copies runs/carried.json into rl_ablation.json as it is: an absolute path there (the machine
+    it was run on) would make the report depend on where ``--root`` is."""
+    carried = Path(__file__).resolve().parents[1] / "benchmarks/results/rl_ablation/runs/carried.json"
+    text = carried.read_text()
+    assert '"eval/' in text
+    assert '"/' not in text
+
+
+def _adapter(folder: Path, weights: bytes, base: str = "smollm2") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_model.safetensors").write_bytes(weights)
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base}))
+    (folder / "reprompt_format.json").write_text("{}")
+
+
+def test_a_fresh_root_starts_from_the_evaluated_seed_0_adapters_never_a_retraining(monkeypatch, tmp_path):
+    """sft-reason-s0 trained with today's code gives other weights than the run that was evaluated (and that
+    grpo-reason-s0 started from): the committed adapter is put back instead, and a retrained run never
+    replaces the committed adapter."""
+    import hashlib
+
+    module = _load_module(monkeypatch)
+    root, archive, adapters = tmp_path / "root", tmp_path / "archive", tmp_path / "adapters"
+    (archive / "train").mkdir(parents=True)
+    evaluated = b"evaluated weights"
+    sha = hashlib.sha256(evaluated).hexdigest()
+    module._gz_json(archive / "train" / "sft-reason-s0.json.gz", {"weights_sha256": sha})
+    module._gz_json(archive / "train" / "sft-noreason-s0.json.gz", {"weights_sha256": sha})
+    _adapter(adapters / "sft-reason", evaluated)
+    _adapter(adapters / "sft-noreason", b"not what was evaluated")
+    restored = module.restore_adapters(adapters, archive, root, 0, "tiny-base")
+    assert restored == ["sft-reason-s0"]  # sft-noreason's committed file does not hash as its record
+    run = root / "sft-reason-s0"
+    assert module.finished(run) and (run / "adapter_model.safetensors").read_bytes() == evaluated
+    assert json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-base"
+    assert module.restore_adapters(adapters, archive, root, 0, "tiny-base") == []  # already there
+
+    (run / "adapter_model.safetensors").write_bytes(b"retrained to other weights")
+    records = module.train_records(archive)
+    copied = module.copy_adapters(root, 0, adapters, records)
+    assert (adapters / "sft-reason" / "adapter_model.safetensors").read_bytes() == evaluated
+    assert copied["sft-reason"]["sha256"] == sha
