@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 from reprompt.errors import ConfigError
+from reprompt.utils.fields import build_dataclass
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -76,9 +77,9 @@ class RewardComponent(Protocol):
 
 
 class Component:
-    """Base of the built-in components: a subclass names its default log key and its options dataclass in its
-    class line, so building one from a reward config's ``options`` mapping is written once
-    (:meth:`from_options`, what the registry calls)."""
+    """Base of a reward component: a subclass names its default log key and its options dataclass in its class
+    line, so building one from a reward config's ``options`` mapping is written once (:meth:`from_options`,
+    what the registry calls)."""
 
     name = "component"
     needs_images = False
@@ -99,8 +100,6 @@ class Component:
     def from_options(cls, options: Mapping[str, Any] | None = None) -> Self:
         """The component configured by a reward config's ``options.<name>`` mapping: unknown keys refused,
         YAML scalars coerced."""
-        from reprompt.utils.fields import build_dataclass
-
         if cls.options_class is None:
             if options:
                 raise ConfigError(f"reward component {cls.name!r} takes no options, got {sorted(options)}")
