@@ -311,16 +311,16 @@ def archive(root: Path, dest: Path, timings: Timings) -> None:
         atomic_write_json(dest / "data.json", data_hashes(root))
     for summary in sorted(root.glob("eval/*/*/summary.json")):
         run = summary.parent
-        _gz_json(
-            dest / "eval" / run.parent.name / f"{run.name}.json.gz",
-            {"summary": json.loads(summary.read_text()), "rewrites": rewrites(run)},
-        )
+        path = dest / "eval" / run.parent.name / f"{run.name}.json.gz"
+        record = {"summary": json.loads(summary.read_text()), "rewrites": rewrites(run)}
+        if path.exists():  # kept: the weights it evaluated (absent from records made before they named them)
+            evaluated = json.loads(gzip.decompress(path.read_bytes())).get("weights_sha256")
+        else:  # a new evaluation: of the trained run's weights in the root now (none for an untrained row)
+            evaluated = _sha256(_weights(policy)) if finished(policy := root / run.parent.name) else None
+        _gz_json(path, {**record, "weights_sha256": evaluated} if evaluated else record)
     for run in sorted(p for p in root.iterdir() if p.is_dir() and finished(p)):
-        weights = next(
-            run / n for n in ("adapter_model.safetensors", "model.safetensors") if (run / n).exists()
-        )
         record = {
-            "weights_sha256": _sha256(weights),
+            "weights_sha256": _sha256(_weights(run)),
             "reprompt_format": json.loads((run / "reprompt_format.json").read_text()),
             "train_curve": train_curve(run),
             "heldout": heldout_curve(run),
@@ -328,13 +328,32 @@ def archive(root: Path, dest: Path, timings: Timings) -> None:
         path = dest / "train" / f"{run.name}.json.gz"
         if path.exists():
             old = json.loads(gzip.decompress(path.read_bytes()))
-            if old["weights_sha256"] != record["weights_sha256"]:
+            if old["weights_sha256"] == record["weights_sha256"]:
+                record = old
+            elif record["weights_sha256"] in evaluated_weights(dest, run.name):
+                # trained again, and this run is the one evaluated: its record replaces the first run's
+                log(f"{run.name}: trained again to other weights, and these are the ones evaluated")
+                record["replaced_sha256"] = sorted({*old.get("replaced_sha256", []), old["weights_sha256"]})
+            else:
                 # trained again (for a stage that starts from it): its evaluation and curves are the first run's
                 log(f"warning: {run.name} trained again to other weights than its archived record")
                 old["retrained_sha256"] = sorted({*old.get("retrained_sha256", []), record["weights_sha256"]})
-            record = old
+                record = old
         _gz_json(path, record)
     atomic_write_json(dest / "timings.json", timings.data)
+
+
+def _weights(run: Path) -> Path:
+    return next(run / n for n in ("adapter_model.safetensors", "model.safetensors") if (run / n).exists())
+
+
+def evaluated_weights(dest: Path, name: str) -> set[str]:
+    """The weights hashes the archived evaluations of run ``name`` name (none for evaluations archived before
+    they named them)."""
+    records = (
+        json.loads(gzip.decompress(p.read_bytes())) for p in sorted((dest / "eval" / name).glob("*.json.gz"))
+    )
+    return {sha for r in records if (sha := r.get("weights_sha256"))}
 
 
 def restore(dest: Path, root: Path, timings: Timings) -> None:

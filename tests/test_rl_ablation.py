@@ -225,3 +225,34 @@ def test_a_fresh_root_starts_from_the_evaluated_seed_0_adapters_never_a_retraini
     copied = module.copy_adapters(root, 0, adapters, records)
     assert (adapters / "sft-reason" / "adapter_model.safetensors").read_bytes() == evaluated
     assert copied["sft-reason"]["sha256"] == sha
+
+
+def test_an_evaluation_names_its_weights_and_the_evaluated_run_is_the_one_archived(monkeypatch, tmp_path):
+    """A run trained again whose first evaluation was never archived (grpo-reason-grpoloss-s0: its 2026-12-04
+    evaluation predates the archive) is evaluated anew: the archive must then describe the new run, not keep
+    the first run's curves beside the new run's scores."""
+    import hashlib
+
+    module = _load_module(monkeypatch)
+    root, archive = tmp_path / "root", tmp_path / "archive"
+    run = root / "grpo-reason-grpoloss-s0"
+    _adapter(run, b"second run")
+    module._gz_json(
+        archive / "train" / f"{run.name}.json.gz", {"weights_sha256": "0" * 64, "heldout": ["first"]}
+    )
+    for family in module.FAMILIES:
+        (root / "eval" / run.name / family).mkdir(parents=True)
+        (root / "eval" / run.name / family / "summary.json").write_text("{}")
+    timings = module.Timings(root / "timings.json")
+    module.archive(root, archive, timings)
+    new = hashlib.sha256(b"second run").hexdigest()
+    assert module.evaluated_weights(archive, run.name) == {new}
+    record = module.train_records(archive)[run.name]
+    assert record["weights_sha256"] == new and record["replaced_sha256"] == ["0" * 64]
+    # a retraining that was not evaluated (a stage started from it) leaves the evaluated run's record
+    _adapter(run, b"third run")
+    module.archive(root, archive, timings)
+    record = module.train_records(archive)[run.name]
+    assert record["weights_sha256"] == new and record["retrained_sha256"] == [
+        hashlib.sha256(b"third run").hexdigest()
+    ]
