@@ -384,8 +384,8 @@ def restore(dest: Path, root: Path, timings: Timings) -> None:
 def restore_adapters(adapters: Path, dest: Path, root: Path, seed: int, base_policy: str) -> list[str]:
     """Put each committed seed-0 adapter (``adapters/<row>``) back as its run in a fresh ``root`` when it is the
     archived run, weight for weight: stages that start from it (the loss and speed runs) then start from the
-    weights that were evaluated, not from a retraining (SFT seed 0 predates code that trains it to other
-    weights). The adapter's base is set to ``base_policy``. Returns the runs restored."""
+    weights that were evaluated, not from a retraining (seed 0 was trained in an environment whose SFT today's
+    retraining does not reproduce, RESULTS §8). The adapter's base is set to ``base_policy``. Returns the runs restored."""
     records, restored = train_records(dest), []
     for row in ROWS:
         src, run = adapters / row, root / f"{row}-s{seed}"
@@ -585,7 +585,8 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
             if ((run := root / "eval" / name / family) / "summary.json").exists()
             and (root / "eval" / base / family / "summary.json").exists()
         }
-    for stage, record in train_records(args.archive).items():  # this session's runs and earlier ones
+    records = train_records(args.archive)  # this session's runs and earlier ones
+    for stage, record in records.items():
         results["weights_sha256"][stage] = record["weights_sha256"]
         if stage.startswith(("grpo-", "alone-")):
             results["training"][stage] = {
@@ -600,7 +601,7 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
             results.setdefault("carried_from_archive", []).append(key)
     results["step_seconds"] = step_split(results["training"])
     results["prompt_token_share"] = prompt_token_share(root / "data" / "sft.jsonl", args.base_policy)
-    results["adapters"] = copy_adapters(root, seeds[0], Path(args.adapters), train_records(args.archive))
+    results["adapters"] = copy_adapters(root, seeds[0], Path(args.adapters), records)
     results["plots"] = plots(results, Path(args.out).with_suffix(""))
     return _relative(results, root)
 
