@@ -11,6 +11,8 @@ does on this CPU — 2 prompts × G=4 completions, temperature 1, up to 144 new 
   RESULTS §8's ladder: sampling 25.5 s fp32, 24.8 s bf16);
 - ``peft-bf16-autocast``: the same under bf16 autocast (fp32 weights cast to bf16 at every call);
 - ``merged-fp32``: the adapter merged into the weights (inference's way);
+- ``peft-bf16w``: the adapter unmerged (fp32) on a base held in bf16: the lab's sampling under
+  ``--dtype bfloat16`` (RESULTS §8's cut);
 - ``merged-bf16``: merged and stored in bf16 (half the bytes read per token);
 - ``merged-fp32-static``: merged, with a preallocated KV cache (no concatenation per token).
 
@@ -34,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("peft-fp32", "peft-bf16-autocast", "merged-fp32", "merged-bf16", "merged-fp32-static")
+VARIANTS = (
+    "peft-fp32",
+    "peft-bf16-autocast",
+    "peft-bf16w",
+    "merged-fp32",
+    "merged-bf16",
+    "merged-fp32-static",
+)
 
 
 def load_variants(policy: str) -> tuple[dict[str, Any], Any]:
@@ -57,6 +66,9 @@ def load_variants(policy: str) -> tuple[dict[str, Any], Any]:
     models = {
         "peft-fp32": peft,
         "peft-bf16-autocast": peft,
+        "peft-bf16w": PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16), adapter
+        ).eval(),
         "merged-fp32": merged,
         "merged-bf16": copy.deepcopy(merged).to(torch.bfloat16),
         "merged-fp32-static": merged,

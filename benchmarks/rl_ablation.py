@@ -66,10 +66,18 @@ ARCHIVE = HERE / "results" / "rl_ablation" / "runs"
 LOSS_ROW = "grpo-reason-grpoloss"
 """SFT + GRPO with the reason block under TRL's ``grpo`` loss (a mean over each completion's own tokens), paired
 with the ``dr_grpo`` row by training seed."""
-# The lab-speed cut (issue 17): the two slowest rows again at the first seed with the policy's weights held in
-# bf16 (the LoRA adapter stays fp32), paired with the fp32 run of the same seed: what the cut costs in results.
-SPEED_RUNS = {"grpo-reason-bf16w": "grpo-reason", "alone-reason-bf16w": "alone-reason"}
-SPEED_FLAGS = ["--dtype", "bfloat16"]
+# The lab-speed cuts (issue 17), each adding to the one before: the two slowest rows again at the first seed,
+# paired with the fp32 run of the same seed (what the cuts cost in results). bf16w: the policy's weights held in
+# bf16 (the LoRA adapter stays fp32); shared: one forward per distinct prompt in the log-prob and update passes
+# (share_prompt_pass); merged: rollouts sampled from a merged copy of the LoRA policy (merged_sampling).
+BF16_WEIGHTS = ["--dtype", "bfloat16"]
+SHARED = [*BF16_WEIGHTS, "--share_prompt_pass", "true"]
+MERGED = [*SHARED, "--merged_sampling", "true"]
+SPEED_RUNS: dict[str, tuple[str, list[str]]] = {
+    f"{row}-{cut}": (row, flags)
+    for cut, flags in (("bf16w", BF16_WEIGHTS), ("shared", SHARED), ("merged", MERGED))
+    for row in ("grpo-reason", "alone-reason")
+}
 # Runs kept from before the recipe's learning rate went from 1e-4 to 2e-4 (seed 0), evaluated when present:
 # the evidence for that change (RESULTS §8). Each is compared with the row it would have replaced.
 SIDE_RUNS = {"grpo-reason-lr1e-4-s0": "sft-reason-s0", "alone-reason-lr1e-4-s0": "base-reason"}
@@ -156,10 +164,10 @@ def plan(args: argparse.Namespace, root: Path) -> dict[str, Stage]:
         )
         trained.append(loss)
         if seed == args.seeds[0]:
-            for name, row in SPEED_RUNS.items():
+            for name, (row, flags) in SPEED_RUNS.items():
                 fast, start = f"{name}-s{seed}", stages[f"{row}-s{seed}"]
                 stages[fast] = Stage(
-                    fast, [*start.cmd, *SPEED_FLAGS, "--output_dir", str(root / fast)], list(start.needs)
+                    fast, [*start.cmd, *flags, "--output_dir", str(root / fast)], list(start.needs)
                 )
                 trained.append(fast)
     # each evaluation right after what it evaluates, so a policy is scored as soon as it exists
@@ -544,7 +552,7 @@ def report(root: Path, args: argparse.Namespace, timings: Timings) -> dict:
         s0 = seeds[0]
         results["speed_pairs"][family] = {
             f"{name}-s{s0} vs {row}-s{s0}": compare_seeded([a], [b], paired=True)
-            for name, row in SPEED_RUNS.items()
+            for name, (row, _) in SPEED_RUNS.items()
             if ((a := root / "eval" / f"{row}-s{s0}" / family) / "summary.json").exists()
             and ((b := root / "eval" / f"{name}-s{s0}" / family) / "summary.json").exists()
         }
@@ -798,7 +806,7 @@ def table(results: dict) -> str:
     wall = results.get("timings_s", {})
     for stage, split in results.get("step_seconds", {}).items():
         if any(stage.startswith(name) for name in SPEED_RUNS) or any(
-            stage == f"{row}-s{s}" for row in SPEED_RUNS.values() for s in range(3)
+            stage == f"{row}-s{s}" for row, _ in SPEED_RUNS.values() for s in range(3)
         ):
             took = f"{wall[stage]:,.0f} s wall" if stage in wall else "wall clock not recorded"
             lines.append(

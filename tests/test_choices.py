@@ -49,3 +49,40 @@ def test_check_choice_names_the_option_the_choices_the_value_and_the_closest():
 def test_config_options_refuse_a_typo_with_one_wording(build, message):
     with pytest.raises(ConfigError, match=message + r" .*, got '.*'\."):
         build()
+
+
+def _placed_options() -> list[type]:
+    """Every options dataclass in the package with a ``dtype`` field: each loads a model."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import reprompt
+
+    found = {}
+    for info in pkgutil.walk_packages(reprompt.__path__, "reprompt."):
+        if info.name.startswith(("reprompt.ui", "reprompt.testing")):  # optional extras (gradio) / builders
+            continue
+        for obj in vars(importlib.import_module(info.name)).values():
+            is_options = (
+                isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == info.name
+            )
+            if is_options and "dtype" in {f.name for f in dataclasses.fields(obj)}:
+                found[obj.__qualname__] = obj
+    return list(found.values())
+
+
+def test_every_model_placement_is_checked_when_its_options_are_built():
+    """A misspelt dtype fails when the options are built (before any model loads) with one wording, and the
+    device/dtype pair has one home (:class:`reprompt.utils.dtypes.Placement`). The training config's dtype
+    is TRL's ``ModelConfig`` field: checked by its own ``choices``."""
+    from reprompt.train.config import PolicyArgs
+    from reprompt.utils.dtypes import Placement
+
+    placed = [cls for cls in _placed_options() if not issubclass(cls, PolicyArgs)]
+    assert len(placed) >= 5, [c.__name__ for c in placed]
+    for cls in placed:
+        assert issubclass(cls, Placement), f"{cls.__name__} declares its own dtype: extend Placement"
+        with pytest.raises(ConfigError, match=rf"{cls.__name__}\.dtype must be one of auto, .*, got 'bf61'"):
+            cls(dtype="bf61")
+        assert cls(dtype="bf16").dtype == "bf16"  # an alias resolve_dtype knows

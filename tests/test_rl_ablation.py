@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+CUTS = ("bf16w", "shared", "merged")  # rl_ablation.SPEED_RUNS: the lab-speed cuts, each on the one before
 
 
 def _load_module(monkeypatch):
@@ -62,8 +63,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         assert loss["n_prompts"] == (6 if family == "geneval" else 4)
         assert loss["paired_seeds"] and len(loss["runs_b"]) == 2  # the loss pair is seeded like the rows
         assert set(results["speed_pairs"][family]) == {
-            "grpo-reason-bf16w-s0 vs grpo-reason-s0",
-            "alone-reason-bf16w-s0 vs alone-reason-s0",
+            f"{row}-{cut}-s0 vs {row}-s0" for row in ("grpo-reason", "alone-reason") for cut in CUTS
         }
     assert set(results["resolved"]["sft-reason"]) == {
         "infer_object",
@@ -72,8 +72,8 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
         "infer_position",
     }
     assert "exact_counts" in results["strategies"]["sft-reason"]
-    # 2 seeds x (6 trained rows + the loss row), 2 speed runs
-    assert len(results["weights_sha256"]) == 2 * 7 + 2
+    # 2 seeds x (6 trained rows + the loss row), 2 rows x 3 speed cuts
+    assert len(results["weights_sha256"]) == 2 * 7 + 6
     adapters = tmp_path / "adapters"
     assert sorted(p.name for p in adapters.iterdir()) == sorted(
         ["sft-reason", "sft-noreason", "alone-reason", "alone-noreason", "grpo-reason", "grpo-noreason"]
@@ -86,7 +86,7 @@ def test_rl_ablation_runs_end_to_end_with_seeds_and_resumes(
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "start " not in again.stdout, again.stdout[-2000:]
     assert json.loads(out.read_text())["rows"] == results["rows"]
-    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 7 + 2
+    assert len(list((tmp_path / "archive" / "train").glob("*.json.gz"))) == 2 * 7 + 6
     fresh = [*cmd[:3], str(tmp_path / "run2"), *cmd[4:]]  # only the archive carries over
     later = subprocess.run(fresh, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert later.returncode == 0 and "start " not in later.stdout, later.stdout[-2000:] + later.stderr[-2000:]

@@ -387,6 +387,51 @@ def test_grpo_lora_trains_only_the_adapter(primed: Path, tmp_path: Path) -> None
     assert PromptSpec.load(out) == PromptSpec.load(primed)
 
 
+@pytest.mark.parametrize(
+    ("cut", "target"),
+    [
+        ("share_prompt_pass", "reprompt.train.shared_prompt:shared_prompt_logps"),
+        ("merged_sampling", "reprompt.train.merged_sampler:MergedSampler.generate"),
+    ],
+)
+def test_a_speed_cut_trains_the_step_trl_trains(
+    primed: Path, tmp_path: Path, monkeypatch, cut, target
+) -> None:
+    """The same LoRA step (reference pass and update, beta > 0) without and with a lab-speed cut: the cut's
+    code runs (TRL still calls the override; rollouts come from the merged copy), the same completions are
+    scored, and the gradient, the logged losses and the adapters agree (LoRA dropout off: its masks would
+    differ between two ways of running the same tokens)."""
+    import functools
+    import importlib
+
+    import torch
+    from safetensors.torch import load_file
+
+    from reprompt.train import grpo
+
+    module, attr = target.split(":")
+    owner = functools.reduce(getattr, attr.split(".")[:-1], importlib.import_module(module))
+    name, inner, calls = attr.split(".")[-1], getattr(owner, attr.split(".")[-1]), []
+    monkeypatch.setattr(owner, name, lambda *a, **k: calls.append(1) or inner(*a, **k))
+    prompts, outs = _prompts(tmp_path), []
+    for on in (False, True):
+        cfg = _sketch_config(
+            primed, prompts, tmp_path / str(on), use_peft=True, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+            max_steps=1, beta=0.04, save_strategy="no", **{cut: on},
+        )  # fmt: skip
+        outs.append(grpo.train(grpo.parse(["--config", str(_write(cfg, tmp_path / f"{on}.yaml"))])))
+    assert calls
+    a, b = (load_file(str(o / "adapter_model.safetensors")) for o in outs)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6)
+    la, lb = (next(h for h in json.loads((o / "log_history.json").read_text()) if "loss" in h) for o in outs)
+    assert la["reward"] == lb["reward"] and la["num_tokens"] == lb["num_tokens"]  # the same completions
+    assert la["kl"] == pytest.approx(lb["kl"], abs=1e-6)
+    assert la["loss"] == pytest.approx(lb["loss"], abs=1e-6)
+    assert float(la["grad_norm"]) == pytest.approx(float(lb["grad_norm"]), rel=1e-4)
+
+
 def test_same_seed_same_run(primed: Path, tmp_path: Path) -> None:
     from reprompt.train import grpo
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reprompt.errors import RepromptError
 from reprompt.geneval.scene import SceneObject
-from reprompt.utils.dtypes import DTYPE_NAMES
+from reprompt.utils.dtypes import Placement
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,7 +43,7 @@ class RenderOutput:
 
 
 @dataclass
-class BackboneOptions:
+class BackboneOptions(Placement):
     """How a diffusers backbone is loaded and run (the simulator takes only ``width``/``height``). ``None``
     keeps the preset's value (FLUX.1-dev: 1024², 50 steps, guidance 3.5, ...). The one home of these
     defaults: the loaders and the command-line flags read them here."""
@@ -51,8 +51,6 @@ class BackboneOptions:
     model: str | None = field(
         default=None, metadata={"help": "local folder to load for a preset (same architecture)"}
     )
-    device: str = field(default="cpu", metadata={"help": "device of the pipeline: cpu, cuda, cuda:1"})
-    dtype: str = field(default="auto", metadata={"help": " | ".join(DTYPE_NAMES)})
     cpu_offload: bool = field(default=False, metadata={"help": "diffusers model CPU offload"})
     height: int | None = field(default=None, metadata={"help": "image height (default: the preset's)"})
     width: int | None = field(default=None, metadata={"help": "image width (default: the preset's)"})

@@ -12,7 +12,7 @@ from reprompt.backbones.base import TokenCount
 from reprompt.errors import RepromptError, check_choice
 from reprompt.format import ParsedCompletion, PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
-from reprompt.utils.dtypes import DTYPE_NAMES
+from reprompt.utils.dtypes import Placement
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 
 MAX_PROMPT_CHARS = 2000
@@ -20,13 +20,11 @@ MAX_PROMPT_CHARS = 2000
 
 
 @dataclass
-class PolicyLoadOptions:
+class PolicyLoadOptions(Placement):
     """How a policy is loaded (where it runs, or which endpoint serves it); how it decodes is
     :class:`GenerationOptions`. The one home of these defaults: ``load_policy``, the loaders and the
     command-line flags read them here."""
 
-    device: str = field(default="cpu", metadata={"help": "device of a local policy: cpu, cuda, cuda:1, mps"})
-    dtype: str = field(default="auto", metadata={"help": " | ".join(DTYPE_NAMES)})
     api_base: str = field(
         default=LOCAL_API_BASE, metadata={"help": "OpenAI-compatible base URL (policy openai)"}
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprompt.errors import ConfigError, check_choice
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
+from reprompt.utils.dtypes import Placement
 from reprompt.utils.hub import embeddings
 
 if TYPE_CHECKING:
@@ -22,14 +23,13 @@ STYLES = ("cosine", "clipscore")
 
 
 @dataclass
-class ClipScoreOptions:
+class ClipScoreOptions(Placement):
     model: str = field(default=DEFAULT_CLIP, metadata={"help": "CLIP hub id or local folder"})
     style: str = field(default="cosine", metadata={"help": "cosine, or clipscore (2.5 * max(cos, 0))"})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, ..."})
-    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16"})
     batch_size: int = field(default=32, metadata={"help": "images per forward pass"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("clipscore style", self.style, STYLES)
         if self.batch_size < 1:
             raise ConfigError("clipscore batch_size must be >= 1")

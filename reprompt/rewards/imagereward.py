@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reprompt.errors import ConfigError, ModelNotFoundError, check_choice
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
 from reprompt.utils.cache import cache_dir
+from reprompt.utils.dtypes import Placement
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,7 +35,7 @@ BACKENDS = ("auto", "transformers", "package")
 
 
 @dataclass
-class ImageRewardOptions:
+class ImageRewardOptions(Placement):
     model: str = field(
         default=DEFAULT_MODEL,
         metadata={"help": "ImageReward-v1.0, a converted folder, or an official ImageReward.pt path"},
@@ -43,13 +44,10 @@ class ImageRewardOptions:
     tokenizer: str = field(
         default="bert-base-uncased", metadata={"help": "BERT tokenizer used when converting a .pt checkpoint"}
     )
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
-    dtype: str = field(
-        default="auto", metadata={"help": "auto (bf16 on cuda, fp32 on cpu), float32, bfloat16"}
-    )
     batch_size: int = field(default=16, metadata={"help": "images per forward pass"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("imagereward backend", self.backend, BACKENDS)
         if self.batch_size < 1:
             raise ConfigError("imagereward batch_size must be >= 1")

@@ -31,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 class RePromptGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose log lines also carry our callbacks' metrics (the held-out reward, the step-time
-    split). Only the public ``log`` is overridden; generation is shaped through ``generation_kwargs`` and
-    the public ``tokenizer`` argument of ``generate`` (:func:`stop_at_prompt_close`)."""
+    split). The public ``log`` is overridden; generation is shaped through ``generation_kwargs`` and the
+    public ``tokenizer`` argument of ``generate`` (:func:`stop_at_prompt_close`). One private method is
+    overridden, and only with ``share_prompt_pass`` on: TRL's log-prob pass, to run each distinct prompt once
+    (:mod:`reprompt.train.shared_prompt`); a test checks that TRL still calls it and that it agrees with TRL's."""
 
     sink: MetricsSink | None = None
 
@@ -40,6 +42,51 @@ class RePromptGRPOTrainer(GRPOTrainer):
         if self.sink is not None and self.model.training:
             logs.update(self.sink.drain())
         super().log(logs, start_time)
+
+    def _get_per_token_logps_and_entropies(
+        self,
+        model: Any,
+        input_ids: Any,
+        attention_mask: Any,
+        logits_to_keep: int,
+        batch_size: int | None = None,
+        compute_entropy: bool = False,
+        compute_aux_loss: bool = False,
+        **inputs: Any,
+    ) -> tuple[Any, Any, Any]:
+        """TRL's pass, or with ``share_prompt_pass`` (text only, no MoE loss) one pass per distinct prompt
+        of each chunk of ``batch_size`` rows."""
+        own = (
+            model,
+            input_ids,
+            attention_mask,
+            logits_to_keep,
+            batch_size,
+            compute_entropy,
+            compute_aux_loss,
+        )
+        if not getattr(self.args, "share_prompt_pass", False) or compute_aux_loss:
+            return super()._get_per_token_logps_and_entropies(*own, **inputs)
+        if any(v is not None for v in inputs.values()):  # images: TRL's pass slices them per chunk
+            return super()._get_per_token_logps_and_entropies(*own, **inputs)
+        import torch
+
+        from reprompt.train.shared_prompt import shared_prompt_logps
+
+        size = batch_size or input_ids.size(0)
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), size):
+            ids, mask = input_ids[start : start + size], attention_mask[start : start + size]
+            shared = shared_prompt_logps(model, ids, mask, logits_to_keep, self.accelerator.autocast())
+            if shared is None:  # nothing to share in this chunk
+                lp, ent, _ = super()._get_per_token_logps_and_entropies(
+                    model, ids, mask, logits_to_keep, None, compute_entropy
+                )
+                shared = (lp, ent)
+            logps.append(shared[0])
+            entropies.append(shared[1])
+        entropy = torch.cat(entropies) if compute_entropy else None
+        return torch.cat(logps), entropy, None
 
 
 def stop_generation_kwargs(cfg: RepromptGRPOConfig, spec: Any, tokenizer: Any) -> dict[str, Any]:
@@ -52,17 +99,24 @@ def stop_generation_kwargs(cfg: RepromptGRPOConfig, spec: Any, tokenizer: Any) -
     return {"stop_strings": [stop], "pad_token_id": tokenizer.eos_token_id}
 
 
-def stop_at_prompt_close(trainer: GRPOTrainer, tokenizer: Any, timer: StepTimer | None = None) -> None:
+def stop_at_prompt_close(
+    trainer: GRPOTrainer, tokenizer: Any, timer: StepTimer | None = None, merged: bool = False
+) -> None:
     """Give the policy's ``generate`` the tokenizer that transformers needs for ``stop_strings`` (TRL does
-    not pass it), and time the sampling of completions for the step-time split."""
+    not pass it), and time the sampling of completions for the step-time split. ``merged``: rollouts are
+    sampled from a merged copy of the LoRA policy (:class:`~reprompt.train.merged_sampler.MergedSampler`)."""
     model = trainer.model
     inner = model.generate
+    if merged:
+        from reprompt.train.merged_sampler import MergedSampler
+
+        sampler = MergedSampler(model)
 
     def generate(*args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("tokenizer", tokenizer)
         rollout = kwargs.get("generation_config") is trainer.generation_config
         start = time.perf_counter()
-        out = inner(*args, **kwargs)
+        out = (sampler.generate if merged and rollout else inner)(*args, **kwargs)
         if rollout and timer is not None:
             timer.sampling_call(time.perf_counter() - start)
         return out
@@ -240,7 +294,7 @@ def build_trainer(
         callbacks=callbacks,
     )
     trainer.sink = sink
-    stop_at_prompt_close(trainer, tokenizer, timer)
+    stop_at_prompt_close(trainer, tokenizer, timer, merged=cfg.merged_sampling)
     return trainer, spec, record
 
 

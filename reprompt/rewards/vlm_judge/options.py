@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reprompt.errors import ConfigError, check_choice
+from reprompt.utils.dtypes import Placement
 from reprompt.utils.endpoints import API_KEY_ENV
 
 if TYPE_CHECKING:
@@ -27,7 +28,9 @@ write no other scores."""
 
 
 @dataclass
-class VLMJudgeOptions:
+class VLMJudgeOptions(Placement):
+    """``device``/``dtype`` (from :class:`Placement`) place the local backend's model."""
+
     backend: str = field(
         default="local", metadata={"help": "local (transformers VLM) or openai (any compatible endpoint)"}
     )
@@ -57,14 +60,13 @@ class VLMJudgeOptions:
     )
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the judge"})
     # --- local ---
-    device: str = field(default="cpu", metadata={"help": "local backend device"})
-    dtype: str = field(default="auto", metadata={"help": "local backend dtype"})
     mode: str = field(
         default="constrained", metadata={"help": "local: constrained (number only) or generate"}
     )
     batch_size: int = field(default=4, metadata={"help": "local: images per generate() call"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("vlm_judge backend", self.backend, BACKENDS)
         check_choice("vlm_judge mode", self.mode, MODES)
         if self.backend == "openai" and not self.model:
