@@ -74,9 +74,12 @@ BF16_WEIGHTS = ["--dtype", "bfloat16"]
 SHARED = [*BF16_WEIGHTS, "--share_prompt_pass", "true"]
 MERGED = [*SHARED, "--merged_sampling", "true"]
 SPEED_RUNS: dict[str, tuple[str, list[str]]] = {
-    f"{row}-{cut}": (row, flags)
-    for cut, flags in (("bf16w", BF16_WEIGHTS), ("shared", SHARED), ("merged", MERGED))
-    for row in ("grpo-reason", "alone-reason")
+    "grpo-reason-bf16w": ("grpo-reason", BF16_WEIGHTS),
+    "alone-reason-bf16w": ("alone-reason", BF16_WEIGHTS),
+    "grpo-reason-shared": ("grpo-reason", SHARED),
+    "alone-reason-shared": ("alone-reason", SHARED),
+    "grpo-reason-merged": ("grpo-reason", MERGED),
+    "alone-reason-merged": ("alone-reason", MERGED),
 }
 # Runs kept from before the recipe's learning rate went from 1e-4 to 2e-4 (seed 0), evaluated when present:
 # the evidence for that change (RESULTS §8). Each is compared with the row it would have replaced.
