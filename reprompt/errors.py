@@ -47,6 +47,35 @@ def check_choice(what: str, value: object, choices: list[str] | tuple[str, ...])
         raise ConfigError(f"{what} must be one of {', '.join(choices)}, got {value!r}.{hint}")
 
 
+def check_range(
+    what: str,
+    value: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Refuse a number outside its bounds: one wording for every numeric option (its name, the bounds, what was
+    given), a :class:`ConfigError` everywhere. ``None`` passes (an optional left unset); ``low_open`` /
+    ``high_open`` exclude the bound itself."""
+    if value is None:
+        return
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not (below or above):
+        return
+    if high is None:
+        bound = f"{'>' if low_open else '>='} {low}"
+    elif low is None:
+        bound = f"{'<' if high_open else '<='} {high}"
+    elif low_open or high_open:
+        bound = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    else:
+        bound = f"between {low} and {high}"
+    raise ConfigError(f"{what} must be {bound}, got {value!r}")
+
+
 def run_or_exit(main: Callable[[], int], prog: str = "reprompt") -> int:
     """Run a module's ``main`` (``python -m reprompt.train.grpo``, as ``accelerate launch -m`` does) and turn a
     :class:`RepromptError` into the CLI's one line on stderr and exit code 2 instead of a traceback."""

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from reprompt.backbones.base import Backbone, BackboneOptions, RenderSettings
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_range
 from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
 
 
@@ -84,8 +84,7 @@ class BackboneChoice:
             from reprompt.backbones.sketch import refuse_acceleration
 
             refuse_acceleration(self.name, o.cache, o.compile)
-        if o.batch_size < 1:
-            raise RepromptError(f"the render batch size must be >= 1, got {o.batch_size}")
+        check_range("the render batch size", o.batch_size, 1)
 
     def load_kwargs(self) -> dict[str, Any]:
         """``load_backbone`` keywords: a simulator takes only its size; a preset every option that is set."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from reprompt.errors import ConfigError
 from reprompt.eval.geneval.evaluate import summarize
 from reprompt.geneval.rules import (
     Detection,
@@ -139,9 +140,9 @@ def test_nms_off_by_default_and_optional():
 
 
 def test_options_are_validated():
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ConfigError, match=r"GenEvalOptions.threshold must be between 0.0 and 1.0, got 1.5"):
         GenEvalOptions(threshold=1.5)
-    with pytest.raises(ValueError, match="max_objects"):
+    with pytest.raises(ConfigError, match="GenEvalOptions.max_objects must be >= 1, got 0"):
         GenEvalOptions(max_objects=0)
 
 

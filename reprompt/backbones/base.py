@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reprompt.errors import RepromptError
+from reprompt.errors import check_range
 from reprompt.geneval.scene import SceneObject
 from reprompt.utils.dtypes import Placement
 
@@ -106,14 +106,10 @@ class RenderSettings:
         # one spelling per setting, so equal settings are equal values (and cache keys)
         object.__setattr__(self, "cache", canonical_cache(self.cache))
         object.__setattr__(self, "compile", canonical_compile(self.compile))
-        for name in ("width", "height"):
-            v = getattr(self, name)
-            if v is not None and not 16 <= v <= 4096:
-                raise RepromptError(f"{name} must be between 16 and 4096 pixels, got {v}")
-        if self.steps is not None and not 1 <= self.steps <= 500:
-            raise RepromptError(f"steps must be between 1 and 500, got {self.steps}")
-        if self.guidance is not None and not 0 <= self.guidance <= 100:
-            raise RepromptError(f"guidance must be between 0 and 100, got {self.guidance}")
+        check_range("width", self.width, 16, 4096)
+        check_range("height", self.height, 16, 4096)
+        check_range("steps", self.steps, 1, 500)
+        check_range("guidance", self.guidance, 0, 100)
 
     def given(self) -> dict[str, Any]:
         """The fields this call sets (the others keep the backbone's own value)."""

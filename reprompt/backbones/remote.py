@@ -39,7 +39,7 @@ from reprompt.backbones.base import (
     RenderSettings,
     TokenCount,
 )
-from reprompt.errors import RemoteServiceError, RepromptError, check_choice
+from reprompt.errors import RemoteServiceError, RepromptError, check_choice, check_range
 
 PREFIX = "remote:"
 IMAGES_PATH = "/v1/images/generations"
@@ -101,8 +101,7 @@ class RemoteBackbone:
                 "(start them with e.g. reprompt serve --backbone flux-dev --device cuda --cache first-block:0.12)"
             )
         check_choice("seed_check", seed_check, SEED_CHECKS)
-        if concurrency < 1:
-            raise RepromptError(f"concurrency must be >= 1, got {concurrency}")
+        check_range("concurrency", concurrency, 1)
         self.defaults = RenderSettings(width, height, steps, guidance)  # checks their ranges
         self.urls = list(urls)
         self.client = FailoverClient(

@@ -120,7 +120,7 @@ from reprompt.backbones.sketch_text import (
     count_clip_tokens,
     read_prompt,
 )
-from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, check_range, did_you_mean
 from reprompt.geneval.scene import SceneObject
 from reprompt.geneval.vocabulary import COCO_CLASSES
 
@@ -254,14 +254,12 @@ class SketchConfig:
                 raise ConfigError(f"SketchConfig.{f.name}={value} must be a probability in [0, 1].")
         if self.width < 8 or self.height < 8:
             raise ConfigError(f"SketchConfig size {self.width}x{self.height} is too small; use at least 8x8.")
-        if not 0.0 < self.object_scale <= 1.0:
-            raise ConfigError(f"SketchConfig.object_scale={self.object_scale} must be in (0, 1].")
+        check_range("SketchConfig.object_scale", self.object_scale, 0.0, 1.0, low_open=True)
         if not 1 <= self.vague_count_min <= self.vague_count_max:
             raise ConfigError("SketchConfig needs 1 <= vague_count_min <= vague_count_max.")
         if self.max_per_class < 1 or not 1 <= self.max_objects <= 254:
             raise ConfigError("SketchConfig needs max_per_class >= 1 and 1 <= max_objects <= 254.")
-        if self.token_limit is not None and self.token_limit < 3:
-            raise ConfigError(f"SketchConfig.token_limit={self.token_limit} must be >= 3 or None.")
+        check_range("SketchConfig.token_limit", self.token_limit, 3)
         for name, known in (("explicit_count_cues", COUNT_CUES), ("color_reinforcement_cues", COLOR_CUES)):
             value = getattr(self, name)
             cues = (value,) if isinstance(value, str) else tuple(value)

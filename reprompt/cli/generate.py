@@ -21,12 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reprompt.cli.rewrite import format_rewrite
-    from reprompt.errors import RepromptError
+    from reprompt.errors import check_range
     from reprompt.pipeline import RePromptPipeline
     from reprompt.policy.base import check_prompt
 
-    if args.images < 1 or args.images > 64:
-        raise RepromptError("--images must be between 1 and 64")
+    check_range("--images", args.images, 1, 64)
     if args.no_rewrite:
         args.policy = "none"
     prompt = check_prompt(args.prompt)

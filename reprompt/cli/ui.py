@@ -37,12 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from reprompt.errors import RepromptError
+    from reprompt.errors import RepromptError, check_range
 
-    if not 0 <= args.port <= 65535:
-        raise RepromptError(f"--port must be between 0 and 65535, got {args.port}")
-    if not 1 <= args.images <= 8:
-        raise RepromptError(f"--images must be between 1 and 8, got {args.images}")
+    check_range("--port", args.port, 0, 65535)
+    check_range("--images", args.images, 1, 8)
     spec = model_spec(args)  # every flag checked before Gradio starts or a model loads
     try:
         from reprompt.ui.app import launch

@@ -33,7 +33,7 @@ from reprompt.data.templates import (
     normalize_text,
     parse_template,
 )
-from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, check_range, did_you_mean
 from reprompt.geneval.vocabulary import COCO_CLASSES, FAMILY_TAGS, GENEVAL_COLORS, GENEVAL_TAGS
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,8 @@ class PromptGenConfig:
                 raise ConfigError(f"tag_weights has {len(self.tag_weights)} values for {len(self.tags)} tags")
             if min(self.tag_weights) < 0 or not sum(self.tag_weights) > 0:
                 raise ConfigError(f"tag_weights must be >= 0 with a positive sum, got {self.tag_weights}")
-        if min(self.n_sft, self.n_rl, self.n_heldout) < 0:
-            raise ConfigError("prompt counts must be >= 0")
+        for name in ("n_sft", "n_rl", "n_heldout"):
+            check_range(name, getattr(self, name), 0)
         self.vocabulary = tuple(dict.fromkeys(v.strip() for v in self.vocabulary if v.strip()))
         if len(self.vocabulary) < 2:
             raise ConfigError("the vocabulary needs at least two object names")

@@ -19,7 +19,7 @@ from typing import Any
 
 from reprompt.backbones.base import TokenCount
 from reprompt.data.teachers import Teacher
-from reprompt.errors import ConfigError
+from reprompt.errors import ConfigError, check_range
 from reprompt.format import TagFormat, get_tag_format, parse_completion, render_completion
 from reprompt.format.length import LengthBounds
 from reprompt.utils.io import append_jsonl, atomic_write_json, read_jsonl
@@ -118,8 +118,7 @@ def build_sft_data(
     encoder's limit) in the target backbone's tokens (``token_counter``, e.g. ``backbone.count_tokens``).
     Writes ``<out>.report.json``.
     """
-    if batch_size < 1:
-        raise ConfigError("batch_size must be >= 1")
+    check_range("batch_size", batch_size, 1)
     bounds = LengthBounds(min_tokens, max_tokens)
     fmt = get_tag_format(tags)
     out = Path(out)

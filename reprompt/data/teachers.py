@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from reprompt.data.templates import INVERSE, NUMBER_WORDS, article
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError, RepromptError, check_range
 from reprompt.format import PromptSpec, TagFormat, render_completion
 from reprompt.utils.english import plural
 
@@ -289,8 +289,7 @@ class GenericTeacherConfig:
         for name in GENERIC_STRATEGIES[:4]:
             if getattr(self, name) is None:
                 setattr(self, name, self.strategy_fraction)
-        if self.max_tokens < 30:
-            raise ConfigError(f"GenericTeacherConfig.max_tokens={self.max_tokens} must be >= 30.")
+        check_range("GenericTeacherConfig.max_tokens", self.max_tokens, 30)
 
     def fractions(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in GENERIC_STRATEGIES}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_range
 from reprompt.geneval.vocabulary import GENEVAL_TAGS
 from reprompt.utils.io import read_json
 
@@ -201,8 +201,7 @@ def compare_runs(
 
     if resamples < 100:
         raise RepromptError("--resamples must be at least 100 for a meaningful interval")
-    if not 0.5 < confidence < 1:
-        raise RepromptError("--confidence must be in (0.5, 1), e.g. 0.95")
+    check_range("--confidence", confidence, 0.5, 1, low_open=True, high_open=True)  # e.g. 0.95
     sa, sb = load_summary(run_a, results_a), load_summary(run_b, results_b)
     task = sa.get("task", "geneval")
     if sb.get("task", "geneval") != task:

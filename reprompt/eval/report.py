@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import RepromptError
+from reprompt.errors import check_range
 from reprompt.eval.compare import RESAMPLES, row_label
 from reprompt.utils.io import atomic_write_text
 
@@ -202,8 +202,7 @@ def build_report(
     """Write the HTML report of ``run_dir`` (vs ``baseline`` if given); returns its path."""
     from reprompt.eval.compare import load_summary
 
-    if not 32 <= thumb <= 512:
-        raise RepromptError("--thumb must be between 32 and 512 pixels")
+    check_range("--thumb", thumb, 32, 512)
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     task = summary.get("task", "geneval")

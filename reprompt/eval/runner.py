@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reprompt.backbones.base import applied_settings
-from reprompt.errors import ConfigError, RepromptError, check_choice
+from reprompt.errors import ConfigError, RepromptError, check_choice, check_range
 from reprompt.eval.provenance import describe_backbone, describe_policy, git_hash, jsonable, now
 from reprompt.geneval.scene import SCENE_MODES
 from reprompt.pipeline import SEED_RULE, RePromptPipeline, image_seeds
@@ -113,12 +113,9 @@ class RunConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
-        if not 1 <= self.images <= 1000:
-            raise ConfigError("--images must be between 1 and 1000")
-        for name in ("limit", "stop_after"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        check_range("--images", self.images, 1, 1000)
+        check_range("--limit", self.limit, 1)
+        check_range("--stop-after", self.stop_after, 1)
         check_choice("--scenes", self.scenes, SCENE_MODES)
         parse_shard(self.shard)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reprompt.errors import check_range
 from reprompt.geneval.vocabulary import GENEVAL_COLORS, template_of
 
 if TYPE_CHECKING:
@@ -72,10 +73,8 @@ class GenEvalOptions:
     def __post_init__(self) -> None:
         for name in ("threshold", "counting_threshold", "max_overlap", "position_threshold"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"GenEvalOptions.{name} must be in [0, 1], got {value}")
-        if self.max_objects < 1:
-            raise ValueError(f"GenEvalOptions.max_objects must be >= 1, got {self.max_objects}")
+            check_range(f"GenEvalOptions.{name}", value, 0.0, 1.0)
+        check_range("GenEvalOptions.max_objects", self.max_objects, 1)
 
     def threshold_for(self, tag: str) -> float:
         return self.counting_threshold if template_of(tag) == "counting" else self.threshold

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError, check_choice, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, check_choice, check_range, did_you_mean
 from reprompt.geneval.checkpoints import DEFAULT_CLIP, DEFAULT_MASK2FORMER
 from reprompt.geneval.rules import GenEvalOptions, GenEvalResult, needs_colors
 
@@ -81,8 +81,7 @@ class ScorerConfig:
     def __post_init__(self) -> None:
         check_choice("--detector", self.detector, DETECTOR_CHOICES)
         check_choice("--colors", self.colors, COLOR_CHOICES)
-        if self.batch_size < 1:
-            raise ConfigError("the detector batch size must be >= 1")
+        check_range("the detector batch size", self.batch_size, 1)
         if self.colors == "oracle" and self.detector not in ("auto", "oracle"):
             raise ConfigError(
                 "--colors oracle needs --detector oracle (only a simulator knows the drawn colours)"
@@ -90,10 +89,7 @@ class ScorerConfig:
         self.options()  # validates the thresholds
 
     def options(self) -> GenEvalOptions:
-        try:
-            return GenEvalOptions(**{name: getattr(self, name) for name in _OPTION_FIELDS})
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
+        return GenEvalOptions(**{name: getattr(self, name) for name in _OPTION_FIELDS})
 
     def resolve(self, has_scenes: bool) -> tuple[str, str]:
         """Concrete (detector, colours) for images with or without simulator scenes."""

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_range
 from reprompt.pipeline import image_seeds
 
 if TYPE_CHECKING:
@@ -149,8 +149,7 @@ def run_iterative(
     judge rejected the previous image. Returns the best-judged round."""
     from reprompt.policy import GenerationOptions
 
-    if rounds < 1:
-        raise RepromptError("rounds must be >= 1")
+    check_range("rounds", rounds, 1)
     options = options or GenerationOptions(batch_size=1)
     t_start = time.perf_counter()
     t = time.perf_counter()

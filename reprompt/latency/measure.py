@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError, RepromptError, check_range
 from reprompt.pipeline import image_seeds
 
 # Used when no prompts are given: GenEval-style requests of every tag.
@@ -55,11 +55,14 @@ class LatencyConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("n_prompts", "rewrite_batch_size", "images_per_prompt"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
-        if self.warmup < 0 or self.iterative_rounds < 0:
-            raise ConfigError("warmup and iterative_rounds must be >= 0")
+        for name, low in (
+            ("n_prompts", 1),
+            ("rewrite_batch_size", 1),
+            ("images_per_prompt", 1),
+            ("warmup", 0),
+            ("iterative_rounds", 0),
+        ):
+            check_range(name, getattr(self, name), low)
         if self.judge_options:
             try:
                 if not isinstance(json.loads(self.judge_options), dict):

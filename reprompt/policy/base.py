@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from reprompt.backbones.base import TokenCount
-from reprompt.errors import RepromptError, check_choice
+from reprompt.errors import RepromptError, check_choice, check_range
 from reprompt.format import ParsedCompletion, PromptSpec, TagFormat, parse_completion
 from reprompt.guard import GUARD_MODES, GuardReport, Rejected, check_intent, extract_intent
 from reprompt.utils.dtypes import Placement
@@ -76,28 +76,19 @@ class GenerationOptions:
     )
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise RepromptError("max_new_tokens must be >= 1")
-        if self.temperature < 0:
-            raise RepromptError("temperature must be >= 0")
-        if not 0 < self.top_p <= 1:
-            raise RepromptError("top_p must be in (0, 1]")
-        if self.num_candidates < 1:
-            raise RepromptError("num_candidates must be >= 1")
+        check_range("max_new_tokens", self.max_new_tokens, 1)
+        check_range("temperature", self.temperature, 0)
+        check_range("top_p", self.top_p, 0, 1, low_open=True)
+        check_range("num_candidates", self.num_candidates, 1)
         if self.num_candidates > 1 and self.temperature == 0:
             raise RepromptError("num_candidates > 1 needs sampling: set temperature > 0 (e.g. 0.9)")
-        if self.batch_size < 1:
-            raise RepromptError("batch_size must be >= 1")
-        if self.prompt_lookup_num_tokens is not None:
-            if self.prompt_lookup_num_tokens < 1:
-                raise RepromptError("prompt_lookup_num_tokens must be >= 1 (or unset)")
-            if self.num_candidates > 1:
-                raise RepromptError("prompt lookup decodes one sequence at a time: use num_candidates 1")
+        check_range("batch_size", self.batch_size, 1)
+        check_range("prompt_lookup_num_tokens", self.prompt_lookup_num_tokens, 1)
+        if self.prompt_lookup_num_tokens is not None and self.num_candidates > 1:
+            raise RepromptError("prompt lookup decodes one sequence at a time: use num_candidates 1")
         check_choice("guard", self.guard, GUARD_MODES)
-        if self.guard_candidates < 1:
-            raise RepromptError("guard_candidates must be >= 1")
-        if self.guard_temperature <= 0:
-            raise RepromptError("guard_temperature must be > 0 (retry candidates are sampled)")
+        check_range("guard_candidates", self.guard_candidates, 1)
+        check_range("guard_temperature", self.guard_temperature, 0, low_open=True)  # retries are sampled
 
 
 @dataclass

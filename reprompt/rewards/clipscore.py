@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, check_choice
+from reprompt.errors import check_choice, check_range
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
 from reprompt.utils.dtypes import Placement
 from reprompt.utils.hub import embeddings
@@ -31,8 +31,7 @@ class ClipScoreOptions(Placement):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("clipscore style", self.style, STYLES)
-        if self.batch_size < 1:
-            raise ConfigError("clipscore batch_size must be >= 1")
+        check_range("clipscore batch_size", self.batch_size, 1)
 
 
 class ClipScore(ImageComponent, name="clipscore", options=ClipScoreOptions):

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError, check_choice
+from reprompt.errors import ConfigError, RepromptError, check_choice, check_range
 from reprompt.format import ParsedCompletion, get_tag_format, parse_completion
 from reprompt.rewards.base import (
     RewardBatch,
@@ -185,8 +185,7 @@ class CompositeReward:
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate reward component names: {names}")
         check_choice("normalization", normalization, NORMALIZATIONS)
-        if images_per_completion < 1:
-            raise ConfigError("images_per_completion must be >= 1")
+        check_range("images_per_completion", images_per_completion, 1)
         check_choice("fallback_score", fallback_score, FALLBACK_SCORES)
         check_choice("seed_schedule", seed_schedule, SEED_SCHEDULES)
         self.fallback_score = fallback_score

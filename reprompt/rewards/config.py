@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.backbones.base import RenderSettings
-from reprompt.errors import ConfigError, check_choice, did_you_mean
+from reprompt.errors import ConfigError, check_choice, check_range, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV
 from reprompt.utils.fields import build_dataclass
 
@@ -179,13 +179,11 @@ class RewardConfig:
         if len(set(self.components)) != len(self.components):
             raise ConfigError(f"duplicate reward components in {self.components}")
         check_choice("normalization", self.normalization, NORMALIZATIONS)
-        if self.images_per_completion < 1:
-            raise ConfigError("images_per_completion must be >= 1")
+        check_range("images_per_completion", self.images_per_completion, 1)
         if isinstance(self.render, Mapping):
             self.render = build_dataclass(RenderSettings, self.render, "reward config", prefix="render.")
         check_choice("seed_schedule", self.seed_schedule, SEED_SCHEDULES)
-        if self.baseline_cache < 0:
-            raise ConfigError("baseline_cache must be >= 0 (0: off)")
+        check_range("baseline_cache", self.baseline_cache, 0)  # 0: off
         if self.fallback_score not in FALLBACK_SCORES:
             raise ConfigError(
                 f"fallback_score must be one of {FALLBACK_SCORES}, got {self.fallback_score!r}."
@@ -212,10 +210,8 @@ class RewardConfig:
                 self.std_floor[name] = float(floor)
             except (TypeError, ValueError):
                 raise ConfigError(f"std_floor of {name!r} must be a number, got {floor!r}") from None
-            if self.std_floor[name] < 0:
-                raise ConfigError(f"std_floor of {name!r} must be >= 0, got {floor}")
-        if self.min_reason_words < 0:
-            raise ConfigError("min_reason_words must be >= 0")
+            check_range(f"std_floor of {name!r}", self.std_floor[name], 0)
+        check_range("min_reason_words", self.min_reason_words, 0)
         for name, opts in self.options.items():
             if not isinstance(opts, dict):
                 raise ConfigError(f"options.{name} must be a mapping, got {type(opts).__name__}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, ModelNotFoundError, check_choice
+from reprompt.errors import ModelNotFoundError, check_choice, check_range
 from reprompt.rewards.base import ImageComponent, Images, Metadata, Scenes, Score
 from reprompt.utils.cache import cache_dir
 from reprompt.utils.dtypes import Placement
@@ -49,8 +49,7 @@ class ImageRewardOptions(Placement):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("imagereward backend", self.backend, BACKENDS)
-        if self.batch_size < 1:
-            raise ConfigError("imagereward batch_size must be >= 1")
+        check_range("imagereward batch_size", self.batch_size, 1)
 
 
 def _find_official_checkpoint(name: str) -> Path | None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reprompt.errors import check_range
 from reprompt.policy.base import GenerationOptions, Rewrite, Rewriter, TokenCounter
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,9 @@ class ModelWorker:
         max_wait: float = 0.01,
         batching: bool = True,
     ) -> None:
-        if max_queue < 1 or max_batch < 1 or max_wait < 0:
-            raise ValueError("max_queue and max_batch must be >= 1 and max_wait >= 0")
+        check_range("max_queue", max_queue, 1)
+        check_range("max_batch", max_batch, 1)
+        check_range("max_wait", max_wait, 0)
         self.policy, self.token_counter = policy, token_counter
         self.max_queue, self.max_batch, self.max_wait, self.batching = (
             max_queue,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_range
 
 
 @dataclass
@@ -57,19 +57,12 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1024:
             raise RepromptError("--max-request-bytes must be at least 1024")
-        if self.max_queue < 1:
-            raise RepromptError("--max-queue must be >= 1")
-        if self.max_batch is not None and self.max_batch < 1:
-            raise RepromptError("--max-batch must be >= 1")
-        if self.batch_wait_ms < 0:
-            raise RepromptError("--batch-wait-ms must be >= 0")
-        if self.disconnect_poll_s <= 0:
-            raise RepromptError("disconnect_poll_s must be > 0")
-        if not 64 <= self.max_image_side <= 4096:
-            raise RepromptError("--max-image-side must be between 64 and 4096")
-        if self.image_ttl_s <= 0:
-            raise RepromptError("--image-ttl-s must be > 0")
-        if self.max_image_files < 1:
-            raise RepromptError("--max-image-files must be >= 1")
+        check_range("--max-queue", self.max_queue, 1)
+        check_range("--max-batch", self.max_batch, 1)
+        check_range("--batch-wait-ms", self.batch_wait_ms, 0)
+        check_range("disconnect_poll_s", self.disconnect_poll_s, 0, low_open=True)
+        check_range("--max-image-side", self.max_image_side, 64, 4096)
+        check_range("--image-ttl-s", self.image_ttl_s, 0, low_open=True)
+        check_range("--max-image-files", self.max_image_files, 1)
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise RepromptError(f"--public-url {self.public_url!r} must start with http:// or https://")

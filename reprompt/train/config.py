@@ -20,7 +20,7 @@ from trl import GRPOConfig, ModelConfig, SFTConfig
 
 from reprompt.backbones.acceleration import OFF
 from reprompt.backbones.base import RenderSettings
-from reprompt.errors import ConfigError, check_choice
+from reprompt.errors import ConfigError, check_choice, check_range
 from reprompt.rewards.config import RewardConfig, read_mapping
 from reprompt.utils.dtypes import DTYPE_HELP, DTYPE_NAMES
 from reprompt.utils.endpoints import REWARD_TOKEN_ENV
@@ -153,8 +153,7 @@ class RepromptSFTConfig(SFTConfig, PolicyArgs):
             raise ConfigError("set sft_data: the JSONL written by `reprompt data sft --out ...`")
         if not Path(self.sft_data).is_file():
             raise ConfigError(f"sft_data {self.sft_data!r} not found: build it with `reprompt data sft`")
-        if self.max_examples is not None and self.max_examples < 1:
-            raise ConfigError("max_examples must be >= 1")
+        check_range("max_examples", self.max_examples, 1)
         if self.completion_only_loss is False:
             raise ConfigError(
                 "completion_only_loss=false would train on the system and user turns too; reprompt trains "
@@ -331,10 +330,9 @@ class RepromptGRPOConfig(GRPOConfig, PolicyArgs):
             "heldout_max",
             "heldout_batch_size",
         ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0")
-        if not 0 <= self.max_missing_fraction <= 1 or self.max_missing_steps < 1:
-            raise ConfigError("max_missing_fraction must be in [0, 1] and max_missing_steps >= 1")
+            check_range(name, getattr(self, name), 0)
+        check_range("max_missing_fraction", self.max_missing_fraction, 0, 1)
+        check_range("max_missing_steps", self.max_missing_steps, 1)
         if self.use_vllm:
             import importlib.util
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.backbones.base import RenderSettings, applied_settings
-from reprompt.errors import RepromptError
+from reprompt.errors import RepromptError, check_range
 from reprompt.model_spec import ModelSpec
 from reprompt.pipeline import RePromptPipeline, RePromptResult, check_seed
 from reprompt.policy.base import GenerationOptions, Rewrite
@@ -183,8 +183,8 @@ class Studio:
         from reprompt.policy.base import check_prompt
 
         prompt = check_prompt(prompt)
-        _check_range("images", num_images, 1, MAX_IMAGES)
-        _check_range("candidates", candidates, 1, MAX_CANDIDATES)
+        check_range("images", num_images, 1, MAX_IMAGES)
+        check_range("candidates", candidates, 1, MAX_CANDIDATES)
         seed = check_seed(seed, int(num_images), limit=MAX_UI_SEED)
         settings = settings or RenderSettings()
         decoding = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
@@ -333,11 +333,6 @@ class Studio:
             parent=parent,
             models=(self._names["policy"], self._names["backbone"]),
         )
-
-
-def _check_range(name: str, value: int, lo: int, hi: int) -> None:
-    if not lo <= int(value) <= hi:
-        raise RepromptError(f"{name} must be between {lo} and {hi}, got {value}")
 
 
 def _why_not(c: Rewrite) -> str:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from reprompt.errors import RemoteServiceError, RepromptError
+from reprompt.errors import RemoteServiceError, RepromptError, check_range
 from reprompt.utils.retry import RETRY_STATUS, backoff_delay, retry_after
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ class FailoverClient:
                 raise RepromptError(
                     f"{service or self.service} URL {u!r} must start with http:// or https://"
                 )
-        if timeout <= 0 or connect_timeout <= 0 or retries < 0:
-            raise RepromptError("timeouts must be > 0 and retries >= 0")
+        check_range("timeout", timeout, 0, low_open=True)
+        check_range("connect_timeout", connect_timeout, 0, low_open=True)
+        check_range("retries", retries, 0)
         self.urls = urls
         if service:
             self.service = service

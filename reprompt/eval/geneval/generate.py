@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import RepromptError, check_range
 from reprompt.eval import runner
 from reprompt.eval.provenance import now
 from reprompt.eval.runner import RUN_FILE, Item, RunConfig, RunContext
@@ -178,8 +178,7 @@ class GenerateConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.per_tag is not None and self.per_tag < 1:
-            raise ConfigError("--per-tag must be >= 1")
+        check_range("--per-tag", self.per_tag, 1)
 
 
 class GenEvalLayout:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import ConfigError, check_choice
+from reprompt.errors import check_choice, check_range
 from reprompt.eval import runner
 from reprompt.eval.geneval.generate import GenEvalLayout
 from reprompt.eval.geneval2.data import Geneval2Prompt, read_data_file
@@ -60,8 +60,7 @@ class Geneval2Config(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("--subset", self.subset, SUBSETS)
-        if self.per_atom_count is not None and self.per_atom_count < 1:
-            raise ConfigError("--per-atom-count must be >= 1")
+        check_range("--per-atom-count", self.per_atom_count, 1)
 
 
 def select_prompts(

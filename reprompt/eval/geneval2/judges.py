@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reprompt.errors import ConfigError, check_choice
+from reprompt.errors import ConfigError, check_choice, check_range
 from reprompt.eval.geneval2.vqa import DEFAULT_JUDGE_MODEL
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
 
@@ -79,10 +79,10 @@ class JudgeConfig:
 
     def __post_init__(self) -> None:
         check_choice("--judge", self.judge, JUDGES)
-        if self.judge_batch_size < 1 or self.judge_concurrency < 1 or self.judge_retries < 0:
-            raise ConfigError("--judge-batch-size and --judge-concurrency must be >= 1, --judge-retries >= 0")
-        if not 1 <= self.top_logprobs <= 20:
-            raise ConfigError("--top-logprobs must be between 1 and 20")
+        check_range("--judge-batch-size", self.judge_batch_size, 1)
+        check_range("--judge-concurrency", self.judge_concurrency, 1)
+        check_range("--judge-retries", self.judge_retries, 0)
+        check_range("--top-logprobs", self.top_logprobs, 1, 20)
         if not self.judge_model.strip():
             raise ConfigError("--judge-model must name a model (official: Qwen/Qwen3-VL-8B-Instruct)")
 

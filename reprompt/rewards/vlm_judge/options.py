@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reprompt.errors import ConfigError, check_choice
+from reprompt.errors import ConfigError, check_choice, check_range
 from reprompt.utils.dtypes import Placement
 from reprompt.utils.endpoints import API_KEY_ENV
 
@@ -73,8 +73,8 @@ class VLMJudgeOptions(Placement):
             raise ConfigError("vlm_judge with backend openai needs options.vlm_judge.model (e.g. gpt-4o)")
         if "{prompt}" not in self.prompt:
             raise ConfigError("the vlm_judge prompt must contain {prompt}")
-        if self.concurrency < 1 or self.batch_size < 1 or self.retries < 0 or self.parse_retries < 0:
-            raise ConfigError("vlm_judge concurrency/batch_size must be >= 1 and retries >= 0")
+        for name, low in (("concurrency", 1), ("batch_size", 1), ("retries", 0), ("parse_retries", 0)):
+            check_range(f"vlm_judge {name}", getattr(self, name), low)
         if self.token_param not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError("vlm_judge token_param must be max_tokens or max_completion_tokens")
 
