@@ -308,3 +308,17 @@ def _settings(**kw: Any) -> Any:
     from reprompt.backbones.base import RenderSettings
 
     return RenderSettings(**kw)
+
+
+def test_the_farm_takes_the_failover_clients_timeout_and_retries_unless_given():
+    """The farm once restated FailoverClient's defaults (600 s, 6 retries) in its own signature: two homes that
+    could drift. Now it passes on only what it is given."""
+    import inspect
+
+    from reprompt.utils.failover import FailoverClient
+
+    own = inspect.signature(FailoverClient).parameters
+    farm = RemoteBackbone(["http://127.0.0.1:9"])  # nothing is asked of a server until a render
+    assert (farm.client.timeout, farm.client.retries) == (own["timeout"].default, own["retries"].default)
+    farm = RemoteBackbone(["http://127.0.0.1:9"], timeout=5.0, retries=1)
+    assert (farm.client.timeout, farm.client.retries) == (5.0, 1)

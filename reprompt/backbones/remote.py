@@ -71,7 +71,8 @@ class RemoteBackbone:
     ``width``/``height``/``steps``/``guidance``: what every request asks for unless a call's
     :class:`RenderSettings` says otherwise (None: the server's own); ``token_env``: the variable holding the
     servers' bearer token; ``model``: the ``model`` field to send (vLLM-Omni and SGLang-Diffusion accept
-    their served model's name); ``concurrency``: requests in flight per server; ``seed_check``: ``auto``
+    their served model's name); ``timeout``/``retries``: per request (None: :class:`FailoverClient`'s own
+    defaults, their one home); ``concurrency``: requests in flight per server; ``seed_check``: ``auto``
     probes the servers that do not echo seeds, ``always`` every server, ``never`` none (at your own risk).
     """
 
@@ -85,8 +86,8 @@ class RemoteBackbone:
         guidance: float | None = None,
         token_env: str | None = None,
         model: str | None = None,
-        timeout: float = 600.0,
-        retries: int = 6,
+        timeout: float | None = None,
+        retries: int | None = None,
         concurrency: int = 2,
         seed_check: str = "auto",
         **load_options: Any,
@@ -104,9 +105,8 @@ class RemoteBackbone:
         check_range("concurrency", concurrency, 1)
         self.defaults = RenderSettings(width, height, steps, guidance)  # checks their ranges
         self.urls = list(urls)
-        self.client = FailoverClient(
-            self.urls, service="render server", token_env=token_env, timeout=timeout, retries=retries
-        )
+        given = {k: v for k, v in (("timeout", timeout), ("retries", retries)) if v is not None}
+        self.client = FailoverClient(self.urls, service="render server", token_env=token_env, **given)
         self.model, self.concurrency, self.seed_check = model, concurrency, seed_check
         self.render_calls = 0
         self._lock = threading.Lock()
