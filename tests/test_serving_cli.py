@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
 
 from reprompt.cli.main import main
 from reprompt.serving.http import free_port
@@ -21,6 +22,16 @@ def test_an_empty_token_variable_fails_before_loading_anything(capsys, monkeypat
     monkeypatch.setenv("EMPTY_TOKEN", "")
     assert main(["serve", "--policy", "none", "--token-env", "EMPTY_TOKEN"]) == 2
     assert "--token-env EMPTY_TOKEN is set but the variable is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_a_port_no_server_can_bind_fails_before_loading_anything(capsys, port):
+    """It once loaded the models, then died in uvicorn's bind with an internal error (OverflowError)."""
+    assert main(["serve", "--policy", "smollm2", "--backbone", "sketch", "--port", port]) == 2
+    assert f"--port must be between 1 and 65535, got {port}" in capsys.readouterr().err
+    config = str(REPO / "configs" / "rewards" / "cpu.yaml")
+    assert main(["serve-rewards", "--config", config, "--port", port]) == 2
+    assert f"--port must be between 1 and 65535, got {port}" in capsys.readouterr().err
 
 
 def test_serve_warns_when_exposed_without_a_token_and_answers_the_sdk():

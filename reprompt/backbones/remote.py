@@ -105,7 +105,9 @@ class RemoteBackbone:
         check_range("concurrency", concurrency, 1)
         self.defaults = RenderSettings(width, height, steps, guidance)  # checks their ranges
         self.urls = list(urls)
-        given = {k: v for k, v in (("timeout", timeout), ("retries", retries)) if v is not None}
+        given: dict[str, Any] = {
+            k: v for k, v in (("timeout", timeout), ("retries", retries)) if v is not None
+        }
         self.client = FailoverClient(self.urls, service="render server", token_env=token_env, **given)
         self.model, self.concurrency, self.seed_check = model, concurrency, seed_check
         self.render_calls = 0

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from reprompt.serving.config import ServeConfig
     from reprompt.serving.http import warn_if_exposed
     from reprompt.serving.image_service import create_app
+    from reprompt.utils.endpoints import check_port
     from reprompt.utils.names import public_name
 
     config = config_from_args(
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         served_model_name=args.served_model_name
         or (None if args.policy == "openai" else public_name(args.policy)),
     )
+    check_port("--port", args.port)
     spec = model_spec(args)  # every flag checked before a model loads
     token = os.environ.get(args.token_env) if args.token_env else None
     if args.token_env and not token:  # before loading any model

@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from reprompt.errors import RepromptError, check_range
+    from reprompt.utils.endpoints import check_port
 
-    check_range("--port", args.port, 0, 65535)
+    check_port("--port", args.port, free=True)
     check_range("--images", args.images, 1, 8)
     spec = model_spec(args)  # every flag checked before Gradio starts or a model loads
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from reprompt.backbones.base import RenderSettings
 from reprompt.errors import ConfigError, check_choice, check_range, did_you_mean
-from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV
+from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV, check_port
 from reprompt.utils.fields import build_dataclass
 
 NORMALIZATIONS = ("none", "group", "batch")
@@ -51,11 +51,10 @@ class ServiceConfig:
     )
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"service.port must be in 1..65535, got {self.port}")
-        limits = (self.max_batch, self.max_completion_chars, self.max_queue)
-        if min(limits) < 1 or self.max_request_bytes < 1024:
-            raise ConfigError("service limits must be positive (max_request_bytes at least 1024)")
+        check_port("service.port", self.port)
+        for name in ("max_batch", "max_completion_chars", "max_queue"):
+            check_range(f"service.{name}", getattr(self, name), 1)
+        check_range("service.max_request_bytes", self.max_request_bytes, 1024)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from reprompt.serving.http import (
     require_bearer,
     warn_if_exposed,
 )
+from reprompt.utils.endpoints import check_port
 from reprompt.utils.names import public_name
 
 if TYPE_CHECKING:
@@ -225,7 +226,8 @@ def serve(
     from reprompt.rewards.composite import CompositeReward
 
     host = host or config.service.host
-    port = port or config.service.port
+    port = config.service.port if port is None else port
+    check_port("--port", port)  # before the reward's models load
     token = service_token(config.service)
     warn_if_exposed(host, token, config.service.token_env, "rewards")
     pipeline = pipeline or CompositeReward.from_config(config)

@@ -4,6 +4,8 @@ environment (never passed or logged as a value)."""
 
 import ipaddress
 
+from reprompt.errors import check_range
+
 LOCALHOST = "127.0.0.1"
 """Default bind address of ``reprompt serve``, ``reprompt ui`` and the reward service."""
 
@@ -25,3 +27,9 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_port(what: str, port: int, *, free: bool = False) -> None:
+    """Refuse a port a server cannot bind, before any model loads. ``free``: 0 asks the system for a free port
+    (``reprompt ui`` says which); the other servers print the URL they serve on, so they want a real one."""
+    check_range(what, port, 0 if free else 1, 65535)
