@@ -61,6 +61,39 @@ def test_user_errors_are_one_line_and_nonzero(capsys, argv, message):
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (
+            ["train", "grpo", "--config"],
+            "recipe",
+        ),  # TRL read it and raised a YAML ParserError: an internal error
+        (["train", "sft", "--config"], "recipe"),
+        (
+            ["score", "--prompt", "a cat", "--completion", "<prompt>a cat</prompt>", "--config"],
+            "reward config",
+        ),
+        (["serve-rewards", "--config"], "reward config"),
+        (["rewrite", "a cat", "--policy"], "policy recipe"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: [1, 2\n", "is not valid YAML (line 2, column 1): expected ',' or ']'"),
+        ("- a\n- b\n", "must hold a mapping of settings, not a list"),
+    ],
+)
+def test_a_broken_yaml_file_is_one_line_naming_the_file_and_where_it_breaks(
+    capsys, tmp_path, command, what, text, problem
+):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    code, _, err = run_cli(capsys, *command, str(path))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"reprompt: error: {what}") and f"{path} {problem}" in err, err
+
+
 def test_models_lists_registries(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "flux-dev" in out and "black-forest-labs/FLUX.1-dev" in out and "smollm2" in out

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reprompt.errors import ConfigError, RepromptError, did_you_mean
+from reprompt.utils.io import read_yaml_mapping
 
 Aggregation = Callable[[Sequence[float]], float]
 
@@ -206,20 +207,8 @@ def _task_files() -> dict[str, Path]:
     root = Path(__file__).parent
     out: dict[str, Path] = {}
     for path in sorted(root.glob("*/task.yaml")):
-        out[_read_yaml(path).get("task", path.parent.name)] = path
+        out[read_yaml_mapping(path, "task file").get("task", path.parent.name)] = path
     return out
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot read task file {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"task file {path} must hold a mapping")
-    return data
 
 
 def task_names() -> list[str]:
@@ -238,7 +227,7 @@ def load_task(name_or_path: str) -> TaskConfig:
                 + did_you_mean(name_or_path, list(files))
             )
         path = files[name_or_path]
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path, "task file")
     unknown = sorted(set(data) - set(TASK_KEYS))
     if unknown:
         raise ConfigError(

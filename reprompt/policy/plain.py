@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprompt.errors import ConfigError, RepromptError
+from reprompt.errors import ConfigError
 from reprompt.format.parse import ParsedCompletion
 from reprompt.format.plain import Extraction, extract_prompt
 from reprompt.policy.base import GenerationOptions, Rewriter
@@ -84,18 +84,10 @@ class PlainRecipe:
     @classmethod
     def load(cls, path: str | Path) -> PlainRecipe:
         """A recipe from its YAML file (unknown keys refused, naming the known ones)."""
-        import yaml
-
         from reprompt.utils.fields import build_dataclass
+        from reprompt.utils.io import read_yaml_mapping
 
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise RepromptError(f"policy recipe {str(path)!r} not found (a plain rewriter's YAML file)")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"policy recipe {path}: not valid YAML ({e})") from e
-        return build_dataclass(cls, data or {}, f"policy recipe {path}")
+        return build_dataclass(cls, read_yaml_mapping(path, "policy recipe"), f"policy recipe {path}")
 
 
 class PlainRewriter(Rewriter):

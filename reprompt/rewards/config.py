@@ -19,6 +19,7 @@ from reprompt.backbones.base import RenderSettings
 from reprompt.errors import ConfigError, check_choice, check_range, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV, check_port
 from reprompt.utils.fields import build_dataclass
+from reprompt.utils.io import read_yaml_mapping
 
 NORMALIZATIONS = ("none", "group", "batch")
 FALLBACK_SCORES = ("group_worst", "render_original", "render_a_photo")
@@ -243,15 +244,5 @@ def read_mapping(source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     is allowed in a file); nothing is checked yet (:meth:`RewardConfig.from_dict` does that)."""
     if isinstance(source, Mapping):
         return dict(source)
-    import yaml
-
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"reward config {str(path)!r} not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of reward settings")
+    data = read_yaml_mapping(source, "reward config")
     return dict(data.get("reward", data))

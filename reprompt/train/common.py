@@ -17,6 +17,7 @@ from reprompt.errors import ConfigError, ModelNotFoundError, RepromptError
 from reprompt.format import ONE_SHOT, SPEC_FILE, PromptSpec
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
+from reprompt.utils.io import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ def parse_config(parser: Any, argv: list[str] | None) -> Any:
         i = args.index("--config")
         if i + 1 >= len(args):
             raise ConfigError("--config needs a YAML recipe path")
-        if not Path(args[i + 1]).is_file():
-            raise ConfigError(f"recipe {args[i + 1]!r} not found (see configs/sft and configs/grpo)")
+        # TRL reads the file itself; read it first so a missing file or broken YAML is one clear line
+        read_yaml_mapping(args[i + 1], "recipe (see configs/sft and configs/grpo)")
     try:
         (cfg,) = parser.parse_args_and_config(args)
     except ValueError as e:  # unknown keys, bad YAML mapping, TRL's own checks

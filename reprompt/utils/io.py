@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprompt.errors import RepromptError
+from reprompt.errors import ConfigError, RepromptError
 
 if TYPE_CHECKING:
     from reprompt.utils.images import ImageProvenance
@@ -32,6 +32,31 @@ def read_json(path: str | os.PathLike, fix: str) -> Any:
         ) from None
     except UnicodeDecodeError:
         raise RepromptError(f"{path} is not UTF-8 text: {fix}") from None
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The mapping a YAML file holds (empty file: ``{}``). A missing file, broken YAML or something else than
+    a mapping is a :class:`ConfigError` naming ``what`` (``"reward config"``, ``"recipe"``, ...), the file, and
+    where the YAML breaks: one wording for every YAML file a user hands reprompt."""
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{what} {path} is not valid YAML{at}: {problem}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} {path}: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping of settings, not a {type(data).__name__}")
+    return data
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
