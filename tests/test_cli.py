@@ -94,6 +94,17 @@ def test_a_broken_yaml_file_is_one_line_naming_the_file_and_where_it_breaks(
     assert err.startswith(f"reprompt: error: {what}") and f"{path} {problem}" in err, err
 
 
+@pytest.mark.parametrize("command", ["grpo", "sft"])
+def test_a_misspelt_recipe_key_is_named_first(capsys, tmp_path, command):
+    """TRL named an unknown key only after every other check had passed (a user with ``learning_rat: 1e-5``
+    and no prompts was first told to set prompts), in its own words ("add them to the dataclass")."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text("learning_rat: 1.0e-5\nmax_steps: 1\n")
+    code, _, err = run_cli(capsys, "train", command, "--config", str(path))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"recipe {path}: unknown key(s) 'learning_rat'. Did you mean 'learning_rate'?" in err, err
+
+
 def test_models_lists_registries(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "flux-dev" in out and "black-forest-labs/FLUX.1-dev" in out and "smollm2" in out

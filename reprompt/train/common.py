@@ -13,7 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from reprompt.errors import ConfigError, ModelNotFoundError, RepromptError
+from reprompt.errors import ConfigError, ModelNotFoundError, RepromptError, did_you_mean
 from reprompt.format import ONE_SHOT, SPEC_FILE, PromptSpec
 from reprompt.utils.dtypes import resolve_dtype
 from reprompt.utils.hub import from_pretrained
@@ -33,8 +33,18 @@ def parse_config(parser: Any, argv: list[str] | None) -> Any:
         i = args.index("--config")
         if i + 1 >= len(args):
             raise ConfigError("--config needs a YAML recipe path")
-        # TRL reads the file itself; read it first so a missing file or broken YAML is one clear line
-        read_yaml_mapping(args[i + 1], "recipe (see configs/sft and configs/grpo)")
+        # TRL reads the file itself; read it first so a missing file, broken YAML or a misspelt key is one
+        # clear line before any other check (TRL names unknown keys only after every field was validated)
+        recipe = read_yaml_mapping(args[i + 1], "recipe (see configs/sft and configs/grpo)")
+        known = {f.name for dc in parser.dataclass_types for f in fields(dc) if f.init} | {
+            "env"
+        }  # env: TRL's
+        unknown = sorted(set(recipe) - known)
+        if unknown:
+            raise ConfigError(
+                f"recipe {args[i + 1]}: unknown key(s) {', '.join(map(repr, unknown))}."
+                f"{did_you_mean(unknown[0], sorted(known))} Every flag of the command is a key (--help lists them)."
+            )
     try:
         (cfg,) = parser.parse_args_and_config(args)
     except ValueError as e:  # unknown keys, bad YAML mapping, TRL's own checks
