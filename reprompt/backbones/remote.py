@@ -32,12 +32,12 @@ from dataclasses import fields
 from typing import Any
 
 from reprompt.backbones.base import (
-    ACCELERATION_SETTINGS,
     SIZE_SETTINGS,
     BackboneOptions,
     RenderOutput,
     RenderSettings,
     TokenCount,
+    unsupported_settings,
 )
 from reprompt.errors import RemoteServiceError, RepromptError, check_choice, check_range
 
@@ -305,7 +305,7 @@ class RemoteBackbone:
         if isinstance(prompts, str) or len(prompts) != len(seeds):
             raise RepromptError("render needs a list of prompts and a list of seeds of the same length")
         s = settings or RenderSettings()
-        asked = [k for k in ACCELERATION_SETTINGS if getattr(s, k) not in (None, "none")]
+        asked = unsupported_settings(self, s)  # the step cache and compilation: the servers' own
         if asked:
             raise RepromptError(
                 f"a render farm's servers apply their own {' and '.join(asked)}: start them with it "
