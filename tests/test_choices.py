@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 
 from reprompt.backbones.base import RenderSettings
+from reprompt.backbones.sketch import sketch_config
 from reprompt.errors import ConfigError, check_choice, check_range
 from reprompt.eval.geneval2.judges import JudgeConfig
 from reprompt.geneval.rules import GenEvalOptions
 from reprompt.geneval.scorer import ScorerConfig
 from reprompt.policy.base import GenerationOptions
 from reprompt.rewards.clipscore import ClipScoreOptions
+from reprompt.rewards.composite import normalize
 from reprompt.rewards.config import RewardConfig
 from reprompt.rewards.geneval_reward import GenEvalRewardOptions
 from reprompt.rewards.vlm_judge.options import VLMJudgeOptions
@@ -50,10 +52,13 @@ def test_check_choice_names_the_option_the_choices_the_value_and_the_closest():
         (lambda: ClipScoreOptions(style="geneval2"), "clipscore style must be one of"),
         (lambda: VLMJudgeOptions(mode="constraned"), "vlm_judge mode must be one of"),
         (lambda: GenEvalRewardOptions(mode="strcit"), "geneval mode must be one of"),
+        (lambda: sketch_config("skecth"), "sketch calibration must be one of"),
+        (lambda: normalize([1.0], [0], "gruop"), "normalization must be one of"),
     ],
 )
 def test_config_options_refuse_a_typo_with_one_wording(build, message):
-    with pytest.raises(ConfigError, match=message + r" .*, got '.*'\."):
+    # the choices as a plain list (no tuple or list repr), then the value given
+    with pytest.raises(ConfigError, match=message + r" [\w.+-]+(, [\w.+-]+)*, got '[^']*'\."):
         build()
 
 

@@ -120,7 +120,7 @@ from reprompt.backbones.sketch_text import (
     count_clip_tokens,
     read_prompt,
 )
-from reprompt.errors import ConfigError, RepromptError, check_range, did_you_mean
+from reprompt.errors import ConfigError, RepromptError, check_choice, check_range, did_you_mean
 from reprompt.geneval.scene import SceneObject
 from reprompt.geneval.vocabulary import COCO_CLASSES
 
@@ -314,11 +314,7 @@ def refuse_acceleration(name: str, cache: str | None, compile: str | None) -> No
 
 def sketch_config(calibration: str = "sketch", **overrides: Any) -> SketchConfig:
     """The :class:`SketchConfig` of a named calibration, with ``overrides`` (any field) on top."""
-    if calibration not in CALIBRATIONS:
-        raise ConfigError(
-            f"unknown sketch calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}."
-            f"{did_you_mean(calibration, list(CALIBRATIONS))}"
-        )
+    check_choice("sketch calibration", calibration, tuple(CALIBRATIONS))
     known = {f.name for f in fields(SketchConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:

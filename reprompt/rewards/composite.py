@@ -67,8 +67,7 @@ def normalize(values: Sequence[Score], groups: Sequence[int], mode: str, floor: 
     values or no spread (and no floor) contributes 0 (it carries no ranking signal)."""
     if mode == "none":
         return list(values)
-    if mode not in NORMALIZATIONS:
-        raise ConfigError(f"unknown normalization {mode!r}; use one of {NORMALIZATIONS}")
+    check_choice("normalization", mode, NORMALIZATIONS)
     keys = list(groups) if mode == "group" else [0] * len(values)
     buckets: dict[int, list[float]] = {}
     for key, v in zip(keys, values, strict=True):

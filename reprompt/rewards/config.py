@@ -184,11 +184,7 @@ class RewardConfig:
             self.render = build_dataclass(RenderSettings, self.render, "reward config", prefix="render.")
         check_choice("seed_schedule", self.seed_schedule, SEED_SCHEDULES)
         check_range("baseline_cache", self.baseline_cache, 0)  # 0: off
-        if self.fallback_score not in FALLBACK_SCORES:
-            raise ConfigError(
-                f"fallback_score must be one of {FALLBACK_SCORES}, got {self.fallback_score!r}."
-                + did_you_mean(self.fallback_score, FALLBACK_SCORES)
-            )
+        check_choice("fallback_score", self.fallback_score, FALLBACK_SCORES)
         for name in list(self.weights) + list(self.options):
             if name not in self.components:
                 raise ConfigError(
