@@ -81,9 +81,13 @@ class BackboneChoice:
         # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
         RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
         if is_simulator(self.name):
-            from reprompt.backbones.sketch import refuse_acceleration
+            from reprompt.backbones.sketch import refuse_diffusion_settings
 
-            refuse_acceleration(self.name, o.cache, o.compile)
+            # load_kwargs passes a simulator its size only: what else was set would be dropped silently
+            refuse_diffusion_settings(
+                self.name,
+                RenderSettings(steps=o.steps, guidance=o.guidance, cache=o.cache, compile=o.compile),
+            )
         check_range("the render batch size", o.batch_size, 1)
 
     def load_kwargs(self) -> dict[str, Any]:

@@ -257,3 +257,26 @@ def test_render_profile_flag_renders_with_a_reward_configs_profile(tmp_path) -> 
     args = parser.parse_args([*base, "--render-profile", str(empty)])
     with pytest.raises(RepromptError, match="sets no render profile"):
         backbone_choice(args)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--steps", "4"], "steps 4"),
+        (["--guidance", "3"], "guidance 3.0"),
+        (["--steps", "4", "--cache", "none"], "steps 4"),
+    ],
+)
+def test_the_simulator_refuses_denoising_flags_it_would_drop(capsys, tmp_path, flags, named) -> None:
+    """``--backbone sketch --steps 4`` once rendered without a word: the simulator was handed its size only."""
+    from reprompt.cli.main import main
+
+    argv = ["generate", "a cat", "--policy", "none", "--backbone", "sketch", "--out", str(tmp_path), *flags]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert (
+        code == 2 and f"sketch simulator has no denoising steps, guidance or transformer: {named} " in err
+    ), err
+    assert not list(tmp_path.iterdir())  # nothing rendered
+    with pytest.raises(RepromptError, match="no denoising steps, guidance or transformer: steps 4"):
+        load_backbone("sketch", steps=4)  # the library path says it the same way

@@ -41,9 +41,11 @@ def load_backbone(name: str, *, model: str | None = None, **kw: Any) -> Backbone
             raise RepromptError("--model is for diffusers presets; a render farm's servers load the model")
         return RemoteBackbone.from_name(name, **kw)
     if is_simulator(name):
-        from reprompt.backbones.sketch import SketchBackbone, refuse_acceleration, sketch_config
+        from reprompt.backbones.base import RenderSettings
+        from reprompt.backbones.sketch import SketchBackbone, refuse_diffusion_settings, sketch_config
 
-        refuse_acceleration(name, kw.pop("cache", None), kw.pop("compile", None))
+        diffusion = {k: kw.pop(k, None) for k in ("steps", "guidance", "cache", "compile")}
+        refuse_diffusion_settings(name, RenderSettings(**diffusion))
         return SketchBackbone(sketch_config(name, **kw), name=name)
     from reprompt.backbones.diffusers_backbone import PRESETS, DiffusersBackbone
 

@@ -44,9 +44,9 @@ class RenderOutput:
 
 @dataclass
 class BackboneOptions(Placement):
-    """How a diffusers backbone is loaded and run (the simulator takes only ``width``/``height``). ``None``
-    keeps the preset's value (FLUX.1-dev: 1024², 50 steps, guidance 3.5, ...). The one home of these
-    defaults: the loaders and the command-line flags read them here."""
+    """How a diffusers backbone is loaded and run (the simulator takes only ``width``/``height`` and refuses
+    steps, guidance, cache and compile). ``None`` keeps the preset's value (FLUX.1-dev: 1024², 50 steps,
+    guidance 3.5, ...). The one home of these defaults: the loaders and the command-line flags read them here."""
 
     model: str | None = field(
         default=None, metadata={"help": "local folder to load for a preset (same architecture)"}

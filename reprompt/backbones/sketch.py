@@ -297,18 +297,14 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def refuse_acceleration(name: str, cache: str | None, compile: str | None) -> None:
-    """A simulator has no denoising steps to cache and no transformer to compile: say so (``none`` is fine)."""
-    settings = RenderSettings(cache=cache, compile=compile)
-    used = [
-        f"{k} {v}"
-        for k, v in (("cache", settings.cache), ("compile", settings.compile))
-        if v not in (None, "none")
-    ]
+def refuse_diffusion_settings(name: str, settings: RenderSettings) -> None:
+    """A simulator has no denoising steps, guidance scale, step cache or transformer: settings that would change
+    a diffusers backbone's images are refused by name rather than dropped without a word (``none`` is fine)."""
+    used = [f"{k} {v}" for k, v in settings.given().items() if v != "none"]
     if used:
         raise RepromptError(
-            f"the {name} simulator has no denoising steps or transformer: {' and '.join(used)} apply to "
-            "diffusers backbones (flux-dev, sd3, ...); drop them for the simulator"
+            f"the {name} simulator has no denoising steps, guidance or transformer: {' and '.join(used)} apply "
+            "to diffusers backbones (flux-dev, sd3, ...); drop them for the simulator"
         )
 
 
@@ -388,7 +384,10 @@ class SketchBackbone:
         t0 = time.perf_counter()
         cfg = self.config
         if settings is not None:
-            refuse_acceleration(self.name, settings.cache, settings.compile)
+            # steps/guidance of a call are the caller's to warn about (pipeline.unsupported_settings)
+            refuse_diffusion_settings(
+                self.name, RenderSettings(cache=settings.cache, compile=settings.compile)
+            )
         if settings is not None and (settings.width or settings.height):
             cfg = replace(cfg, width=settings.width or cfg.width, height=settings.height or cfg.height)
         out = RenderOutput(images=[], seeds=list(seeds), prompts=list(prompts), scenes=[])
