@@ -76,11 +76,35 @@ def check_range(
     raise ConfigError(f"{what} must be {bound}, got {value!r}")
 
 
+def file_problem(e: BaseException) -> str | None:
+    """A user's file or folder problem in words (an ``OSError`` that names a path: a file where a folder is
+    needed, no permission, a full disk), or None for anything else, which stays an internal error."""
+    import errno
+
+    if not isinstance(e, OSError) or e.filename is None:
+        return None
+    path = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+    hint = {
+        errno.EEXIST: " (a file stands where a folder is needed: choose another path or move it away)",
+        errno.ENOTDIR: " (a file stands where a folder is needed: choose another path or move it away)",
+        errno.EACCES: " (choose a path you can write to)",
+        errno.EROFS: " (choose a path you can write to)",
+        errno.ENOSPC: " (free some space or choose another disk)",
+    }.get(e.errno or 0, "")
+    return f"{path}: {e.strerror or type(e).__name__}{hint}"
+
+
 def run_or_exit(main: Callable[[], int], prog: str = "reprompt") -> int:
     """Run a module's ``main`` (``python -m reprompt.train.grpo``, as ``accelerate launch -m`` does) and turn a
-    :class:`RepromptError` into the CLI's one line on stderr and exit code 2 instead of a traceback."""
+    :class:`RepromptError` or a file problem (:func:`file_problem`) into the CLI's one line on stderr and exit
+    code 2 instead of a traceback."""
     try:
         return main()
     except RepromptError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if (problem := file_problem(e)) is None:
+            raise
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2

@@ -105,6 +105,45 @@ def test_a_misspelt_recipe_key_is_named_first(capsys, tmp_path, command):
     assert f"recipe {path}: unknown key(s) 'learning_rat'. Did you mean 'learning_rate'?" in err, err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "a cat", "--policy", "none", "--backbone", "sketch", "--out"],
+        ["data", "prompts", "--n-sft", "4", "--n-rl", "4", "--n-heldout", "0", "--out"],
+    ],
+)
+def test_an_output_path_the_user_cannot_use_is_one_line_not_an_internal_error(capsys, tmp_path, argv):
+    """A file where the output folder should go was ``reprompt: internal error: FileExistsError ...``, exit 1."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, problem in ((blocker, "File exists"), (blocker / "sub", "Not a directory")):
+        code, _, err = run_cli(capsys, *argv, str(out))
+        assert code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"reprompt: error: {out}: {problem} (a file stands where a folder is needed"), (
+            err
+        )
+
+
+def test_run_or_exit_says_a_file_problem_in_one_line(capsys, tmp_path):
+    from reprompt.errors import run_or_exit
+
+    def main() -> int:
+        (tmp_path / "x").write_text("")
+        (tmp_path / "x" / "y").mkdir()
+        return 0
+
+    assert run_or_exit(main, prog="reprompt-train") == 2
+    assert capsys.readouterr().err.startswith(
+        f"reprompt-train: error: {tmp_path / 'x' / 'y'}: Not a directory"
+    )
+
+    def bug() -> int:
+        raise OSError("no path: a bug, not the user's")
+
+    with pytest.raises(OSError, match="a bug"):
+        run_or_exit(bug)
+
+
 def test_models_lists_registries(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "flux-dev" in out and "black-forest-labs/FLUX.1-dev" in out and "smollm2" in out

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from reprompt.errors import RepromptError
+    from reprompt.errors import RepromptError, file_problem
 
     try:
         return int(args.func(args) or 0)
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # an unexpected bug: keep the traceback behind --verbose
         if args.verbose or os.environ.get("REPROMPT_DEBUG"):
             raise
+        if (problem := file_problem(e)) is not None:  # a path the user gave: one line, as for RepromptError
+            print(f"reprompt: error: {problem}", file=sys.stderr)
+            return 2
         print(
             f"reprompt: internal error: {type(e).__name__}: {e} (rerun with -v for details)", file=sys.stderr
         )
