@@ -449,3 +449,15 @@ def test_every_command_checks_backbone_sizes_before_loading_a_model(capsys, tmp_
     argv = MODEL_COMMANDS[command]
     code, _, err = run_cli(capsys, *argv, "--policy", str(tmp_path / "none-here"), "--height", "3")
     assert code == 2 and "height must be between 16 and 4096" in err, err
+
+
+def test_bench_latency_checks_its_judge_before_loading_a_model(capsys, tmp_path):
+    """The iterative loop's judge was built after every timing (minutes with a real policy), so a misspelt
+    ``--judge`` failed last; the policy named here does not exist, so loading it first would fail on that."""
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text(
+        '{"tag": "single_object", "prompt": "a photo of a cat", "include": [{"class": "cat", "count": 1}], "exclude": []}\n'
+    )
+    argv = ["bench", "latency", "--metadata", str(meta), "--policy", str(tmp_path / "no-such-policy")]
+    code, _, err = run_cli(capsys, *argv, "--backbone", "sketch", "--judge", "clipscroe")
+    assert code == 2 and "unknown reward component 'clipscroe'. Did you mean 'clipscore'?" in err, err

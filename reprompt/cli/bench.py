@@ -47,12 +47,19 @@ def run(args: argparse.Namespace) -> int:
 
     from reprompt.backbones import is_simulator
     from reprompt.cli.common import model_spec, read_prompts
-    from reprompt.latency.measure import LatencyConfig, format_report, load_metadata, run_benchmark
+    from reprompt.latency.measure import (
+        LatencyConfig,
+        build_judge,
+        format_report,
+        load_metadata,
+        run_benchmark,
+    )
     from reprompt.utils.io import atomic_write_json
 
     cfg = LatencyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LatencyConfig)})
     spec = model_spec(args)  # every flag checked before a model loads
     metadatas = load_metadata(args.metadata, cfg.n_prompts) if args.metadata else None
+    judge = build_judge(cfg) if metadatas and cfg.iterative_rounds else None  # the judge too
     prompts = read_prompts(None, args.prompts_file) if args.prompts_file else None
     detector = args.detector or ("oracle" if is_simulator(args.backbone) and metadatas else None)
     report = run_benchmark(
@@ -64,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         options=spec.generation,
         detector=detector,
         names=(args.policy, args.backbone),
+        judge=judge,
     )
     print(format_report(report))
     if args.out:

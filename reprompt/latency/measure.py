@@ -161,6 +161,14 @@ def measure_latency(
     return out
 
 
+def build_judge(cfg: LatencyConfig) -> Any:
+    """The iterative loop's judge from ``cfg.judge``/``judge_options`` (cheap: a component loads its model on
+    first use), so a command can build it before it loads any model."""
+    from reprompt.latency.iterative import load_judge
+
+    return load_judge(cfg.judge, json.loads(cfg.judge_options) if cfg.judge_options else None)
+
+
 def accuracy_table(
     rewriter: Any,
     backbone: Any,
@@ -168,12 +176,14 @@ def accuracy_table(
     cfg: LatencyConfig,
     options: Any = None,
     detector: str = "oracle",
+    judge: Any = None,
 ) -> list[dict[str, Any]]:
     """Accuracy (GenEval, one image per prompt) and seconds per image of: the backbone alone, one rewrite,
     and the iterative baseline. Scored by the GenEval scorer with ``detector`` (``oracle`` needs the sketch
-    backbone), the same scorer ``reprompt eval geneval`` builds."""
+    backbone), the same scorer ``reprompt eval geneval`` builds. ``judge``: the iterative loop's, built from
+    ``cfg.judge`` when not given."""
     from reprompt.geneval.scorer import ScorerConfig, build_scorer
-    from reprompt.latency.iterative import load_judge, run_iterative
+    from reprompt.latency.iterative import run_iterative
     from reprompt.policy import GenerationOptions
 
     options = options or GenerationOptions(batch_size=1)
@@ -207,7 +217,7 @@ def accuracy_table(
             }
         )
     if cfg.iterative_rounds:
-        judge = load_judge(cfg.judge, json.loads(cfg.judge_options) if cfg.judge_options else None)
+        judge = judge or build_judge(cfg)
         results = [
             run_iterative(
                 rewriter,
@@ -306,10 +316,14 @@ def run_benchmark(
     options: Any = None,
     detector: str | None = None,
     names: tuple[str, str] = ("policy", "backbone"),
+    judge: Any = None,
 ) -> dict[str, Any]:
-    """Latency always; the accuracy table when GenEval metadata and a detector are available."""
+    """Latency always; the accuracy table when GenEval metadata and a detector are available (``judge``: the
+    iterative loop's, :func:`build_judge` when not given)."""
     if prompts is None:
         prompts = [m["prompt"] for m in metadatas] if metadatas else list(DEFAULT_PROMPTS)
+    if metadatas and detector and cfg.iterative_rounds and judge is None:
+        judge = build_judge(cfg)  # a judge that cannot be built fails before the timings
     report: dict[str, Any] = {
         "policy": names[0],
         "backbone": names[1],
@@ -318,5 +332,5 @@ def run_benchmark(
         "latency": measure_latency(rewriter, backbone, prompts, cfg, options),
     }
     if metadatas and detector:
-        report["table"] = accuracy_table(rewriter, backbone, metadatas, cfg, options, detector)
+        report["table"] = accuracy_table(rewriter, backbone, metadatas, cfg, options, detector, judge)
     return report
