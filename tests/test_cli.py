@@ -461,3 +461,37 @@ def test_bench_latency_checks_its_judge_before_loading_a_model(capsys, tmp_path)
     argv = ["bench", "latency", "--metadata", str(meta), "--policy", str(tmp_path / "no-such-policy")]
     code, _, err = run_cli(capsys, *argv, "--backbone", "sketch", "--judge", "clipscroe")
     assert code == 2 and "unknown reward component 'clipscroe'. Did you mean 'clipscore'?" in err, err
+
+
+def test_an_evaluation_checks_its_scorer_paths_before_generating(capsys, tmp_path):
+    """``eval geneval`` generated every image, then found ``--detector-model /typo`` missing (hours on a GPU)."""
+    from reprompt.errors import ModelNotFoundError
+    from reprompt.eval.geneval2.judges import JudgeConfig
+    from reprompt.geneval.scorer import ScorerConfig
+
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text(
+        '{"tag": "single_object", "prompt": "a photo of a cat", "include": [{"class": "cat", "count": 1}], "exclude": []}\n'
+    )
+    out, missing = tmp_path / "run", str(tmp_path / "no-such-detector")
+    argv = [
+        "eval",
+        "geneval",
+        "--metadata",
+        str(meta),
+        "--out",
+        str(out),
+        "--policy",
+        "none",
+        "--backbone",
+        "sketch",
+    ]
+    code, _, err = run_cli(capsys, *argv, "--detector", "mask2former", "--detector-model", missing)
+    assert code == 2 and f"could not load the Mask2Former: no model folder at {missing!r}" in err, err
+    assert not out.exists()  # nothing generated
+    with pytest.raises(ModelNotFoundError, match="no model file at"):
+        ScorerConfig(detector="mmdet", mmdet_config=str(tmp_path / "cfg.py"), mmdet_checkpoint=missing)
+    with pytest.raises(ModelNotFoundError, match="could not load the VQA judge: no model folder"):
+        JudgeConfig(judge="local", judge_model=missing)
+    ScorerConfig(clip_model="openai/clip-vit-base-patch32")  # a hub id is the loader's to find
+    JudgeConfig(judge="openai", judge_model="/models/served-name")  # an endpoint's model name is no path

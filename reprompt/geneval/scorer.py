@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from reprompt.errors import ConfigError, RepromptError, check_choice, check_range, did_you_mean
 from reprompt.geneval.checkpoints import DEFAULT_CLIP, DEFAULT_MASK2FORMER
 from reprompt.geneval.rules import GenEvalOptions, GenEvalResult, needs_colors
+from reprompt.utils.hub import check_local_model
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -87,6 +88,11 @@ class ScorerConfig:
                 "--colors oracle needs --detector oracle (only a simulator knows the drawn colours)"
             )
         self.options()  # validates the thresholds
+        # local model paths exist now, not after a whole run has been generated
+        check_local_model("Mask2Former", self.detector_model)
+        check_local_model("CLIP", self.clip_model)
+        check_local_model("mmdet config", self.mmdet_config, file=True)
+        check_local_model("mmdet checkpoint", self.mmdet_checkpoint, file=True)
 
     def options(self) -> GenEvalOptions:
         return GenEvalOptions(**{name: getattr(self, name) for name in _OPTION_FIELDS})

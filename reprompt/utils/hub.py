@@ -33,6 +33,25 @@ def not_found(
     )
 
 
+def written_as_path(id_or_path: str) -> bool:
+    """Written as a path (absolute, ``./``, ``../`` or ``~``): never a hub id, so it can be checked offline."""
+    return id_or_path.startswith(("/", "./", "../", "~")) or os.path.isabs(id_or_path)
+
+
+def check_local_model(kind: str, id_or_path: str | None, *, file: bool = False) -> None:
+    """Refuse a model given as a local path that is not there, when the command starts: an evaluation loads
+    its scorer after generating every image (hours on a GPU), so a typo must not wait that long. Hub ids and
+    folder names without a path are left to the loader."""
+    if not id_or_path or not written_as_path(id_or_path):
+        return
+    path = os.path.expanduser(id_or_path)
+    if not (os.path.isfile(path) if file else os.path.isdir(path)):
+        what = "file" if file else "folder"
+        raise ModelNotFoundError(
+            f"could not load the {kind}: no model {what} at {id_or_path!r} (pass a local {what} holding it)"
+        )
+
+
 def embeddings(output: Any) -> Any:
     """The projected embeddings of ``get_text_features``/``get_image_features``: transformers 5 returns an
     output object (``pooler_output``), 4.x the tensor itself."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reprompt.errors import ConfigError, check_choice, check_range
 from reprompt.eval.geneval2.vqa import DEFAULT_JUDGE_MODEL
 from reprompt.utils.endpoints import API_KEY_ENV, LOCAL_API_BASE
+from reprompt.utils.hub import check_local_model
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -85,6 +86,10 @@ class JudgeConfig:
         check_range("--top-logprobs", self.top_logprobs, 1, 20)
         if not self.judge_model.strip():
             raise ConfigError("--judge-model must name a model (official: Qwen/Qwen3-VL-8B-Instruct)")
+        if (
+            self.judge != "openai"
+        ):  # an endpoint's model name is not a path; a local judge loads after generation
+            check_local_model("VQA judge", self.judge_model)
 
     def resolved(self, has_scenes: bool) -> str:
         """The judge ``auto`` stands for."""
