@@ -14,6 +14,7 @@ from typing import Any
 from reprompt.backbones.base import Backbone, BackboneOptions, RenderSettings
 from reprompt.errors import RepromptError, check_range
 from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
+from reprompt.utils.hub import check_local_model
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class BackboneChoice:
         if not self.name or not self.name.strip():
             raise RepromptError("name a backbone: sketch, flux-dev, sd3, … or a diffusers folder")
         o = self.options
+        check_local_model("diffusers pipeline", self.name.strip())  # a folder given as a path is there now
+        check_local_model("diffusers pipeline", o.model)
         if is_simulator(self.name) and o.model:
             raise RepromptError("--model is for diffusers presets; the sketch simulator has no weights")
         from reprompt.backbones.remote import is_remote, parse_remote

@@ -430,8 +430,9 @@ MODEL_COMMANDS = {
     ],
 )
 def test_every_command_checks_its_options_before_loading_a_model(capsys, tmp_path, command, bad, message):
-    """A bad decoding flag is refused before the policy loads: the policy named here does not exist, so a
-    command that loaded first would fail on it (and, with real models, only after a long load)."""
+    """A bad decoding flag is refused before the policy loads: the policy and the backbone (a hub id, which
+    only loading can look for) named here do not exist, so a command that loaded first would fail on them (and,
+    with real models, only after a long load)."""
     meta = tmp_path / "meta.jsonl"
     meta.write_text(
         '{"tag": "single_object", "prompt": "a photo of a cat", "include": [{"class": "cat", "count": 1}], "exclude": []}\n'
@@ -439,7 +440,7 @@ def test_every_command_checks_its_options_before_loading_a_model(capsys, tmp_pat
     argv = [a.format(meta=meta, out=tmp_path / "run") for a in MODEL_COMMANDS[command]]
     missing = str(tmp_path / "no-such-policy")
     code, _, err = run_cli(
-        capsys, *argv, "--policy", missing, "--backbone", str(tmp_path / "no-such-backbone"), *bad
+        capsys, *argv, "--policy", missing, "--backbone", "no-such-org/no-such-backbone", *bad
     )
     assert code == 2 and message in err and "no-such" not in err, err
 
@@ -495,3 +496,25 @@ def test_an_evaluation_checks_its_scorer_paths_before_generating(capsys, tmp_pat
         JudgeConfig(judge="local", judge_model=missing)
     ScorerConfig(clip_model="openai/clip-vit-base-patch32")  # a hub id is the loader's to find
     JudgeConfig(judge="openai", judge_model="/models/served-name")  # an endpoint's model name is no path
+
+
+def test_a_backbone_folder_that_is_not_there_is_refused_before_the_policy_loads(
+    capsys, tmp_path, monkeypatch
+):
+    """A diffusers folder given as a path was looked for only when the backbone loaded, after the policy (a
+    3B model on a GPU); the reward config of a training run likewise."""
+    from reprompt.errors import ModelNotFoundError
+    from reprompt.model_spec import PolicyChoice
+    from reprompt.rewards.config import RewardConfig
+
+    def loaded(self):
+        raise AssertionError("the policy loaded before the backbone path was checked")
+
+    monkeypatch.setattr(PolicyChoice, "load", loaded)
+    missing = str(tmp_path / "no-such-pipeline")
+    for flags in (["--backbone", missing], ["--backbone", "flux-dev", "--model", missing]):
+        code, _, err = run_cli(capsys, "generate", "a cat", "--policy", "smollm2", *flags)
+        assert code == 2 and f"diffusers pipeline: no model folder at {missing!r}" in err, err
+    for fields in ({"backbone": missing}, {"backbone": "flux-dev", "backbone_model": missing}):
+        with pytest.raises(ModelNotFoundError, match="no model folder"):
+            RewardConfig(components=["format"], **fields)

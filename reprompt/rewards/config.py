@@ -19,6 +19,7 @@ from reprompt.backbones.base import RenderSettings
 from reprompt.errors import ConfigError, check_choice, check_range, did_you_mean
 from reprompt.utils.endpoints import LOCALHOST, REWARD_TOKEN_ENV, check_port
 from reprompt.utils.fields import build_dataclass
+from reprompt.utils.hub import check_local_model
 from reprompt.utils.io import read_yaml_mapping
 
 NORMALIZATIONS = ("none", "group", "batch")
@@ -170,6 +171,9 @@ class RewardConfig:
     )
 
     def __post_init__(self) -> None:
+        # the backbone given as a folder path is there before a trainer loads its policy
+        check_local_model("diffusers pipeline", self.backbone)
+        check_local_model("diffusers pipeline", self.backbone_model)
         if isinstance(self.service, dict):
             self.service = build_dataclass(ServiceConfig, self.service, "reward config", prefix="service.")
         if isinstance(self.components, str):
