@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from reprompt.backbones.base import Backbone, BackboneOptions, RenderSettings
+from reprompt.backbones.base import Backbone, BackboneOptions, RenderSettings, check_size_step
 from reprompt.errors import RepromptError, check_range
 from reprompt.policy.base import GenerationOptions, PolicyLoadOptions, Rewriter
 from reprompt.utils.hub import check_local_model
@@ -83,6 +83,8 @@ class BackboneChoice:
                 )
         # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
         RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
+        if not is_simulator(self.name) and not is_remote(self.name):  # a farm's servers check their own
+            check_size_step(o.width, o.height)
         if is_simulator(self.name):
             from reprompt.backbones.sketch import refuse_diffusion_settings
 

@@ -122,3 +122,34 @@ def test_compbench_scores_sketch_b_as_a_simulator(tmp_path):
 
     (tmp_path / "run.json").write_text(json.dumps({"settings": {"backbone": "sketch-b"}}))
     assert _default_detector(tmp_path) == "oracle"
+
+
+def test_a_diffusers_size_off_the_16_grid_is_refused_not_rounded(capsys, tiny_model, tmp_path):
+    """``--width 100`` on FLUX rendered a 96-pixel-wide image without a word and recorded width 100."""
+    from reprompt.backbones.base import RenderSettings
+    from reprompt.cli.main import main
+    from reprompt.errors import ConfigError
+
+    flux = str(tiny_model("tiny-flux"))
+    argv = [
+        "generate",
+        "a cat",
+        "--policy",
+        "none",
+        "--backbone",
+        "flux-dev",
+        "--model",
+        flux,
+        "--steps",
+        "1",
+    ]
+    assert main([*argv, "--width", "100", "--height", "64", "--out", str(tmp_path / "a")]) == 2
+    assert "width 100 is not a multiple of 16, which a diffusers backbone needs: use 96 or 112" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "a").exists()
+    backbone = load_backbone("flux-dev", model=flux, width=64, height=64, steps=1)
+    with pytest.raises(ConfigError, match="height 72 is not a multiple of 16"):
+        backbone.render(["a cat"], [0], RenderSettings(height=72))  # a call's own size too
+    assert backbone.render(["a cat"], [0], RenderSettings(width=96)).images[0].size == (96, 64)
+    load_backbone("sketch", width=100, height=100)  # the simulator draws any size

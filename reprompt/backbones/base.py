@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reprompt.errors import check_range
+from reprompt.errors import ConfigError, check_range
 from reprompt.geneval.scene import SceneObject
 from reprompt.utils.dtypes import Placement
 
@@ -159,6 +159,23 @@ class Backbone(Protocol):
         ...
 
 
+SIZE_STEP = 16
+"""Diffusers backbones render widths and heights in multiples of 16: FLUX packs 2x2 latent patches of an 8x VAE
+and SD3 has 2x2 transformer patches (16), SDXL and PixArt need 8. Given another size, FLUX rounded it down
+without a word (100 -> 96, recorded as 100) and the others raised deep in the pipeline."""
+
+
+def check_size_step(width: int | None, height: int | None, what: str = "a diffusers backbone") -> None:
+    """Refuse a width or height that is not a multiple of :data:`SIZE_STEP` (``None``: the backbone's own)."""
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and value % SIZE_STEP:
+            lower = value - value % SIZE_STEP
+            raise ConfigError(
+                f"{name} {value} is not a multiple of {SIZE_STEP}, which {what} needs: use {lower} or "
+                f"{lower + SIZE_STEP}"
+            )
+
+
 SIZE_SETTINGS = frozenset({"width", "height"})
 """What every backbone applies: the image size."""
 ACCELERATION_SETTINGS = frozenset({"cache", "compile"})
@@ -191,11 +208,13 @@ def applied_settings(backbone: Backbone, settings: RenderSettings | None = None)
 __all__ = [
     "ACCELERATION_SETTINGS",
     "SIZE_SETTINGS",
+    "SIZE_STEP",
     "Backbone",
     "BackboneOptions",
     "RenderOutput",
     "RenderSettings",
     "TokenCount",
     "applied_settings",
+    "check_size_step",
     "unsupported_settings",
 ]

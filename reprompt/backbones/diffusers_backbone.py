@@ -19,6 +19,7 @@ from reprompt.backbones.base import (
     RenderOutput,
     RenderSettings,
     TokenCount,
+    check_size_step,
 )
 from reprompt.errors import ModelNotFoundError, RepromptError
 from reprompt.utils.dtypes import resolve_dtype
@@ -91,6 +92,7 @@ class DiffusersBackbone:
     ) -> None:
         from reprompt.backbones.acceleration import Acceleration
 
+        check_size_step(width, height)
         self.pipe, self.name = pipe, name
         self.height, self.width, self.steps, self.guidance = height, width, steps, guidance
         self.max_sequence_length, self.batch_size = max_sequence_length, batch_size
@@ -198,6 +200,7 @@ class DiffusersBackbone:
         import inspect
 
         s = settings or RenderSettings()
+        check_size_step(s.width, s.height)
         params = inspect.signature(self.pipe.__call__).parameters
         kw: dict[str, Any] = {
             "height": s.height or self.height,

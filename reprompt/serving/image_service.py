@@ -38,7 +38,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from reprompt.backbones.base import RenderSettings
+from reprompt.backbones.base import SIZE_STEP, RenderSettings  # SIZE_STEP: OpenAI's sizes are multiples too
 from reprompt.errors import RemoteServiceError, RepromptError
 from reprompt.pipeline import MAX_SEED as PIPELINE_MAX_SEED
 from reprompt.policy.base import MAX_PROMPT_CHARS
@@ -62,8 +62,6 @@ MAX_BATCH_PROMPTS = 64
 MAX_SEED = PIPELINE_MAX_SEED - (MAX_IMAGES - 1)
 UPSTREAM_FAILED = "the policy backend failed to answer; the server log has the details"
 SIZE = re.compile(r"^([1-9][0-9]{1,3})x([1-9][0-9]{1,3})$")
-SIZE_STEP = 16
-"""Widths and heights are multiples of 16 (every latent-diffusion backbone's patch grid; OpenAI's sizes are)."""
 REQUEST_FIELDS = {
     "steps": "num_inference_steps",
     "guidance": "guidance_scale",
