@@ -131,18 +131,7 @@ def test_a_diffusers_size_off_the_16_grid_is_refused_not_rounded(capsys, tiny_mo
     from reprompt.errors import ConfigError
 
     flux = str(tiny_model("tiny-flux"))
-    argv = [
-        "generate",
-        "a cat",
-        "--policy",
-        "none",
-        "--backbone",
-        "flux-dev",
-        "--model",
-        flux,
-        "--steps",
-        "1",
-    ]
+    argv = ["generate", "a cat", *f"--policy none --backbone flux-dev --model {flux} --steps 1".split()]
     assert main([*argv, "--width", "100", "--height", "64", "--out", str(tmp_path / "a")]) == 2
     assert "width 100 is not a multiple of 16, which a diffusers backbone needs: use 96 or 112" in (
         capsys.readouterr().err
