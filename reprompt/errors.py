@@ -84,11 +84,13 @@ def file_problem(e: BaseException) -> str | None:
     if not isinstance(e, OSError) or e.filename is None:
         return None
     path = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+    blocked = " (a file stands where a folder is needed: choose another path or move it away)"
+    read_only = " (choose a path you can write to)"
     hint = {
-        errno.EEXIST: " (a file stands where a folder is needed: choose another path or move it away)",
-        errno.ENOTDIR: " (a file stands where a folder is needed: choose another path or move it away)",
-        errno.EACCES: " (choose a path you can write to)",
-        errno.EROFS: " (choose a path you can write to)",
+        errno.EEXIST: blocked,
+        errno.ENOTDIR: blocked,
+        errno.EACCES: read_only,
+        errno.EROFS: read_only,
         errno.ENOSPC: " (free some space or choose another disk)",
     }.get(e.errno or 0, "")
     return f"{path}: {e.strerror or type(e).__name__}{hint}"

@@ -82,17 +82,14 @@ class BackboneChoice:
                     "--model is for diffusers presets; a render farm's servers load the model"
                 )
         # sizes, steps and guidance in range; cache and compile specs well-formed (the model checks the rest)
-        RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
-        if not is_simulator(self.name) and not is_remote(self.name):  # a farm's servers check their own
-            check_size_step(o.width, o.height)
+        settings = RenderSettings(o.width, o.height, o.steps, o.guidance, cache=o.cache, compile=o.compile)
         if is_simulator(self.name):
             from reprompt.backbones.sketch import refuse_diffusion_settings
 
             # load_kwargs passes a simulator its size only: what else was set would be dropped silently
-            refuse_diffusion_settings(
-                self.name,
-                RenderSettings(steps=o.steps, guidance=o.guidance, cache=o.cache, compile=o.compile),
-            )
+            refuse_diffusion_settings(self.name, replace(settings, width=None, height=None))
+        elif not is_remote(self.name):  # a diffusers pipeline (a farm's servers check their own sizes)
+            check_size_step(o.width, o.height)
         check_range("the render batch size", o.batch_size, 1)
 
     def load_kwargs(self) -> dict[str, Any]:

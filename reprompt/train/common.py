@@ -36,9 +36,8 @@ def parse_config(parser: Any, argv: list[str] | None) -> Any:
         # TRL reads the file itself; read it first so a missing file, broken YAML or a misspelt key is one
         # clear line before any other check (TRL names unknown keys only after every field was validated)
         recipe = read_yaml_mapping(args[i + 1], "recipe (see configs/sft and configs/grpo)")
-        known = {f.name for dc in parser.dataclass_types for f in fields(dc) if f.init} | {
-            "env"
-        }  # env: TRL's
+        known = {f.name for dc in parser.dataclass_types for f in fields(dc) if f.init}
+        known.add("env")  # TRL's own key: environment variables to set
         unknown = sorted(set(recipe) - known)
         if unknown:
             raise ConfigError(

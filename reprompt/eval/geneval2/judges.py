@@ -86,9 +86,8 @@ class JudgeConfig:
         check_range("--top-logprobs", self.top_logprobs, 1, 20)
         if not self.judge_model.strip():
             raise ConfigError("--judge-model must name a model (official: Qwen/Qwen3-VL-8B-Instruct)")
-        if (
-            self.judge != "openai"
-        ):  # an endpoint's model name is not a path; a local judge loads after generation
+        # a local judge loads after generation, so its path is checked now; an endpoint's model name is no path
+        if self.judge != "openai":
             check_local_model("VQA judge", self.judge_model)
 
     def resolved(self, has_scenes: bool) -> str:
