@@ -142,3 +142,14 @@ def test_a_diffusers_size_off_the_16_grid_is_refused_not_rounded(capsys, tiny_mo
         backbone.render(["a cat"], [0], RenderSettings(height=72))  # a call's own size too
     assert backbone.render(["a cat"], [0], RenderSettings(width=96)).images[0].size == (96, 64)
     load_backbone("sketch", width=100, height=100)  # the simulator draws any size
+
+
+def test_a_missing_hub_id_is_not_called_a_missing_folder():
+    """Every hub id has a '/', which the message took for a local path: ``Qwen/Qwen2.5-3B-Instruct`` missing
+    from the cache read "no model folder at 'Qwen/...' (pass a local folder holding it)"."""
+    from reprompt.utils.hub import not_found
+
+    hub = str(not_found("policy", "Qwen/Qwen2.5-3B-Instruct", OSError("not cached")))
+    assert "'Qwen/Qwen2.5-3B-Instruct': not a local folder and not in the Hugging Face cache" in hub, hub
+    local = str(not_found("policy", "/models/qwen", OSError("missing")))
+    assert "no model folder at '/models/qwen'" in local, local

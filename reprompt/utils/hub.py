@@ -22,7 +22,7 @@ def not_found(
     if first:
         reason += f": {first}"
     path = str(id_or_path)
-    if os.path.sep in path or path.startswith((".", "~")):  # a local path: the library's text adds nothing
+    if written_as_path(path):  # a local path: the library's text adds nothing
         return ModelNotFoundError(
             f"could not load the {kind}: no model folder at {path!r} (pass a local folder holding it; "
             f"{type(err).__name__})"
