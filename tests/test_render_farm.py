@@ -218,6 +218,8 @@ class FakeImages(BaseHTTPRequestHandler):
 
     mode = "ignore"
     health: Any = None
+    side: int | None = None  # None: renders the size asked for (else 8x8); a number: always that square
+    echo = False  # sends the prompt back as revised_prompt, as sent (SGLang-Diffusion does)
 
     def log_message(self, *a: Any) -> None:
         pass
@@ -242,14 +244,20 @@ class FakeImages(BaseHTTPRequestHandler):
             self._send(422, {"error": {"message": "unknown field: seed", "param": "seed"}})
             return
         seed = {"ignore": 0, "random": int(time.time_ns() % 1000), "exact": req["seed"]}[self.mode]
-        pixels = np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        width, height = map(int, req.get("size", "8x8").split("x"))
+        if self.side is not None:
+            width = height = self.side
+        pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
         buf = io.BytesIO()
         Image.fromarray(pixels).save(buf, format="PNG")
-        self._send(200, {"created": 0, "data": [{"b64_json": base64.b64encode(buf.getvalue()).decode()}]})
+        image = {"b64_json": base64.b64encode(buf.getvalue()).decode()}
+        if self.echo:
+            image["revised_prompt"] = req["prompt"]
+        self._send(200, {"created": 0, "data": [image]})
 
 
-def fake_server(mode: str, health: Any = None) -> tuple[ThreadingHTTPServer, str]:
-    handler = type("Handler", (FakeImages,), {"mode": mode, "health": health})
+def fake_server(mode: str, health: Any = None, **behaviour: Any) -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Handler", (FakeImages,), {"mode": mode, "health": health, **behaviour})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
@@ -285,6 +293,30 @@ def test_pixels_only_servers_render_but_the_oracle_says_it_needs_scenes():
             scored(reward, 0)
         with pytest.raises(RepromptError, match="render servers do not say what size"):
             _ = RemoteBackbone([url]).width
+    finally:
+        server.shutdown()
+
+
+def test_a_reply_of_another_size_than_asked_is_refused():
+    """A server that rounds or ignores ``size`` (here: always 48x48) once had its images scored and recorded as
+    the size asked for; the farm now names the size it got."""
+    server, url = fake_server("exact", side=48)
+    try:
+        farm = RemoteBackbone([url], width=SIDE, height=SIDE)
+        with pytest.raises(RepromptError, match=f"rendered 48x48 for size {SIDE}x{SIDE}"):
+            farm.render(["a cat"], [5])
+        assert RemoteBackbone([url], width=48, height=48).render(["a cat"], [5]).images[0].size == (48, 48)
+    finally:
+        server.shutdown()
+
+
+def test_a_server_that_echoes_the_prompt_as_sent_is_not_taken_for_a_rewriter():
+    """SGLang-Diffusion sends the prompt back as ``revised_prompt`` exactly as it was sent; the farm compared it
+    with the stripped prompt and refused a prompt with surrounding spaces as 'rewritten'."""
+    server, url = fake_server("exact", echo=True)
+    try:
+        out = RemoteBackbone([url], width=SIDE, height=SIDE).render([" a cat \n", "a dog"], [5, 6])
+        assert [im.size for im in out.images] == [(SIDE, SIDE)] * 2
     finally:
         server.shutdown()
 

@@ -6,7 +6,8 @@ Each image is one ``POST /v1/images/generations`` with ``n: 1``, its exact ``see
 one call are spread over the servers (each request starts at the next live server, ``concurrency`` requests
 in flight per server); a server that dies is skipped and its requests are retried on another one with the
 retry policy of :class:`~reprompt.utils.failover.FailoverClient`. Image k is still a function of (prompt k,
-seed k, settings) only, so which server rendered it does not matter.
+seed k, settings) only, so which server rendered it does not matter. A reply for another size than the one
+asked for (a server that rounds or ignores ``size``) is refused rather than scored and recorded as asked.
 
 Seeds must be exact, so the farm refuses servers that cannot honour one: a ``reprompt serve`` server echoes
 the seeds it used (``reprompt.seeds``, checked on every reply); any other server is probed once before its
@@ -234,7 +235,10 @@ class RemoteBackbone:
             body["rewrite"] = False  # render the prompt as given (a reprompt server would rewrite it)
         return body
 
-    def _decode(self, reply: dict[str, Any], prompt: str, seed: int, where: str) -> tuple[Any, Any]:
+    def _decode(
+        self, reply: dict[str, Any], prompt: str, seed: int, where: str, size: str | None = None
+    ) -> tuple[Any, Any]:
+        """The reply's image and scene; refuses a reply for another prompt, seed or ``size`` than asked."""
         from PIL import Image
 
         from reprompt.geneval.scene import objects_from_json
@@ -245,14 +249,20 @@ class RemoteBackbone:
         b64 = data[0].get("b64_json")
         if not isinstance(b64, str):
             raise RemoteServiceError(f"{where} answered without b64_json (response_format is ignored?)")
+        # SGLang-Diffusion echoes the prompt as sent, reprompt serve the prompt it rendered (stripped)
         revised = data[0].get("revised_prompt")
-        if revised is not None and revised != prompt.strip():
+        if isinstance(revised, str) and revised.strip() != prompt.strip():
             raise RemoteServiceError(
                 f"{where} rendered {revised!r} for {prompt!r}: it rewrote the prompt (start it with "
                 "--policy none, or a server that renders the prompt as given)"
             )
         with Image.open(io.BytesIO(base64.b64decode(b64))) as png:
             image = png.copy()  # a plain image, decoded now: no file handle, no PNG text chunks
+        if size is not None and f"{image.width}x{image.height}" != size:
+            raise RemoteServiceError(
+                f"{where} rendered {image.width}x{image.height} for size {size} (a server that rounds or "
+                "ignores the size): rewards and records need the size asked for; ask for one it renders as is"
+            )
         extra = reply.get("reprompt")
         scene = None
         if isinstance(extra, dict):
@@ -273,10 +283,9 @@ class RemoteBackbone:
                 continue
             images = []
             for seed in (1, 1, 2):
+                body = self._payload(PROBE_PROMPT, seed, s)
                 try:
-                    reply = self.client.request_one(
-                        index, "POST", IMAGES_PATH, self._payload(PROBE_PROMPT, seed, s)
-                    )
+                    reply = self.client.request_one(index, "POST", IMAGES_PATH, body)
                 except RemoteServiceError as e:
                     if "seed" in str(e).lower():
                         raise RepromptError(
@@ -284,7 +293,7 @@ class RemoteBackbone:
                             "server that takes seed (reprompt serve, vLLM-Omni, SGLang-Diffusion)"
                         ) from e
                     raise
-                images.append(self._decode(reply, PROBE_PROMPT, seed, url)[0].tobytes())
+                images.append(self._decode(reply, PROBE_PROMPT, seed, url, body.get("size"))[0].tobytes())
             if images[0] != images[1]:
                 raise RepromptError(
                     f"render server {url} does not render a seed reproducibly: two renders of one prompt with "
@@ -316,8 +325,9 @@ class RemoteBackbone:
         self._check_seeds(s)
 
         def one(k: int) -> tuple[Any, Any]:
-            reply = self.client.request("POST", IMAGES_PATH, self._payload(prompts[k], seeds[k], s))
-            return self._decode(reply, prompts[k], seeds[k], "a render server")
+            body = self._payload(prompts[k], seeds[k], s)
+            reply = self.client.request("POST", IMAGES_PATH, body)
+            return self._decode(reply, prompts[k], seeds[k], "a render server", body.get("size"))
 
         workers = max(1, min(len(prompts), len(self.urls) * self.concurrency))
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="render-farm") as pool:
