@@ -10,14 +10,27 @@
 # published quality change of each cache setting). JSON and logs go to $OUT (the device tool's folder) or
 # benchmarks/results/. The rewrite half of the earlier order (gpu_latency.py, about 4 minutes) runs as a call
 # of its own: REWRITE=1 adds it here.
+# The GPU machine lacks diffusers, trl and datasets and has no network: build their carry here first
+# (python benchmarks/gpu_carry.py: .gpu/site.tar.xz, ~2.7 MiB, and the call's size against its 64 MiB), then
+# make the device call with carry [".gpu"]; the script unpacks it when it is there.
 #   bash benchmarks/gpu_standing_order.sh            # on the GPU machine
 #   bash benchmarks/gpu_standing_order.sh --tiny     # the same code paths on CPU with the tiny models
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results}"
 mkdir -p "$out"
+info="$out/gpu_info.txt"  # the machine: what was carried, versions, the GPU (printed only with --tiny)
+[ "${1:-}" = "--tiny" ] && info=/dev/null
+: > "$info"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py="${PYTHON:-python3}"
+if [ -f .gpu/site.tar.xz ]; then  # the packages the GPU image lacks (gpu_carry.py); first on the path
+    "$py" benchmarks/gpu_carry.py --unpack /tmp/gpu-site | tee -a "$info" || exit 1
+    export PYTHONPATH="/tmp/gpu-site:$PYTHONPATH"
+fi
+"$py" -c "import sys, torch, transformers, diffusers, trl, peft; print('python', sys.version.split()[0], *(
+    f'{m.__name__} {m.__version__}' for m in (torch, transformers, diffusers, trl, peft)))" \
+    2>&1 | tee -a "$info"
 if [ "${1:-}" = "--tiny" ]; then  # CPU: tiny models; torch.compile traces only (inductor takes minutes here)
     "$py" benchmarks/gpu_render.py --tiny --compile backend=eager --repeats 1 \
         --out "$out/gpu_render_tiny.json" 2>&1 | tee "$out/gpu_render_tiny.log"
@@ -25,7 +38,7 @@ if [ "${1:-}" = "--tiny" ]; then  # CPU: tiny models; torch.compile traces only 
         --json "$out/gpu_grpo_step_tiny.json" 2>&1 | tee "$out/gpu_grpo_step_tiny.log"
     exit 0
 fi
-nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu_info.txt"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$info"
 timeout 270 "$py" benchmarks/gpu_render.py --steps-list 50,28 --repeats 2 \
     --out "$out/gpu_render.json" 2>&1 | tee "$out/gpu_render.log"
 timeout 200 "$py" benchmarks/gpu_grpo_step.py --profile --baseline-cache --steps 2 \
