@@ -19,7 +19,7 @@ training rule, ``group_worst``, would render nothing for them and time an empty 
 each prompt the same seeds every epoch (``seed_schedule: per_prompt``) with the baseline cache on, over a
 prompt file of one step's prompts, so step 2 is epoch 2 and reads every baseline image from the cache.
 
-    python benchmarks/gpu_grpo_step.py                       # a GPU with ~80 GB free (H100: --judge none)
+    python benchmarks/gpu_grpo_step.py                       # a GPU with ~80 GB free (the judge: over 100 GB)
     python benchmarks/gpu_grpo_step.py --profile --baseline-cache   # the standing order's step
     python benchmarks/gpu_grpo_step.py --scale tiny          # the same code on CPU with the tiny zoo
 
@@ -84,6 +84,8 @@ def reward_config(reward: Path, vlm: Path | None, device: str, extra: dict | Non
     module doc); ``extra``: the render profile and seed schedule of this run."""
     import yaml
 
+    from reprompt.rewards.config import keep_components
+
     cfg = yaml.safe_load((REPO / "configs" / "rewards" / "paper.yaml").read_text())
     cfg.pop("service", None)
     cfg["backbone"], cfg["backbone_model"] = "sketch", None  # replaced by the in-memory FLUX below
@@ -91,10 +93,8 @@ def reward_config(reward: Path, vlm: Path | None, device: str, extra: dict | Non
     cfg["fallback_score"] = "render_a_photo"
     cfg.update(extra or {})
     cfg["options"]["imagereward"] = {"model": str(reward), "device": device}
-    if vlm is None:
-        cfg["components"] = [c for c in cfg["components"] if c != "vlm_judge"]
-        cfg["options"].pop("vlm_judge", None)
-        cfg["weights"].pop("vlm_judge", None)
+    if vlm is None:  # e.g. an H100 (--judge auto): the paper's reward without its judge
+        cfg = keep_components(cfg, [c for c in cfg["components"] if c != "vlm_judge"])
     else:
         cfg["options"]["vlm_judge"] = {
             "backend": "local",

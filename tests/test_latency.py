@@ -211,6 +211,22 @@ def test_gpu_render_script_tiny_on_cpu(tmp_path: Path) -> None:
         assert not cached or 0 < row["last_block_computed"] <= 1
 
 
+def test_gpu_grpo_step_reward_without_the_judge_is_a_valid_config(tmp_path: Path) -> None:
+    """On an H100 (under 100 GB, ``--judge auto``) the GRPO step drops the judge from configs/rewards/paper.yaml
+    but kept its ``std_floor``: the reward config was refused (std_floor names 'vlm_judge') before the first
+    step. The tiny run always has the judge, so only a GPU would have shown it."""
+    from reprompt.rewards.config import RewardConfig
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from gpu_grpo_step import reward_config
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    cfg = RewardConfig.from_dict(reward_config(tmp_path / "ir", None, "cpu"))
+    assert cfg.components == ["imagereward", "format", "length"]
+    assert set(cfg.std_floor) == {"imagereward"} and "vlm_judge" not in cfg.weights
+
+
 @pytest.mark.slow
 def test_gpu_standing_order_runs_on_cpu_with_the_tiny_models(tmp_path: Path) -> None:
     """``bash benchmarks/gpu_standing_order.sh --tiny``: the GPU order's code paths on CPU (the render matrix

@@ -108,6 +108,29 @@ def test_score_json_weights_options_and_config(capsys):
     )
 
 
+def test_score_rewards_narrows_a_config_with_floors(capsys):
+    """``--rewards`` kept weights and options of the named components only, not ``std_floor``: every shipped
+    config with a floor (paper.yaml, cpu.yaml, ...) failed as soon as a floored component was left out."""
+    for config, components in (("paper.yaml", "format,length"), ("cpu.yaml", "format,length")):
+        code, out, err = run(
+            capsys,
+            "score",
+            "--config",
+            str(REPO / "configs" / "rewards" / config),
+            "--rewards",
+            components,
+            "--backbone",
+            "sketch",
+            "--prompt",
+            "a photo of three cats",
+            "--completion",
+            GOOD,
+            "--json",
+        )
+        assert code == 0, err
+        assert sorted(json.loads(out)["components"]) == ["format", "length"]
+
+
 def test_score_list(capsys):
     code, out, _ = run(capsys, "score", "--list")
     assert code == 0 and "vlm_judge" in out and "imagereward" in out

@@ -86,15 +86,13 @@ def _parse_value(text: str) -> Any:
 def build_config(args: argparse.Namespace) -> Any:
     """RewardConfig from --config plus the flags (flags win)."""
     from reprompt.errors import RepromptError
-    from reprompt.rewards.config import RewardConfig
+    from reprompt.rewards.config import RewardConfig, keep_components
 
     data: dict[str, Any] = (
         RewardConfig.from_yaml(args.config).to_dict() if args.config else {"normalization": "none"}
     )
     if args.rewards:
-        data["components"] = [c.strip() for c in args.rewards.split(",") if c.strip()]
-        data["weights"] = {k: v for k, v in data.get("weights", {}).items() if k in data["components"]}
-        data["options"] = {k: v for k, v in data.get("options", {}).items() if k in data["components"]}
+        data = keep_components(data, [c.strip() for c in args.rewards.split(",") if c.strip()])
     if args.weights:
         for item in args.weights.split(","):
             name, sep, value = item.partition("=")

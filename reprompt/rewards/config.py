@@ -29,6 +29,8 @@ SEED_SCHEDULES = ("per_step", "per_prompt")
 """Which render seeds a prompt gets each time training meets it (see ``RewardConfig.seed_schedule``)."""
 A_PHOTO = "a photo"
 """What the reference code renders for a completion without an answer block (``render_a_photo``)."""
+PER_COMPONENT = ("weights", "options", "std_floor")
+"""The fields keyed by component name: each names only components of ``components``."""
 
 
 @dataclass
@@ -189,23 +191,19 @@ class RewardConfig:
         check_choice("seed_schedule", self.seed_schedule, SEED_SCHEDULES)
         check_range("baseline_cache", self.baseline_cache, 0)  # 0: off
         check_choice("fallback_score", self.fallback_score, FALLBACK_SCORES)
-        for name in list(self.weights) + list(self.options):
-            if name not in self.components:
-                raise ConfigError(
-                    f"weights/options name {name!r}, which is not in components {self.components}."
-                    + did_you_mean(name, self.components)
-                )
+        for key in PER_COMPONENT:
+            for name in getattr(self, key):
+                if name not in self.components:
+                    raise ConfigError(
+                        f"{key} names {name!r}, which is not in components {self.components}."
+                        + did_you_mean(name, self.components)
+                    )
         for name, w in self.weights.items():
             try:
                 self.weights[name] = float(w)
             except (TypeError, ValueError):
                 raise ConfigError(f"weight of {name!r} must be a number, got {w!r}") from None
         for name, floor in list(self.std_floor.items()):
-            if name not in self.components:
-                raise ConfigError(
-                    f"std_floor names {name!r}, which is not in components {self.components}."
-                    + did_you_mean(name, self.components)
-                )
             try:
                 self.std_floor[name] = float(floor)
             except (TypeError, ValueError):
@@ -237,6 +235,16 @@ class RewardConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def keep_components(data: Mapping[str, Any], components: list[str]) -> dict[str, Any]:
+    """A reward config mapping narrowed to ``components`` (e.g. ``reprompt score --rewards``, or a run without
+    the judge): each PER_COMPONENT field keeps only their entries, so a floor or weight of a dropped component
+    does not make the config invalid."""
+    out = dict(data, components=list(components))
+    for key in PER_COMPONENT:
+        out[key] = {k: v for k, v in (data.get(key) or {}).items() if k in components}
+    return out
 
 
 def read_mapping(source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
