@@ -4,12 +4,12 @@
     python benchmarks/gpu_carry.py --check     # the budget alone, from what is on disk (no network)
     python3 benchmarks/gpu_carry.py --unpack /tmp/gpu-site   # there (gpu_standing_order.sh does it)
 
-The GPU machine (the device tool's H100/H200 image) has torch, peft and accelerate, transformers 5.17 (older
-than reprompt's floor, 5.23), and neither diffusers, trl nor datasets, and no network; one call takes at most
+The GPU machine (the device tool's H100/H200 image) has torch and accelerate, peft in a version nobody recorded,
+transformers 5.17 (older than reprompt's floor, 5.23), and neither diffusers, trl nor datasets, and no network; one call takes at most
 64 MiB: the working tree (tracked and untracked-not-ignored files) plus the paths named in ``carry``. The
 tracked tree is ~56 MiB (the lab's six seed-0 adapters are 44 MB of it), so the wheels those packages come as
 (~21 MB) do not fit beside it and the standing GPU order would be refused before it started. Their files do,
-packed: the pure-Python wheels, unzipped into one xz tar of ~6 MiB: the versions installed here (the ones CI
+packed: the pure-Python wheels, unzipped into one xz tar of ~6.5 MiB: the versions installed here (the ones CI
 tests), and transformers at pyproject's floor (CI's version needs huggingface_hub 2.x and the compiled
 ``kernels``, which the image lacks; the floor runs with the image's). Name ``.gpu`` in the call's ``carry``;
 ``gpu_standing_order.sh`` unpacks it when it is there.
@@ -35,14 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 ARCHIVE = REPO / ".gpu" / "site.tar.xz"
 LIMIT = 64 * 2**20
 """What one device call carries at most: working tree + carried paths (device tool, Limits)."""
-CARRY_BUDGET = int(6.5 * 2**20)
-"""Room kept for ARCHIVE beside the tracked tree (6.10 MiB built on 2026-12-06; transformers and diffusers are
+CARRY_BUDGET = 7 * 2**20
+"""Room kept for ARCHIVE beside the tracked tree (6.49 MiB built on 2026-12-06; transformers and diffusers are
 most of it). Building a larger archive fails below, so this stays true."""
 GPU_PYTHON = "3.12"  # the image's python3 (3.12.3)
-MISSING = ("diffusers", "trl", "datasets", "dill", "multiprocess", "gguf")
-"""Imported by ``gpu_standing_order.sh --tiny`` (an import trace on 2026-12-06) and not in the image's package
-list (device tool, KINDS.md, read 2026-11-17): diffusers (rendering), trl and datasets (the GRPO step), dill
-and multiprocess (datasets' own), gguf (imported by transformers when present; 118 KB)."""
+CARRIED = ("diffusers", "trl", "datasets", "dill", "multiprocess", "gguf", "peft")
+"""At the versions installed here. Imported by ``gpu_standing_order.sh --tiny`` (an import trace on 2026-12-06)
+and not in the image's package list (device tool, KINDS.md, read 2026-11-17): diffusers (rendering), trl and
+datasets (the GRPO step), dill and multiprocess (datasets' own), gguf (imported by transformers when present;
+118 KB); and peft, which the image has in a version nobody recorded (0.17 and older break on transformers 5)."""
 FLOORED = ("transformers",)
 """Carried at pyproject's floor (see the module doc)."""
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -74,8 +75,8 @@ def floor(name: str) -> str:
 
 
 def download(dest: Path) -> list[Path]:
-    """The GPU python's wheels: MISSING at the versions installed here, FLOORED at pyproject's floor."""
-    pins = [f"{name}=={md.version(name)}" for name in MISSING]
+    """The GPU python's wheels: CARRIED at the versions installed here, FLOORED at pyproject's floor."""
+    pins = [f"{name}=={md.version(name)}" for name in CARRIED]
     pins += [f"{name}=={floor(name)}" for name in FLOORED]
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     subprocess.run(

@@ -24,8 +24,9 @@ info="$out/gpu_info.txt"  # the machine: what was carried, versions, the GPU (pr
 : > "$info"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py="${PYTHON:-python3}"
-if [ -f .gpu/site.tar.xz ]; then  # the packages the GPU image lacks (gpu_carry.py); first on the path
-    "$py" benchmarks/gpu_carry.py --unpack /tmp/gpu-site | tee -a "$info" || exit 1
+carry="${GPU_CARRY:-.gpu/site.tar.xz}"  # GPU_CARRY=none: the environment as it is (the CPU test)
+if [ -f "$carry" ]; then  # the packages the GPU image lacks (gpu_carry.py); first on the path
+    "$py" benchmarks/gpu_carry.py --unpack /tmp/gpu-site --archive "$carry" | tee -a "$info" || exit 1
     export PYTHONPATH="/tmp/gpu-site:$PYTHONPATH"
 fi
 "$py" -c "import sys, torch, transformers, diffusers, trl, peft; print('python', sys.version.split()[0], *(

@@ -1,7 +1,7 @@
 """``benchmarks/gpu_carry.py``: what the GPU machine lacks travels as one xz tar beside the working tree, and a
 device call stays under the device tool's 64 MiB.
 
-The lab's adapters took the tracked tree to 58.5 MiB, so the wheels the GPU order needs (20.6 MiB with
+The lab's adapters took the tracked tree to 58.5 MiB, so the wheels the GPU order needs (21.6 MiB with
 transformers at the floor) could not travel beside it: the standing GPU order would have been refused before
 it started."""
 

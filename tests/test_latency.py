@@ -231,7 +231,7 @@ def test_gpu_grpo_step_reward_without_the_judge_is_a_valid_config(tmp_path: Path
 def test_gpu_standing_order_runs_on_cpu_with_the_tiny_models(tmp_path: Path) -> None:
     """``bash benchmarks/gpu_standing_order.sh --tiny``: the GPU order's code paths on CPU (the render matrix
     with torch.compile tracing only; two GRPO steps with the train-time profile and the baseline cache)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OUT=str(tmp_path), PYTHON=sys.executable)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OUT=str(tmp_path), PYTHON=sys.executable, GPU_CARRY="none")
     script = REPO / "benchmarks" / "gpu_standing_order.sh"
     subprocess.run(["bash", str(script), "--tiny"], check=True, env=env, capture_output=True, timeout=1500)
     render = json.loads((tmp_path / "gpu_render_tiny.json").read_text())
